@@ -1,0 +1,193 @@
+//! The one error type of the batchfan library.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in planning, storage, manifests and local execution.
+///
+/// [`Error::is_bad_input`] tells a caller (the CLI) whether the user must fix something
+/// (exit code 2) and [`Error::is_transient`] whether a retry may succeed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A location could not be parsed.
+    #[error("invalid location `{uri}`: {reason}")]
+    InvalidUri {
+        /// What the user gave.
+        uri: String,
+        /// What is wrong with it and how to write it instead.
+        reason: String,
+    },
+    /// A size such as `64MiB` could not be parsed.
+    #[error("invalid size `{value}`: {reason}")]
+    InvalidSize {
+        /// What the user gave.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An option has a value outside what is allowed.
+    #[error("{field} = {value} is not allowed: {allowed}")]
+    InvalidOption {
+        /// The option or request field, e.g. `--max-items-per-chunk`.
+        field: String,
+        /// The value given.
+        value: String,
+        /// The allowed range, and what to do instead.
+        allowed: String,
+    },
+    /// The S3 bucket does not exist.
+    #[error("bucket `{bucket}` does not exist: check the name (and AWS_REGION / AWS_ENDPOINT_URL) or create it")]
+    NoSuchBucket {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// An object, file or folder does not exist.
+    #[error("`{uri}` does not exist")]
+    NotFound {
+        /// The location that was missing.
+        uri: String,
+    },
+    /// Listing (and filtering) found nothing to process.
+    #[error("no input objects under `{uri}`{filtered}: nothing to plan")]
+    EmptyInput {
+        /// The input location.
+        uri: String,
+        /// A note on filters that removed everything, or empty.
+        filtered: String,
+    },
+    /// The plan has more chunks than one AWS Batch array allows.
+    #[error(
+        "the plan has {chunks} chunks but one array job allows at most {limit} children: raise --max-items-per-chunk or --max-bytes-per-chunk, or lower --children"
+    )]
+    TooManyChunks {
+        /// Chunks the plan would have.
+        chunks: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// An input object changed between planning and reading.
+    #[error(
+        "input `{uri}` changed since the plan was made (planned version {expected}): re-plan the run to process the new content"
+    )]
+    InputChanged {
+        /// The changed object.
+        uri: String,
+        /// The version recorded in the manifest.
+        expected: String,
+    },
+    /// A manifest is unreadable or inconsistent.
+    #[error("manifest `{uri}` is not a valid batchfan manifest: {reason}")]
+    Manifest {
+        /// Where the manifest is.
+        uri: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A manifest was written by an incompatible format version.
+    #[error(
+        "manifest `{uri}` has format version {found}, this batchfan reads version {supported}: use a matching batchfan release"
+    )]
+    ManifestVersion {
+        /// Where the manifest is.
+        uri: String,
+        /// The version found.
+        found: u64,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// A child index is not within the manifest's chunks.
+    #[error(
+        "chunk index {index} is out of range: manifest `{uri}` has {count} chunks (indices 0..={last})",
+        last = count.saturating_sub(1)
+    )]
+    IndexOutOfRange {
+        /// The index asked for.
+        index: u64,
+        /// Chunks in the manifest.
+        count: u64,
+        /// Where the manifest is.
+        uri: String,
+    },
+    /// A storage request failed.
+    #[error("storage request `{op}` on `{uri}` failed: {message}")]
+    Storage {
+        /// The operation, e.g. `GetObject`.
+        op: &'static str,
+        /// The location.
+        uri: String,
+        /// The service's message.
+        message: String,
+        /// Whether a retry may succeed (network error, throttling, 5xx).
+        transient: bool,
+    },
+    /// A local file operation failed.
+    #[error("{op} `{}` failed: {source}", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The output location already holds chunk outputs of an earlier run.
+    #[error(
+        "output `{uri}` already holds {found} chunk outputs or markers of an earlier run: choose another --output, or pass --overwrite to delete them first"
+    )]
+    OutputNotEmpty {
+        /// The output location.
+        uri: String,
+        /// How many outputs and markers were found.
+        found: usize,
+    },
+    /// The run was interrupted (Ctrl-C); running children were stopped.
+    #[error("interrupted: running children were stopped; committed chunks stay committed")]
+    Interrupted,
+    /// A child program could not be started.
+    #[error("could not start `{program}`: {source} (is it on PATH?)")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// True when the user must change their input (the CLI exits 2).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidUri { .. }
+                | Error::InvalidSize { .. }
+                | Error::InvalidOption { .. }
+                | Error::NoSuchBucket { .. }
+                | Error::NotFound { .. }
+                | Error::EmptyInput { .. }
+                | Error::TooManyChunks { .. }
+                | Error::Manifest { .. }
+                | Error::ManifestVersion { .. }
+                | Error::IndexOutOfRange { .. }
+                | Error::Spawn { .. }
+                | Error::OutputNotEmpty { .. }
+        )
+    }
+
+    /// True when retrying the same request may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Storage { transient: true, .. })
+    }
+
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { op, path: path.into(), source }
+    }
+
+    pub(crate) fn option(field: &str, value: impl ToString, allowed: impl Into<String>) -> Self {
+        Error::InvalidOption { field: field.to_string(), value: value.to_string(), allowed: allowed.into() }
+    }
+}
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

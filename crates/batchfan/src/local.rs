@@ -1,0 +1,279 @@
+//! The embedded executor: each chunk a local process with the environment AWS Batch gives.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::manifest::Header;
+use crate::status::{FailedChild, StatusCounts};
+
+/// Environment variable naming the manifest, read by the worker harness.
+pub const ENV_MANIFEST: &str = "BATCHFAN_MANIFEST";
+/// The child index, as AWS Batch sets it for array children.
+pub const ENV_ARRAY_INDEX: &str = "AWS_BATCH_JOB_ARRAY_INDEX";
+/// The job id, `<parent>:<index>` for array children.
+pub const ENV_JOB_ID: &str = "AWS_BATCH_JOB_ID";
+/// The attempt number, from 1.
+pub const ENV_ATTEMPT: &str = "AWS_BATCH_JOB_ATTEMPT";
+
+/// How to run children locally.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// The program each child runs.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Children at a time.
+    pub parallel: usize,
+    /// Attempts per child (a failed child is retried until this many).
+    pub attempts: u32,
+    /// Where each attempt's stdout and stderr go (`child-00000.attempt-1.log`).
+    pub log_dir: PathBuf,
+}
+
+/// What happens during a local run, for progress displays.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// A child attempt started.
+    Started {
+        /// Chunk index.
+        index: u64,
+        /// Attempt number.
+        attempt: u32,
+    },
+    /// A child attempt failed and will be retried.
+    Retrying {
+        /// Chunk index.
+        index: u64,
+        /// The attempt that failed.
+        attempt: u32,
+        /// Why.
+        reason: String,
+    },
+    /// A child finished for good.
+    Finished {
+        /// Chunk index.
+        index: u64,
+        /// Whether it succeeded.
+        succeeded: bool,
+        /// Items of its chunk.
+        items: u64,
+        /// Input bytes of its chunk.
+        bytes: u64,
+        /// Counts after this child.
+        counts: StatusCounts,
+    },
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// The run id.
+    pub run_id: String,
+    /// The manifest children read.
+    pub manifest: String,
+    /// Where outputs went.
+    pub output: String,
+    /// Final counts.
+    pub counts: StatusCounts,
+    /// Children that failed, by index.
+    pub failed: Vec<FailedChild>,
+    /// Items in succeeded children.
+    pub items: u64,
+    /// Input bytes in succeeded children.
+    pub bytes: u64,
+    /// Wall time in seconds.
+    pub wall_seconds: f64,
+    /// Where child logs are.
+    pub log_dir: String,
+}
+
+/// Finds `program` like a shell would (a path, or a name on `PATH`), so a typo fails before
+/// anything is written.
+pub fn resolve_program(program: &str) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let not_found = |why: &str| Error::Spawn {
+        program: program.to_string(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, why.to_string()),
+    };
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return if executable(&path) { Ok(path) } else { Err(not_found("not an executable file")) };
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
+        .ok_or_else(|| not_found("not found on PATH"))
+}
+
+struct Shared<'a> {
+    header: &'a Header,
+    manifest: &'a str,
+    options: &'a LocalOptions,
+    next: AtomicU64,
+    state: Mutex<(StatusCounts, Vec<FailedChild>, u64, u64)>,
+    on_event: &'a (dyn Fn(&Event) + Send + Sync),
+}
+
+/// Runs every chunk of a manifest as a local process, `parallel` at a time, retrying failures.
+///
+/// Children get `AWS_BATCH_JOB_ARRAY_INDEX` (for two or more chunks, as AWS Batch arrays do),
+/// `AWS_BATCH_JOB_ID=<run-id>:<index>`, `AWS_BATCH_JOB_ATTEMPT` and `BATCHFAN_MANIFEST`, plus this
+/// process's environment. Ctrl-C stops the children and returns [`Error::Interrupted`].
+pub async fn run_local(
+    header: &Header,
+    manifest: &str,
+    options: &LocalOptions,
+    on_event: &(dyn Fn(&Event) + Send + Sync),
+) -> Result<RunSummary> {
+    std::fs::create_dir_all(&options.log_dir).map_err(|e| Error::io("creating log folder", &options.log_dir, e))?;
+    let started = Instant::now();
+    let total = header.chunk_count;
+    let counts = StatusCounts { runnable: total, ..Default::default() };
+    let shared =
+        Shared { header, manifest, options, next: AtomicU64::new(0), state: Mutex::new((counts, Vec::new(), 0, 0)), on_event };
+    let workers = (0..options.parallel.max(1).min(total.max(1) as usize)).map(|_| worker(&shared));
+    let all = futures_util::future::try_join_all(workers);
+    tokio::select! {
+        result = all => { result?; }
+        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted),
+    }
+    let (counts, mut failed, items, bytes) = shared.state.into_inner().unwrap_or_else(|p| p.into_inner());
+    failed.sort_by_key(|f| f.index);
+    Ok(RunSummary {
+        run_id: header.run_id.clone(),
+        manifest: manifest.to_string(),
+        output: header.output.clone(),
+        counts,
+        failed,
+        items,
+        bytes,
+        wall_seconds: started.elapsed().as_secs_f64(),
+        log_dir: options.log_dir.display().to_string(),
+    })
+}
+
+async fn worker(shared: &Shared<'_>) -> Result<()> {
+    let total = shared.header.chunk_count;
+    loop {
+        let index = shared.next.fetch_add(1, Ordering::Relaxed);
+        if index >= total {
+            return Ok(());
+        }
+        update(shared, |c| {
+            c.runnable -= 1;
+            c.running += 1;
+        });
+        let mut failure = None;
+        for attempt in 1..=shared.options.attempts.max(1) {
+            (shared.on_event)(&Event::Started { index, attempt });
+            match run_child(shared, index, attempt).await? {
+                None => {
+                    failure = None;
+                    break;
+                }
+                Some(f) => {
+                    if attempt < shared.options.attempts {
+                        (shared.on_event)(&Event::Retrying { index, attempt, reason: f.reason.clone() });
+                    }
+                    failure = Some(f);
+                }
+            }
+        }
+        let items = shared.header.chunk_items(index as usize);
+        let bytes = shared.header.chunk_bytes(index as usize);
+        let succeeded = failure.is_none();
+        let counts = {
+            let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.0.running -= 1;
+            if succeeded {
+                state.0.succeeded += 1;
+                state.2 += items;
+                state.3 += bytes;
+            } else {
+                state.0.failed += 1;
+            }
+            state.1.extend(failure);
+            state.0
+        };
+        (shared.on_event)(&Event::Finished { index, succeeded, items, bytes, counts });
+    }
+}
+
+fn update(shared: &Shared<'_>, f: impl FnOnce(&mut StatusCounts)) {
+    let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+    f(&mut state.0);
+}
+
+/// Runs one attempt; `None` on success, the failure otherwise.
+async fn run_child(shared: &Shared<'_>, index: u64, attempt: u32) -> Result<Option<FailedChild>> {
+    let options = shared.options;
+    let log_path = options.log_dir.join(format!("child-{index:05}.attempt-{attempt}.log"));
+    let log = std::fs::File::create(&log_path).map_err(|e| Error::io("creating log", &log_path, e))?;
+    let log_err = log.try_clone().map_err(|e| Error::io("opening log", &log_path, e))?;
+    let mut command = tokio::process::Command::new(&options.program);
+    command
+        .args(&options.args)
+        .env(ENV_MANIFEST, shared.manifest)
+        .env(ENV_ATTEMPT, attempt.to_string())
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .kill_on_drop(true);
+    if shared.header.chunk_count >= 2 {
+        command.env(ENV_ARRAY_INDEX, index.to_string()).env(ENV_JOB_ID, format!("{}:{index}", shared.header.run_id));
+    } else {
+        command.env_remove(ENV_ARRAY_INDEX).env(ENV_JOB_ID, &shared.header.run_id);
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|source| Error::Spawn { program: options.program.display().to_string(), source })?;
+    let status = child.wait().await.map_err(|e| Error::io("waiting for", &options.program, e))?;
+    if status.success() {
+        return Ok(None);
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let reason = match (status.code(), status.signal()) {
+        (_, Some(signal)) => format!("killed by signal {signal}"),
+        (Some(code), _) => last_line(&log_path).unwrap_or_else(|| format!("exit code {code}")),
+        _ => "unknown exit status".to_string(),
+    };
+    Ok(Some(FailedChild {
+        index,
+        attempts: attempt,
+        exit_code: status.code(),
+        reason,
+        log: log_path.display().to_string(),
+    }))
+}
+
+/// The last non-empty line of a log, for failure tables.
+fn last_line(path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    text.lines().rev().map(str::trim).find(|l| !l.is_empty()).map(|l| l.chars().take(300).collect())
+}
+
+/// Default parallelism: the number of CPUs.
+pub fn default_parallel() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Sleeps briefly; used between progress refreshes by callers that poll.
+pub async fn tick() {
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}

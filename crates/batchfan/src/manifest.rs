@@ -1,0 +1,311 @@
+//! The versioned manifest: what every child reads to find its chunk.
+//!
+//! Layout (every line is JSON, so `head` shows the header):
+//! ```text
+//! {"batchfan_manifest":1,"header_bytes":"0000000000000412"}   preamble, fixed length
+//! {"format":"batchfan-manifest","version":1,...,"chunks":[[offset,len,items,bytes],...]}
+//! {"key":"a.txt","size":12,"etag":"\"...\""}                  items of chunk 0
+//! {"key":"b.txt","size":9000,"etag":"\"...\"","range":[0,4096]}
+//! ...                                                          items of chunk 1, ...
+//! ```
+//! Chunk offsets are relative to the first item line. A child reads the preamble and header
+//! with one ranged read (two if the header is larger than 64 KiB) and then only its own chunk,
+//! so the cost per child does not grow with the number of items. An item line is about
+//! 40 bytes plus the key, plus 40 for an S3 ETag or 30 for local mtime, plus 20 for a range.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::store::{self, ByteRange, ObjectMeta, Store};
+use crate::uri::Location;
+
+/// The manifest format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The `format` field of every manifest header.
+pub const FORMAT_NAME: &str = "batchfan-manifest";
+/// Bytes read on the first request; small manifests arrive whole.
+const FIRST_READ: u64 = 64 * 1024;
+
+/// One unit of work: an object, or a byte range of one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    /// Key relative to the input location.
+    pub key: String,
+    /// Size of the whole object in bytes.
+    pub size: u64,
+    /// S3 ETag at planning time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// Local modification time (ns since the epoch) at planning time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_ns: Option<u64>,
+    /// Byte range `[start, end)` when the object was split; records starting inside it belong to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[u64; 2]>,
+}
+
+impl Item {
+    /// An item for a listed object, whole or one range of it.
+    pub fn from_meta(meta: ObjectMeta, range: Option<[u64; 2]>) -> Item {
+        Item { key: meta.key, size: meta.size, etag: meta.etag, mtime_ns: meta.mtime_ns, range }
+    }
+
+    /// The object version this item was planned against.
+    pub fn meta(&self) -> ObjectMeta {
+        ObjectMeta { key: self.key.clone(), size: self.size, etag: self.etag.clone(), mtime_ns: self.mtime_ns }
+    }
+
+    /// Bytes this item covers (its range, or the whole object).
+    pub fn bytes(&self) -> u64 {
+        self.range.map_or(self.size, |[start, end]| end - start)
+    }
+}
+
+/// The manifest header: the plan's metadata and where each chunk's items are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// Format version, [`FORMAT_VERSION`].
+    pub version: u32,
+    /// The run this manifest belongs to.
+    pub run_id: String,
+    /// When the manifest was written (ms since the epoch).
+    pub created_unix_ms: u64,
+    /// Input location item keys are relative to.
+    pub input: String,
+    /// Output location children commit to.
+    pub output: String,
+    /// Objects after filtering.
+    pub object_count: u64,
+    /// Items (objects, or ranges of split objects).
+    pub item_count: u64,
+    /// Bytes to read in all.
+    pub total_bytes: u64,
+    /// Number of chunks: the array size a child can check its index against.
+    pub chunk_count: u64,
+    /// Split size used, if any.
+    #[serde(default)]
+    pub split_bytes: Option<u64>,
+    /// Per chunk: `[offset, length, items, bytes]`, offset and length of its item lines.
+    pub chunks: Vec<[u64; 4]>,
+}
+
+impl Header {
+    /// Items in chunk `index`.
+    pub fn chunk_items(&self, index: usize) -> u64 {
+        self.chunks.get(index).map_or(0, |c| c[2])
+    }
+
+    /// Input bytes of chunk `index`.
+    pub fn chunk_bytes(&self, index: usize) -> u64 {
+        self.chunks.get(index).map_or(0, |c| c[3])
+    }
+
+    /// The output location.
+    pub fn output_location(&self) -> Result<Location> {
+        Location::parse(&self.output)
+    }
+
+    /// The input location.
+    pub fn input_location(&self) -> Result<Location> {
+        Location::parse(&self.input)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Preamble {
+    batchfan_manifest: u64,
+    header_bytes: String,
+}
+
+fn preamble(header_bytes: usize) -> String {
+    format!("{{\"batchfan_manifest\":{FORMAT_VERSION},\"header_bytes\":\"{header_bytes:016}\"}}\n")
+}
+
+/// Serializes a plan as a manifest.
+pub fn encode(plan: &Plan, run_id: &str, output: &Location) -> Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(plan.items.len() * 96);
+    let mut chunks = Vec::with_capacity(plan.chunks.len());
+    for chunk in &plan.chunks {
+        let offset = body.len();
+        for item in &plan.items[chunk.first..chunk.first + chunk.count] {
+            serde_json::to_writer(&mut body, item).map_err(|e| encode_error(output, e))?;
+            body.push(b'\n');
+        }
+        chunks.push([offset as u64, (body.len() - offset) as u64, chunk.count as u64, chunk.bytes]);
+    }
+    let header = Header {
+        format: FORMAT_NAME.to_string(),
+        version: FORMAT_VERSION,
+        run_id: run_id.to_string(),
+        created_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+        input: plan.input.to_string(),
+        output: output.to_string(),
+        object_count: plan.objects as u64,
+        item_count: plan.items.len() as u64,
+        total_bytes: plan.total_bytes(),
+        chunk_count: plan.chunks.len() as u64,
+        split_bytes: plan.split_bytes,
+        chunks,
+    };
+    let mut header_json = serde_json::to_vec(&header).map_err(|e| encode_error(output, e))?;
+    header_json.push(b'\n');
+    let pre = preamble(header_json.len());
+    let mut out = Vec::with_capacity(pre.len() + header_json.len() + body.len());
+    out.extend_from_slice(pre.as_bytes());
+    out.extend_from_slice(&header_json);
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+fn encode_error(output: &Location, e: serde_json::Error) -> Error {
+    Error::Manifest { uri: output.to_string(), reason: format!("could not serialize: {e}") }
+}
+
+/// Writes a manifest to `uri` (a file URI: `s3://bucket/key` or a local path).
+pub async fn write(uri: &str, bytes: Vec<u8>) -> Result<()> {
+    let (dir, name) = Location::parse_file(uri)?;
+    let store = store::open(&dir).await?;
+    store.put(&name, Bytes::from(bytes)).await
+}
+
+/// A manifest opened for reading: the header in memory, chunks read on demand.
+#[derive(Debug, Clone)]
+pub struct ManifestReader {
+    store: Arc<dyn Store>,
+    name: String,
+    uri: String,
+    header: Header,
+    body_start: u64,
+}
+
+impl ManifestReader {
+    /// Opens the manifest at `uri` and reads its header.
+    pub async fn open(uri: &str) -> Result<ManifestReader> {
+        let (dir, name) = Location::parse_file(uri)?;
+        let store = store::open(&dir).await?;
+        let first = match store::read_all(store.as_ref(), &name, Some(ByteRange { start: 0, end: Some(FIRST_READ) }), None).await
+        {
+            Err(Error::NotFound { .. }) => return Err(Error::NotFound { uri: uri.to_string() }),
+            other => other?,
+        };
+        let garbled = |reason: String| Error::Manifest { uri: uri.to_string(), reason };
+        let line_end = memchr::memchr(b'\n', &first).ok_or_else(|| garbled("no preamble line".into()))?;
+        let preamble: Preamble = serde_json::from_slice(&first[..line_end])
+            .map_err(|e| garbled(format!("the first line is not a batchfan preamble ({e})")))?;
+        if preamble.batchfan_manifest != u64::from(FORMAT_VERSION) {
+            return Err(Error::ManifestVersion {
+                uri: uri.to_string(),
+                found: preamble.batchfan_manifest,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let header_len: u64 =
+            preamble.header_bytes.parse().map_err(|_| garbled("header_bytes is not a number".into()))?;
+        let header_start = line_end as u64 + 1;
+        let body_start = header_start + header_len;
+        let header_bytes = if body_start <= first.len() as u64 {
+            first.slice(header_start as usize..body_start as usize)
+        } else {
+            let range = ByteRange { start: header_start, end: Some(body_start) };
+            store::read_all(store.as_ref(), &name, Some(range), None).await?
+        };
+        if header_bytes.len() as u64 != header_len {
+            return Err(garbled(format!("truncated: header of {header_len} bytes announced")));
+        }
+        let header: Header =
+            serde_json::from_slice(&header_bytes).map_err(|e| garbled(format!("unreadable header ({e})")))?;
+        if header.format != FORMAT_NAME || header.version != FORMAT_VERSION {
+            return Err(Error::ManifestVersion { uri: uri.to_string(), found: header.version.into(), supported: FORMAT_VERSION });
+        }
+        if header.chunks.len() as u64 != header.chunk_count {
+            return Err(garbled(format!(
+                "chunk_count is {} but the chunk table has {} entries",
+                header.chunk_count,
+                header.chunks.len()
+            )));
+        }
+        Ok(ManifestReader { store, name, uri: uri.to_string(), header, body_start })
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Where this manifest is.
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// Reads the items of chunk `index` (and nothing else of the manifest).
+    pub async fn chunk(&self, index: u64) -> Result<Vec<Item>> {
+        let Some(&[offset, len, count, _]) = self.header.chunks.get(index as usize) else {
+            return Err(Error::IndexOutOfRange { index, count: self.header.chunk_count, uri: self.uri.clone() });
+        };
+        let start = self.body_start + offset;
+        let range = ByteRange { start, end: Some(start + len) };
+        let bytes = store::read_all(self.store.as_ref(), &self.name, Some(range), None).await?;
+        let garbled = |reason: String| Error::Manifest { uri: self.uri.clone(), reason };
+        if bytes.len() as u64 != len {
+            return Err(garbled(format!("truncated: chunk {index} needs {len} bytes, found {}", bytes.len())));
+        }
+        let items = bytes
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| serde_json::from_slice::<Item>(line))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| garbled(format!("unreadable item in chunk {index} ({e})")))?;
+        if items.len() as u64 != count {
+            return Err(garbled(format!("chunk {index} should hold {count} items, found {}", items.len())));
+        }
+        Ok(items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{PlanOptions, plan_objects};
+
+    #[tokio::test]
+    async fn round_trip_reads_only_the_asked_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = (0..50)
+            .map(|i| ObjectMeta { key: format!("f{i:03}"), size: i, etag: None, mtime_ns: Some(7) })
+            .collect();
+        let input = Location::parse("s3://bkt/in/").unwrap();
+        let opts = PlanOptions { max_items_per_chunk: Some(7), ..Default::default() };
+        let plan = plan_objects(&input, objects, &opts).unwrap();
+        let uri = dir.path().join("m.jsonl").display().to_string();
+        write(&uri, encode(&plan, "run-1", &Location::parse("s3://bkt/out").unwrap()).unwrap()).await.unwrap();
+        let reader = ManifestReader::open(&uri).await.unwrap();
+        assert_eq!(reader.header().chunk_count, 8);
+        assert_eq!(reader.header().run_id, "run-1");
+        for i in 0..8 {
+            assert_eq!(reader.chunk(i).await.unwrap(), plan.chunk_items(i as usize));
+        }
+        assert!(matches!(reader.chunk(8).await, Err(Error::IndexOutOfRange { index: 8, count: 8, .. })));
+    }
+
+    #[tokio::test]
+    async fn garbled_and_future_manifests_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbled = dir.path().join("garbled");
+        std::fs::write(&garbled, b"{\"hello\":1}\nrest").unwrap();
+        let err = ManifestReader::open(&garbled.display().to_string()).await.unwrap_err();
+        assert!(matches!(err, Error::Manifest { .. }), "{err}");
+        let future = dir.path().join("future");
+        std::fs::write(&future, b"{\"batchfan_manifest\":9,\"header_bytes\":\"0000000000000002\"}\n{}\n").unwrap();
+        let err = ManifestReader::open(&future.display().to_string()).await.unwrap_err();
+        assert!(matches!(err, Error::ManifestVersion { found: 9, .. }), "{err}");
+        let err = ManifestReader::open(&dir.path().join("missing").display().to_string()).await.unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    }
+}

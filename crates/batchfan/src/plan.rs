@@ -1,0 +1,387 @@
+//! Planning: list the input, filter it, split large objects, pack items into chunks.
+//!
+//! Everything after listing is pure and deterministic: the same objects and options give the
+//! same plan (items sorted by key), whatever store they came from.
+
+use futures_util::{StreamExt, TryStreamExt};
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::limits;
+use crate::manifest::Item;
+use crate::store::{self, ObjectMeta, Store};
+use crate::uri::Location;
+
+/// Default `--max-items-per-chunk` when no packing option is given.
+pub const DEFAULT_MAX_ITEMS_PER_CHUNK: u64 = 1_000;
+/// Default `--max-bytes-per-chunk` when no packing option is given.
+pub const DEFAULT_MAX_BYTES_PER_CHUNK: u64 = 1 << 30;
+/// HEAD requests in flight when resolving an input list.
+const LIST_FILE_CONCURRENCY: usize = 32;
+
+/// How to turn a listing into chunks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Keep only keys matching one of these globs (a glob without `/` matches the file name).
+    pub include: Vec<String>,
+    /// Drop keys matching one of these globs.
+    pub exclude: Vec<String>,
+    /// Most items per chunk.
+    pub max_items_per_chunk: Option<u64>,
+    /// Most bytes per chunk (an item larger than this gets a chunk of its own).
+    pub max_bytes_per_chunk: Option<u64>,
+    /// About this many chunks, balanced by bytes.
+    pub children: Option<u64>,
+    /// Split newline-delimited objects larger than this into ranges of this size.
+    pub split_bytes: Option<u64>,
+    /// Most chunks allowed (one array job: [`limits::MAX_ARRAY_SIZE`]).
+    pub max_chunks: usize,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            include: Vec::new(),
+            exclude: Vec::new(),
+            max_items_per_chunk: None,
+            max_bytes_per_chunk: None,
+            children: None,
+            split_bytes: None,
+            max_chunks: limits::MAX_ARRAY_SIZE,
+        }
+    }
+}
+
+impl PlanOptions {
+    /// Checks the options before any request is made.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(n) = self.max_items_per_chunk {
+            limits::check_positive("--max-items-per-chunk", n, None)?;
+        }
+        if let Some(n) = self.max_bytes_per_chunk {
+            limits::check_positive("--max-bytes-per-chunk", n, None)?;
+        }
+        if let Some(n) = self.split_bytes {
+            limits::check_positive("--split-bytes", n, None)?;
+        }
+        if let Some(n) = self.children {
+            limits::check_positive("--children", n, Some(self.max_chunks as u64))?;
+        }
+        self.filters().map(|_| ())
+    }
+
+    fn filters(&self) -> Result<Filters> {
+        Ok(Filters { include: GlobPair::new("--include", &self.include)?, exclude: GlobPair::new("--exclude", &self.exclude)? })
+    }
+
+    fn limits(&self) -> (u64, u64) {
+        match (self.max_items_per_chunk, self.max_bytes_per_chunk, self.children) {
+            (None, None, None) => (DEFAULT_MAX_ITEMS_PER_CHUNK, DEFAULT_MAX_BYTES_PER_CHUNK),
+            (items, bytes, _) => (items.unwrap_or(u64::MAX), bytes.unwrap_or(u64::MAX)),
+        }
+    }
+}
+
+/// Globs split by what they match: the whole key (globs with `/`) or the file name.
+struct GlobPair {
+    path: GlobSet,
+    name: GlobSet,
+    empty: bool,
+}
+
+impl GlobPair {
+    fn new(field: &str, patterns: &[String]) -> Result<GlobPair> {
+        let mut path = GlobSetBuilder::new();
+        let mut name = GlobSetBuilder::new();
+        for pattern in patterns {
+            let glob: Glob = GlobBuilder::new(pattern)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| Error::option(field, pattern, format!("not a valid glob: {e}")))?;
+            if pattern.contains('/') { path.add(glob) } else { name.add(glob) };
+        }
+        let build = |b: GlobSetBuilder| b.build().map_err(|e| Error::option(field, patterns.join(","), e.to_string()));
+        Ok(GlobPair { path: build(path)?, name: build(name)?, empty: patterns.is_empty() })
+    }
+
+    fn matches(&self, key: &str) -> bool {
+        let file = key.rsplit('/').next().unwrap_or(key);
+        self.path.is_match(key) || self.name.is_match(file)
+    }
+}
+
+struct Filters {
+    include: GlobPair,
+    exclude: GlobPair,
+}
+
+impl Filters {
+    fn keep(&self, key: &str) -> bool {
+        (self.include.empty || self.include.matches(key)) && !self.exclude.matches(key)
+    }
+}
+
+/// A run of consecutive items that one child processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ChunkSpan {
+    /// Index of the first item in [`Plan::items`].
+    pub first: usize,
+    /// Number of items.
+    pub count: usize,
+    /// Bytes to read (range lengths for split items).
+    pub bytes: u64,
+}
+
+/// The work: items in key order, packed into chunks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The input location item keys are relative to.
+    pub input: Location,
+    /// All items in order; split objects appear once per range.
+    pub items: Vec<Item>,
+    /// Chunks over `items`, in order.
+    pub chunks: Vec<ChunkSpan>,
+    /// Objects listed before filtering.
+    pub listed: usize,
+    /// Objects kept after filtering.
+    pub objects: usize,
+    /// Split size used, if any.
+    pub split_bytes: Option<u64>,
+}
+
+impl Plan {
+    /// Total bytes to read.
+    pub fn total_bytes(&self) -> u64 {
+        self.chunks.iter().map(|c| c.bytes).sum()
+    }
+
+    /// The items of one chunk.
+    pub fn chunk_items(&self, index: usize) -> &[Item] {
+        self.chunks.get(index).map_or(&[], |c| &self.items[c.first..c.first + c.count])
+    }
+}
+
+/// The byte ranges a split of `size` bytes into `split`-byte pieces gives.
+pub fn split_ranges(size: u64, split: u64) -> Vec<[u64; 2]> {
+    let split = split.max(1);
+    (0..size.div_ceil(split)).map(|i| [i * split, ((i + 1) * split).min(size)]).collect()
+}
+
+/// Plans listed objects (pure; no I/O). Keys are relative to `input`.
+pub fn plan_objects(input: &Location, mut objects: Vec<ObjectMeta>, options: &PlanOptions) -> Result<Plan> {
+    options.validate()?;
+    let filters = options.filters()?;
+    let listed = objects.len();
+    objects.retain(|o| filters.keep(&o.key));
+    if objects.is_empty() {
+        let filtered = if listed > 0 { format!(" ({listed} listed, none left after --include/--exclude)") } else { String::new() };
+        return Err(Error::EmptyInput { uri: input.to_string(), filtered });
+    }
+    objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    objects.dedup_by(|a, b| a.key == b.key);
+    let kept = objects.len();
+
+    let mut items = Vec::with_capacity(kept);
+    for object in objects {
+        match options.split_bytes {
+            Some(split) if object.size > split => {
+                for range in split_ranges(object.size, split) {
+                    items.push(Item::from_meta(object.clone(), Some(range)));
+                }
+            }
+            _ => items.push(Item::from_meta(object, None)),
+        }
+    }
+    let chunks = pack(items.iter().map(Item::bytes), options);
+    limits::check_chunk_count(chunks.len(), options.max_chunks)?;
+    Ok(Plan { input: input.clone(), items, chunks, listed, objects: kept, split_bytes: options.split_bytes })
+}
+
+/// Packs item sizes into consecutive chunks.
+///
+/// With `children`, items go to one of about `children` groups of equal weight (bytes plus one
+/// per item, so empty objects count); the item and byte limits then cut further.
+pub fn pack(sizes: impl ExactSizeIterator<Item = u64> + Clone, options: &PlanOptions) -> Vec<ChunkSpan> {
+    let (max_items, max_bytes) = options.limits();
+    let weight_total: u128 = sizes.clone().map(|s| s as u128 + 1).sum();
+    let groups = options.children.unwrap_or(1).max(1) as u128;
+    let mut chunks: Vec<ChunkSpan> = Vec::new();
+    let mut current: Option<(ChunkSpan, u128)> = None;
+    let mut cumulative: u128 = 0;
+    for (index, size) in sizes.enumerate() {
+        let weight = size as u128 + 1;
+        // The group whose share holds this item's midpoint.
+        let group = ((cumulative * 2 + weight) * groups / (weight_total * 2)).min(groups - 1);
+        cumulative += weight;
+        let fits = |c: &ChunkSpan, g: u128| {
+            g == group && (c.count as u64) < max_items && (c.bytes.saturating_add(size) <= max_bytes || c.count == 0)
+        };
+        match current.as_mut() {
+            Some((chunk, g)) if fits(chunk, *g) => {
+                chunk.count += 1;
+                chunk.bytes += size;
+            }
+            _ => {
+                if let Some((chunk, _)) = current.take() {
+                    chunks.push(chunk);
+                }
+                current = Some((ChunkSpan { first: index, count: 1, bytes: size }, group));
+            }
+        }
+    }
+    if let Some((chunk, _)) = current {
+        chunks.push(chunk);
+    }
+    chunks
+}
+
+/// Lists what to plan: every object under `input`, or (with `list`) the keys named one per line
+/// in a list file (keys relative to `input`, or full URIs under it; blank lines and `#` comments
+/// are skipped).
+pub async fn list_input(input: &Location, list: Option<&str>) -> Result<Vec<ObjectMeta>> {
+    let store = store::open(input).await?;
+    store.check_root().await?;
+    let Some(list) = list else {
+        return store.list("").await;
+    };
+    let (list_dir, list_name) = Location::parse_file(list)?;
+    let list_store = store::open(&list_dir).await?;
+    let text = store::read_all(list_store.as_ref(), &list_name, None, None).await?;
+    let text = String::from_utf8(text.to_vec())
+        .map_err(|_| Error::option("--input-list", list, "must be UTF-8 text, one key per line"))?;
+    let prefix = input.to_string();
+    let keys: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.strip_prefix(prefix.as_str()).unwrap_or(l).trim_start_matches('/').to_string())
+        .collect();
+    heads(store.as_ref(), keys).await
+}
+
+async fn heads(store: &dyn Store, keys: Vec<String>) -> Result<Vec<ObjectMeta>> {
+    futures_util::stream::iter(keys)
+        .map(|key| async move {
+            match store.head(&key).await? {
+                Some(meta) => Ok(meta),
+                None => Err(Error::NotFound { uri: store.location().join_display(&key) }),
+            }
+        })
+        .buffered(LIST_FILE_CONCURRENCY)
+        .try_collect()
+        .await
+}
+
+/// Lists and plans in one call: options are checked before anything is listed.
+pub async fn plan(input: &Location, list: Option<&str>, options: &PlanOptions) -> Result<Plan> {
+    options.validate()?;
+    let objects = list_input(input, list).await?;
+    plan_objects(input, objects, options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn objects(sizes: &[u64]) -> Vec<ObjectMeta> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| ObjectMeta { key: format!("k{i:04}"), size, etag: Some(format!("\"e{i}\"")), mtime_ns: None })
+            .collect()
+    }
+
+    fn loc() -> Location {
+        Location::parse("s3://bkt/in/").unwrap()
+    }
+
+    #[test]
+    fn packs_by_items_and_bytes() {
+        let opts = PlanOptions { max_items_per_chunk: Some(2), ..Default::default() };
+        let plan = plan_objects(&loc(), objects(&[1, 2, 3, 4, 5]), &opts).unwrap();
+        assert_eq!(plan.chunks.iter().map(|c| c.count).collect::<Vec<_>>(), vec![2, 2, 1]);
+        let opts = PlanOptions { max_bytes_per_chunk: Some(5), ..Default::default() };
+        let plan = plan_objects(&loc(), objects(&[3, 2, 9, 0, 0, 4]), &opts).unwrap();
+        assert_eq!(plan.chunks.iter().map(|c| c.bytes).collect::<Vec<_>>(), vec![5, 9, 4]);
+        assert_eq!(plan.chunks.iter().map(|c| c.count).collect::<Vec<_>>(), vec![2, 1, 3]);
+    }
+
+    #[test]
+    fn children_balance_bytes() {
+        let opts = PlanOptions { children: Some(4), ..Default::default() };
+        let plan = plan_objects(&loc(), objects(&[10; 40]), &opts).unwrap();
+        assert_eq!(plan.chunks.iter().map(|c| c.count).collect::<Vec<_>>(), vec![10, 10, 10, 10]);
+        // Empty objects are items too and still spread.
+        let plan = plan_objects(&loc(), objects(&[0; 8]), &opts).unwrap();
+        assert_eq!(plan.chunks.len(), 4);
+    }
+
+    #[test]
+    fn splits_large_objects() {
+        let opts = PlanOptions { split_bytes: Some(4), max_items_per_chunk: Some(100), ..Default::default() };
+        let plan = plan_objects(&loc(), objects(&[10, 3]), &opts).unwrap();
+        let ranges: Vec<_> = plan.items.iter().map(|i| i.range).collect();
+        assert_eq!(ranges, vec![Some([0, 4]), Some([4, 8]), Some([8, 10]), None]);
+        assert_eq!(plan.total_bytes(), 13);
+    }
+
+    #[test]
+    fn filters_and_sorts() {
+        let mut objs = objects(&[1, 1, 1]);
+        objs[0].key = "b/x.txt".into();
+        objs[1].key = "a/y.csv".into();
+        objs[2].key = "a/z.txt".into();
+        let opts = PlanOptions { include: vec!["*.txt".into()], exclude: vec!["b/*".into()], ..Default::default() };
+        let plan = plan_objects(&loc(), objs.clone(), &opts).unwrap();
+        assert_eq!(plan.items.iter().map(|i| i.key.as_str()).collect::<Vec<_>>(), vec!["a/z.txt"]);
+        let opts = PlanOptions { include: vec!["*.none".into()], ..Default::default() };
+        let err = plan_objects(&loc(), objs, &opts).unwrap_err();
+        assert!(matches!(err, Error::EmptyInput { .. }), "{err}");
+    }
+
+    #[test]
+    fn rejects_bad_options() {
+        for opts in [
+            PlanOptions { max_items_per_chunk: Some(0), ..Default::default() },
+            PlanOptions { max_bytes_per_chunk: Some(0), ..Default::default() },
+            PlanOptions { split_bytes: Some(0), ..Default::default() },
+            PlanOptions { children: Some(0), ..Default::default() },
+            PlanOptions { children: Some(10_001), ..Default::default() },
+            PlanOptions { include: vec!["[".into()], ..Default::default() },
+        ] {
+            let err = plan_objects(&loc(), objects(&[1]), &opts).unwrap_err();
+            assert!(err.is_bad_input(), "{err}");
+        }
+        let opts = PlanOptions { max_items_per_chunk: Some(1), ..Default::default() };
+        let err = plan_objects(&loc(), objects(&vec![1; 10_001]), &opts).unwrap_err();
+        assert!(matches!(err, Error::TooManyChunks { chunks: 10_001, .. }), "{err}");
+    }
+
+    proptest! {
+        #[test]
+        fn packing_covers_every_item_in_order_within_limits(
+            sizes in proptest::collection::vec(0u64..1000, 1..300),
+            max_items in proptest::option::of(1u64..20),
+            max_bytes in proptest::option::of(1u64..3000),
+            children in proptest::option::of(1u64..50),
+        ) {
+            let opts = PlanOptions { max_items_per_chunk: max_items, max_bytes_per_chunk: max_bytes, children, ..Default::default() };
+            let chunks = pack(sizes.iter().copied(), &opts);
+            let mut next = 0;
+            for c in &chunks {
+                prop_assert_eq!(c.first, next);
+                prop_assert!(c.count >= 1);
+                next += c.count;
+                prop_assert_eq!(c.bytes, sizes[c.first..c.first + c.count].iter().sum::<u64>());
+                if let Some(m) = max_items { prop_assert!(c.count as u64 <= m); }
+                if let Some(m) = max_bytes { prop_assert!(c.bytes <= m || c.count == 1); }
+            }
+            prop_assert_eq!(next, sizes.len());
+            if let (Some(n), None, None) = (children, max_items, max_bytes) {
+                prop_assert!(chunks.len() as u64 <= n);
+            }
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Record boundaries of split newline-delimited objects, and a reader that honours them.
+//!
+//! A range `start..end` owns every record that *starts* inside it. A record starts at offset 0
+//! and after every `\n`. The reader of a range that does not start at 0 begins one byte early
+//! (at `start - 1`) to learn whether `start` is itself a record start, skips to the first record
+//! start, and reads the record that crosses `end` whole. So every record is read exactly once,
+//! however long it is, with `\n` or `\r\n` endings and with or without a final newline.
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+
+use crate::error::Result;
+use crate::manifest::Item;
+use crate::store::{ByteRange, ByteStream, Store};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Skipping,
+    Emitting,
+    Finishing,
+    Done,
+}
+
+/// Decides which bytes of a stream read from [`RangeAligner::fetch_start`] belong to a range.
+#[derive(Debug, Clone)]
+pub struct RangeAligner {
+    end: Option<u64>,
+    pos: u64,
+    prev_newline: bool,
+    state: State,
+}
+
+impl RangeAligner {
+    /// An aligner for `range` (`None`: the whole object, passed through).
+    pub fn new(range: Option<[u64; 2]>) -> Self {
+        match range {
+            Some([start, end]) if start > 0 => {
+                RangeAligner { end: Some(end), pos: start - 1, prev_newline: false, state: State::Skipping }
+            }
+            Some([_, end]) => RangeAligner { end: Some(end), pos: 0, prev_newline: true, state: State::Emitting },
+            None => RangeAligner { end: None, pos: 0, prev_newline: true, state: State::Emitting },
+        }
+    }
+
+    /// The offset to start reading the object from.
+    pub fn fetch_start(&self) -> u64 {
+        self.pos
+    }
+
+    /// True once the range's last record has been passed: stop reading.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Takes the next bytes of the object (continuing where the last call stopped) and returns
+    /// the part of them this range owns (always one contiguous piece).
+    pub fn feed<'a>(&mut self, buf: &'a [u8]) -> &'a [u8] {
+        let mut i = 0;
+        let mut from = 0;
+        loop {
+            match self.state {
+                State::Done => return &buf[from..i],
+                State::Skipping => match memchr::memchr(b'\n', &buf[i..]) {
+                    None => {
+                        self.pos += (buf.len() - i) as u64;
+                        return &[];
+                    }
+                    Some(k) => {
+                        i += k + 1;
+                        from = i;
+                        self.pos += (k + 1) as u64;
+                        self.prev_newline = true;
+                        self.state = State::Emitting;
+                    }
+                },
+                State::Emitting => {
+                    let Some(end) = self.end else {
+                        self.pos += (buf.len() - i) as u64;
+                        return &buf[from..];
+                    };
+                    if self.pos >= end {
+                        self.state = if self.prev_newline { State::Done } else { State::Finishing };
+                        continue;
+                    }
+                    let n = (buf.len() - i).min((end - self.pos) as usize);
+                    if n == 0 {
+                        return &buf[from..i];
+                    }
+                    i += n;
+                    self.pos += n as u64;
+                    self.prev_newline = buf[i - 1] == b'\n';
+                }
+                State::Finishing => match memchr::memchr(b'\n', &buf[i..]) {
+                    None => {
+                        self.pos += (buf.len() - i) as u64;
+                        return &buf[from..];
+                    }
+                    Some(k) => {
+                        i += k + 1;
+                        self.pos += (k + 1) as u64;
+                        self.state = State::Done;
+                        return &buf[from..i];
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// Reads one manifest item: the whole object, or the records its byte range owns.
+pub struct ItemReader {
+    stream: ByteStream,
+    aligner: RangeAligner,
+    pending: BytesMut,
+    finished: bool,
+}
+
+impl std::fmt::Debug for ItemReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ItemReader").field("aligner", &self.aligner).finish_non_exhaustive()
+    }
+}
+
+impl ItemReader {
+    /// Opens `item` in `store`, pinned to the version recorded in the manifest.
+    pub async fn open(store: &dyn Store, item: &Item) -> Result<ItemReader> {
+        let aligner = RangeAligner::new(item.range);
+        let range = item.range.map(|_| ByteRange { start: aligner.fetch_start(), end: None });
+        let stream = store.get(&item.key, range, Some(&item.meta())).await?;
+        Ok(ItemReader { stream, aligner, pending: BytesMut::new(), finished: false })
+    }
+
+    /// The next block of bytes the item owns (record-aligned at both ends of a range);
+    /// `None` at the end.
+    pub async fn next_bytes(&mut self) -> Result<Option<Bytes>> {
+        while !self.finished && !self.aligner.is_done() {
+            let Some(chunk) = self.stream.next().await else {
+                self.finished = true;
+                break;
+            };
+            let chunk = chunk?;
+            let owned = self.aligner.feed(&chunk);
+            if !owned.is_empty() {
+                return Ok(Some(chunk.slice_ref(owned)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next record (a line without its `\n` or `\r\n`); `None` at the end.
+    pub async fn next_record(&mut self) -> Result<Option<Bytes>> {
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.pending) {
+                let mut line = self.pending.split_to(i + 1).freeze();
+                line.truncate(i);
+                if line.last() == Some(&b'\r') {
+                    line.truncate(i - 1);
+                }
+                return Ok(Some(line));
+            }
+            match self.next_bytes().await? {
+                Some(bytes) => self.pending.extend_from_slice(&bytes),
+                None if self.pending.is_empty() => return Ok(None),
+                None => {
+                    let mut line = std::mem::take(&mut self.pending).freeze();
+                    if line.last() == Some(&b'\r') {
+                        line.truncate(line.len() - 1);
+                    }
+                    return Ok(Some(line));
+                }
+            }
+        }
+    }
+
+    /// Reads everything the item owns into memory.
+    pub async fn read_to_end(&mut self) -> Result<Bytes> {
+        let mut out = BytesMut::new();
+        while let Some(bytes) = self.next_bytes().await? {
+            out.extend_from_slice(&bytes);
+        }
+        Ok(out.freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::split_ranges;
+    use proptest::prelude::*;
+
+    /// Reads `range` of `content` through an aligner, feeding `step` bytes at a time.
+    fn owned(content: &[u8], range: Option<[u64; 2]>, step: usize) -> Vec<u8> {
+        let mut aligner = RangeAligner::new(range);
+        let mut out = Vec::new();
+        for piece in content[aligner.fetch_start() as usize..].chunks(step.max(1)) {
+            if aligner.is_done() {
+                break;
+            }
+            out.extend_from_slice(aligner.feed(piece));
+        }
+        out
+    }
+
+    fn all_ranges(content: &[u8], split: u64, step: usize) -> Vec<Vec<u8>> {
+        split_ranges(content.len() as u64, split).into_iter().map(|r| owned(content, Some(r), step)).collect()
+    }
+
+    #[test]
+    fn examples() {
+        let text = b"aa\nbbbbbbbb\nc\n";
+        let parts = all_ranges(text, 4, 3);
+        assert_eq!(parts.concat(), text);
+        assert_eq!(parts[0], b"aa\nbbbbbbbb\n"); // bbbbbbbb starts in [0,4) and is read whole
+        assert!(parts[1].is_empty() && parts[2].is_empty()); // [4,8) and [8,12) lie inside a record
+        assert_eq!(parts[3], b"c\n"); // record "c" starts at 12
+        // a record starting exactly at a range start belongs to that range
+        assert_eq!(all_ranges(b"abc\ndef", 4, 1), vec![b"abc\n".to_vec(), b"def".to_vec()]);
+        assert_eq!(owned(b"whole\nobject", None, 2), b"whole\nobject");
+    }
+
+    proptest! {
+        #[test]
+        fn every_record_exactly_once(
+            lines in proptest::collection::vec(proptest::collection::vec(prop_oneof![Just(b'a'), Just(b' '), Just(b'\r'), Just(b'z')], 0..40), 0..30),
+            final_newline in any::<bool>(),
+            crlf in any::<bool>(),
+            split in 1u64..50,
+            step in 1usize..20,
+        ) {
+            let sep: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+            let mut content = lines.join(sep);
+            if final_newline && !content.is_empty() {
+                content.extend_from_slice(sep);
+            }
+            let parts = all_ranges(&content, split, step);
+            // Every part is whole records, and together they are the object, in order.
+            prop_assert_eq!(parts.concat(), content.clone());
+            // A part followed by more records ends at a record boundary.
+            for (i, part) in parts.iter().enumerate() {
+                if !part.is_empty() && parts[i + 1..].iter().any(|p| !p.is_empty()) {
+                    prop_assert_eq!(part.last(), Some(&b'\n'));
+                }
+            }
+        }
+    }
+}

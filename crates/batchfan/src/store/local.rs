@@ -1,0 +1,205 @@
+//! Local folders as a store.
+
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::UNIX_EPOCH;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use super::{ByteRange, ByteStream, ObjectMeta, Store};
+use crate::error::{Error, Result};
+use crate::uri::Location;
+
+/// Marks in-flight temporary files; listings skip them.
+pub(crate) const TMP_MARK: &str = ".batchfan-tmp-";
+const READ_BUF: usize = 256 * 1024;
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A local folder; keys are paths relative to it.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    location: Location,
+    root: PathBuf,
+}
+
+impl LocalStore {
+    /// A store rooted at a local location (other location kinds give an empty root).
+    pub fn new(location: Location) -> Self {
+        let root = match &location {
+            Location::Local { path } => path.clone(),
+            Location::S3 { .. } => PathBuf::new(),
+        };
+        LocalStore { location, root }
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+}
+
+fn meta_of(key: String, md: &std::fs::Metadata) -> ObjectMeta {
+    let mtime_ns = md.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as u64);
+    ObjectMeta { key, size: md.len(), etag: None, mtime_ns }
+}
+
+fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectMeta>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
+        let path = entry.path();
+        let md = std::fs::metadata(&path).map_err(|e| Error::io("reading metadata of", &path, e))?;
+        let rel = path.strip_prefix(root).unwrap_or(&path);
+        let key = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        if md.is_dir() {
+            if prefix.starts_with(&format!("{key}/")) || key.starts_with(prefix) || prefix.is_empty() {
+                walk(root, &path, prefix, out)?;
+            }
+        } else if md.is_file() && key.starts_with(prefix) && !key.contains(TMP_MARK) {
+            out.push(meta_of(key, &md));
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for LocalStore {
+    fn location(&self) -> &Location {
+        &self.location
+    }
+
+    async fn check_root(&self) -> Result<()> {
+        match tokio::fs::metadata(&self.root).await {
+            Ok(md) if md.is_dir() => Ok(()),
+            Ok(_) => Err(Error::InvalidUri {
+                uri: self.location.to_string(),
+                reason: "is a file, not a folder (give the folder that holds the inputs, or use --input-list)".into(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::NotFound { uri: self.location.to_string() })
+            }
+            Err(e) => Err(Error::io("reading", &self.root, e)),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        let root = self.root.clone();
+        let prefix = prefix.to_string();
+        if !root.exists() {
+            return Err(Error::NotFound { uri: self.location.to_string() });
+        }
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            walk(&root, &root, &prefix, &mut out)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| Error::io("listing", &self.root, std::io::Error::other(e)))?
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
+        let path = self.path(key);
+        match tokio::fs::metadata(&path).await {
+            Ok(md) if md.is_file() => Ok(Some(meta_of(key.to_string(), &md))),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("reading metadata of", path, e)),
+        }
+    }
+
+    async fn get(&self, key: &str, range: Option<ByteRange>, expect: Option<&ObjectMeta>) -> Result<ByteStream> {
+        let path = self.path(key);
+        let uri = || self.location.join_display(key);
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound { uri: uri() }),
+            Err(e) => return Err(Error::io("opening", path, e)),
+        };
+        if let Some(expect) = expect {
+            let md = file.metadata().await.map_err(|e| Error::io("reading metadata of", &path, e))?;
+            let now = meta_of(key.to_string(), &md);
+            if now.size != expect.size || (expect.mtime_ns.is_some() && now.mtime_ns != expect.mtime_ns) {
+                return Err(Error::InputChanged { uri: uri(), expected: expect.version_text() });
+            }
+        }
+        let start = range.map_or(0, |r| r.start);
+        let remaining = range.and_then(|r| r.end).map(|end| end.saturating_sub(start));
+        if start > 0 {
+            file.seek(SeekFrom::Start(start)).await.map_err(|e| Error::io("seeking in", &path, e))?;
+        }
+        let stream = futures_util::stream::unfold(Some((file, remaining)), move |state| {
+            let path = path.clone();
+            async move {
+                let (mut file, mut remaining) = state?;
+                let want = remaining.map_or(READ_BUF, |r| r.min(READ_BUF as u64) as usize);
+                if want == 0 {
+                    return None;
+                }
+                let mut buf = BytesMut::zeroed(want);
+                match file.read(&mut buf).await {
+                    Ok(0) => None,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        if let Some(r) = remaining.as_mut() {
+                            *r -= n as u64;
+                        }
+                        Some((Ok(buf.freeze()), Some((file, remaining))))
+                    }
+                    Err(e) => Some((Err(Error::io("reading", path, e)), None)),
+                }
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+
+    async fn put(&self, key: &str, body: Bytes) -> Result<()> {
+        let path = self.path(key);
+        let tmp = tmp_path(&path)?;
+        let result = async {
+            let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| Error::io("creating", &tmp, e))?;
+            file.write_all(&body).await.map_err(|e| Error::io("writing", &tmp, e))?;
+            file.sync_all().await.map_err(|e| Error::io("syncing", &tmp, e))?;
+            tokio::fs::rename(&tmp, &path).await.map_err(|e| Error::io("renaming into place", &path, e))
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        result
+    }
+
+    async fn put_file(&self, key: &str, source: &Path) -> Result<()> {
+        let path = self.path(key);
+        let tmp = tmp_path(&path)?;
+        let result = async {
+            tokio::fs::copy(source, &tmp).await.map_err(|e| Error::io("copying", source, e))?;
+            let file = tokio::fs::File::open(&tmp).await.map_err(|e| Error::io("opening", &tmp, e))?;
+            file.sync_all().await.map_err(|e| Error::io("syncing", &tmp, e))?;
+            tokio::fs::rename(&tmp, &path).await.map_err(|e| Error::io("renaming into place", &path, e))
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        result
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        let path = self.path(key);
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("deleting", path, e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A hidden temporary sibling of `path` (same folder, so the final rename is atomic).
+fn tmp_path(path: &Path) -> Result<PathBuf> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| Error::io("creating folder", parent, e))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    Ok(parent.join(format!(".{name}{TMP_MARK}{}-{n}", std::process::id())))
+}

@@ -1,0 +1,115 @@
+//! One async trait over object storage, with an S3 backend and a local-folder backend.
+//!
+//! Keys are relative to the store's root location and use `/` as separator on every backend,
+//! so the same plan comes out of an S3 prefix and a local folder holding the same files.
+
+mod local;
+mod s3;
+
+use std::fmt;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+
+pub use self::local::LocalStore;
+pub use self::s3::{S3Store, s3_client};
+use crate::error::Result;
+use crate::uri::Location;
+
+/// A stream of bytes read from a store.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
+
+/// An object found by listing: its key (relative to the store root), size and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    /// Key relative to the store's root, `/`-separated.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// S3 ETag (with its quotes), when the store is S3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// Modification time in nanoseconds since the Unix epoch, when the store is local.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_ns: Option<u64>,
+}
+
+impl ObjectMeta {
+    /// The version as text for messages: the ETag, or `mtime_ns=..,size=..`.
+    pub fn version_text(&self) -> String {
+        match (&self.etag, self.mtime_ns) {
+            (Some(etag), _) => format!("ETag {etag}"),
+            (None, Some(mtime)) => format!("mtime_ns={mtime}, size={}", self.size),
+            (None, None) => format!("size={}", self.size),
+        }
+    }
+}
+
+/// A byte range `start..end` (end exclusive; `None` reads to the end of the object).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte, or `None` for the rest of the object.
+    pub end: Option<u64>,
+}
+
+/// Object storage as batchfan needs it.
+///
+/// `put` and `put_file` are atomic: readers see the old object, no object, or the whole new one,
+/// never a part. `get` with `expect` fails with [`crate::Error::InputChanged`] when the object's
+/// version (S3 ETag, or local mtime and size) differs from the one given.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// The root location of this store.
+    fn location(&self) -> &Location;
+
+    /// Checks that the root exists (the bucket, or the folder).
+    async fn check_root(&self) -> Result<()>;
+
+    /// Lists every object whose key starts with `prefix`, recursively.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
+
+    /// Metadata of one object, or `None` when it does not exist.
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>>;
+
+    /// Reads an object (or a range of it), optionally pinned to the version in `expect`.
+    async fn get(&self, key: &str, range: Option<ByteRange>, expect: Option<&ObjectMeta>) -> Result<ByteStream>;
+
+    /// Writes an object atomically from memory.
+    async fn put(&self, key: &str, body: Bytes) -> Result<()>;
+
+    /// Writes an object atomically from a local file (multipart on S3 for large files).
+    async fn put_file(&self, key: &str, path: &Path) -> Result<()>;
+
+    /// Deletes an object; deleting a missing object is not an error.
+    async fn delete(&self, key: &str) -> Result<()>;
+}
+
+/// Opens the store for a location: S3 clients come from the standard aws-config chain.
+pub async fn open(location: &Location) -> Result<Arc<dyn Store>> {
+    Ok(match location {
+        Location::S3 { bucket, prefix } => Arc::new(S3Store::new(s3_client().await, bucket, prefix)),
+        Location::Local { .. } => Arc::new(LocalStore::new(location.absolute()?)),
+    })
+}
+
+/// Reads a whole object (or range) into memory.
+pub async fn read_all(
+    store: &dyn Store,
+    key: &str,
+    range: Option<ByteRange>,
+    expect: Option<&ObjectMeta>,
+) -> Result<Bytes> {
+    let mut stream = store.get(key, range, expect).await?;
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        buf.extend_from_slice(&chunk?);
+    }
+    Ok(buf.freeze())
+}
