@@ -1,1 +1,39 @@
-fn main() {}
+//! `batchfan`: the command line. Parsing and presentation only; the library does the work.
+
+mod cli;
+mod plan_cmd;
+mod present;
+mod run_cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// Exit codes: 0 ok, 1 work failed, 2 bad input, 130 interrupted.
+pub(crate) mod code {
+    pub const WORK_FAILED: u8 = 1;
+    pub const BAD_INPUT: u8 = 2;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Plan(args) => plan_cmd::run(args).await,
+        Command::Run(args) => run_cmd::run(args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(match e {
+                batchfan::Error::Interrupted => code::INTERRUPTED,
+                e if e.is_bad_input() => code::BAD_INPUT,
+                _ => code::WORK_FAILED,
+            })
+        }
+    }
+}

@@ -1,1 +1,45 @@
+//! The harness batchfan array children run in.
+//!
+//! A worker program is a handler over one chunk, started by `run`:
+//!
+//! ```no_run
+//! use batchfan_worker::{handler_fn, Chunk, BoxError};
+//!
+//! async fn handler(chunk: Chunk) -> Result<(), BoxError> {
+//!     let output = chunk.output();
+//!     for item in chunk.items() {
+//!         let mut reader = chunk.open(item).await?;
+//!         let mut lines = 0u64;
+//!         while reader.next_record().await?.is_some() {
+//!             lines += 1;
+//!         }
+//!         output.write(format!("{}\t{lines}\n", item.key).as_bytes()).await?;
+//!     }
+//!     Ok(())
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::process::ExitCode {
+//!     batchfan_worker::run(handler_fn(handler)).await
+//! }
+//! ```
+//!
+//! `run` reads [`Config::from_env`], reads only this child's chunk of the manifest, skips the
+//! chunk if it was already committed, calls the handler, and commits the output exactly once:
+//! the whole output appears under `OUTPUT/part-NNNNN` in one atomic write, then a completion
+//! marker. A handler error or panic fails the chunk with nothing committed; SIGTERM (Spot
+//! reclaim) stops the handler and exits 143 with nothing committed, so a retry starts clean.
+//! Exit codes are listed in [`exit`].
 
+mod config;
+mod error;
+mod log;
+mod output;
+mod runtime;
+
+pub use batchfan::manifest::Item;
+pub use batchfan::records::ItemReader;
+pub use config::Config;
+pub use error::{BoxError, WorkerError, exit};
+pub use output::Output;
+pub use runtime::{Chunk, Handler, HandlerFn, Outcome, handler_fn, run, run_with};

@@ -32,7 +32,7 @@ pub fn manifest_key(run_id: &str) -> String {
 }
 
 /// What a child writes after its output is committed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Marker {
     /// The run.
     pub run_id: String,

@@ -17,7 +17,7 @@ use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
 pub use self::local::LocalStore;
-pub use self::s3::{S3Store, s3_client};
+pub use self::s3::{S3Store, s3_client, set_s3_client};
 use crate::error::Result;
 use crate::uri::Location;
 

@@ -36,6 +36,12 @@ pub async fn s3_client() -> Client {
         .clone()
 }
 
+/// Makes `client` the process-wide S3 client (for a custom configuration); returns false when a
+/// client was already in use.
+pub fn set_s3_client(client: Client) -> bool {
+    CLIENT.set(client).is_ok()
+}
+
 /// An S3 prefix; keys are relative to it.
 #[derive(Debug, Clone)]
 pub struct S3Store {

@@ -1,0 +1,66 @@
+//! Printing: plan summaries, run summaries, failure tables.
+
+use batchfan::plan::Plan;
+use batchfan::size::format_size;
+use batchfan::status::FailedChild;
+use serde_json::json;
+
+/// A plan as JSON: totals and one entry per chunk.
+pub fn plan_json(plan: &Plan) -> serde_json::Value {
+    let chunks: Vec<_> = plan
+        .chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let items = plan.chunk_items(i);
+            json!({
+                "index": i,
+                "items": c.count,
+                "bytes": c.bytes,
+                "first_key": items.first().map(|it| it.key.as_str()),
+                "last_key": items.last().map(|it| it.key.as_str()),
+            })
+        })
+        .collect();
+    json!({
+        "input": plan.input.to_string(),
+        "objects_listed": plan.listed,
+        "objects": plan.objects,
+        "items": plan.items.len(),
+        "bytes": plan.total_bytes(),
+        "chunk_count": plan.chunks.len(),
+        "split_bytes": plan.split_bytes,
+        "chunks": chunks,
+    })
+}
+
+/// A plan for people.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut sizes: Vec<u64> = plan.chunks.iter().map(|c| c.bytes).collect();
+    sizes.sort_unstable();
+    let pick = |q: usize| sizes.get((sizes.len().saturating_sub(1)) * q / 100).copied().unwrap_or(0);
+    let counts: Vec<usize> = plan.chunks.iter().map(|c| c.count).collect();
+    format!(
+        "input:   {}\nobjects: {} listed, {} kept\nitems:   {} ({})\nchunks:  {} (bytes per chunk min {} / median {} / max {}; items per chunk max {})",
+        plan.input,
+        plan.listed,
+        plan.objects,
+        plan.items.len(),
+        format_size(plan.total_bytes()),
+        plan.chunks.len(),
+        format_size(pick(0)),
+        format_size(pick(50)),
+        format_size(pick(100)),
+        counts.iter().max().copied().unwrap_or(0),
+    )
+}
+
+/// Failed children as an aligned table.
+pub fn failure_table(failed: &[FailedChild]) -> String {
+    let mut out = format!("{:>6}  {:>8}  {:>4}  {:<50}  {}\n", "INDEX", "ATTEMPTS", "EXIT", "REASON", "LOG");
+    for f in failed {
+        let exit = f.exit_code.map_or("-".to_string(), |c| c.to_string());
+        out.push_str(&format!("{:>6}  {:>8}  {:>4}  {:<50}  {}\n", f.index, f.attempts, exit, f.reason, f.log));
+    }
+    out
+}

@@ -1,0 +1,143 @@
+//! `batchfan run --local`.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use batchfan::layout;
+use batchfan::local::{self, Event, LocalOptions};
+use batchfan::size::format_size;
+use batchfan::uri::Location;
+use batchfan::{Error, limits, manifest, store};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{Format, RunArgs};
+use crate::{code, present};
+
+pub async fn run(args: RunArgs) -> batchfan::Result<ExitCode> {
+    if !args.local {
+        return Err(Error::InvalidOption {
+            field: "--local".into(),
+            value: "absent".into(),
+            allowed: "`batchfan run` runs on this machine and needs --local; use `batchfan submit` for AWS Batch".into(),
+        });
+    }
+    // Everything the user gave is checked before anything is listed or written.
+    let options = args.plan.options();
+    options.validate()?;
+    let input = Location::parse(&args.plan.input)?.absolute()?;
+    let output = Location::parse(&args.output)?.absolute()?;
+    let program = local::resolve_program(&args.command[0])?;
+    let parallel = args.parallel.unwrap_or_else(local::default_parallel);
+    limits::check_positive("--parallel", parallel as u64, None)?;
+    limits::check_positive("--attempts", u64::from(args.attempts), Some(u64::from(*limits::ATTEMPTS.end())))?;
+    if let Some(manifest) = &args.manifest {
+        Location::parse_file(manifest)?;
+    }
+
+    let plan = batchfan::plan::plan(&input, args.plan.input_list.as_deref(), &options).await?;
+    let output_store = store::open(&output).await?;
+    if output.is_s3() {
+        output_store.check_root().await?;
+    }
+    layout::prepare_output(output_store.as_ref(), args.overwrite).await?;
+
+    let run_id = layout::new_run_id();
+    let manifest_uri = match &args.manifest {
+        Some(uri) => absolute_file(uri)?,
+        None => output.join_display(&layout::manifest_key(&run_id)),
+    };
+    let encoded = manifest::encode(&plan, &run_id, &output)?;
+    manifest::write(&manifest_uri, encoded).await?;
+    let reader = manifest::ManifestReader::open(&manifest_uri).await?;
+    let header = reader.header();
+
+    let log_dir = args.log_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("batchfan").join(&run_id));
+    let local_options =
+        LocalOptions { program, args: args.command[1..].to_vec(), parallel, attempts: args.attempts, log_dir };
+    if args.format == Format::Text {
+        eprintln!(
+            "run {run_id}: {} items ({}) in {} chunks, {parallel} at a time; manifest {manifest_uri}",
+            plan.items.len(),
+            format_size(plan.total_bytes()),
+            header.chunk_count
+        );
+    }
+    drop(plan); // children read the manifest; free the plan's memory for the run
+    let bar = progress_bar(header.chunk_count);
+    let started = Instant::now();
+    let on_event = {
+        let bar = bar.clone();
+        let done = std::sync::Mutex::new((0u64, 0u64));
+        move |event: &Event| {
+            if let Event::Finished { counts, items, bytes, .. } = event {
+                let (items, bytes) = {
+                    let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
+                    done.0 += items;
+                    done.1 += bytes;
+                    *done
+                };
+                let secs = started.elapsed().as_secs_f64().max(1e-3);
+                bar.set_position(counts.terminal());
+                bar.set_message(format!(
+                    "ok {} failed {} running {} | {:.0} items/s {}/s",
+                    counts.succeeded,
+                    counts.failed,
+                    counts.running,
+                    items as f64 / secs,
+                    format_size((bytes as f64 / secs) as u64)
+                ));
+            }
+            if let Event::Retrying { index, attempt, reason } = event {
+                bar.println(format!("child {index} attempt {attempt} failed ({reason}); retrying"));
+            }
+        }
+    };
+    let summary = local::run_local(header, &manifest_uri, &local_options, &on_event).await;
+    bar.finish_and_clear();
+    let summary = summary?;
+    let wall = started.elapsed();
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),
+        Format::Text => print_summary(&summary, wall),
+    }
+    Ok(if summary.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(code::WORK_FAILED) })
+}
+
+fn absolute_file(uri: &str) -> batchfan::Result<String> {
+    let (dir, name) = Location::parse_file(uri)?;
+    Ok(dir.absolute()?.join_display(&name))
+}
+
+fn progress_bar(len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    let style = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} children  {msg}  ({per_sec}, eta {eta})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn print_summary(summary: &local::RunSummary, wall: Duration) {
+    let secs = wall.as_secs_f64().max(1e-9);
+    let c = &summary.counts;
+    println!("run {}: {} children, {} succeeded, {} failed", summary.run_id, c.total(), c.succeeded, c.failed);
+    println!(
+        "items {} ({}) in {:.2} s: {:.0} items/s, {}/s",
+        summary.items,
+        format_size(summary.bytes),
+        secs,
+        summary.items as f64 / secs,
+        format_size((summary.bytes as f64 / secs) as u64)
+    );
+    println!("output:   {}", summary.output);
+    println!("manifest: {}", summary.manifest);
+    println!("logs:     {}", summary.log_dir);
+    if !summary.failed.is_empty() {
+        println!("\nfailed children:\n{}", present::failure_table(&summary.failed));
+    }
+}

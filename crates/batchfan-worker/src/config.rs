@@ -1,0 +1,94 @@
+//! The child's configuration, from the environment AWS Batch (or `batchfan run --local`) gives.
+
+use std::path::PathBuf;
+
+use crate::error::WorkerError;
+
+/// Where a child finds its work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Chunk index: `AWS_BATCH_JOB_ARRAY_INDEX`, else the `:N` suffix of `AWS_BATCH_JOB_ID`,
+    /// else 0 (a plain job).
+    pub index: u64,
+    /// `AWS_BATCH_JOB_ATTEMPT` (1 when unset).
+    pub attempt: u32,
+    /// `AWS_BATCH_JOB_ID` (empty when unset).
+    pub job_id: String,
+    /// `BATCHFAN_MANIFEST`: the manifest URI.
+    pub manifest: String,
+    /// `BATCHFAN_SPOOL_DIR`: where output is staged before its commit (default: the temp dir).
+    pub spool_dir: PathBuf,
+}
+
+impl Config {
+    /// Reads the configuration from this process's environment.
+    pub fn from_env() -> Result<Config, WorkerError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (for tests and embedding).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, WorkerError> {
+        let job_id = lookup("AWS_BATCH_JOB_ID").unwrap_or_default();
+        let index = match lookup("AWS_BATCH_JOB_ARRAY_INDEX").filter(|v| !v.is_empty()) {
+            Some(v) => v.trim().parse().map_err(|_| {
+                WorkerError::Config(format!("AWS_BATCH_JOB_ARRAY_INDEX=`{v}` is not a non-negative integer"))
+            })?,
+            None => match job_id.rsplit_once(':') {
+                Some((_, suffix)) => suffix.parse().map_err(|_| {
+                    WorkerError::Config(format!(
+                        "AWS_BATCH_JOB_ID=`{job_id}` does not end in `:<index>` and AWS_BATCH_JOB_ARRAY_INDEX is unset"
+                    ))
+                })?,
+                None => 0,
+            },
+        };
+        let attempt = match lookup("AWS_BATCH_JOB_ATTEMPT").filter(|v| !v.is_empty()) {
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| WorkerError::Config(format!("AWS_BATCH_JOB_ATTEMPT=`{v}` is not a positive integer")))?,
+            None => 1,
+        };
+        let manifest = lookup("BATCHFAN_MANIFEST").filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+            WorkerError::Config(
+                "BATCHFAN_MANIFEST is not set: start this program through `batchfan run` or `batchfan submit`, or set it to the manifest URI".into(),
+            )
+        })?;
+        let spool_dir = lookup("BATCHFAN_SPOOL_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        Ok(Config { index, attempt, job_id, manifest, spool_dir })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, WorkerError> {
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn index_sources_in_order() {
+        let m = ("BATCHFAN_MANIFEST", "s3://b/m.jsonl");
+        assert_eq!(config(&[m, ("AWS_BATCH_JOB_ARRAY_INDEX", "7"), ("AWS_BATCH_JOB_ID", "j:3")]).unwrap().index, 7);
+        assert_eq!(config(&[m, ("AWS_BATCH_JOB_ID", "abc-123:42")]).unwrap().index, 42);
+        let plain = config(&[m, ("AWS_BATCH_JOB_ID", "abc-123")]).unwrap();
+        assert_eq!((plain.index, plain.attempt), (0, 1));
+        assert_eq!(config(&[m, ("AWS_BATCH_JOB_ATTEMPT", "3")]).unwrap().attempt, 3);
+    }
+
+    #[test]
+    fn bad_values_are_config_errors() {
+        let m = ("BATCHFAN_MANIFEST", "s3://b/m.jsonl");
+        for vars in [
+            vec![m, ("AWS_BATCH_JOB_ARRAY_INDEX", "x")],
+            vec![m, ("AWS_BATCH_JOB_ARRAY_INDEX", "-1")],
+            vec![m, ("AWS_BATCH_JOB_ID", "j:x")],
+            vec![m, ("AWS_BATCH_JOB_ATTEMPT", "zero")],
+            vec![("AWS_BATCH_JOB_ARRAY_INDEX", "1")],
+        ] {
+            let err = config(&vars).unwrap_err();
+            assert_eq!(err.exit_code(), crate::exit::CONFIG, "{err}");
+        }
+    }
+}
