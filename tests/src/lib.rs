@@ -1,1 +1,249 @@
+//! Shared helpers for batchfan's integration tests: a moto server per test binary, the built
+//! binaries, a deterministic dataset and a reference word count.
 
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+
+/// A moto server started for this test binary; it exits when the test process does.
+pub struct Moto {
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    _child: Mutex<Child>,
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// The moto server of this test binary (started on first use, on a free port).
+pub fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| start_moto(&[]))
+}
+
+/// Starts a moto server with extra environment variables for the server process.
+pub fn start_moto(env: &[(&str, &str)]) -> Moto {
+    let root = workspace_root();
+    let python = std::env::var_os("BATCHFAN_MOTO_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv-moto/bin/python"));
+    assert!(
+        python.exists(),
+        "moto is not installed at {}: run `bash scripts/test.sh` (it creates the venv)",
+        python.display()
+    );
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+    let mut child = Command::new(&python)
+        .arg(root.join("tests/moto_server.py"))
+        .arg(port.to_string())
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto");
+    let stdout = child.stdout.take().expect("moto stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("moto ready line");
+    assert_eq!(line.trim(), "ready", "moto did not start");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto did not listen on {endpoint}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Moto { endpoint, _child: Mutex::new(child) }
+}
+
+impl Moto {
+    /// The environment a process needs to reach this server through the standard AWS chain.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    /// An S3 client for this server.
+    pub async fn s3(&self) -> Client {
+        let creds = aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "tests");
+        let config = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(&self.endpoint)
+            .force_path_style(true)
+            .build();
+        Client::from_conf(config)
+    }
+
+    /// Makes this server the S3 endpoint of the batchfan library in this process.
+    pub async fn use_for_library(&self) {
+        batchfan::store::set_s3_client(self.s3().await);
+    }
+}
+
+/// A built workspace binary (`cargo build --workspace --bins` must have run; scripts/test.sh does).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is not built: run `cargo build --workspace --bins` (scripts/test.sh does)", path.display());
+    path
+}
+
+/// A command for a workspace binary, with the moto environment when given.
+pub fn command(name: &str, moto: Option<&Moto>) -> Command {
+    let mut cmd = Command::new(bin(name));
+    if let Some(moto) = moto {
+        cmd.envs(moto.env());
+    }
+    cmd.env_remove("AWS_BATCH_JOB_ARRAY_INDEX").env_remove("AWS_BATCH_JOB_ID").env_remove("BATCHFAN_MANIFEST");
+    cmd
+}
+
+/// Runs a command and returns its output, printing it for failed assertions.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run command");
+    eprintln!(
+        "$ {:?}\nexit {:?}\nstdout:\n{}\nstderr:\n{}",
+        cmd,
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A tiny deterministic random generator (xorshift), so datasets are the same on every run.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded generator.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    /// Next value below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+/// Writes the test dataset: small files in two folders, CRLF endings, no final newline,
+/// an empty file, invalid UTF-8, one very long record and one file big enough to split.
+pub fn write_dataset(dir: &Path, seed: u64) {
+    const WORDS: [&str; 12] = ["alpha", "beta", "gamma", "Alpha", "delta", "x", "y", "zeta", "é", "the", "of", "a"];
+    let mut rng = Rng::new(seed);
+    std::fs::create_dir_all(dir.join("sub")).expect("mkdir");
+    let text = |lines: u64, rng: &mut Rng| {
+        let mut s = String::new();
+        for _ in 0..lines {
+            for _ in 0..rng.below(9) {
+                s.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
+                s.push(if rng.below(5) == 0 { '\t' } else { ' ' });
+            }
+            s.push('\n');
+        }
+        s
+    };
+    for i in 0..12u64 {
+        let mut body = text(1 + rng.below(60), &mut rng);
+        if i % 4 == 1 {
+            body = body.replace('\n', "\r\n");
+        }
+        if i % 5 == 2 {
+            body.pop();
+        }
+        let folder = if i % 3 == 0 { dir.join("sub") } else { dir.to_path_buf() };
+        std::fs::write(folder.join(format!("f{i:02}.txt")), body).expect("write");
+    }
+    std::fs::write(dir.join("empty.txt"), b"").expect("write");
+    std::fs::write(dir.join("bytes.txt"), b"caf\xe9 na\xefve\n\xff\xfe caf\xe9\n").expect("write");
+    let long: String = (0..3000).map(|i| WORDS[i % WORDS.len()]).collect::<Vec<_>>().join(" ");
+    let mut big = text(2000, &mut rng);
+    big.insert_str(big.len() / 3, &format!("{long}\n"));
+    std::fs::write(dir.join("big.txt"), big).expect("write");
+}
+
+/// Every file under `dir` as (relative key, path).
+pub fn files(dir: &Path) -> Vec<(String, PathBuf)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
+        for entry in std::fs::read_dir(dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let key = path.strip_prefix(root).expect("prefix").to_string_lossy().replace('\\', "/");
+                out.push((key, path));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The word count of every file under `dir`, computed directly.
+pub fn reference_wordcount(dir: &Path) -> BTreeMap<Vec<u8>, u64> {
+    let mut counts = BTreeMap::new();
+    for (_, path) in files(dir) {
+        let bytes = std::fs::read(path).expect("read");
+        for word in bytes.split(u8::is_ascii_whitespace).filter(|w| !w.is_empty()) {
+            *counts.entry(word.to_vec()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Sums `word<TAB>count` outputs.
+pub fn merge_counts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> BTreeMap<Vec<u8>, u64> {
+    let mut counts = BTreeMap::new();
+    for part in parts {
+        for line in part.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let tab = line.iter().rposition(|b| *b == b'\t').expect("tab");
+            let n: u64 = std::str::from_utf8(&line[tab + 1..]).expect("utf8").parse().expect("count");
+            *counts.entry(line[..tab].to_vec()).or_insert(0) += n;
+        }
+    }
+    counts
+}
+
+/// Uploads every file under `dir` to `s3://bucket/prefix` (prefix empty or ending with `/`).
+pub async fn upload_dir(s3: &Client, bucket: &str, prefix: &str, dir: &Path) {
+    for (key, path) in files(dir) {
+        let body = ByteStream::from(std::fs::read(path).expect("read"));
+        s3.put_object().bucket(bucket).key(format!("{prefix}{key}")).body(body).send().await.expect("put");
+    }
+}
+
+/// Creates a bucket.
+pub async fn create_bucket(s3: &Client, bucket: &str) {
+    s3.create_bucket().bucket(bucket).send().await.expect("create bucket");
+}
+
+/// All keys under a prefix, with their bodies.
+pub async fn download_prefix(s3: &Client, bucket: &str, prefix: &str) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let listed = s3.list_objects_v2().bucket(bucket).prefix(prefix).send().await.expect("list");
+    for object in listed.contents() {
+        let key = object.key().expect("key").to_string();
+        let body = s3.get_object().bucket(bucket).key(&key).send().await.expect("get").body.collect().await;
+        out.insert(key, body.expect("body").into_bytes().to_vec());
+    }
+    out
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env python3
+"""Runs a moto server on 127.0.0.1:PORT until stdin closes (the test process exited).
+
+Tying the server's life to a pipe means no test run leaves a server behind, even when the
+test binary is killed.
+"""
+import sys
+
+from moto.server import ThreadedMotoServer
+
+port = int(sys.argv[1])
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+server.start()
+print("ready", flush=True)
+try:
+    sys.stdin.read()
+finally:
+    server.stop()

@@ -1,0 +1,330 @@
+//! The fan-out spine on local folders: wordcount against a reference, exactly-once commits under
+//! kills, SIGTERM, panics, retries, and every bad input exiting 2 with nothing written.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use batchfan_tests::{command, files, merge_counts, reference_wordcount, run, write_dataset};
+
+fn run_local(input: &Path, output: &Path, extra: &[&str], program: &[&str]) -> std::process::Output {
+    let mut cmd = command("batchfan", None);
+    cmd.args(["run", "--local", "--input"]).arg(input).arg("--output").arg(output);
+    cmd.args(extra).arg("--").args(program);
+    run(&mut cmd)
+}
+
+fn worker() -> String {
+    batchfan_tests::bin("batchfan-worker").display().to_string()
+}
+
+fn part_bodies(output: &Path) -> Vec<Vec<u8>> {
+    files(output)
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("part-"))
+        .map(|(_, p)| std::fs::read(p).expect("read part"))
+        .collect()
+}
+
+/// Everything under a folder, names only: "nothing written" means this stays empty.
+fn listing(dir: &Path) -> Vec<String> {
+    if !dir.exists() {
+        return Vec::new();
+    }
+    files(dir).into_iter().map(|(k, _)| k).collect()
+}
+
+#[test]
+fn wordcount_over_a_local_folder_equals_the_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    write_dataset(&input, 1);
+    let out = run_local(
+        &input,
+        &output,
+        &["--children", "5", "--split-bytes", "4KiB", "--parallel", "3"],
+        &[&worker(), "wordcount"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("0 failed"), "{stdout}");
+    let parts = part_bodies(&output);
+    assert!(parts.len() >= 2, "expected several chunks, got {}", parts.len());
+    assert_eq!(merge_counts(parts.iter().map(Vec::as_slice)), reference_wordcount(&input));
+    // Each chunk has exactly one marker; nothing temporary is left in the output.
+    let names = listing(&output);
+    let markers = names.iter().filter(|k| k.contains("/done/")).count();
+    assert_eq!(markers, parts.len());
+    assert!(names.iter().all(|k| !k.contains(".batchfan-tmp-")), "{names:?}");
+}
+
+#[test]
+fn json_summary_and_retries_until_success() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    write_dataset(&input, 2);
+    let fault = batchfan_tests::bin("fault_worker").display().to_string();
+    let mut cmd = command("batchfan", None);
+    cmd.args(["run", "--local", "--format", "json", "--attempts", "3", "--max-items-per-chunk", "5", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .env("FAULT_FAIL_UNTIL_ATTEMPT", "3")
+        .args(["--", &fault]);
+    let out = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(0));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["counts"]["succeeded"], 3);
+    assert_eq!(summary["counts"]["failed"], 0);
+    // Attempts 1 and 2 failed and left logs; attempt 3 committed.
+    let logs = Path::new(summary["log_dir"].as_str().unwrap());
+    assert!(logs.join("child-00000.attempt-2.log").exists());
+    assert!(std::fs::read_to_string(logs.join("child-00000.attempt-1.log")).unwrap().contains("injected failure"));
+}
+
+#[test]
+fn failed_children_exit_1_with_a_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    write_dataset(&input, 3);
+    let fault = batchfan_tests::bin("fault_worker").display().to_string();
+    let mut cmd = command("batchfan", None);
+    cmd.args(["run", "--local", "--children", "2", "--attempts", "2", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .env("FAULT_PANIC", "1")
+        .args(["--", &fault]);
+    let out = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("2 failed"), "{stdout}");
+    assert!(stdout.contains("handler panicked: injected panic"), "{stdout}");
+    assert!(part_bodies(&output).is_empty());
+}
+
+/// Plans a manifest with `batchfan run` into `out` and returns its URI (wordcount over `input`).
+fn manifest_for(input: &Path, output: &Path) -> String {
+    let mut cmd = command("batchfan", None);
+    cmd.args(["run", "--local", "--format", "json", "--max-items-per-chunk", "4", "--input"])
+        .arg(input)
+        .arg("--output")
+        .arg(output)
+        .args(["--", "true"]);
+    let out = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(0));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    summary["manifest"].as_str().unwrap().to_string()
+}
+
+fn worker_cmd(program: &str, manifest: &str, index: u64, spool: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env("BATCHFAN_MANIFEST", manifest)
+        .env("AWS_BATCH_JOB_ARRAY_INDEX", index.to_string())
+        .env("AWS_BATCH_JOB_ATTEMPT", "1")
+        .env("BATCHFAN_SPOOL_DIR", spool)
+        .env_remove("AWS_BATCH_JOB_ID");
+    cmd
+}
+
+fn wait_for_file(dir: &Path, within: Duration) {
+    let deadline = Instant::now() + within;
+    while listing(dir).is_empty() {
+        assert!(Instant::now() < deadline, "no spool file appeared in {}", dir.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_child_killed_mid_run_and_rerun_leaves_no_partial_or_duplicate_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output, spool) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("spool"));
+    write_dataset(&input, 4);
+    let manifest = manifest_for(&input, &output);
+    let fault = batchfan_tests::bin("fault_worker").display().to_string();
+    let part = output.join("part-00001");
+
+    // SIGKILL while the handler holds partial output.
+    let mut child = worker_cmd(&fault, &manifest, 1, &spool).env("FAULT_SLEEP_MS", "30000").spawn().unwrap();
+    wait_for_file(&spool, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!part.exists(), "a killed child must not leave output");
+    assert!(listing(&output).iter().all(|k| !k.contains("/done/00001")));
+
+    // The re-run commits once; a third run finds the marker and does nothing.
+    let out = run(&mut worker_cmd(&fault, &manifest, 1, &spool));
+    assert_eq!(out.status.code(), Some(0));
+    let committed = std::fs::read(&part).unwrap();
+    let modified = std::fs::metadata(&part).unwrap().modified().unwrap();
+    assert!(!committed.is_empty());
+    let out = run(&mut worker_cmd(&fault, &manifest, 1, &spool));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already committed"));
+    assert_eq!(std::fs::read(&part).unwrap(), committed);
+    assert_eq!(std::fs::metadata(&part).unwrap().modified().unwrap(), modified);
+    let names = listing(&output);
+    assert_eq!(names.iter().filter(|k| k.starts_with("part-00001")).count(), 1, "{names:?}");
+    assert!(names.iter().all(|k| !k.contains(".batchfan-tmp-")), "{names:?}");
+}
+
+#[test]
+fn sigterm_stops_the_chunk_with_143_and_commits_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output, spool) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("spool"));
+    write_dataset(&input, 5);
+    let manifest = manifest_for(&input, &output);
+    let fault = batchfan_tests::bin("fault_worker").display().to_string();
+    let mut child = worker_cmd(&fault, &manifest, 0, &spool).env("FAULT_SLEEP_MS", "30000").spawn().unwrap();
+    wait_for_file(&spool, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    assert!(started.elapsed() < Duration::from_secs(10), "SIGTERM must stop the child promptly");
+    assert!(!output.join("part-00000").exists());
+    assert!(listing(&spool).is_empty(), "the spool file is removed");
+}
+
+#[test]
+fn an_input_changed_after_planning_fails_with_the_version_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output, spool) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("spool"));
+    write_dataset(&input, 6);
+    let manifest = manifest_for(&input, &output);
+    // f01.txt sits in chunk 0 (keys sorted: big.txt, bytes.txt, empty.txt, f01.txt, ...).
+    std::fs::write(input.join("f01.txt"), b"changed content\n").unwrap();
+    let out = run(&mut worker_cmd(&worker(), &manifest, 0, &spool).arg("wordcount"));
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("f01.txt") && stderr.contains("changed since the plan"), "{stderr}");
+    assert!(!output.join("part-00000").exists());
+}
+
+#[test]
+fn worker_configuration_errors_exit_2_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output, spool) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("spool"));
+    write_dataset(&input, 7);
+    let manifest = manifest_for(&input, &output);
+    let before = listing(&output);
+    let garbled = tmp.path().join("garbled.jsonl");
+    std::fs::write(&garbled, b"not a manifest\n").unwrap();
+    let cases: Vec<(String, u64, &str)> = vec![
+        (tmp.path().join("missing.jsonl").display().to_string(), 0, "does not exist"),
+        (garbled.display().to_string(), 0, "not a valid batchfan manifest"),
+        (manifest.clone(), 999, "out of range"),
+        ("gs://bucket/m.jsonl".to_string(), 0, "unsupported scheme"),
+    ];
+    for (uri, index, message) in cases {
+        let out = run(&mut worker_cmd(&worker(), &uri, index, &spool).arg("wordcount"));
+        assert_eq!(out.status.code(), Some(2), "{uri}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{uri}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one clear error line: {stderr}");
+    }
+    let mut unset = worker_cmd(&worker(), &manifest, 0, &spool);
+    unset.env_remove("BATCHFAN_MANIFEST").arg("wordcount");
+    let out = run(&mut unset);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BATCHFAN_MANIFEST is not set"));
+    assert_eq!(listing(&output), before);
+}
+
+#[test]
+fn bad_run_inputs_exit_2_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    write_dataset(&input, 8);
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let output = tmp.path().join("out");
+    let w = worker();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--input".into(), "s3:///nobucket".into()], "invalid location"),
+        (vec!["--input".into(), "gs://b/x".into()], "unsupported scheme"),
+        (vec!["--input".into(), tmp.path().join("missing").display().to_string()], "does not exist"),
+        (vec!["--input".into(), empty.display().to_string()], "no input objects"),
+        (vec!["--max-items-per-chunk".into(), "0".into()], "--max-items-per-chunk = 0"),
+        (vec!["--max-bytes-per-chunk".into(), "0B".into()], "--max-bytes-per-chunk = 0"),
+        (vec!["--split-bytes".into(), "0".into()], "--split-bytes = 0"),
+        (vec!["--children".into(), "0".into()], "--children = 0"),
+        (vec!["--children".into(), "20000".into()], "between 1 and 10000"),
+        (vec!["--max-bytes-per-chunk".into(), "12XB".into()], "unknown unit"),
+        (vec!["--include".into(), "[".into()], "not a valid glob"),
+        (vec!["--attempts".into(), "11".into()], "--attempts = 11"),
+        (vec!["--parallel".into(), "0".into()], "--parallel = 0"),
+        (vec!["--include".into(), "*.csv".into()], "none left after --include"),
+    ];
+    for (args, message) in cases {
+        let mut cmd = command("batchfan", None);
+        cmd.args(["run", "--local"]);
+        if !args.contains(&"--input".to_string()) {
+            cmd.arg("--input").arg(&input);
+        }
+        cmd.args(&args).arg("--output").arg(&output).args(["--", &w, "wordcount"]);
+        let out = run(&mut cmd);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!output.exists(), "{args:?} wrote {:?}", listing(&output));
+    }
+    // A program that does not exist is caught before anything is written.
+    let out = run_local(&input, &output, &[], &["no-such-program-batchfan"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found on PATH"));
+    assert!(!output.exists());
+}
+
+#[test]
+fn more_than_10000_chunks_is_an_error_naming_the_option() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    std::fs::create_dir_all(&input).unwrap();
+    for i in 0..10_001 {
+        std::fs::write(input.join(format!("{i:05}")), b"").unwrap();
+    }
+    let out = run_local(&input, &output, &["--max-items-per-chunk", "1"], &["true"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("10001 chunks") && stderr.contains("--max-items-per-chunk"), "{stderr}");
+    assert!(!output.exists());
+}
+
+#[test]
+fn an_output_holding_an_earlier_run_needs_overwrite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    write_dataset(&input, 9);
+    let w = worker();
+    assert_eq!(run_local(&input, &output, &["--children", "4"], &[&w, "wordcount"]).status.code(), Some(0));
+    let before = listing(&output);
+    let out = run_local(&input, &output, &["--children", "2"], &[&w, "wordcount"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--overwrite"));
+    assert_eq!(listing(&output), before);
+    let out = run_local(&input, &output, &["--children", "2", "--overwrite"], &[&w, "wordcount"]);
+    assert_eq!(out.status.code(), Some(0));
+    let parts = part_bodies(&output);
+    assert_eq!(parts.len(), 2, "old parts were removed");
+    assert_eq!(merge_counts(parts.iter().map(Vec::as_slice)), reference_wordcount(&input));
+}
+
+#[test]
+fn plan_prints_json_without_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    write_dataset(&input, 10);
+    let mut cmd = command("batchfan", None);
+    cmd.args(["plan", "--format", "json", "--max-items-per-chunk", "5", "--exclude", "sub/*", "--input"]).arg(&input);
+    let out = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(0));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kept = files(&input).into_iter().filter(|(k, _)| !k.starts_with("sub/")).count();
+    assert_eq!(plan["objects"], kept);
+    assert_eq!(plan["chunk_count"], kept.div_ceil(5));
+    assert_eq!(listing(&input).len(), files(&input).len(), "plan writes nothing");
+}
