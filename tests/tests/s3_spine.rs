@@ -1,0 +1,151 @@
+//! The fan-out spine over S3 served by moto: real aws-sdk clients over HTTP, no mocks.
+
+use std::process::Command;
+
+use batchfan_tests::{
+    Moto, command, create_bucket, download_prefix, merge_counts, moto, reference_wordcount, run, upload_dir,
+    write_dataset,
+};
+
+fn batchfan(moto: &Moto) -> Command {
+    command("batchfan", Some(moto))
+}
+
+fn plan_json(moto: &Moto, input: &str, extra: &[&str]) -> serde_json::Value {
+    let out = run(batchfan(moto).args(["plan", "--format", "json", "--input", input]).args(extra));
+    assert_eq!(out.status.code(), Some(0));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn planning_an_s3_prefix_and_a_local_folder_with_the_same_files_gives_the_same_chunks() {
+    let moto = moto();
+    let s3 = moto.s3().await;
+    let tmp = tempfile::tempdir().unwrap();
+    write_dataset(tmp.path(), 11);
+    create_bucket(&s3, "plan-same").await;
+    upload_dir(&s3, "plan-same", "data/in/", tmp.path()).await;
+    for options in [
+        vec!["--max-items-per-chunk", "3"],
+        vec!["--children", "4", "--split-bytes", "3KiB"],
+        vec!["--max-bytes-per-chunk", "2KiB", "--split-bytes", "1KiB", "--exclude", "sub/*"],
+    ] {
+        let local = plan_json(moto, &tmp.path().display().to_string(), &options);
+        let remote = plan_json(moto, "s3://plan-same/data/in", &options);
+        assert_eq!(local["chunks"], remote["chunks"], "{options:?}");
+        assert_eq!(local["items"], remote["items"]);
+        assert_eq!(local["bytes"], remote["bytes"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wordcount_over_s3_equals_the_reference() {
+    let moto = moto();
+    let s3 = moto.s3().await;
+    let tmp = tempfile::tempdir().unwrap();
+    write_dataset(tmp.path(), 12);
+    create_bucket(&s3, "wc-in").await;
+    create_bucket(&s3, "wc-out").await;
+    upload_dir(&s3, "wc-in", "corpus/", tmp.path()).await;
+    let worker = batchfan_tests::bin("batchfan-worker");
+    let out = run(batchfan(moto)
+        .args(["run", "--local", "--input", "s3://wc-in/corpus/", "--output", "s3://wc-out/counts/"])
+        .args(["--children", "4", "--split-bytes", "2KiB", "--parallel", "4", "--format", "json", "--"])
+        .arg(&worker)
+        .arg("wordcount"));
+    assert_eq!(out.status.code(), Some(0));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let manifest = summary["manifest"].as_str().unwrap();
+    assert!(manifest.starts_with("s3://wc-out/counts/_batchfan/runs/"), "{manifest}");
+    let objects = download_prefix(&s3, "wc-out", "counts/").await;
+    let parts: Vec<&[u8]> =
+        objects.iter().filter(|(k, _)| k.starts_with("counts/part-")).map(|(_, v)| v.as_slice()).collect();
+    assert_eq!(parts.len() as u64, summary["counts"]["succeeded"].as_u64().unwrap());
+    assert!(parts.len() >= 2);
+    assert_eq!(merge_counts(parts), reference_wordcount(tmp.path()));
+    let markers = objects.keys().filter(|k| k.contains("/done/")).count();
+    assert_eq!(markers, objects.keys().filter(|k| k.starts_with("counts/part-")).count());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_s3_input_changed_after_planning_fails_with_the_etag_error() {
+    let moto = moto();
+    let s3 = moto.s3().await;
+    let tmp = tempfile::tempdir().unwrap();
+    write_dataset(tmp.path(), 13);
+    create_bucket(&s3, "etag-in").await;
+    upload_dir(&s3, "etag-in", "", tmp.path()).await;
+    // Plan and write the manifest through `batchfan run` with a no-op program.
+    let out = run(batchfan(moto).args([
+        "run", "--local", "--format", "json", "--max-items-per-chunk", "100", "--input", "s3://etag-in",
+        "--output", "s3://etag-in/out/", "--", "true",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let manifest = summary["manifest"].as_str().unwrap().to_string();
+    s3.put_object()
+        .bucket("etag-in")
+        .key("f01.txt")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"new words\n"))
+        .send()
+        .await
+        .unwrap();
+    let out = run(command("batchfan-worker", Some(moto))
+        .arg("wordcount")
+        .env("BATCHFAN_MANIFEST", &manifest)
+        .env("AWS_BATCH_JOB_ID", "moto-parent:0"));
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("s3://etag-in/f01.txt") && stderr.contains("ETag"), "{stderr}");
+    let written = download_prefix(&s3, "etag-in", "out/part-").await;
+    assert!(written.is_empty(), "nothing committed: {:?}", written.keys());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_s3_inputs_exit_2_and_write_nothing() {
+    let moto = moto();
+    let s3 = moto.s3().await;
+    let tmp = tempfile::tempdir().unwrap();
+    write_dataset(tmp.path(), 14);
+    create_bucket(&s3, "bad-in").await;
+    create_bucket(&s3, "bad-out").await;
+    upload_dir(&s3, "bad-in", "data/", tmp.path()).await;
+    let cases = [
+        ("s3://no-such-bucket-bf/data/", "s3://bad-out/o/", "bucket `no-such-bucket-bf` does not exist"),
+        ("s3://bad-in/nothing-here/", "s3://bad-out/o/", "no input objects under `s3://bad-in/nothing-here/`"),
+        ("s3://bad-in/data/", "s3://no-such-bucket-bf/o/", "bucket `no-such-bucket-bf` does not exist"),
+        ("s3://Bad_Bucket/data/", "s3://bad-out/o/", "not a valid bucket name"),
+    ];
+    for (input, output, message) in cases {
+        let out = run(batchfan(moto).args(["run", "--local", "--input", input, "--output", output, "--", "true"]));
+        assert_eq!(out.status.code(), Some(2), "{input} -> {output}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{input}: {stderr}");
+    }
+    assert!(download_prefix(&s3, "bad-out", "").await.is_empty());
+    // A missing manifest on S3 is a configuration error of the child.
+    let out = run(command("batchfan-worker", Some(moto))
+        .arg("wordcount")
+        .env("BATCHFAN_MANIFEST", "s3://bad-out/missing/manifest.jsonl"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_input_list_selects_keys_and_a_missing_key_is_named() {
+    let moto = moto();
+    let s3 = moto.s3().await;
+    let tmp = tempfile::tempdir().unwrap();
+    write_dataset(tmp.path(), 15);
+    create_bucket(&s3, "list-in").await;
+    upload_dir(&s3, "list-in", "d/", tmp.path()).await;
+    let list = tmp.path().join("../keys.txt");
+    std::fs::write(&list, "# keys to redo\nf01.txt\ns3://list-in/d/sub/f00.txt\n\nbig.txt\n").unwrap();
+    let plan = plan_json(moto, "s3://list-in/d/", &["--input-list", &list.display().to_string()]);
+    assert_eq!(plan["objects"], 3);
+    assert_eq!(plan["objects_listed"], 3);
+    std::fs::write(&list, "f01.txt\nnot-there.txt\n").unwrap();
+    let out = run(batchfan(moto).args(["plan", "--input", "s3://list-in/d/", "--input-list"]).arg(&list));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("s3://list-in/d/not-there.txt"));
+}
