@@ -197,7 +197,7 @@ fn an_input_changed_after_planning_fails_with_the_version_error() {
     let manifest = manifest_for(&input, &output);
     // f01.txt sits in chunk 0 (keys sorted: big.txt, bytes.txt, empty.txt, f01.txt, ...).
     std::fs::write(input.join("f01.txt"), b"changed content\n").unwrap();
-    let out = run(&mut worker_cmd(&worker(), &manifest, 0, &spool).arg("wordcount"));
+    let out = run(worker_cmd(&worker(), &manifest, 0, &spool).arg("wordcount"));
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("f01.txt") && stderr.contains("changed since the plan"), "{stderr}");
@@ -220,7 +220,7 @@ fn worker_configuration_errors_exit_2_and_write_nothing() {
         ("gs://bucket/m.jsonl".to_string(), 0, "unsupported scheme"),
     ];
     for (uri, index, message) in cases {
-        let out = run(&mut worker_cmd(&worker(), &uri, index, &spool).arg("wordcount"));
+        let out = run(worker_cmd(&worker(), &uri, index, &spool).arg("wordcount"));
         assert_eq!(out.status.code(), Some(2), "{uri}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(message), "{uri}: {stderr}");

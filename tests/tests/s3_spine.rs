@@ -77,8 +77,18 @@ async fn an_s3_input_changed_after_planning_fails_with_the_etag_error() {
     upload_dir(&s3, "etag-in", "", tmp.path()).await;
     // Plan and write the manifest through `batchfan run` with a no-op program.
     let out = run(batchfan(moto).args([
-        "run", "--local", "--format", "json", "--max-items-per-chunk", "100", "--input", "s3://etag-in",
-        "--output", "s3://etag-in/out/", "--", "true",
+        "run",
+        "--local",
+        "--format",
+        "json",
+        "--max-items-per-chunk",
+        "100",
+        "--input",
+        "s3://etag-in",
+        "--output",
+        "s3://etag-in/out/",
+        "--",
+        "true",
     ]));
     assert_eq!(out.status.code(), Some(0));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

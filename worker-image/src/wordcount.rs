@@ -84,7 +84,10 @@ mod tests {
     #[test]
     fn words_across_blocks_and_invalid_utf8() {
         let expect = |pairs: &[(&[u8], u64)]| pairs.iter().map(|(w, n)| (w.to_vec(), *n)).collect::<Vec<_>>();
-        assert_eq!(count(&[b"the ca", b"t the\r\n", b"\xff\xfe x"]), expect(&[(b"cat", 1), (b"the", 2), (b"x", 1), (b"\xff\xfe", 1)]));
+        assert_eq!(
+            count(&[b"the ca", b"t the\r\n", b"\xff\xfe x"]),
+            expect(&[(b"cat", 1), (b"the", 2), (b"x", 1), (b"\xff\xfe", 1)])
+        );
         assert_eq!(count(&[b"  a", b"", b"b  ", b"c"]), expect(&[(b"ab", 1), (b"c", 1)]));
         assert_eq!(format_counts(count(&[b"b a b"]).into_iter().collect()), b"a\t1\nb\t2\n");
     }

@@ -4,11 +4,11 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use batchfan::layout;
 use batchfan::local::{self, Event, LocalOptions};
+use batchfan::run::{RunSpec, prepare_run};
 use batchfan::size::format_size;
 use batchfan::uri::Location;
-use batchfan::{Error, limits, manifest, store};
+use batchfan::{Error, limits};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{Format, RunArgs};
@@ -19,51 +19,40 @@ pub async fn run(args: RunArgs) -> batchfan::Result<ExitCode> {
         return Err(Error::InvalidOption {
             field: "--local".into(),
             value: "absent".into(),
-            allowed: "`batchfan run` runs on this machine and needs --local; use `batchfan submit` for AWS Batch".into(),
+            allowed: "`batchfan run` runs on this machine and needs --local; use `batchfan submit` for AWS Batch"
+                .into(),
         });
     }
     // Everything the user gave is checked before anything is listed or written.
-    let options = args.plan.options();
-    options.validate()?;
-    let input = Location::parse(&args.plan.input)?.absolute()?;
-    let output = Location::parse(&args.output)?.absolute()?;
+    let spec = RunSpec {
+        input: Location::parse(&args.plan.input)?,
+        input_list: args.plan.input_list.clone(),
+        options: args.plan.options(),
+        output: Location::parse(&args.output)?,
+        manifest: args.manifest.clone(),
+        overwrite: args.overwrite,
+    };
+    spec.options.validate()?;
     let program = local::resolve_program(&args.command[0])?;
     let parallel = args.parallel.unwrap_or_else(local::default_parallel);
     limits::check_positive("--parallel", parallel as u64, None)?;
     limits::check_positive("--attempts", u64::from(args.attempts), Some(u64::from(*limits::ATTEMPTS.end())))?;
-    if let Some(manifest) = &args.manifest {
-        Location::parse_file(manifest)?;
-    }
 
-    let plan = batchfan::plan::plan(&input, args.plan.input_list.as_deref(), &options).await?;
-    let output_store = store::open(&output).await?;
-    if output.is_s3() {
-        output_store.check_root().await?;
-    }
-    layout::prepare_output(output_store.as_ref(), args.overwrite).await?;
+    let prepared = prepare_run(&spec).await?;
+    let (run_id, manifest_uri) = (&prepared.run_id, &prepared.manifest_uri);
+    let header = prepared.manifest.header();
 
-    let run_id = layout::new_run_id();
-    let manifest_uri = match &args.manifest {
-        Some(uri) => absolute_file(uri)?,
-        None => output.join_display(&layout::manifest_key(&run_id)),
-    };
-    let encoded = manifest::encode(&plan, &run_id, &output)?;
-    manifest::write(&manifest_uri, encoded).await?;
-    let reader = manifest::ManifestReader::open(&manifest_uri).await?;
-    let header = reader.header();
-
-    let log_dir = args.log_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("batchfan").join(&run_id));
+    let log_dir = args.log_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("batchfan").join(run_id));
     let local_options =
         LocalOptions { program, args: args.command[1..].to_vec(), parallel, attempts: args.attempts, log_dir };
     if args.format == Format::Text {
         eprintln!(
             "run {run_id}: {} items ({}) in {} chunks, {parallel} at a time; manifest {manifest_uri}",
-            plan.items.len(),
-            format_size(plan.total_bytes()),
+            header.item_count,
+            format_size(header.total_bytes),
             header.chunk_count
         );
     }
-    drop(plan); // children read the manifest; free the plan's memory for the run
     let bar = progress_bar(header.chunk_count);
     let started = Instant::now();
     let on_event = {
@@ -93,7 +82,7 @@ pub async fn run(args: RunArgs) -> batchfan::Result<ExitCode> {
             }
         }
     };
-    let summary = local::run_local(header, &manifest_uri, &local_options, &on_event).await;
+    let summary = local::run_local(header, manifest_uri, &local_options, &on_event).await;
     bar.finish_and_clear();
     let summary = summary?;
     let wall = started.elapsed();
@@ -104,19 +93,16 @@ pub async fn run(args: RunArgs) -> batchfan::Result<ExitCode> {
     Ok(if summary.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(code::WORK_FAILED) })
 }
 
-fn absolute_file(uri: &str) -> batchfan::Result<String> {
-    let (dir, name) = Location::parse_file(uri)?;
-    Ok(dir.absolute()?.join_display(&name))
-}
-
 fn progress_bar(len: u64) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len);
-    let style = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} children  {msg}  ({per_sec}, eta {eta})")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let style = ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} children  {msg}  ({per_sec}, eta {eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
     bar.set_style(style);
     bar.enable_steady_tick(Duration::from_millis(200));
     bar

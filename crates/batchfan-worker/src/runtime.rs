@@ -126,9 +126,7 @@ pub async fn run_with<H: Handler>(config: Config, handler: H) -> Result<Outcome,
     let header = Arc::new(manifest.header().clone());
     let index = config.index;
     let items: Arc<[Item]> = manifest.chunk(index).await.map_err(config_error)?.into();
-    let fields = || {
-        vec![("run_id", json!(header.run_id)), ("chunk", json!(index)), ("attempt", json!(config.attempt))]
-    };
+    let fields = || vec![("run_id", json!(header.run_id)), ("chunk", json!(index)), ("attempt", json!(config.attempt))];
     let output_store = store::open(&header.output_location()?).await?;
     let marker_key = layout::marker_key(&header.run_id, index);
     if let Some(marker) = read_marker(output_store.as_ref(), &marker_key).await? {

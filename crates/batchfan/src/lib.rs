@@ -23,6 +23,7 @@ pub mod local;
 pub mod manifest;
 pub mod plan;
 pub mod records;
+pub mod run;
 pub mod size;
 pub mod status;
 pub mod store;

@@ -139,8 +139,14 @@ pub async fn run_local(
     let started = Instant::now();
     let total = header.chunk_count;
     let counts = StatusCounts { runnable: total, ..Default::default() };
-    let shared =
-        Shared { header, manifest, options, next: AtomicU64::new(0), state: Mutex::new((counts, Vec::new(), 0, 0)), on_event };
+    let shared = Shared {
+        header,
+        manifest,
+        options,
+        next: AtomicU64::new(0),
+        state: Mutex::new((counts, Vec::new(), 0, 0)),
+        on_event,
+    };
     let workers = (0..options.parallel.max(1).min(total.max(1) as usize)).map(|_| worker(&shared));
     let all = futures_util::future::try_join_all(workers);
     tokio::select! {
@@ -234,9 +240,8 @@ async fn run_child(shared: &Shared<'_>, index: u64, attempt: u32) -> Result<Opti
     } else {
         command.env_remove(ENV_ARRAY_INDEX).env(ENV_JOB_ID, &shared.header.run_id);
     }
-    let mut child = command
-        .spawn()
-        .map_err(|source| Error::Spawn { program: options.program.display().to_string(), source })?;
+    let mut child =
+        command.spawn().map_err(|source| Error::Spawn { program: options.program.display().to_string(), source })?;
     let status = child.wait().await.map_err(|e| Error::io("waiting for", &options.program, e))?;
     if status.success() {
         return Ok(None);

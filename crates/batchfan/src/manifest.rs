@@ -190,11 +190,13 @@ impl ManifestReader {
     pub async fn open(uri: &str) -> Result<ManifestReader> {
         let (dir, name) = Location::parse_file(uri)?;
         let store = store::open(&dir).await?;
-        let first = match store::read_all(store.as_ref(), &name, Some(ByteRange { start: 0, end: Some(FIRST_READ) }), None).await
-        {
-            Err(Error::NotFound { .. }) => return Err(Error::NotFound { uri: uri.to_string() }),
-            other => other?,
-        };
+        let first =
+            match store::read_all(store.as_ref(), &name, Some(ByteRange { start: 0, end: Some(FIRST_READ) }), None)
+                .await
+            {
+                Err(Error::NotFound { .. }) => return Err(Error::NotFound { uri: uri.to_string() }),
+                other => other?,
+            };
         let garbled = |reason: String| Error::Manifest { uri: uri.to_string(), reason };
         let line_end = memchr::memchr(b'\n', &first).ok_or_else(|| garbled("no preamble line".into()))?;
         let preamble: Preamble = serde_json::from_slice(&first[..line_end])
@@ -222,7 +224,11 @@ impl ManifestReader {
         let header: Header =
             serde_json::from_slice(&header_bytes).map_err(|e| garbled(format!("unreadable header ({e})")))?;
         if header.format != FORMAT_NAME || header.version != FORMAT_VERSION {
-            return Err(Error::ManifestVersion { uri: uri.to_string(), found: header.version.into(), supported: FORMAT_VERSION });
+            return Err(Error::ManifestVersion {
+                uri: uri.to_string(),
+                found: header.version.into(),
+                supported: FORMAT_VERSION,
+            });
         }
         if header.chunks.len() as u64 != header.chunk_count {
             return Err(garbled(format!(
@@ -259,7 +265,7 @@ impl ManifestReader {
         let items = bytes
             .split(|b| *b == b'\n')
             .filter(|line| !line.is_empty())
-            .map(|line| serde_json::from_slice::<Item>(line))
+            .map(serde_json::from_slice::<Item>)
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| garbled(format!("unreadable item in chunk {index} ({e})")))?;
         if items.len() as u64 != count {
@@ -277,9 +283,8 @@ mod tests {
     #[tokio::test]
     async fn round_trip_reads_only_the_asked_chunk() {
         let dir = tempfile::tempdir().unwrap();
-        let objects = (0..50)
-            .map(|i| ObjectMeta { key: format!("f{i:03}"), size: i, etag: None, mtime_ns: Some(7) })
-            .collect();
+        let objects =
+            (0..50).map(|i| ObjectMeta { key: format!("f{i:03}"), size: i, etag: None, mtime_ns: Some(7) }).collect();
         let input = Location::parse("s3://bkt/in/").unwrap();
         let opts = PlanOptions { max_items_per_chunk: Some(7), ..Default::default() };
         let plan = plan_objects(&input, objects, &opts).unwrap();

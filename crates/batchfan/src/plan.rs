@@ -72,7 +72,10 @@ impl PlanOptions {
     }
 
     fn filters(&self) -> Result<Filters> {
-        Ok(Filters { include: GlobPair::new("--include", &self.include)?, exclude: GlobPair::new("--exclude", &self.exclude)? })
+        Ok(Filters {
+            include: GlobPair::new("--include", &self.include)?,
+            exclude: GlobPair::new("--exclude", &self.exclude)?,
+        })
     }
 
     fn limits(&self) -> (u64, u64) {
@@ -99,7 +102,11 @@ impl GlobPair {
                 .literal_separator(true)
                 .build()
                 .map_err(|e| Error::option(field, pattern, format!("not a valid glob: {e}")))?;
-            if pattern.contains('/') { path.add(glob) } else { name.add(glob) };
+            if pattern.contains('/') {
+                path.add(glob)
+            } else {
+                name.add(glob)
+            };
         }
         let build = |b: GlobSetBuilder| b.build().map_err(|e| Error::option(field, patterns.join(","), e.to_string()));
         Ok(GlobPair { path: build(path)?, name: build(name)?, empty: patterns.is_empty() })
@@ -175,24 +182,35 @@ pub fn plan_objects(input: &Location, mut objects: Vec<ObjectMeta>, options: &Pl
     let listed = objects.len();
     objects.retain(|o| filters.keep(&o.key));
     if objects.is_empty() {
-        let filtered = if listed > 0 { format!(" ({listed} listed, none left after --include/--exclude)") } else { String::new() };
+        let filtered =
+            if listed > 0 { format!(" ({listed} listed, none left after --include/--exclude)") } else { String::new() };
         return Err(Error::EmptyInput { uri: input.to_string(), filtered });
     }
     objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     objects.dedup_by(|a, b| a.key == b.key);
     let kept = objects.len();
 
-    let mut items = Vec::with_capacity(kept);
-    for object in objects {
+    let pieces = |o: &ObjectMeta| match options.split_bytes {
+        Some(split) if o.size > split => o.size.div_ceil(split) as usize,
+        _ => 1,
+    };
+    let mut items = Vec::with_capacity(objects.iter().map(pieces).sum());
+    // Move objects from the back and give the listing's memory back as we go, so the listing and
+    // the items are not both whole in memory (the peak matters at a million objects).
+    while let Some(object) = objects.pop() {
         match options.split_bytes {
             Some(split) if object.size > split => {
-                for range in split_ranges(object.size, split) {
+                for range in split_ranges(object.size, split).into_iter().rev() {
                     items.push(Item::from_meta(object.clone(), Some(range)));
                 }
             }
             _ => items.push(Item::from_meta(object, None)),
         }
+        if objects.len() % 65_536 == 0 {
+            objects.shrink_to_fit();
+        }
     }
+    items.reverse();
     let chunks = pack(items.iter().map(Item::bytes), options);
     limits::check_chunk_count(chunks.len(), options.max_chunks)?;
     Ok(Plan { input: input.clone(), items, chunks, listed, objects: kept, split_bytes: options.split_bytes })
@@ -289,7 +307,12 @@ mod tests {
         sizes
             .iter()
             .enumerate()
-            .map(|(i, &size)| ObjectMeta { key: format!("k{i:04}"), size, etag: Some(format!("\"e{i}\"")), mtime_ns: None })
+            .map(|(i, &size)| ObjectMeta {
+                key: format!("k{i:04}"),
+                size,
+                etag: Some(format!("\"e{i}\"")),
+                mtime_ns: None,
+            })
             .collect()
     }
 

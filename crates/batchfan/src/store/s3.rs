@@ -97,9 +97,11 @@ impl Store for S3Store {
     }
 
     async fn check_root(&self) -> Result<()> {
-        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(|e| match self.error("HeadBucket", "", e) {
-            Error::NotFound { .. } => Error::NoSuchBucket { bucket: self.bucket.clone() },
-            other => other,
+        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(|e| {
+            match self.error("HeadBucket", "", e) {
+                Error::NotFound { .. } => Error::NoSuchBucket { bucket: self.bucket.clone() },
+                other => other,
+            }
         })?;
         Ok(())
     }
@@ -224,7 +226,8 @@ impl Store for S3Store {
         let result = self.upload_parts(key, &full, &upload_id, path).await;
         if result.is_err() {
             // An abandoned upload is invisible, but costs storage until aborted.
-            let _ = self.client.abort_multipart_upload().bucket(&self.bucket).key(&full).upload_id(&upload_id).send().await;
+            let _ =
+                self.client.abort_multipart_upload().bucket(&self.bucket).key(&full).upload_id(&upload_id).send().await;
         }
         result
     }
@@ -266,7 +269,8 @@ impl S3Store {
                 .send()
                 .await
                 .map_err(|e| self.error("UploadPart", key, e))?;
-            parts.push(CompletedPart::builder().part_number(number).set_e_tag(part.e_tag().map(str::to_string)).build());
+            parts
+                .push(CompletedPart::builder().part_number(number).set_e_tag(part.e_tag().map(str::to_string)).build());
         }
         self.client
             .complete_multipart_upload()

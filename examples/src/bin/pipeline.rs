@@ -1,0 +1,66 @@
+//! A Rust pipeline that plans a fan-out through the library and runs it on this machine.
+//!
+//! ```text
+//! cargo run -p batchfan-examples --bin pipeline -- INPUT OUTPUT PROGRAM [ARGS...]
+//! cargo run -p batchfan-examples --bin pipeline -- .demo/input /tmp/out target/debug/batchfan-worker wordcount
+//! ```
+//! The same `RunSpec` goes to AWS Batch unchanged; only the executor differs.
+
+use std::process::ExitCode;
+
+use batchfan::local::{self, Event, LocalOptions};
+use batchfan::plan::PlanOptions;
+use batchfan::run::{RunSpec, prepare_run};
+use batchfan::uri::Location;
+
+async fn pipeline(args: &[String]) -> batchfan::Result<bool> {
+    let spec = RunSpec {
+        input: Location::parse(&args[0])?,
+        input_list: None,
+        options: PlanOptions { children: Some(4), split_bytes: Some(1 << 20), ..Default::default() },
+        output: Location::parse(&args[1])?,
+        manifest: None,
+        overwrite: true,
+    };
+    let program = local::resolve_program(&args[2])?;
+    let prepared = prepare_run(&spec).await?;
+    let header = prepared.manifest.header();
+    println!("run {}: {} items in {} chunks", prepared.run_id, header.item_count, header.chunk_count);
+    let options = LocalOptions {
+        program,
+        args: args[3..].to_vec(),
+        parallel: local::default_parallel(),
+        attempts: 2,
+        log_dir: std::env::temp_dir().join("batchfan-pipeline").join(&prepared.run_id),
+    };
+    let on_event = |event: &Event| {
+        if let Event::Finished { index, succeeded, counts, .. } = event {
+            println!(
+                "chunk {index}: {} ({}/{} done)",
+                if *succeeded { "ok" } else { "FAILED" },
+                counts.terminal(),
+                counts.total()
+            );
+        }
+    };
+    let summary = local::run_local(header, &prepared.manifest_uri, &options, &on_event).await?;
+    println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+    Ok(summary.failed.is_empty())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 3 {
+        eprintln!("usage: pipeline INPUT OUTPUT PROGRAM [ARGS...]");
+        return ExitCode::from(2);
+    }
+    match pipeline(&args).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
+        }
+    }
+}
