@@ -93,7 +93,8 @@ async fn main() {
 
     reset_peak();
     let (wall, cpu) = (Instant::now(), cpu_seconds());
-    let plan = plan_objects(&input, objects, &PlanOptions { children: Some(10_000), ..Default::default() }).expect("plan");
+    let plan =
+        plan_objects(&input, objects, &PlanOptions { children: Some(10_000), ..Default::default() }).expect("plan");
     let plan_cpu = cpu_seconds() - cpu;
     let output = Location::parse("s3://bench-bucket/out/").expect("location");
     let (wall_e, cpu_e) = (Instant::now(), cpu_seconds());
@@ -104,7 +105,12 @@ async fn main() {
         wall.elapsed().as_secs_f64(),
         plan_cpu + cpu_seconds() - cpu_e,
         peak_rss_mib(),
-        &format!("encode alone {:.3} s; manifest {:.1} MiB, {:.0} B/item", wall_e.elapsed().as_secs_f64(), size as f64 / (1 << 20) as f64, size as f64 / plan.items.len() as f64),
+        &format!(
+            "encode alone {:.3} s; manifest {:.1} MiB, {:.0} B/item",
+            wall_e.elapsed().as_secs_f64(),
+            size as f64 / (1 << 20) as f64,
+            size as f64 / plan.items.len() as f64
+        ),
     );
     drop(plan);
 
