@@ -124,8 +124,9 @@ pub async fn run<H: Handler>(handler: H) -> ExitCode {
 pub async fn run_with<H: Handler>(config: Config, handler: H) -> Result<Outcome, WorkerError> {
     let manifest = ManifestReader::open(&config.manifest).await.map_err(config_error)?;
     let header = Arc::new(manifest.header().clone());
-    let index = config.index;
-    let items: Arc<[Item]> = manifest.chunk(index).await.map_err(config_error)?.into();
+    // Through a view (several arrays, redrives) the child index maps to the run's chunk index.
+    let index = manifest.chunk_index(config.index).map_err(config_error)?;
+    let items: Arc<[Item]> = manifest.chunk(config.index).await.map_err(config_error)?.into();
     let fields = || vec![("run_id", json!(header.run_id)), ("chunk", json!(index)), ("attempt", json!(config.attempt))];
     let output_store = store::open(&header.output_location()?).await?;
     let marker_key = layout::marker_key(&header.run_id, index);
@@ -147,7 +148,7 @@ pub async fn run_with<H: Handler>(config: Config, handler: H) -> Result<Outcome,
     log::event("info", "chunk started", &[fields(), vec![("items", json!(items.len()))]].concat());
     let result = call_handler(&handler, chunk).await;
     let committed = match result {
-        Ok(()) => commit(&config, &header, output_store.as_ref(), &output, &marker_key).await,
+        Ok(()) => commit(&config, index, &header, output_store.as_ref(), &output, &marker_key).await,
         Err(e) => Err(e),
     };
     output.remove();
@@ -205,21 +206,22 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 /// which rewrites the same deterministic key, so nothing is duplicated.
 async fn commit(
     config: &Config,
+    index: u64,
     header: &Header,
     store: &dyn Store,
     output: &Output,
     marker_key: &str,
 ) -> Result<Marker, WorkerError> {
     let (spool, bytes_out) = output.finish()?;
-    let output_key = layout::part_key(config.index);
+    let output_key = layout::part_key(index);
     store.put_file(&output_key, &spool).await?;
     let marker = Marker {
         run_id: header.run_id.clone(),
-        index: config.index,
+        index,
         attempt: config.attempt,
         job_id: config.job_id.clone(),
-        items: header.chunk_items(config.index as usize),
-        bytes_in: header.chunk_bytes(config.index as usize),
+        items: header.chunk_items(index as usize),
+        bytes_in: header.chunk_bytes(index as usize),
         output_key,
         bytes_out,
         committed_unix_ms: layout::now_ms(),

@@ -144,6 +144,32 @@ pub enum Error {
     /// The run was interrupted (Ctrl-C); running children were stopped.
     #[error("interrupted: running children were stopped; committed chunks stay committed")]
     Interrupted,
+    /// AWS Batch rejected a request as invalid (a missing queue or job definition, a bad field).
+    #[error("AWS Batch {op} rejected the request: {message}")]
+    BatchRejected {
+        /// The operation.
+        op: &'static str,
+        /// The service's message.
+        message: String,
+    },
+    /// An AWS Batch request failed.
+    #[error("AWS Batch {op} failed: {message}")]
+    Batch {
+        /// The operation.
+        op: &'static str,
+        /// What went wrong.
+        message: String,
+        /// Whether a retry may succeed (throttling, network, 5xx).
+        transient: bool,
+    },
+    /// A run id or run URI could not be resolved.
+    #[error("unknown run `{run}`: {reason}")]
+    UnknownRun {
+        /// What the user gave.
+        run: String,
+        /// Why it could not be found, and what to give instead.
+        reason: String,
+    },
     /// A child program could not be started.
     #[error("could not start `{program}`: {source} (is it on PATH?)")]
     Spawn {
@@ -172,12 +198,14 @@ impl Error {
                 | Error::IndexOutOfRange { .. }
                 | Error::Spawn { .. }
                 | Error::OutputNotEmpty { .. }
+                | Error::BatchRejected { .. }
+                | Error::UnknownRun { .. }
         )
     }
 
     /// True when retrying the same request may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Storage { transient: true, .. })
+        matches!(self, Error::Storage { transient: true, .. } | Error::Batch { transient: true, .. })
     }
 
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -16,6 +16,9 @@
 //! # Ok(()) }
 //! ```
 
+pub mod aws;
+#[cfg(feature = "batch")]
+pub mod batch;
 pub mod error;
 pub mod layout;
 pub mod limits;

@@ -168,11 +168,58 @@ fn encode_error(output: &Location, e: serde_json::Error) -> Error {
     Error::Manifest { uri: output.to_string(), reason: format!("could not serialize: {e}") }
 }
 
+/// Writes a view to `uri`.
+pub async fn write_view(uri: &str, view: &View) -> Result<()> {
+    let bytes =
+        serde_json::to_vec(view).map_err(|e| Error::Manifest { uri: uri.to_string(), reason: e.to_string() })?;
+    write(uri, bytes).await
+}
+
 /// Writes a manifest to `uri` (a file URI: `s3://bucket/key` or a local path).
 pub async fn write(uri: &str, bytes: Vec<u8>) -> Result<()> {
     let (dir, name) = Location::parse_file(uri)?;
     let store = store::open(&dir).await?;
     store.put(&name, Bytes::from(bytes)).await
+}
+
+/// A view: a manifest of some chunks of another manifest, for one array of a run that needs
+/// several, or for a redrive of failed chunks. Child `i` of the view processes chunk
+/// `indices[i]` (or `first + i` when `indices` is empty) of `base`, and commits under that
+/// chunk's own name, so outputs land where the originals would have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    /// Format version of views, [`FORMAT_VERSION`].
+    pub batchfan_view: u32,
+    /// The manifest this view selects from.
+    pub base: String,
+    /// First chunk when `indices` is empty.
+    #[serde(default)]
+    pub first: u64,
+    /// Number of children of the view.
+    pub count: u64,
+    /// Explicit chunk indices, one per child.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indices: Vec<u64>,
+}
+
+impl View {
+    /// A view of `count` consecutive chunks from `first`.
+    pub fn range(base: &str, first: u64, count: u64) -> View {
+        View { batchfan_view: FORMAT_VERSION, base: base.to_string(), first, count, indices: Vec::new() }
+    }
+
+    /// A view of the given chunks.
+    pub fn indices(base: &str, indices: Vec<u64>) -> View {
+        View { batchfan_view: FORMAT_VERSION, base: base.to_string(), first: 0, count: indices.len() as u64, indices }
+    }
+
+    /// The base chunk of child `child`, if the view has that child.
+    pub fn chunk_of(&self, child: u64) -> Option<u64> {
+        if child >= self.count {
+            return None;
+        }
+        if self.indices.is_empty() { Some(self.first + child) } else { self.indices.get(child as usize).copied() }
+    }
 }
 
 /// A manifest opened for reading: the header in memory, chunks read on demand.
@@ -183,10 +230,11 @@ pub struct ManifestReader {
     uri: String,
     header: Header,
     body_start: u64,
+    view: Option<View>,
 }
 
 impl ManifestReader {
-    /// Opens the manifest at `uri` and reads its header.
+    /// Opens the manifest (or view of a manifest) at `uri` and reads its header.
     pub async fn open(uri: &str) -> Result<ManifestReader> {
         let (dir, name) = Location::parse_file(uri)?;
         let store = store::open(&dir).await?;
@@ -197,6 +245,44 @@ impl ManifestReader {
                 Err(Error::NotFound { .. }) => return Err(Error::NotFound { uri: uri.to_string() }),
                 other => other?,
             };
+        if !first.starts_with(b"{\"batchfan_view\"") {
+            return Self::open_base(uri, store, name, first).await;
+        }
+        let whole = if first.len() as u64 == FIRST_READ {
+            store::read_all(store.as_ref(), &name, None, None).await?
+        } else {
+            first
+        };
+        let view: View = serde_json::from_slice(&whole)
+            .map_err(|e| Error::Manifest { uri: uri.to_string(), reason: format!("unreadable view ({e})") })?;
+        if view.batchfan_view != FORMAT_VERSION {
+            return Err(Error::ManifestVersion {
+                uri: uri.to_string(),
+                found: view.batchfan_view.into(),
+                supported: FORMAT_VERSION,
+            });
+        }
+        let mut base = Box::pin(Self::open(&view.base)).await?;
+        if base.view.is_some() {
+            return Err(Error::Manifest {
+                uri: uri.to_string(),
+                reason: "a view's base must be a manifest, not another view".into(),
+            });
+        }
+        let garbled = |reason: String| Error::Manifest { uri: uri.to_string(), reason };
+        if !view.indices.is_empty() && view.indices.len() as u64 != view.count {
+            return Err(garbled(format!("count is {} but {} indices are listed", view.count, view.indices.len())));
+        }
+        let chunks = base.header.chunk_count;
+        if let Some(chunk) = (0..view.count).filter_map(|c| view.chunk_of(c)).find(|c| *c >= chunks) {
+            return Err(garbled(format!("selects chunk {chunk}, beyond the base's {chunks} chunks")));
+        }
+        base.uri = uri.to_string();
+        base.view = Some(view);
+        Ok(base)
+    }
+
+    async fn open_base(uri: &str, store: Arc<dyn Store>, name: String, first: Bytes) -> Result<ManifestReader> {
         let garbled = |reason: String| Error::Manifest { uri: uri.to_string(), reason };
         let line_end = memchr::memchr(b'\n', &first).ok_or_else(|| garbled("no preamble line".into()))?;
         let preamble: Preamble = serde_json::from_slice(&first[..line_end])
@@ -237,7 +323,7 @@ impl ManifestReader {
                 header.chunks.len()
             )));
         }
-        Ok(ManifestReader { store, name, uri: uri.to_string(), header, body_start })
+        Ok(ManifestReader { store, name, uri: uri.to_string(), header, body_start, view: None })
     }
 
     /// The header.
@@ -250,8 +336,28 @@ impl ManifestReader {
         &self.uri
     }
 
-    /// Reads the items of chunk `index` (and nothing else of the manifest).
-    pub async fn chunk(&self, index: u64) -> Result<Vec<Item>> {
+    /// The view, when this manifest was opened through one.
+    pub fn view(&self) -> Option<&View> {
+        self.view.as_ref()
+    }
+
+    /// Number of children: the view's count, or the manifest's chunk count.
+    pub fn child_count(&self) -> u64 {
+        self.view.as_ref().map_or(self.header.chunk_count, |v| v.count)
+    }
+
+    /// The chunk child `child` processes (through the view, if any).
+    pub fn chunk_index(&self, child: u64) -> Result<u64> {
+        let chunk = match &self.view {
+            Some(view) => view.chunk_of(child),
+            None => Some(child).filter(|c| *c < self.header.chunk_count),
+        };
+        chunk.ok_or_else(|| Error::IndexOutOfRange { index: child, count: self.child_count(), uri: self.uri.clone() })
+    }
+
+    /// Reads the items child `child` processes (and nothing else of the manifest).
+    pub async fn chunk(&self, child: u64) -> Result<Vec<Item>> {
+        let index = self.chunk_index(child)?;
         let Some(&[offset, len, count, _]) = self.header.chunks.get(index as usize) else {
             return Err(Error::IndexOutOfRange { index, count: self.header.chunk_count, uri: self.uri.clone() });
         };
@@ -297,6 +403,20 @@ mod tests {
             assert_eq!(reader.chunk(i).await.unwrap(), plan.chunk_items(i as usize));
         }
         assert!(matches!(reader.chunk(8).await, Err(Error::IndexOutOfRange { index: 8, count: 8, .. })));
+
+        // Views map child indices to chunks of the base.
+        let view_uri = dir.path().join("v.json").display().to_string();
+        write_view(&view_uri, &View::indices(&uri, vec![6, 2])).await.unwrap();
+        let view = ManifestReader::open(&view_uri).await.unwrap();
+        assert_eq!(view.child_count(), 2);
+        assert_eq!(view.chunk_index(0).unwrap(), 6);
+        assert_eq!(view.chunk(1).await.unwrap(), plan.chunk_items(2));
+        assert!(matches!(view.chunk(2).await, Err(Error::IndexOutOfRange { index: 2, count: 2, .. })));
+        write_view(&view_uri, &View::range(&uri, 5, 3)).await.unwrap();
+        let view = ManifestReader::open(&view_uri).await.unwrap();
+        assert_eq!(view.chunk(2).await.unwrap(), plan.chunk_items(7));
+        write_view(&view_uri, &View::range(&uri, 5, 4)).await.unwrap();
+        assert!(matches!(ManifestReader::open(&view_uri).await, Err(Error::Manifest { .. })));
     }
 
     #[tokio::test]

@@ -206,7 +206,7 @@ pub fn plan_objects(input: &Location, mut objects: Vec<ObjectMeta>, options: &Pl
             }
             _ => items.push(Item::from_meta(object, None)),
         }
-        if objects.len() % 65_536 == 0 {
+        if objects.len().is_multiple_of(65_536) {
             objects.shrink_to_fit();
         }
     }

@@ -3,7 +3,7 @@
 use crate::error::Result;
 use crate::layout;
 use crate::manifest::{self, ManifestReader};
-use crate::plan::{self, PlanOptions};
+use crate::plan::{self, Plan, PlanOptions};
 use crate::store;
 use crate::uri::Location;
 
@@ -35,9 +35,22 @@ pub struct PreparedRun {
     pub manifest: ManifestReader,
 }
 
-/// Checks everything, plans, and writes the manifest. Nothing is written when any input is bad:
-/// options, locations, listing, the chunk limit and the output are all checked first.
-pub async fn prepare_run(spec: &RunSpec) -> Result<PreparedRun> {
+/// A planned run: checked and planned, nothing written yet (what `--dry-run` shows).
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    /// The new run id.
+    pub run_id: String,
+    /// Where the manifest will be written.
+    pub manifest_uri: String,
+    /// The plan.
+    pub plan: Plan,
+    /// The output location (absolute).
+    pub output: Location,
+}
+
+/// Checks everything and plans; writes nothing. Options, locations, listing, the chunk limit and
+/// the output location are all checked here.
+pub async fn plan_run(spec: &RunSpec) -> Result<PlannedRun> {
     spec.options.validate()?;
     let input = spec.input.absolute()?;
     let output = spec.output.absolute()?;
@@ -50,15 +63,32 @@ pub async fn prepare_run(spec: &RunSpec) -> Result<PreparedRun> {
     if output.is_s3() {
         output_store.check_root().await?;
     }
-    layout::prepare_output(output_store.as_ref(), spec.overwrite).await?;
+    if !spec.overwrite {
+        layout::prepare_output(output_store.as_ref(), false).await?;
+    }
     let run_id = layout::new_run_id();
     let manifest_uri = match manifest_dir {
         Some((dir, name)) => dir.absolute()?.join_display(&name),
         None => output.join_display(&layout::manifest_key(&run_id)),
     };
-    let encoded = manifest::encode(&plan, &run_id, &output)?;
-    drop(plan); // children read the manifest; the plan's memory is not needed any more
-    manifest::write(&manifest_uri, encoded).await?;
-    let manifest = ManifestReader::open(&manifest_uri).await?;
-    Ok(PreparedRun { run_id, manifest_uri, manifest })
+    Ok(PlannedRun { run_id, manifest_uri, plan, output })
+}
+
+/// Writes a planned run's manifest (after clearing old outputs when `overwrite`).
+pub async fn write_run(planned: PlannedRun, overwrite: bool) -> Result<PreparedRun> {
+    if overwrite {
+        let output_store = store::open(&planned.output).await?;
+        layout::prepare_output(output_store.as_ref(), true).await?;
+    }
+    let encoded = manifest::encode(&planned.plan, &planned.run_id, &planned.output)?;
+    drop(planned.plan); // children read the manifest; the plan's memory is not needed any more
+    manifest::write(&planned.manifest_uri, encoded).await?;
+    let manifest = ManifestReader::open(&planned.manifest_uri).await?;
+    Ok(PreparedRun { run_id: planned.run_id, manifest_uri: planned.manifest_uri, manifest })
+}
+
+/// Checks everything, plans, and writes the manifest. Nothing is written when any input is bad.
+pub async fn prepare_run(spec: &RunSpec) -> Result<PreparedRun> {
+    let planned = plan_run(spec).await?;
+    write_run(planned, spec.overwrite).await
 }

@@ -28,9 +28,9 @@ static CLIENT: OnceCell<Client> = OnceCell::const_new();
 pub async fn s3_client() -> Client {
     CLIENT
         .get_or_init(|| async {
-            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let config = crate::aws::sdk_config().await;
             let path_style = config.endpoint_url().is_some();
-            Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(path_style).build())
+            Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(path_style).build())
         })
         .await
         .clone()
