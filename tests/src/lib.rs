@@ -1,6 +1,8 @@
 //! Shared helpers for batchfan's integration tests: a moto server per test binary, the built
 //! binaries, a deterministic dataset and a reference word count.
 
+pub mod proxy;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -92,6 +94,30 @@ impl Moto {
     pub async fn use_for_library(&self) {
         batchfan::store::set_s3_client(self.s3().await);
     }
+}
+
+/// Makes a job queue on a moto server (Batch without Docker unless `docker`).
+pub fn batch_queue(moto: &Moto, queue: &str, docker: bool) {
+    let root = workspace_root();
+    let mut cmd = Command::new(root.join(".venv-moto/bin/python"));
+    cmd.arg(root.join("tests/moto_batch.py")).arg(&moto.endpoint).arg(queue);
+    if docker {
+        cmd.arg("--docker");
+    }
+    let out = cmd.output().expect("run moto_batch.py");
+    assert!(out.status.success(), "batch setup failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A Batch client for a moto server.
+pub async fn batch_client(endpoint: &str) -> aws_sdk_batch::Client {
+    let creds = aws_sdk_batch::config::Credentials::new("testing", "testing", None, None, "tests");
+    let config = aws_sdk_batch::config::Builder::new()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_sdk_batch::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_batch::Client::from_conf(config)
 }
 
 /// A built workspace binary (`cargo build --workspace --bins` must have run; scripts/test.sh does).

@@ -20,6 +20,185 @@ pub enum Command {
     Plan(PlanArgs),
     /// Plan, write the manifest and run every chunk (with --local: as processes on this machine).
     Run(RunArgs),
+    /// Register an AWS Batch job definition, or reuse the latest ACTIVE revision when identical.
+    Register(RegisterArgs),
+    /// Plan, write the manifest to S3 and submit the run as AWS Batch array jobs.
+    Submit(Box<SubmitArgs>),
+    /// Show a submitted run's progress and failed children.
+    Status(StatusArgs),
+    /// Wait for a submitted run to finish; exit 0 if it succeeded, 1 if too many children failed.
+    Wait(WaitArgs),
+    /// Cancel (terminate) every array job of a run.
+    Cancel(CancelArgs),
+    /// Submit a new array over exactly the failed chunks of a finished run.
+    Redrive(RedriveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// The JSON of `aws batch register-job-definition --cli-input-json` (a path, or file://PATH).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["name", "image"])]
+    pub cli_input_json: Option<String>,
+    /// Short form: the job definition name.
+    #[arg(long, requires = "image")]
+    pub name: Option<String>,
+    /// Short form: the image (pin a tag or digest).
+    #[arg(long, requires_all = ["name", "vcpu", "memory"])]
+    pub image: Option<String>,
+    /// Short form: vCPUs (Fargate: 0.25, 0.5, 1, 2, 4, 8, 16).
+    #[arg(long)]
+    pub vcpu: Option<f64>,
+    /// Short form: memory in MiB.
+    #[arg(long)]
+    pub memory: Option<u32>,
+    /// Short form: run on Fargate (else EC2).
+    #[arg(long)]
+    pub fargate: bool,
+    /// Short form: the role the job's code uses.
+    #[arg(long, value_name = "ARN")]
+    pub job_role: Option<String>,
+    /// Short form: the role the agent uses (pull image, logs, secrets); needed on Fargate.
+    #[arg(long, value_name = "ARN")]
+    pub execution_role: Option<String>,
+    /// Short form: the command, e.g. `--command batchfan-worker --command wordcount`.
+    #[arg(long, value_name = "ARG")]
+    pub command: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// When `wait` counts a run as failed.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct ToleranceArgs {
+    /// Failed children allowed, as a percentage of all children.
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
+    pub tolerated_failure_percent: f64,
+    /// Failed children allowed, as a count.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub tolerated_failure_count: u64,
+    /// Seconds between polls (one DescribeJobs call each).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub interval: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The job queue.
+    #[arg(long, value_name = "QUEUE")]
+    pub job_queue: String,
+    /// The job definition, NAME or NAME:REVISION.
+    #[arg(long, value_name = "NAME[:REV]")]
+    pub job_definition: String,
+    #[command(flatten)]
+    pub plan: PlanOptionArgs,
+    /// Where outputs go: s3://bucket/prefix/ (part-NNNNN per chunk).
+    #[arg(long, value_name = "URI")]
+    pub output: String,
+    /// Where to write the manifest [default: OUTPUT/_batchfan/runs/RUN/manifest.jsonl].
+    #[arg(long, value_name = "URI")]
+    pub manifest: Option<String>,
+    /// Delete earlier chunk outputs and markers in --output first.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Job name [default: the run id]; arrays of a large run get -0, -1, ...
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A dependency: JOB, JOB:N_TO_N or JOB:SEQUENTIAL (repeatable, at most 20).
+    #[arg(long, value_name = "JOB[:TYPE]")]
+    pub depends_on: Vec<String>,
+    /// Chain the arrays of a run of more than 10,000 chunks one after another.
+    #[arg(long)]
+    pub sequential: bool,
+    /// Attempts per child (1-10).
+    #[arg(long, value_name = "N")]
+    pub attempts: Option<u32>,
+    /// Retry Spot reclaims (`Host EC2*`) and the worker's retryable exits (75, 143); exit on anything else.
+    #[arg(long)]
+    pub retry_on_spot: bool,
+    /// Timeout per attempt in seconds (at least 60).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u32>,
+    /// A tag, k=v (repeatable).
+    #[arg(long, value_name = "K=V", value_parser = parse_pair)]
+    pub tag: Vec<(String, String)>,
+    /// Propagate tags to the ECS tasks.
+    #[arg(long)]
+    pub propagate_tags: bool,
+    /// Fair-share identifier.
+    #[arg(long)]
+    pub share_identifier: Option<String>,
+    /// Scheduling priority override (0-9999).
+    #[arg(long)]
+    pub priority: Option<i32>,
+    /// An environment variable for the children, k=v (repeatable; never work items).
+    #[arg(long, value_name = "K=V", value_parser = parse_pair)]
+    pub env: Vec<(String, String)>,
+    /// vCPU override.
+    #[arg(long)]
+    pub vcpu: Option<f64>,
+    /// Memory override in MiB.
+    #[arg(long)]
+    pub memory: Option<u32>,
+    /// Print the exact requests as JSON; write and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Wait for the run to finish (as `batchfan wait`).
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
+    /// Output format (json: the run record, whose run_id the other commands take).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The run: its id, or the S3 URI of its run record (or of its folder).
+    pub run: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// The run: its id, or the S3 URI of its run record (or of its folder).
+    pub run: String,
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The run: its id, or the S3 URI of its run record.
+    pub run: String,
+    /// Reason recorded on the jobs.
+    #[arg(long, default_value = "cancelled with batchfan cancel")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RedriveArgs {
+    /// The run: its id, or the S3 URI of its run record.
+    pub run: String,
+    /// Print the request and the chunks; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Output format for results.

@@ -1,5 +1,6 @@
 //! `batchfan`: the command line. Parsing and presentation only; the library does the work.
 
+mod batch_cmd;
 mod cli;
 mod plan_cmd;
 mod present;
@@ -24,6 +25,12 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plan(args) => plan_cmd::run(args).await,
         Command::Run(args) => run_cmd::run(args).await,
+        Command::Register(args) => batch_cmd::register(args).await,
+        Command::Submit(args) => batch_cmd::submit(*args).await,
+        Command::Status(args) => batch_cmd::status(args).await,
+        Command::Wait(args) => batch_cmd::wait(args).await,
+        Command::Cancel(args) => batch_cmd::cancel(args).await,
+        Command::Redrive(args) => batch_cmd::redrive(args).await,
     };
     match result {
         Ok(code) => code,

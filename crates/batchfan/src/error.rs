@@ -212,7 +212,8 @@ impl Error {
         Error::Io { op, path: path.into(), source }
     }
 
-    pub(crate) fn option(field: &str, value: impl ToString, allowed: impl Into<String>) -> Self {
+    /// An [`Error::InvalidOption`] naming the field, the value and what is allowed.
+    pub fn option(field: &str, value: impl ToString, allowed: impl Into<String>) -> Self {
         Error::InvalidOption { field: field.to_string(), value: value.to_string(), allowed: allowed.into() }
     }
 }

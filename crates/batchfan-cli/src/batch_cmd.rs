@@ -1,0 +1,247 @@
+//! `batchfan register | submit | status | wait | cancel | redrive`: AWS Batch.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use batchfan::batch::{self, JobDefinitionSpec, RunRecord, RunStatus, ShortForm, SubmitOptions};
+use batchfan::run::RunSpec;
+use batchfan::status::FailedChild;
+use batchfan::uri::Location;
+use batchfan::{Error, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::cli::{CancelArgs, Format, RedriveArgs, RegisterArgs, StatusArgs, SubmitArgs, ToleranceArgs, WaitArgs};
+use crate::{code, present};
+
+fn print_json(value: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+pub async fn register(args: RegisterArgs) -> Result<ExitCode> {
+    let spec = match (&args.cli_input_json, &args.name, &args.image) {
+        (Some(file), _, _) => {
+            let path = file.strip_prefix("file://").unwrap_or(file);
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::option("--cli-input-json", path, format!("cannot be read: {e}")))?;
+            JobDefinitionSpec::from_json(&text)?
+        }
+        (None, Some(name), Some(image)) => ShortForm {
+            name: name.clone(),
+            image: image.clone(),
+            vcpu: args.vcpu.unwrap_or(1.0),
+            memory: args.memory.unwrap_or(2048),
+            fargate: args.fargate,
+            job_role: args.job_role.clone(),
+            execution_role: args.execution_role.clone(),
+            command: args.command.clone(),
+        }
+        .to_spec(),
+        _ => {
+            return Err(Error::option(
+                "register",
+                "no job definition",
+                "give --cli-input-json FILE, or --name --image --vcpu --memory",
+            ));
+        }
+    };
+    let registered = batch::register_job_definition(&spec).await?;
+    match args.format {
+        Format::Json => print_json(&registered),
+        Format::Text if registered.reused => println!(
+            "reused {}:{} (identical to the latest ACTIVE revision)\n{}",
+            registered.name, registered.revision, registered.arn
+        ),
+        Format::Text => {
+            println!("registered {}:{} (new revision)\n{}", registered.name, registered.revision, registered.arn)
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn submit(args: SubmitArgs) -> Result<ExitCode> {
+    let spec = RunSpec {
+        input: Location::parse(&args.plan.input)?,
+        input_list: args.plan.input_list.clone(),
+        options: args.plan.options(),
+        output: Location::parse(&args.output)?,
+        manifest: args.manifest.clone(),
+        overwrite: args.overwrite,
+    };
+    check_tolerance(&args.tolerance)?;
+    let options = SubmitOptions {
+        job_queue: args.job_queue.clone(),
+        job_definition: args.job_definition.clone(),
+        name: args.name.clone(),
+        depends_on: args.depends_on.clone(),
+        sequential: args.sequential,
+        attempts: args.attempts,
+        retry_on_spot: args.retry_on_spot,
+        timeout_seconds: args.timeout,
+        tags: args.tag.iter().cloned().collect(),
+        propagate_tags: args.propagate_tags,
+        share_identifier: args.share_identifier.clone(),
+        priority: args.priority,
+        env: args.env.clone(),
+        vcpu: args.vcpu,
+        memory: args.memory,
+    };
+    let (plan, record) = batch::submit(&spec, &options, args.dry_run).await?;
+    let Some(record) = record else {
+        // Dry run: the exact requests, nothing sent.
+        print_json(&plan);
+        return Ok(ExitCode::SUCCESS);
+    };
+    match args.format {
+        Format::Json if !args.wait => print_json(&record),
+        Format::Json => {}
+        Format::Text => {
+            println!(
+                "run {}: {} items in {} chunks as {} job(s)",
+                record.run_id,
+                plan.item_count,
+                record.chunk_count,
+                record.arrays.len()
+            );
+            for a in &record.arrays {
+                println!("  {}  {}  {} children", a.job_id, a.job_name, a.size);
+            }
+            println!("record:   {}", record.record_uri);
+            println!("manifest: {}", record.manifest);
+        }
+    }
+    if args.wait {
+        return wait_for(&record, &args.tolerance, args.format).await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_tolerance(t: &ToleranceArgs) -> Result<()> {
+    if !(0.0..=100.0).contains(&t.tolerated_failure_percent) {
+        return Err(Error::option("--tolerated-failure-percent", t.tolerated_failure_percent, "between 0 and 100"));
+    }
+    if !(t.interval.is_finite() && t.interval > 0.0) {
+        return Err(Error::option("--interval", t.interval, "a positive number of seconds"));
+    }
+    Ok(())
+}
+
+fn status_json(status: &RunStatus, failed: &[FailedChild]) -> serde_json::Value {
+    json!({ "run_id": status.run_id, "complete": status.complete, "counts": status.counts, "arrays": status.arrays, "failed": failed })
+}
+
+fn print_status(status: &RunStatus, failed: &[FailedChild]) {
+    let c = &status.counts;
+    println!(
+        "run {}: {} of {} children finished ({} succeeded, {} failed; {} running, {} runnable, {} waiting){}",
+        status.run_id,
+        c.terminal(),
+        c.total(),
+        c.succeeded,
+        c.failed,
+        c.running + c.starting,
+        c.runnable,
+        c.submitted + c.pending,
+        if status.complete { "" } else { " - in progress" }
+    );
+    for a in &status.arrays {
+        let kind = if a.redrive > 0 { format!("redrive {}", a.redrive) } else { "array".to_string() };
+        println!("  {}  {:<10} {:<10} {}/{} done", a.job_id, kind, a.status, a.counts.terminal(), a.counts.total());
+    }
+    if !failed.is_empty() {
+        println!("\nfailed children:\n{}", present::failure_table(failed));
+    }
+}
+
+pub async fn status(args: StatusArgs) -> Result<ExitCode> {
+    let record = batch::find_run(&args.run).await?;
+    let status = batch::run_status(&record).await?;
+    let failed =
+        if status.counts.failed > 0 { batch::failed_children(&record, &status).await?.children } else { vec![] };
+    match args.format {
+        Format::Json => print_json(&status_json(&status, &failed)),
+        Format::Text => print_status(&status, &failed),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn wait(args: WaitArgs) -> Result<ExitCode> {
+    check_tolerance(&args.tolerance)?;
+    let record = batch::find_run(&args.run).await?;
+    wait_for(&record, &args.tolerance, args.format).await
+}
+
+async fn wait_for(record: &RunRecord, tolerance: &ToleranceArgs, format: Format) -> Result<ExitCode> {
+    let bar =
+        if std::io::stderr().is_terminal() { ProgressBar::new(record.chunk_count) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} children  {msg}  ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let on_poll = {
+        let bar = bar.clone();
+        move |s: &RunStatus| {
+            let c = &s.counts;
+            bar.set_length(c.total());
+            bar.set_position(c.terminal());
+            bar.set_message(format!(
+                "succeeded {} failed {} running {} runnable {}",
+                c.succeeded,
+                c.failed,
+                c.running + c.starting,
+                c.runnable
+            ));
+        }
+    };
+    let status = batch::wait(record, Duration::from_secs_f64(tolerance.interval), &on_poll).await;
+    bar.finish_and_clear();
+    let status = status?;
+    let failed =
+        if status.counts.failed > 0 { batch::failed_children(record, &status).await?.children } else { vec![] };
+    match format {
+        Format::Json => print_json(&status_json(&status, &failed)),
+        Format::Text => print_status(&status, &failed),
+    }
+    let total = status.counts.total().max(1) as f64;
+    let failures = status.counts.failed;
+    let tolerated = failures <= tolerance.tolerated_failure_count
+        || (tolerance.tolerated_failure_percent > 0.0
+            && failures as f64 * 100.0 / total <= tolerance.tolerated_failure_percent);
+    Ok(if failures == 0 || tolerated { ExitCode::SUCCESS } else { ExitCode::from(code::WORK_FAILED) })
+}
+
+pub async fn cancel(args: CancelArgs) -> Result<ExitCode> {
+    let record = batch::find_run(&args.run).await?;
+    let jobs = batch::cancel(&record, &args.reason).await?;
+    println!("cancelled run {}: terminated {} job(s): {}", record.run_id, jobs.len(), jobs.join(" "));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn redrive(args: RedriveArgs) -> Result<ExitCode> {
+    let mut record = batch::find_run(&args.run).await?;
+    let submitted = batch::redrive(&mut record, args.dry_run).await?;
+    let Some((request, chunks)) = submitted else {
+        println!("run {}: no failed chunks; nothing to redrive", record.run_id);
+        return Ok(ExitCode::SUCCESS);
+    };
+    match args.format {
+        Format::Json => print_json(
+            &json!({ "run_id": record.run_id, "chunks": chunks, "request": request, "dry_run": args.dry_run, "arrays": record.arrays }),
+        ),
+        Format::Text => {
+            let verb = if args.dry_run { "would submit" } else { "submitted" };
+            println!(
+                "run {}: {verb} {} over {} failed chunk(s): {:?}",
+                record.run_id,
+                request.job_name,
+                chunks.len(),
+                chunks
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

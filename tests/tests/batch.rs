@@ -1,0 +1,374 @@
+//! The AWS Batch control plane against moto (Batch without Docker): register, submit arrays and
+//! plain jobs, several arrays past 10,000 chunks, status/wait, failures and redrive on a server
+//! where every job fails, cancel, dry runs and limit violations sending nothing, and throttling
+//! plus a lost SubmitJob response through a fault-injecting proxy.
+
+use std::path::Path;
+use std::process::Command;
+
+use batchfan_tests::proxy::start_fault_proxy;
+use batchfan_tests::{Moto, batch_client, batch_queue, command, create_bucket, download_prefix, moto, run, start_moto};
+
+struct Env {
+    home: tempfile::TempDir,
+    endpoint: String,
+}
+
+impl Env {
+    fn new(moto: &Moto) -> Env {
+        Env { home: tempfile::tempdir().unwrap(), endpoint: moto.endpoint.clone() }
+    }
+
+    fn batchfan(&self, moto: &Moto) -> Command {
+        let mut cmd = command("batchfan", Some(moto));
+        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("BATCHFAN_HOME", self.home.path())
+            .env("BATCHFAN_BATCH_RPS", "1000");
+        cmd
+    }
+}
+
+async fn put(moto: &Moto, bucket: &str, key: &str, body: &[u8]) {
+    let s3 = moto.s3().await;
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A bucket with `n` small text objects under `in/`.
+async fn bucket_with_inputs(moto: &Moto, bucket: &str, n: usize) {
+    create_bucket(&moto.s3().await, bucket).await;
+    for i in 0..n {
+        put(moto, bucket, &format!("in/{i:03}.txt"), format!("line {i}\nmore words\n").as_bytes()).await;
+    }
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn register_short(env: &Env, moto: &Moto, name: &str) {
+    let out = run(env.batchfan(moto).args(["register", "--name", name, "--image", "batchfan-worker:0.1.0"]).args([
+        "--vcpu",
+        "1",
+        "--memory",
+        "2048",
+        "--command",
+        "batchfan-worker",
+        "--command",
+        "wordcount",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+fn submit(env: &Env, moto: &Moto, queue: &str, bucket: &str, extra: &[&str]) -> std::process::Output {
+    run(env
+        .batchfan(moto)
+        .args(["submit", "--job-queue", queue, "--job-definition", "wc", "--format", "json"])
+        .args(["--input", &format!("s3://{bucket}/in/"), "--output", &format!("s3://{bucket}/out/")])
+        .args(extra))
+}
+
+async fn jobs_named(endpoint: &str, queue: &str, prefix: &str) -> Vec<String> {
+    let batch = batch_client(endpoint).await;
+    let filter = aws_sdk_batch::types::KeyValuesPair::builder().name("JOB_NAME").values(format!("{prefix}*")).build();
+    let out = batch.list_jobs().job_queue(queue).filters(filter).send().await.unwrap();
+    out.job_summary_list()
+        .iter()
+        .filter_map(|j| j.job_id())
+        .filter(|id| !id.contains(':'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn register_reuses_an_identical_revision_and_registers_a_changed_one() {
+    let moto = moto();
+    let env = Env::new(moto);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("jobdef.json");
+    let doc = |image: &str| {
+        serde_json::json!({
+            "jobDefinitionName": "regtest",
+            "type": "container",
+            "platformCapabilities": ["EC2"],
+            "containerProperties": {
+                "image": image,
+                "command": ["batchfan-worker", "wordcount"],
+                "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}],
+                "environment": [{"name": "BATCHFAN_LOG_FORMAT", "value": "json"}],
+                "jobRoleArn": "arn:aws:iam::123456789012:role/job",
+                "readonlyRootFilesystem": true
+            },
+            "retryStrategy": {"attempts": 3, "evaluateOnExit": [{"action": "RETRY", "onStatusReason": "Host EC2*"}, {"action": "EXIT", "onReason": "*"}]},
+            "timeout": {"attemptDurationSeconds": 600},
+            "tags": {"team": "data"}
+        })
+        .to_string()
+    };
+    let register = |env: &Env| {
+        let out = run(env
+            .batchfan(moto)
+            .args(["register", "--format", "json", "--cli-input-json"])
+            .arg(format!("file://{}", file.display())));
+        assert_eq!(out.status.code(), Some(0));
+        json(&out)
+    };
+    std::fs::write(&file, doc("worker:1")).unwrap();
+    let first = register(&env);
+    assert_eq!(first["reused"], false);
+    let again = register(&env);
+    assert_eq!(again["reused"], true, "identical definition is reused");
+    assert_eq!(again["revision"], first["revision"]);
+    std::fs::write(&file, doc("worker:2")).unwrap();
+    let changed = register(&env);
+    assert_eq!(changed["reused"], false);
+    assert_eq!(changed["revision"].as_i64().unwrap(), first["revision"].as_i64().unwrap() + 1);
+    // Text output says which.
+    let out = run(env.batchfan(moto).args(["register", "--cli-input-json"]).arg(&file));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reused regtest:"));
+    // A bad document names the problem and registers nothing.
+    std::fs::write(&file, r#"{"jobDefinitionName":"regtest","containerProperties":{"image":"i","vcpus":1}}"#).unwrap();
+    let out = run(env.batchfan(moto).args(["register", "--cli-input-json"]).arg(&file));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `vcpus`"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submit_an_array_then_status_and_wait_report_success() {
+    let moto = moto();
+    let env = Env::new(moto);
+    batch_queue(moto, "q-array", false);
+    register_short(&env, moto, "wc");
+    bucket_with_inputs(moto, "batch-array", 7).await;
+    let out = submit(
+        &env,
+        moto,
+        "q-array",
+        "batch-array",
+        &["--max-items-per-chunk", "2", "--tag", "team=data", "--attempts", "2"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let record = json(&out);
+    let run_id = record["run_id"].as_str().unwrap().to_string();
+    assert_eq!(record["chunk_count"], 4);
+    assert_eq!(record["arrays"].as_array().unwrap().len(), 1);
+    let job_id = record["arrays"][0]["job_id"].as_str().unwrap().to_string();
+
+    // The real request: one array of 4 children, the manifest URI in the environment, no items.
+    let batch = batch_client(&moto.endpoint).await;
+    let described = batch.describe_jobs().jobs(&job_id).send().await.unwrap();
+    let job = &described.jobs()[0];
+    assert_eq!(job.array_properties().and_then(|a| a.size()), Some(4));
+    let env_vars = job.container().map(|c| c.environment().to_vec()).unwrap_or_default();
+    let manifest = record["manifest"].as_str().unwrap();
+    assert!(env_vars.iter().any(|kv| kv.name() == Some("BATCHFAN_MANIFEST") && kv.value() == Some(manifest)));
+    let stored = download_prefix(&moto.s3().await, "batch-array", &format!("out/_batchfan/runs/{run_id}/")).await;
+    assert!(stored.keys().any(|k| k.ends_with("manifest.jsonl")) && stored.keys().any(|k| k.ends_with("run.json")));
+
+    // status by run id, wait by record URI.
+    let out = run(env.batchfan(moto).args(["status", &run_id, "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0));
+    let status = json(&out);
+    assert_eq!(status["counts"]["succeeded"], 4);
+    assert_eq!(status["complete"], true);
+    let out = run(env.batchfan(moto).args(["wait", record["record_uri"].as_str().unwrap(), "--interval", "0.1"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("4 succeeded, 0 failed"));
+    // cancel terminates every array of the run.
+    let out = run(env.batchfan(moto).args(["cancel", &run_id]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&job_id));
+    // A run id this machine never saw is bad input.
+    let out = run(env.batchfan(moto).args(["status", "bf-20000101-000000-000000"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown run"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_chunk_is_a_plain_job_and_more_than_10000_chunks_are_several_arrays() {
+    let moto = moto();
+    let env = Env::new(moto);
+    batch_queue(moto, "q-sizes", false);
+    register_short(&env, moto, "wc");
+    bucket_with_inputs(moto, "batch-sizes", 1).await;
+    let out = submit(&env, moto, "q-sizes", "batch-sizes", &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let record = json(&out);
+    let job_id = record["arrays"][0]["job_id"].as_str().unwrap();
+    let described = batch_client(&moto.endpoint).await.describe_jobs().jobs(job_id).send().await.unwrap();
+    assert!(described.jobs()[0].array_properties().is_none(), "a single chunk is a plain job");
+
+    // 10,001 one-byte records split one per range: 10,001 chunks, two arrays chained.
+    create_bucket(&moto.s3().await, "batch-big").await;
+    put(moto, "batch-big", "in/records.txt", &b"x\n".repeat(10_001)).await;
+    let out = submit(
+        &env,
+        moto,
+        "q-sizes",
+        "batch-big",
+        &["--split-bytes", "2", "--max-items-per-chunk", "1", "--sequential"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let record = json(&out);
+    assert_eq!(record["chunk_count"], 10_001);
+    let arrays = record["arrays"].as_array().unwrap();
+    assert_eq!(arrays.len(), 2);
+    assert_eq!((arrays[0]["size"].as_u64(), arrays[1]["size"].as_u64()), (Some(10_000), Some(1)));
+    assert_eq!(arrays[1]["first"], 10_000);
+    let second = arrays[1]["job_id"].as_str().unwrap();
+    let described = batch_client(&moto.endpoint).await.describe_jobs().jobs(second).send().await.unwrap();
+    let deps = described.jobs()[0].depends_on().to_vec();
+    assert_eq!(deps.first().and_then(|d| d.job_id()), arrays[0]["job_id"].as_str(), "--sequential chains the arrays");
+    let out = run(env.batchfan(moto).args(["status", record["run_id"].as_str().unwrap(), "--format", "json"]));
+    assert_eq!(json(&out)["counts"]["succeeded"], 10_001);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_make_wait_exit_1_with_a_table_and_redrive_submits_exactly_the_failed_chunks() {
+    let failing = start_moto(&[("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")]);
+    let env = Env::new(&failing);
+    batch_queue(&failing, "q-fail", false);
+    register_short(&env, &failing, "wc");
+    bucket_with_inputs(&failing, "batch-fail", 5).await;
+    let out = submit(&env, &failing, "q-fail", "batch-fail", &["--max-items-per-chunk", "1"]);
+    assert_eq!(out.status.code(), Some(0));
+    let record = json(&out);
+    let run_id = record["run_id"].as_str().unwrap().to_string();
+    let out = run(env.batchfan(&failing).args(["wait", &run_id, "--interval", "0.1"]));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("0 succeeded, 5 failed") && stdout.contains("failed children:"), "{stdout}");
+    assert!(
+        stdout.contains("INDEX")
+            && stdout.lines().filter(|l| l.trim_start().starts_with(char::is_numeric)).count() >= 5
+    );
+    // Tolerated failures exit 0.
+    let out =
+        run(env.batchfan(&failing).args(["wait", &run_id, "--interval", "0.1", "--tolerated-failure-count", "5"]));
+    assert_eq!(out.status.code(), Some(0));
+    let out = run(env.batchfan(&failing).args(["wait", &run_id, "--tolerated-failure-percent", "50"]));
+    assert_eq!(out.status.code(), Some(1));
+
+    // Redrive dry run, then for real: a new array over chunks 0..5, part of the run.
+    let out = run(env.batchfan(&failing).args(["redrive", &run_id, "--dry-run", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json(&out)["chunks"], serde_json::json!([0, 1, 2, 3, 4]));
+    let out = run(env.batchfan(&failing).args(["redrive", &run_id, "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0));
+    let redriven = json(&out);
+    assert_eq!(redriven["chunks"], serde_json::json!([0, 1, 2, 3, 4]));
+    let arrays = redriven["arrays"].as_array().unwrap();
+    assert_eq!(arrays.len(), 2);
+    assert_eq!(arrays[1]["indices"], serde_json::json!([0, 1, 2, 3, 4]));
+    let view = arrays[1]["manifest"].as_str().unwrap();
+    let job = arrays[1]["job_id"].as_str().unwrap();
+    let described = batch_client(&failing.endpoint).await.describe_jobs().jobs(job).send().await.unwrap();
+    let env_vars = described.jobs()[0].container().map(|c| c.environment().to_vec()).unwrap_or_default();
+    assert!(env_vars.iter().any(|kv| kv.name() == Some("BATCHFAN_MANIFEST") && kv.value() == Some(view)));
+    assert_eq!(described.jobs()[0].array_properties().and_then(|a| a.size()), Some(5));
+    // status counts each chunk once, by its latest attempt.
+    let out = run(env.batchfan(&failing).args(["status", &run_id, "--format", "json"]));
+    let status = json(&out);
+    assert_eq!(status["counts"]["failed"], 5);
+    assert_eq!(status["arrays"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_runs_and_limit_violations_send_nothing() {
+    let moto = moto();
+    let env = Env::new(moto);
+    batch_queue(moto, "q-limits", false);
+    bucket_with_inputs(moto, "batch-limits", 3).await;
+    let out = submit(
+        &env,
+        moto,
+        "q-limits",
+        "batch-limits",
+        &["--dry-run", "--name", "drytest", "--retry-on-spot", "--attempts", "3", "--max-items-per-chunk", "1"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let plan = json(&out);
+    let request = &plan["requests"][0];
+    assert_eq!(request["jobName"], "drytest");
+    assert_eq!(request["arrayProperties"]["size"], 3);
+    assert_eq!(request["retryStrategy"]["evaluateOnExit"][0]["onStatusReason"], "Host EC2*");
+    assert_eq!(request["retryStrategy"]["evaluateOnExit"][3]["action"], "EXIT");
+    assert!(jobs_named(&moto.endpoint, "q-limits", "drytest").await.is_empty());
+
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--attempts", "11"], "attempts"),
+        (vec!["--timeout", "30"], "attemptDurationSeconds"),
+        (vec!["--priority", "10000"], "schedulingPriorityOverride"),
+        (vec!["--name", "bad name"], "jobName"),
+        (vec!["--vcpu", "0.25", "--memory", "4096"], "MEMORY"),
+        (vec!["--retry-on-spot"], "--retry-on-spot"),
+        (vec!["--depends-on", "a:b:c"], "--depends-on"),
+        (vec!["--max-items-per-chunk", "0"], "--max-items-per-chunk"),
+        (vec!["--tolerated-failure-percent", "150"], "--tolerated-failure-percent"),
+    ];
+    for (args, field) in cases {
+        let name: &[&str] = if args.contains(&"--name") { &[] } else { &["--name", "limittest"] };
+        let out = submit(&env, moto, "q-limits", "batch-limits", &[name, args.as_slice()].concat());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(field), "{args:?}");
+    }
+    let deps: Vec<String> = (0..21).flat_map(|i| ["--depends-on".to_string(), format!("job{i}")]).collect();
+    let deps: Vec<&str> = deps.iter().map(String::as_str).collect();
+    let out = submit(&env, moto, "q-limits", "batch-limits", &[deps.as_slice(), &["--name", "limittest"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dependsOn"));
+    let big = format!("BIG={}", "x".repeat(9000));
+    let out = submit(&env, moto, "q-limits", "batch-limits", &["--env", &big, "--name", "limittest"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("containerOverrides"));
+    // Local locations cannot reach containers.
+    let out = run(env.batchfan(moto).args([
+        "submit",
+        "--job-queue",
+        "q-limits",
+        "--job-definition",
+        "wc",
+        "--input",
+        "/tmp",
+        "--output",
+        "s3://batch-limits/out/",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read local paths"));
+
+    assert!(jobs_named(&moto.endpoint, "q-limits", "limittest").await.is_empty(), "nothing was submitted");
+    assert!(download_prefix(&moto.s3().await, "batch-limits", "out/").await.is_empty(), "nothing was written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_and_a_lost_submit_response_still_make_exactly_one_array() {
+    let moto = moto();
+    batch_queue(moto, "q-proxy", false);
+    let proxy = start_fault_proxy(&moto.endpoint, 3, true);
+    let mut env = Env::new(moto);
+    env.endpoint = proxy.endpoint.clone();
+    register_short(&env, moto, "wc");
+    bucket_with_inputs(moto, "batch-proxy", 4).await;
+    let out = submit(&env, moto, "q-proxy", "batch-proxy", &["--max-items-per-chunk", "1", "--name", "proxied"]);
+    assert_eq!(out.status.code(), Some(0));
+    let record = json(&out);
+    use std::sync::atomic::Ordering::SeqCst;
+    assert!(proxy.stats.throttled.load(SeqCst) >= 1, "some requests were answered 429");
+    assert_eq!(proxy.stats.dropped.load(SeqCst), 1, "one SubmitJob response was dropped");
+    let jobs = jobs_named(&moto.endpoint, "q-proxy", "proxied").await;
+    assert_eq!(jobs.len(), 1, "exactly one array: {jobs:?}");
+    assert_eq!(record["arrays"][0]["job_id"].as_str(), Some(jobs[0].as_str()));
+    let out = run(env.batchfan(moto).args(["wait", record["run_id"].as_str().unwrap(), "--interval", "0.1"]));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn the_test_dataset_helpers_exist() {
+    assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("moto_batch.py").exists());
+}
