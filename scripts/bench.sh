@@ -3,7 +3,8 @@
 #  1. planning 1,000,000 listed objects and reading one chunk of the manifest (cargo bench)
 #  2. local executor overhead: 10,000 children of `true`, 2 at a time, against xargs -P 2 and
 #     GNU parallel -j 2 running the same program 10,000 times
-# Installs GNU parallel from Debian's packages when it is missing.
+#  3. AWS Batch requests of a 10,000-chunk run against a per-chunk submitter, on moto
+# Installs GNU parallel from Debian's packages and moto into .venv-moto when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_CHILDREN:-10000}
@@ -38,3 +39,21 @@ time_it "batchfan run --local --parallel 2" target/release/batchfan run --local 
   --output "$work/out" --max-items-per-chunk 1 --parallel 2 --log-dir "$work/logs" -- "$TRUE"
 time_it "xargs -P 2 -n 1" sh -c "seq $N | xargs -P 2 -n 1 $TRUE"
 time_it "GNU parallel -j 2" sh -c "seq $N | parallel -j 2 $TRUE"
+
+echo
+echo "## AWS Batch requests of a $N-chunk run (moto $(.venv-moto/bin/python -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?'))"
+if ! .venv-moto/bin/python -c 'import moto.server' 2>/dev/null; then
+  python3 -m venv .venv-moto
+  .venv-moto/bin/pip install --quiet --disable-pip-version-check "moto[server,batch]==5.2.5"
+fi
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkfifo "$work/moto.in"
+.venv-moto/bin/python tests/moto_server.py "$port" < "$work/moto.in" > "$work/moto.out" 2>/dev/null &
+moto_pid=$!
+exec 3> "$work/moto.in" # moto runs while this end is open
+trap 'exec 3>&-; kill $moto_pid 2>/dev/null; wait $moto_pid 2>/dev/null; rm -rf "$work"' EXIT
+until grep -q ready "$work/moto.out" 2>/dev/null; do sleep 0.2; done
+.venv-moto/bin/python tests/moto_batch.py "http://127.0.0.1:$port" bench >/dev/null
+AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+  AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true BATCHFAN_BATCH_RPS=1000 BENCH_QUEUE=bench \
+  BATCHFAN_HOME="$work/home" cargo bench --quiet -p batchfan --bench batch_requests 2>/dev/null | grep -E '^\|'

@@ -28,7 +28,7 @@ pub const WORKER_RETRYABLE_EXIT_CODES: [i32; 2] = [75, 143];
 pub const MAX_RUN_CHUNKS: usize = 1_000_000;
 
 /// Options of `batchfan submit`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SubmitOptions {
     /// Job queue.
     pub job_queue: String,
@@ -169,7 +169,7 @@ impl ArrayRecord {
 }
 
 /// Everything needed to find a run again: written next to the manifest as `run.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     /// The run id.
     pub run_id: String,
@@ -187,6 +187,8 @@ pub struct RunRecord {
     pub arrays: Vec<ArrayRecord>,
     /// The request every array was made from (redrives reuse it).
     pub template: SubmitJobRequest,
+    /// The submit options as given.
+    pub options: SubmitOptions,
 }
 
 /// What `submit` will send (all of it, for `--dry-run`) or sent.
@@ -298,6 +300,7 @@ pub async fn submit(spec: &RunSpec, options: &SubmitOptions, dry_run: bool) -> R
         created_unix_ms: layout::now_ms(),
         arrays: Vec::new(),
         template: options.template(&plan.run_id)?,
+        options: options.clone(),
     };
     let mut previous: Option<String> = None;
     for (k, request) in plan.requests.iter_mut().enumerate() {

@@ -1,0 +1,85 @@
+//! Counts the AWS Batch requests of a 10,000-chunk run (register + submit + watch to completion)
+//! against a per-chunk submitter, on the server in `AWS_ENDPOINT_URL` (scripts/bench.sh starts
+//! moto and a queue named by `BENCH_QUEUE`). Prints a table.
+
+use std::time::Instant;
+
+use batchfan::batch::{self, ShortForm, SubmitOptions};
+use batchfan::plan::PlanOptions;
+use batchfan::run::RunSpec;
+use batchfan::uri::Location;
+
+const CHUNKS: usize = 10_000;
+
+fn row(what: &str, requests: u64, seconds: f64, note: &str) {
+    println!("| {what:<46} | {requests:>8} | {seconds:>8.2} | {note} |");
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::var("AWS_ENDPOINT_URL").is_err() {
+        println!("skipped: needs a Batch endpoint; run scripts/bench.sh");
+        return Ok(());
+    }
+    let queue = std::env::var("BENCH_QUEUE").unwrap_or_else(|_| "bench".into());
+    let bucket = std::env::var("BENCH_BUCKET").unwrap_or_else(|_| "bench-requests".into());
+    let s3 = batchfan::store::s3_client().await;
+    let _ = s3.create_bucket().bucket(&bucket).send().await;
+    s3.put_object()
+        .bucket(&bucket)
+        .key("in/records.txt")
+        .body(b"x\n".repeat(CHUNKS).into())
+        .send()
+        .await?;
+
+    println!("| {:<46} | {:>8} | {:>8} | note |", "step", "requests", "wall s");
+    println!("|{}|{}|{}|------|", "-".repeat(48), "-".repeat(10), "-".repeat(10));
+    let count = batch::request_count;
+
+    let start = (count(), Instant::now());
+    let spec = ShortForm { name: "bench".into(), image: "worker:1".into(), vcpu: 1.0, memory: 2048, ..Default::default() }.to_spec();
+    let registered = batch::register_job_definition(&spec).await?;
+    row("register (new revision)", count() - start.0, start.1.elapsed().as_secs_f64(), "DescribeJobDefinitions + RegisterJobDefinition");
+    let start = (count(), Instant::now());
+    batch::register_job_definition(&spec).await?;
+    row("register again (reused)", count() - start.0, start.1.elapsed().as_secs_f64(), "DescribeJobDefinitions only");
+
+    let run_spec = RunSpec {
+        input: Location::parse(&format!("s3://{bucket}/in/"))?,
+        input_list: None,
+        options: PlanOptions { split_bytes: Some(2), max_items_per_chunk: Some(1), ..Default::default() },
+        output: Location::parse(&format!("s3://{bucket}/out/"))?,
+        manifest: None,
+        overwrite: true,
+    };
+    let options = SubmitOptions { job_queue: queue.clone(), job_definition: format!("bench:{}", registered.revision), ..Default::default() };
+    let start = (count(), Instant::now());
+    let (_, record) = batch::submit(&run_spec, &options, false).await?;
+    let record = record.ok_or("no record")?;
+    row(&format!("submit {} chunks", record.chunk_count), count() - start.0, start.1.elapsed().as_secs_f64(), "one array job");
+    let start = (count(), Instant::now());
+    let polls = std::sync::atomic::AtomicU64::new(0);
+    let on_poll = |_: &batch::RunStatus| {
+        polls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
+    let status = batch::wait(&record, std::time::Duration::from_millis(100), &on_poll).await?;
+    let polls = polls.into_inner();
+    row("watch to completion", count() - start.0, start.1.elapsed().as_secs_f64(), &format!("{} succeeded; {polls} poll(s), 1 DescribeJobs each", status.counts.succeeded));
+
+    // The per-chunk way: one plain job per chunk, then DescribeJobs 100 at a time per poll.
+    let mut template = options.template("perchunk")?;
+    let start = (count(), Instant::now());
+    let mut ids = Vec::with_capacity(CHUNKS);
+    for i in 0..CHUNKS {
+        template.job_name = format!("perchunk-{i}");
+        ids.push(template.send().await?);
+    }
+    row("per-chunk submitter: submit", count() - start.0, start.1.elapsed().as_secs_f64(), "one SubmitJob per chunk");
+    let client = batch::client().await;
+    let start = (count(), Instant::now());
+    for batch_ids in ids.chunks(100) {
+        client.describe_jobs().set_jobs(Some(batch_ids.to_vec())).send().await?;
+    }
+    row("per-chunk submitter: one poll", count() - start.0, start.1.elapsed().as_secs_f64(), "DescribeJobs of 100 ids each");
+    Ok(())
+}
