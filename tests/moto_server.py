@@ -4,6 +4,7 @@
 Tying the server's life to a pipe means no test run leaves a server behind, even when the
 test binary is killed.
 """
+import os
 import sys
 
 from moto.server import ThreadedMotoServer
@@ -12,6 +13,8 @@ port = int(sys.argv[1])
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
 server.start()
 print("ready", flush=True)
+# The reader of "ready" may close the pipe: later output (moto's Batch jobs print) goes to stderr.
+os.dup2(2, 1)
 try:
     sys.stdin.read()
 finally:

@@ -49,7 +49,13 @@ pub fn start_moto(env: &[(&str, &str)]) -> Moto {
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(match std::env::var_os("BATCHFAN_MOTO_LOG") {
+            // Debugging aid: moto's own log, appended to this file.
+            Some(path) => {
+                std::fs::OpenOptions::new().create(true).append(true).open(path).map_or(Stdio::null(), Stdio::from)
+            }
+            None => Stdio::null(),
+        })
         .spawn()
         .expect("start moto");
     let stdout = child.stdout.take().expect("moto stdout");

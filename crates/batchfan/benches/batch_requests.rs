@@ -25,21 +25,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bucket = std::env::var("BENCH_BUCKET").unwrap_or_else(|_| "bench-requests".into());
     let s3 = batchfan::store::s3_client().await;
     let _ = s3.create_bucket().bucket(&bucket).send().await;
-    s3.put_object()
-        .bucket(&bucket)
-        .key("in/records.txt")
-        .body(b"x\n".repeat(CHUNKS).into())
-        .send()
-        .await?;
+    s3.put_object().bucket(&bucket).key("in/records.txt").body(b"x\n".repeat(CHUNKS).into()).send().await?;
 
     println!("| {:<46} | {:>8} | {:>8} | note |", "step", "requests", "wall s");
     println!("|{}|{}|{}|------|", "-".repeat(48), "-".repeat(10), "-".repeat(10));
     let count = batch::request_count;
 
     let start = (count(), Instant::now());
-    let spec = ShortForm { name: "bench".into(), image: "worker:1".into(), vcpu: 1.0, memory: 2048, ..Default::default() }.to_spec();
+    let spec =
+        ShortForm { name: "bench".into(), image: "worker:1".into(), vcpu: 1.0, memory: 2048, ..Default::default() }
+            .to_spec();
     let registered = batch::register_job_definition(&spec).await?;
-    row("register (new revision)", count() - start.0, start.1.elapsed().as_secs_f64(), "DescribeJobDefinitions + RegisterJobDefinition");
+    row(
+        "register (new revision)",
+        count() - start.0,
+        start.1.elapsed().as_secs_f64(),
+        "DescribeJobDefinitions + RegisterJobDefinition",
+    );
     let start = (count(), Instant::now());
     batch::register_job_definition(&spec).await?;
     row("register again (reused)", count() - start.0, start.1.elapsed().as_secs_f64(), "DescribeJobDefinitions only");
@@ -52,11 +54,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         manifest: None,
         overwrite: true,
     };
-    let options = SubmitOptions { job_queue: queue.clone(), job_definition: format!("bench:{}", registered.revision), ..Default::default() };
+    let options = SubmitOptions {
+        job_queue: queue.clone(),
+        job_definition: format!("bench:{}", registered.revision),
+        ..Default::default()
+    };
     let start = (count(), Instant::now());
     let (_, record) = batch::submit(&run_spec, &options, false).await?;
     let record = record.ok_or("no record")?;
-    row(&format!("submit {} chunks", record.chunk_count), count() - start.0, start.1.elapsed().as_secs_f64(), "one array job");
+    row(
+        &format!("submit {} chunks", record.chunk_count),
+        count() - start.0,
+        start.1.elapsed().as_secs_f64(),
+        "one array job",
+    );
     let start = (count(), Instant::now());
     let polls = std::sync::atomic::AtomicU64::new(0);
     let on_poll = |_: &batch::RunStatus| {
@@ -64,7 +75,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let status = batch::wait(&record, std::time::Duration::from_millis(100), &on_poll).await?;
     let polls = polls.into_inner();
-    row("watch to completion", count() - start.0, start.1.elapsed().as_secs_f64(), &format!("{} succeeded; {polls} poll(s), 1 DescribeJobs each", status.counts.succeeded));
+    row(
+        "watch to completion",
+        count() - start.0,
+        start.1.elapsed().as_secs_f64(),
+        &format!("{} succeeded; {polls} poll(s), 1 DescribeJobs each", status.counts.succeeded),
+    );
 
     // The per-chunk way: one plain job per chunk, then DescribeJobs 100 at a time per poll.
     let mut template = options.template("perchunk")?;
@@ -80,6 +96,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for batch_ids in ids.chunks(100) {
         client.describe_jobs().set_jobs(Some(batch_ids.to_vec())).send().await?;
     }
-    row("per-chunk submitter: one poll", count() - start.0, start.1.elapsed().as_secs_f64(), "DescribeJobs of 100 ids each");
+    row(
+        "per-chunk submitter: one poll",
+        count() - start.0,
+        start.1.elapsed().as_secs_f64(),
+        "DescribeJobs of 100 ids each",
+    );
     Ok(())
 }
