@@ -5,14 +5,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use batchfan::batch::{self, JobDefinitionSpec, RunRecord, RunStatus, ShortForm, SubmitOptions};
-use batchfan::run::RunSpec;
 use batchfan::status::FailedChild;
-use batchfan::uri::Location;
 use batchfan::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::cli::{CancelArgs, Format, RedriveArgs, RegisterArgs, StatusArgs, SubmitArgs, ToleranceArgs, WaitArgs};
+use crate::cli::{
+    CancelArgs, Format, RedriveArgs, RegisterArgs, StatusArgs, SubmitArgs, ToleranceArgs, WaitArgs, run_spec,
+};
 use crate::{code, present};
 
 fn print_json(value: &impl serde::Serialize) {
@@ -61,14 +61,7 @@ pub async fn register(args: RegisterArgs) -> Result<ExitCode> {
 }
 
 pub async fn submit(args: SubmitArgs) -> Result<ExitCode> {
-    let spec = RunSpec {
-        input: Location::parse(&args.plan.input)?,
-        input_list: args.plan.input_list.clone(),
-        options: args.plan.options(),
-        output: Location::parse(&args.output)?,
-        manifest: args.manifest.clone(),
-        overwrite: args.overwrite,
-    };
+    let spec = run_spec(&args.plan, &args.out)?;
     check_tolerance(&args.tolerance)?;
     let options = SubmitOptions {
         job_queue: args.job_queue.clone(),

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use batchfan::plan::PlanOptions;
+use batchfan::run::RunSpec;
+use batchfan::uri::Location;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Fan out work over every object under an S3 prefix or local folder: plan it, run it on this
@@ -92,15 +94,8 @@ pub struct SubmitArgs {
     pub job_definition: String,
     #[command(flatten)]
     pub plan: PlanOptionArgs,
-    /// Where outputs go: s3://bucket/prefix/ (part-NNNNN per chunk).
-    #[arg(long, value_name = "URI")]
-    pub output: String,
-    /// Where to write the manifest [default: OUTPUT/_batchfan/runs/RUN/manifest.jsonl].
-    #[arg(long, value_name = "URI")]
-    pub manifest: Option<String>,
-    /// Delete earlier chunk outputs and markers in --output first.
-    #[arg(long)]
-    pub overwrite: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// Job name [default: the run id]; arrays of a large run get -0, -1, ...
     #[arg(long)]
     pub name: Option<String>,
@@ -254,6 +249,32 @@ impl PlanOptionArgs {
     }
 }
 
+/// Where a run's results and manifest go.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Where outputs go: s3://bucket/prefix/ or (for --local) a local folder; part-NNNNN per chunk.
+    #[arg(long, value_name = "URI")]
+    pub output: String,
+    /// Where to write the manifest [default: OUTPUT/_batchfan/runs/RUN/manifest.jsonl].
+    #[arg(long, value_name = "URI")]
+    pub manifest: Option<String>,
+    /// Delete earlier chunk outputs and markers in --output first.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+/// The run the plan and output options describe.
+pub fn run_spec(plan: &PlanOptionArgs, out: &OutputArgs) -> batchfan::Result<RunSpec> {
+    Ok(RunSpec {
+        input: Location::parse(&plan.input)?,
+        input_list: plan.input_list.clone(),
+        options: plan.options(),
+        output: Location::parse(&out.output)?,
+        manifest: out.manifest.clone(),
+        overwrite: out.overwrite,
+    })
+}
+
 fn parse_size(text: &str) -> Result<u64, String> {
     batchfan::size::parse_size(text).map_err(|e| e.to_string())
 }
@@ -274,21 +295,14 @@ pub struct RunArgs {
     pub local: bool,
     #[command(flatten)]
     pub plan: PlanOptionArgs,
-    /// Where outputs go: s3://bucket/prefix/ or a local folder (part-NNNNN per chunk).
-    #[arg(long, value_name = "URI")]
-    pub output: String,
-    /// Where to write the manifest [default: OUTPUT/_batchfan/runs/RUN/manifest.jsonl].
-    #[arg(long, value_name = "URI")]
-    pub manifest: Option<String>,
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// Children at a time [default: number of CPUs].
     #[arg(long, value_name = "N")]
     pub parallel: Option<usize>,
     /// Attempts per child; a failed child is retried until this many (1-10, as AWS Batch).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub attempts: u32,
-    /// Delete earlier chunk outputs and markers in --output before running.
-    #[arg(long)]
-    pub overwrite: bool,
     /// Where child logs go [default: a folder under the system temp dir].
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,

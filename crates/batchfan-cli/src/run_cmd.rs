@@ -5,33 +5,24 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use batchfan::local::{self, Event, LocalOptions};
-use batchfan::run::{RunSpec, prepare_run};
+use batchfan::run::prepare_run;
 use batchfan::size::format_size;
-use batchfan::uri::Location;
 use batchfan::{Error, limits};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{Format, RunArgs};
+use crate::cli::{Format, RunArgs, run_spec};
 use crate::{code, present};
 
 pub async fn run(args: RunArgs) -> batchfan::Result<ExitCode> {
     if !args.local {
-        return Err(Error::InvalidOption {
-            field: "--local".into(),
-            value: "absent".into(),
-            allowed: "`batchfan run` runs on this machine and needs --local; use `batchfan submit` for AWS Batch"
-                .into(),
-        });
+        return Err(Error::option(
+            "--local",
+            "absent",
+            "`batchfan run` runs on this machine and needs --local; use `batchfan submit` for AWS Batch",
+        ));
     }
     // Everything the user gave is checked before anything is listed or written.
-    let spec = RunSpec {
-        input: Location::parse(&args.plan.input)?,
-        input_list: args.plan.input_list.clone(),
-        options: args.plan.options(),
-        output: Location::parse(&args.output)?,
-        manifest: args.manifest.clone(),
-        overwrite: args.overwrite,
-    };
+    let spec = run_spec(&args.plan, &args.out)?;
     spec.options.validate()?;
     let program = local::resolve_program(&args.command[0])?;
     let parallel = args.parallel.unwrap_or_else(local::default_parallel);
