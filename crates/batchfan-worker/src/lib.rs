@@ -31,6 +31,8 @@
 //! reclaim) stops the handler and exits 143 with nothing committed, so a retry starts clean.
 //! Exit codes are listed in [`exit`].
 
+#![warn(missing_docs)]
+
 mod config;
 mod error;
 mod log;

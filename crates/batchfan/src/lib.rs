@@ -16,6 +16,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod aws;
 #[cfg(feature = "batch")]
 pub mod batch;
