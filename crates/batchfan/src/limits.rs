@@ -286,11 +286,26 @@ mod tests {
     }
 
     #[test]
-    fn attempts_timeout_priority_depends() {
-        assert!(check_attempts(0).is_err() && check_attempts(11).is_err() && check_attempts(10).is_ok());
+    fn attempts() {
+        assert!(check_attempts(0).is_err() && check_attempts(11).is_err());
+        assert!(check_attempts(1).is_ok() && check_attempts(10).is_ok());
+        assert!(check_attempts(11).unwrap_err().to_string().contains("retryStrategy.attempts = 11"));
+    }
+
+    #[test]
+    fn timeout() {
         assert!(check_timeout(59).unwrap_err().to_string().contains("at least 60"));
         assert!(check_timeout(60).is_ok());
-        assert!(check_priority(-1).is_err() && check_priority(10_000).is_err() && check_priority(9999).is_ok());
+    }
+
+    #[test]
+    fn priority() {
+        assert!(check_priority(-1).is_err() && check_priority(10_000).is_err());
+        assert!(check_priority(0).is_ok() && check_priority(9999).is_ok());
+    }
+
+    #[test]
+    fn depends_on() {
         assert!(check_depends_on(21).unwrap_err().to_string().contains("at most 20"));
         assert!(check_depends_on(20).is_ok());
     }
@@ -349,11 +364,16 @@ mod tests {
     }
 
     #[test]
-    fn sizes() {
+    fn container_overrides() {
         assert!(check_container_overrides(&"x".repeat(8192)).is_ok());
         assert!(check_container_overrides(&"x".repeat(8193)).unwrap_err().to_string().contains("8192"));
+    }
+
+    #[test]
+    fn payload_sizes() {
         assert!(check_payload("SubmitJob", 30 * 1024 + 1, MAX_SUBMIT_PAYLOAD_BYTES).is_err());
         assert!(check_payload("SubmitJob", 30 * 1024, MAX_SUBMIT_PAYLOAD_BYTES).is_ok());
+        assert!(check_payload("job definition", 24 * 1024 + 1, MAX_JOB_DEFINITION_BYTES).is_err());
     }
 
     #[test]
