@@ -515,23 +515,8 @@ impl JobDefinitionSpec {
         sdk::ContainerProperties::builder()
             .image(&c.image)
             .set_command((!c.command.is_empty()).then(|| c.command.clone()))
-            .set_resource_requirements(Some(
-                c.resource_requirements
-                    .iter()
-                    .map(|r| {
-                        sdk::ResourceRequirement::builder()
-                            .r#type(sdk::ResourceType::from(r.kind.to_ascii_uppercase().as_str()))
-                            .value(&r.value)
-                            .build()
-                    })
-                    .collect(),
-            ))
-            .set_environment(Some(
-                c.environment
-                    .iter()
-                    .map(|kv| sdk::KeyValuePair::builder().name(&kv.name).value(&kv.value).build())
-                    .collect(),
-            ))
+            .set_resource_requirements(Some(sdk_resources(&c.resource_requirements)))
+            .set_environment(Some(sdk_environment(&c.environment)))
             .set_secrets(Some(c.secrets.iter().map(secret).collect()))
             .set_execution_role_arn(c.execution_role_arn.clone())
             .set_job_role_arn(c.job_role_arn.clone())
@@ -576,6 +561,46 @@ impl JobDefinitionSpec {
     }
 }
 
+/// Environment variables as the SDK takes them.
+pub(crate) fn sdk_environment(env: &[KeyValue]) -> Vec<sdk::KeyValuePair> {
+    env.iter().map(|kv| sdk::KeyValuePair::builder().name(&kv.name).value(&kv.value).build()).collect()
+}
+
+/// Resource requirements as the SDK takes them.
+pub(crate) fn sdk_resources(reqs: &[ResourceRequirementSpec]) -> Vec<sdk::ResourceRequirement> {
+    reqs.iter()
+        .map(|r| {
+            sdk::ResourceRequirement::builder()
+                .r#type(sdk::ResourceType::from(r.kind.to_ascii_uppercase().as_str()))
+                .value(&r.value)
+                .build()
+        })
+        .collect()
+}
+
+/// Every ACTIVE revision of a job definition name (all pages).
+pub(crate) async fn active_revisions(name: &str) -> Result<Vec<sdk::JobDefinition>> {
+    let client = super::client().await;
+    let mut all = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = call("DescribeJobDefinitions", || {
+            client
+                .describe_job_definitions()
+                .job_definition_name(name)
+                .status("ACTIVE")
+                .set_next_token(token.clone())
+                .send()
+        })
+        .await?;
+        all.extend(page.job_definitions().iter().filter(|d| d.job_definition_name() == Some(name)).cloned());
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(all);
+        }
+    }
+}
+
 /// `(VCPU, MEMORY MiB)` from resource requirements.
 pub(crate) fn resources(reqs: &[ResourceRequirementSpec]) -> Result<(Option<f64>, Option<u32>)> {
     let mut vcpu = None;
@@ -615,30 +640,7 @@ pub async fn register_job_definition(spec: &JobDefinitionSpec) -> Result<Registe
     spec.check()?;
     let client = super::client().await;
     let name = spec.job_definition_name.clone();
-    let mut latest: Option<sdk::JobDefinition> = None;
-    let mut token: Option<String> = None;
-    loop {
-        let page = call("DescribeJobDefinitions", || {
-            client
-                .describe_job_definitions()
-                .job_definition_name(&name)
-                .status("ACTIVE")
-                .set_next_token(token.clone())
-                .send()
-        })
-        .await?;
-        for d in page.job_definitions() {
-            if d.job_definition_name() == Some(name.as_str())
-                && latest.as_ref().is_none_or(|l| d.revision().unwrap_or(0) > l.revision().unwrap_or(0))
-            {
-                latest = Some(d.clone());
-            }
-        }
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+    let latest = active_revisions(&name).await?.into_iter().max_by_key(|d| d.revision().unwrap_or(0));
     if let Some(existing) = latest
         && JobDefinitionSpec::from_sdk(&existing).normalized() == spec.normalized()
     {

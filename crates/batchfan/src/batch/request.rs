@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use aws_sdk_batch::types as sdk;
 use serde::{Deserialize, Serialize};
 
-use super::jobdef::{KeyValue, ResourceRequirementSpec, RetryStrategySpec, RuleSpec, TimeoutSpec, resources};
+use super::jobdef::{
+    KeyValue, ResourceRequirementSpec, RetryStrategySpec, RuleSpec, TimeoutSpec, resources, sdk_environment,
+    sdk_resources,
+};
 use super::{call, call_tries, client};
 use crate::error::{Error, Result};
 use crate::limits;
@@ -168,23 +171,10 @@ impl SubmitJobRequest {
         let client = client().await;
         let overrides = self.container_overrides.as_ref().map(|o| {
             sdk::ContainerOverrides::builder()
-                .set_environment(Some(
-                    o.environment
-                        .iter()
-                        .map(|kv| sdk::KeyValuePair::builder().name(&kv.name).value(&kv.value).build())
-                        .collect(),
-                ))
-                .set_resource_requirements((!o.resource_requirements.is_empty()).then(|| {
-                    o.resource_requirements
-                        .iter()
-                        .map(|r| {
-                            sdk::ResourceRequirement::builder()
-                                .r#type(sdk::ResourceType::from(r.kind.as_str()))
-                                .value(&r.value)
-                                .build()
-                        })
-                        .collect()
-                }))
+                .set_environment(Some(sdk_environment(&o.environment)))
+                .set_resource_requirements(
+                    (!o.resource_requirements.is_empty()).then(|| sdk_resources(&o.resource_requirements)),
+                )
                 .build()
         });
         let depends: Vec<sdk::JobDependency> = self

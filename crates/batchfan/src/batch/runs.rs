@@ -7,7 +7,7 @@ use aws_sdk_batch::types as sdk;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::jobdef::{KeyValue, ResourceRequirementSpec, RetryStrategySpec, TimeoutSpec};
+use super::jobdef::{KeyValue, ResourceRequirementSpec, RetryStrategySpec, TimeoutSpec, active_revisions};
 use super::request::{
     ArrayPropertiesSpec, ContainerOverridesSpec, DependencySpec, SubmitJobRequest, retry_on_spot_rules,
 };
@@ -330,20 +330,13 @@ pub async fn submit(spec: &RunSpec, options: &SubmitOptions, dry_run: bool) -> R
 }
 
 async fn is_fargate(definition: &str) -> Result<bool> {
-    let client = client().await;
     let (name, revision) = match definition.rsplit_once(':') {
-        Some((n, r)) if r.chars().all(|c| c.is_ascii_digit()) && !n.contains(':') => {
-            (n.to_string(), r.parse::<i32>().ok())
-        }
-        _ => (definition.to_string(), None),
+        Some((n, r)) if r.chars().all(|c| c.is_ascii_digit()) && !n.contains(':') => (n, r.parse::<i32>().ok()),
+        _ => (definition, None),
     };
-    let out = call("DescribeJobDefinitions", || {
-        client.describe_job_definitions().job_definition_name(&name).status("ACTIVE").send()
-    })
-    .await?;
-    let found = out
-        .job_definitions()
-        .iter()
+    let found = active_revisions(name)
+        .await?
+        .into_iter()
         .filter(|d| revision.is_none_or(|r| d.revision() == Some(r)))
         .max_by_key(|d| d.revision().unwrap_or(0));
     match found {
