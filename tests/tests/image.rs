@@ -4,33 +4,41 @@
 use std::process::Command;
 
 use batchfan_tests::{
-    batch_queue, command, create_bucket, download_prefix, merge_counts, reference_wordcount, run, start_moto,
+    Moto, batch_queue, command, create_bucket, download_prefix, merge_counts, reference_wordcount, run, start_moto,
     upload_dir, write_dataset,
 };
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_worker_image_runs_a_wordcount_array_on_moto_batch_in_docker_mode() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let tag = "batchfan-worker:integration";
-    let built =
-        run(Command::new("bash").arg(root.join("worker-image/build.sh")).args(["--debug", "--no-build", "--tag", tag]));
-    assert!(built.status.success(), "the image builds (a Docker engine is required)");
+const TAG: &str = "batchfan-worker:integration";
 
-    // Host networking lets the containers reach moto on 127.0.0.1.
+/// Builds the image once per test binary.
+fn image() {
+    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *BUILT.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        let script = root.join("worker-image/build.sh");
+        run(Command::new("bash").arg(script).args(["--debug", "--no-build", "--tag", TAG])).status.success()
+    });
+    assert!(ok, "the image builds (a Docker engine is required)");
+}
+
+fn batchfan(moto: &Moto, home: &std::path::Path) -> Command {
+    let mut cmd = command("batchfan", Some(moto));
+    cmd.env("BATCHFAN_HOME", home).env("BATCHFAN_BATCH_RPS", "1000");
+    cmd
+}
+
+/// A moto server whose Batch runs containers (host networking lets them reach moto on
+/// 127.0.0.1), a queue, and the wordcount job definition on the image.
+fn docker_batch(home: &std::path::Path) -> Moto {
+    image();
     let moto = start_moto(&[("MOTO_DOCKER_NETWORK_MODE", "host")]);
     batch_queue(&moto, "q-docker", true);
-    let home = tempfile::tempdir().unwrap();
-    let batchfan = || {
-        let mut cmd = command("batchfan", Some(&moto));
-        cmd.env("BATCHFAN_HOME", home.path()).env("BATCHFAN_BATCH_RPS", "1000");
-        cmd
-    };
     let jobdef = serde_json::json!({
         "jobDefinitionName": "wordcount-image",
         "type": "container",
         "platformCapabilities": ["EC2"],
         "containerProperties": {
-            "image": tag,
+            "image": TAG,
             "command": ["wordcount"],
             "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
             "environment": [
@@ -40,16 +48,22 @@ async fn the_worker_image_runs_a_wordcount_array_on_moto_batch_in_docker_mode() 
                 {"name": "AWS_REGION", "value": "us-east-1"},
                 {"name": "AWS_EC2_METADATA_DISABLED", "value": "true"},
                 {"name": "BATCHFAN_LOG_FORMAT", "value": "json"}
-            ],
-            "readonlyRootFilesystem": false
+            ]
         },
         "timeout": {"attemptDurationSeconds": 300}
     });
-    let file = home.path().join("jobdef.json");
+    let file = home.join("jobdef.json");
     std::fs::write(&file, jobdef.to_string()).unwrap();
-    let out = run(batchfan().args(["register", "--cli-input-json"]).arg(&file));
+    let out = run(batchfan(&moto, home).args(["register", "--cli-input-json"]).arg(&file));
     assert_eq!(out.status.code(), Some(0));
+    moto
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_worker_image_runs_a_wordcount_array_on_moto_batch_in_docker_mode() {
+    let home = tempfile::tempdir().unwrap();
+    let moto = docker_batch(home.path());
+    let batchfan = || batchfan(&moto, home.path());
     let data = tempfile::tempdir().unwrap();
     write_dataset(data.path(), 21);
     let s3 = moto.s3().await;
@@ -83,4 +97,77 @@ async fn the_worker_image_runs_a_wordcount_array_on_moto_batch_in_docker_mode() 
         objects.keys().filter(|k| k.contains("/done/")).count(),
         objects.keys().filter(|k| k.starts_with("out/part-")).count()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_child_whose_input_changed_fails_with_exit_3_and_redrive_reruns_only_its_chunk() {
+    let home = tempfile::tempdir().unwrap();
+    let moto = docker_batch(home.path());
+    let batchfan = || batchfan(&moto, home.path());
+    let data = tempfile::tempdir().unwrap();
+    write_dataset(data.path(), 22);
+    let s3 = moto.s3().await;
+    create_bucket(&s3, "image-redrive").await;
+    upload_dir(&s3, "image-redrive", "in/", data.path()).await;
+    let out = run(batchfan().args([
+        "submit",
+        "--job-queue",
+        "q-docker",
+        "--job-definition",
+        "wordcount-image",
+        "--input",
+        "s3://image-redrive/in/",
+        "--output",
+        "s3://image-redrive/out/",
+        "--max-items-per-chunk",
+        "4",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run_id = record["run_id"].as_str().unwrap().to_string();
+    // Change one input before the containers start (moto takes over a second to start them).
+    let original = std::fs::read(data.path().join("f01.txt")).unwrap();
+    let put = |body: Vec<u8>| {
+        s3.put_object()
+            .bucket("image-redrive")
+            .key("in/f01.txt")
+            .body(aws_sdk_s3::primitives::ByteStream::from(body))
+            .send()
+    };
+    put(b"edited after planning\n".to_vec()).await.unwrap();
+
+    // Which chunk holds f01.txt: from the manifest, as a child would read it.
+    moto.use_for_library().await;
+    let manifest = batchfan::manifest::ManifestReader::open(record["manifest"].as_str().unwrap()).await.unwrap();
+    let mut expected = None;
+    for i in 0..manifest.header().chunk_count {
+        if manifest.chunk(i).await.unwrap().iter().any(|item| item.key == "f01.txt") {
+            expected = Some(i);
+        }
+    }
+    let expected = expected.expect("f01.txt is planned");
+
+    let out = run(batchfan().args(["wait", &run_id, "--interval", "0.5", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(1), "one child failed");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed = status["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["index"], expected);
+    assert_eq!(failed[0]["exit_code"], 3, "exit 3: input changed since planning");
+
+    // Same bytes, same ETag: the redrive of exactly that chunk succeeds, and the run is whole.
+    put(original).await.unwrap();
+    let out = run(batchfan().args(["redrive", &run_id, "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0));
+    let redrive: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(redrive["chunks"], serde_json::json!([expected]));
+    let out = run(batchfan().args(["wait", &run_id, "--interval", "0.5"]));
+    assert_eq!(out.status.code(), Some(0), "after the redrive every chunk succeeded");
+    let objects = download_prefix(&s3, "image-redrive", "out/").await;
+    let parts: Vec<&[u8]> =
+        objects.iter().filter(|(k, _)| k.starts_with("out/part-")).map(|(_, v)| v.as_slice()).collect();
+    assert_eq!(parts.len() as u64, manifest.header().chunk_count);
+    assert_eq!(merge_counts(parts), reference_wordcount(data.path()));
 }
