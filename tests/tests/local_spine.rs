@@ -328,3 +328,42 @@ fn plan_prints_json_without_running() {
     assert_eq!(plan["chunk_count"], kept.div_ceil(5));
     assert_eq!(listing(&input).len(), files(&input).len(), "plan writes nothing");
 }
+
+#[test]
+fn ctrl_c_stops_a_local_run_with_130_and_leaves_no_partial_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output, spool) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("spool"));
+    write_dataset(&input, 30);
+    let fault = batchfan_tests::bin("fault_worker").display().to_string();
+    let mut cmd = command("batchfan", None);
+    cmd.args(["run", "--local", "--children", "2", "--parallel", "2", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .env("FAULT_SLEEP_MS", "30000")
+        .env("BATCHFAN_SPOOL_DIR", &spool)
+        .args(["--", &fault]);
+    let mut child = cmd.spawn().unwrap();
+    wait_for_file(&spool, Duration::from_secs(20));
+    let started = Instant::now();
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(started.elapsed() < Duration::from_secs(10), "Ctrl-C stops the run promptly");
+    assert!(part_bodies(&output).is_empty(), "no chunk was committed");
+}
+
+#[test]
+fn an_unreachable_store_is_a_transient_failure_with_exit_75() {
+    let mut cmd = command("batchfan-worker", None);
+    cmd.arg("wordcount")
+        .env("BATCHFAN_MANIFEST", "s3://unreachable-bucket/m.jsonl")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(75), "a retry may succeed");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("s3://unreachable-bucket"));
+}
