@@ -85,7 +85,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// Refuses an output location that already holds chunk outputs, unless `overwrite`, in which case
 /// the old outputs and completion markers are deleted first. Returns how many objects were deleted.
 pub async fn prepare_output(store: &dyn Store, overwrite: bool) -> Result<usize> {
-    let existing: Vec<String> = match store.list("").await {
+    let existing: Vec<String> = match crate::store::list_all(store, "").await {
         Ok(objects) => objects
             .into_iter()
             .map(|o| o.key)

@@ -254,14 +254,33 @@ pub fn pack(sizes: impl ExactSizeIterator<Item = u64> + Clone, options: &PlanOpt
     chunks
 }
 
-/// Lists what to plan: every object under `input`, or (with `list`) the keys named one per line
-/// in a list file (keys relative to `input`, or full URIs under it; blank lines and `#` comments
-/// are skipped).
-pub async fn list_input(input: &Location, list: Option<&str>) -> Result<Vec<ObjectMeta>> {
+/// What listing found: the objects the filters kept, and how many were listed.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Objects kept by `--include` / `--exclude`.
+    pub objects: Vec<ObjectMeta>,
+    /// Objects listed before filtering.
+    pub listed: usize,
+}
+
+/// Lists what to plan, filtering as it goes (so only kept objects are held in memory): every
+/// object under `input`, or (with `list`) the keys named one per line in a list file (keys
+/// relative to `input`, or full URIs under it; blank lines and `#` comments are skipped).
+pub async fn list_input(input: &Location, list: Option<&str>, options: &PlanOptions) -> Result<Listing> {
+    let filters = options.filters()?;
     let store = store::open(input).await?;
     store.check_root().await?;
     let Some(list) = list else {
-        return store.list("").await;
+        let mut listing = Listing::default();
+        let mut objects = store.list("");
+        while let Some(object) = objects.next().await {
+            let object = object?;
+            listing.listed += 1;
+            if filters.keep(&object.key) {
+                listing.objects.push(object);
+            }
+        }
+        return Ok(listing);
     };
     let (list_dir, list_name) = Location::parse_file(list)?;
     let list_store = store::open(&list_dir).await?;
@@ -275,7 +294,9 @@ pub async fn list_input(input: &Location, list: Option<&str>) -> Result<Vec<Obje
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| l.strip_prefix(prefix.as_str()).unwrap_or(l).trim_start_matches('/').to_string())
         .collect();
-    heads(store.as_ref(), keys).await
+    let listed = keys.len();
+    let objects = heads(store.as_ref(), keys.into_iter().filter(|k| filters.keep(k)).collect()).await?;
+    Ok(Listing { objects, listed })
 }
 
 async fn heads(store: &dyn Store, keys: Vec<String>) -> Result<Vec<ObjectMeta>> {
@@ -294,8 +315,14 @@ async fn heads(store: &dyn Store, keys: Vec<String>) -> Result<Vec<ObjectMeta>> 
 /// Lists and plans in one call: options are checked before anything is listed.
 pub async fn plan(input: &Location, list: Option<&str>, options: &PlanOptions) -> Result<Plan> {
     options.validate()?;
-    let objects = list_input(input, list).await?;
-    plan_objects(input, objects, options)
+    let listing = list_input(input, list, options).await?;
+    if listing.objects.is_empty() && listing.listed > 0 {
+        let filtered = format!(" ({} listed, none left after --include/--exclude)", listing.listed);
+        return Err(Error::EmptyInput { uri: input.to_string(), filtered });
+    }
+    let mut plan = plan_objects(input, listing.objects, options)?;
+    plan.listed = listing.listed;
+    Ok(plan)
 }
 
 #[cfg(test)]

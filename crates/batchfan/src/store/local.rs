@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use super::{ByteRange, ByteStream, ObjectMeta, Store};
+use futures_util::TryStreamExt;
+
+use super::{ByteRange, ByteStream, ObjectMeta, ObjectStream, Store};
 use crate::error::{Error, Result};
 use crate::uri::Location;
 
@@ -84,19 +86,23 @@ impl Store for LocalStore {
         }
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+    fn list<'a>(&'a self, prefix: &'a str) -> ObjectStream<'a> {
         let root = self.root.clone();
         let prefix = prefix.to_string();
-        if !root.exists() {
-            return Err(Error::NotFound { uri: self.location.to_string() });
-        }
-        tokio::task::spawn_blocking(move || {
-            let mut out = Vec::new();
-            walk(&root, &root, &prefix, &mut out)?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| Error::io("listing", &self.root, std::io::Error::other(e)))?
+        let listing = async move {
+            if !root.exists() {
+                return Err(Error::NotFound { uri: self.location.to_string() });
+            }
+            let walked = tokio::task::spawn_blocking(move || {
+                let mut out = Vec::new();
+                walk(&root, &root, &prefix, &mut out)?;
+                Ok(out)
+            });
+            let objects: Vec<ObjectMeta> =
+                walked.await.map_err(|e| Error::io("listing", &self.root, std::io::Error::other(e)))??;
+            Ok(futures_util::stream::iter(objects.into_iter().map(Ok)))
+        };
+        Box::pin(futures_util::stream::once(listing).try_flatten())
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 pub use self::local::LocalStore;
@@ -23,6 +23,9 @@ use crate::uri::Location;
 
 /// A stream of bytes read from a store.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
+
+/// A stream of listed objects, in no particular order.
+pub type ObjectStream<'a> = Pin<Box<dyn Stream<Item = Result<ObjectMeta>> + Send + 'a>>;
 
 /// An object found by listing: its key (relative to the store root), size and version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,8 +75,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Checks that the root exists (the bucket, or the folder).
     async fn check_root(&self) -> Result<()>;
 
-    /// Lists every object whose key starts with `prefix`, recursively.
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
+    /// Lists every object whose key starts with `prefix`, recursively, as it is found.
+    fn list<'a>(&'a self, prefix: &'a str) -> ObjectStream<'a>;
 
     /// Metadata of one object, or `None` when it does not exist.
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>>;
@@ -97,6 +100,11 @@ pub async fn open(location: &Location) -> Result<Arc<dyn Store>> {
         Location::S3 { bucket, prefix } => Arc::new(S3Store::new(s3_client().await, bucket, prefix)),
         Location::Local { .. } => Arc::new(LocalStore::new(location.absolute()?)),
     })
+}
+
+/// Lists everything under `prefix` into memory.
+pub async fn list_all(store: &dyn Store, prefix: &str) -> Result<Vec<ObjectMeta>> {
+    store.list(prefix).try_collect().await
 }
 
 /// Reads a whole object (or range) into memory.

@@ -11,7 +11,9 @@ use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 use tokio::sync::OnceCell;
 
-use super::{ByteRange, ByteStream, ObjectMeta, Store};
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::{ByteRange, ByteStream, ObjectMeta, ObjectStream, Store};
 use crate::error::{Error, Result};
 use crate::uri::Location;
 
@@ -106,27 +108,30 @@ impl Store for S3Store {
         Ok(())
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
-        let mut pages =
+    fn list<'a>(&'a self, prefix: &'a str) -> ObjectStream<'a> {
+        let pages =
             self.client.list_objects_v2().bucket(&self.bucket).prefix(self.full(prefix)).into_paginator().send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
+        let pages =
+            futures_util::stream::unfold(pages, |mut pages| async move { pages.next().await.map(|p| (p, pages)) });
+        let objects = pages.map(move |page| {
             let page = page.map_err(|e| self.error("ListObjectsV2", prefix, e))?;
-            for object in page.contents() {
-                let Some(key) = object.key() else { continue };
-                let Some(rel) = key.strip_prefix(&self.prefix) else { continue };
-                if rel.is_empty() || rel.ends_with('/') {
-                    continue; // folder markers made by consoles
-                }
-                out.push(ObjectMeta {
-                    key: rel.to_string(),
-                    size: object.size().unwrap_or(0).max(0) as u64,
-                    etag: object.e_tag().map(str::to_string),
-                    mtime_ns: None,
-                });
-            }
-        }
-        Ok(out)
+            let objects: Vec<ObjectMeta> = page
+                .contents()
+                .iter()
+                .filter_map(|object| {
+                    let rel = object.key()?.strip_prefix(&self.prefix)?;
+                    // Folder markers made by consoles are not objects to process.
+                    (!rel.is_empty() && !rel.ends_with('/')).then(|| ObjectMeta {
+                        key: rel.to_string(),
+                        size: object.size().unwrap_or(0).max(0) as u64,
+                        etag: object.e_tag().map(str::to_string),
+                        mtime_ns: None,
+                    })
+                })
+                .collect();
+            Ok(futures_util::stream::iter(objects.into_iter().map(Ok)))
+        });
+        Box::pin(objects.try_flatten())
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
