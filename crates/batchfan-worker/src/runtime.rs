@@ -104,7 +104,7 @@ pub enum Outcome {
 }
 
 /// Runs `handler` on this child's chunk (configured from the environment), logs one line per
-/// event and returns the exit code to end the process with (see [`exit`]).
+/// event and returns the exit code to end the process with (see [`crate::exit`]).
 pub async fn run<H: Handler>(handler: H) -> ExitCode {
     let result = match Config::from_env() {
         Ok(config) => run_with(config, handler).await,

@@ -63,7 +63,7 @@ pub fn request_count() -> u64 {
     REQUESTS.load(Ordering::Relaxed)
 }
 
-/// The process-wide Batch client. Its own retries are off: [`call`] retries with the shared
+/// The process-wide Batch client. Its own retries are off: batchfan retries every call with the shared
 /// rate limiter, so throttling backs off across every task of the process.
 pub async fn client() -> Client {
     CLIENT
