@@ -180,6 +180,10 @@ async fn submit_an_array_then_status_and_wait_report_success() {
     let out = run(env.batchfan(moto).args(["wait", record["record_uri"].as_str().unwrap(), "--interval", "0.1"]));
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("4 succeeded, 0 failed"));
+    // Nothing failed: redrive submits nothing.
+    let out = run(env.batchfan(moto).args(["redrive", &run_id]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to redrive"));
     // cancel terminates every array of the run.
     let out = run(env.batchfan(moto).args(["cancel", &run_id]));
     assert_eq!(out.status.code(), Some(0));

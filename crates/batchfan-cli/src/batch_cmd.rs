@@ -217,22 +217,28 @@ pub async fn cancel(args: CancelArgs) -> Result<ExitCode> {
 pub async fn redrive(args: RedriveArgs) -> Result<ExitCode> {
     let mut record = batch::find_run(&args.run).await?;
     let submitted = batch::redrive(&mut record, args.dry_run).await?;
-    let Some((request, chunks)) = submitted else {
+    if submitted.is_empty() {
         println!("run {}: no failed chunks; nothing to redrive", record.run_id);
         return Ok(ExitCode::SUCCESS);
-    };
+    }
+    let chunks: Vec<u64> = submitted.iter().flat_map(|(_, c)| c.iter().copied()).collect();
+    let requests: Vec<_> = submitted.iter().map(|(r, _)| r).collect();
     match args.format {
-        Format::Json => print_json(
-            &json!({ "run_id": record.run_id, "chunks": chunks, "request": request, "dry_run": args.dry_run, "arrays": record.arrays }),
-        ),
+        Format::Json => print_json(&json!({
+            "run_id": record.run_id,
+            "chunks": chunks,
+            "requests": requests,
+            "dry_run": args.dry_run,
+            "arrays": record.arrays,
+        })),
         Format::Text => {
             let verb = if args.dry_run { "would submit" } else { "submitted" };
+            let names: Vec<&str> = requests.iter().map(|r| r.job_name.as_str()).collect();
             println!(
-                "run {}: {verb} {} over {} failed chunk(s): {:?}",
+                "run {}: {verb} {} over {} failed chunk(s): {chunks:?}",
                 record.run_id,
-                request.job_name,
-                chunks.len(),
-                chunks
+                names.join(", "),
+                chunks.len()
             );
         }
     }

@@ -613,8 +613,9 @@ pub async fn cancel(record: &RunRecord, reason: &str) -> Result<Vec<String>> {
 }
 
 /// Submits a new array over exactly the failed chunks of a finished run; outputs land where the
-/// originals would have and committed chunks are never redone. Returns `None` when nothing failed.
-pub async fn redrive(record: &mut RunRecord, dry_run: bool) -> Result<Option<(SubmitJobRequest, Vec<u64>)>> {
+/// originals would have and committed chunks are never redone. Returns the requests (one per
+/// 10,000 failed chunks) with the chunks each covers; empty when nothing failed.
+pub async fn redrive(record: &mut RunRecord, dry_run: bool) -> Result<Vec<(SubmitJobRequest, Vec<u64>)>> {
     let status = run_status(record).await?;
     if !status.complete {
         return Err(Error::option(
@@ -628,9 +629,6 @@ pub async fn redrive(record: &mut RunRecord, dry_run: bool) -> Result<Option<(Su
     }
     let failed = failed_children(record, &status).await?;
     let indices: BTreeSet<u64> = failed.children.iter().map(|f| f.index).collect();
-    if indices.is_empty() {
-        return Ok(None);
-    }
     let generation = record.arrays.iter().map(|a| a.redrive).max().unwrap_or(0) + 1;
     let indices: Vec<u64> = indices.into_iter().collect();
     let mut all = Vec::new();
@@ -658,8 +656,7 @@ pub async fn redrive(record: &mut RunRecord, dry_run: bool) -> Result<Option<(Su
         save_run(record).await?;
         all.push((request, slice.to_vec()));
     }
-    let chunks = all.iter().flat_map(|(_, c)| c.iter().copied()).collect();
-    Ok(all.into_iter().next().map(|(r, _)| (r, chunks)))
+    Ok(all)
 }
 
 #[cfg(test)]
