@@ -13,6 +13,8 @@
 //! so the cost per child does not grow with the number of items. An item line is about
 //! 40 bytes plus the key, plus 40 for an S3 ETag or 30 for local mtime, plus 20 for a range.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -128,17 +130,31 @@ fn preamble(header_bytes: usize) -> String {
     format!("{{\"batchfan_manifest\":{FORMAT_VERSION},\"header_bytes\":\"{header_bytes:016}\"}}\n")
 }
 
-/// Serializes a plan as a manifest.
+/// Serializes a plan as a manifest, in memory.
 pub fn encode(plan: &Plan, run_id: &str, output: &Location) -> Result<Vec<u8>> {
     let mut body = Vec::with_capacity(plan.items.len() * 96);
+    let head = encode_body(plan, run_id, output, &mut body)?;
+    let mut out = head;
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Writes the item lines of `plan` to `body` and returns what goes before them: the preamble
+/// and the header, whose chunk table holds the body offsets.
+fn encode_body(plan: &Plan, run_id: &str, output: &Location, body: &mut impl Write) -> Result<Vec<u8>> {
     let mut chunks = Vec::with_capacity(plan.chunks.len());
+    let mut offset = 0u64;
+    let mut line = Vec::with_capacity(256);
     for chunk in &plan.chunks {
-        let offset = body.len();
+        let start = offset;
         for item in &plan.items[chunk.first..chunk.first + chunk.count] {
-            serde_json::to_writer(&mut body, item).map_err(|e| encode_error(output, e))?;
-            body.push(b'\n');
+            line.clear();
+            serde_json::to_writer(&mut line, item).map_err(|e| encode_error(output, e))?;
+            line.push(b'\n');
+            body.write_all(&line).map_err(|e| Error::io("writing the manifest for", output.to_string(), e))?;
+            offset += line.len() as u64;
         }
-        chunks.push([offset as u64, (body.len() - offset) as u64, chunk.count as u64, chunk.bytes]);
+        chunks.push([start, offset - start, chunk.count as u64, chunk.bytes]);
     }
     let header = Header {
         format: FORMAT_NAME.to_string(),
@@ -156,12 +172,44 @@ pub fn encode(plan: &Plan, run_id: &str, output: &Location) -> Result<Vec<u8>> {
     };
     let mut header_json = serde_json::to_vec(&header).map_err(|e| encode_error(output, e))?;
     header_json.push(b'\n');
-    let pre = preamble(header_json.len());
-    let mut out = Vec::with_capacity(pre.len() + header_json.len() + body.len());
-    out.extend_from_slice(pre.as_bytes());
-    out.extend_from_slice(&header_json);
-    out.extend_from_slice(&body);
-    Ok(out)
+    let mut head = preamble(header_json.len()).into_bytes();
+    head.extend_from_slice(&header_json);
+    Ok(head)
+}
+
+/// Temporary files removed when dropped.
+struct TempFiles(Vec<PathBuf>);
+
+impl Drop for TempFiles {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Writes `plan` as a manifest to `uri` without holding the encoded manifest in memory: the
+/// items are staged in a temporary file, then the header and items go up in one atomic write
+/// (a multipart upload on S3 for large manifests).
+pub async fn write_plan(uri: &str, plan: &Plan, run_id: &str, output: &Location) -> Result<()> {
+    let (dir, name) = Location::parse_file(uri)?;
+    let store = store::open(&dir).await?;
+    let stem = std::env::temp_dir().join(format!("batchfan-manifest-{run_id}-{}", std::process::id()));
+    let (body_path, full_path) = (stem.with_extension("body"), stem.with_extension("jsonl"));
+    let _cleanup = TempFiles(vec![body_path.clone(), full_path.clone()]);
+    fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+        move |e| Error::io(op, path, e)
+    }
+    let mut body = std::io::BufWriter::new(std::fs::File::create(&body_path).map_err(io("creating", &body_path))?);
+    let head = encode_body(plan, run_id, output, &mut body)?;
+    body.flush().map_err(io("writing", &body_path))?;
+    drop(body);
+    let mut full = std::fs::File::create(&full_path).map_err(io("creating", &full_path))?;
+    full.write_all(&head).map_err(io("writing", &full_path))?;
+    let mut staged = std::fs::File::open(&body_path).map_err(io("reading", &body_path))?;
+    std::io::copy(&mut staged, &mut full).map_err(io("writing", &full_path))?;
+    full.sync_all().map_err(io("syncing", &full_path))?;
+    store.put_file(&name, &full_path).await
 }
 
 fn encode_error(output: &Location, e: serde_json::Error) -> Error {
@@ -395,7 +443,14 @@ mod tests {
         let opts = PlanOptions { max_items_per_chunk: Some(7), ..Default::default() };
         let plan = plan_objects(&input, objects, &opts).unwrap();
         let uri = dir.path().join("m.jsonl").display().to_string();
-        write(&uri, encode(&plan, "run-1", &Location::parse("s3://bkt/out").unwrap()).unwrap()).await.unwrap();
+        let output = Location::parse("s3://bkt/out").unwrap();
+        write(&uri, encode(&plan, "run-1", &output).unwrap()).await.unwrap();
+        let streamed = dir.path().join("streamed.jsonl");
+        write_plan(&streamed.display().to_string(), &plan, "run-1", &output).await.unwrap();
+        let (a, b) = (std::fs::read(&uri).unwrap(), std::fs::read(&streamed).unwrap());
+        // Same bytes but for the creation time in the header.
+        assert_eq!(a.len(), b.len());
+        assert_eq!(a[a.len() - 2000..], b[b.len() - 2000..]);
         let reader = ManifestReader::open(&uri).await.unwrap();
         assert_eq!(reader.header().chunk_count, 8);
         assert_eq!(reader.header().run_id, "run-1");

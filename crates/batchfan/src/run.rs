@@ -80,9 +80,8 @@ pub async fn write_run(planned: PlannedRun, overwrite: bool) -> Result<PreparedR
         let output_store = store::open(&planned.output).await?;
         layout::prepare_output(output_store.as_ref(), true).await?;
     }
-    let encoded = manifest::encode(&planned.plan, &planned.run_id, &planned.output)?;
+    manifest::write_plan(&planned.manifest_uri, &planned.plan, &planned.run_id, &planned.output).await?;
     drop(planned.plan); // children read the manifest; the plan's memory is not needed any more
-    manifest::write(&planned.manifest_uri, encoded).await?;
     let manifest = ManifestReader::open(&planned.manifest_uri).await?;
     Ok(PreparedRun { run_id: planned.run_id, manifest_uri: planned.manifest_uri, manifest })
 }
