@@ -96,6 +96,21 @@ impl Moto {
         Client::from_conf(config)
     }
 
+    /// POSTs JSON to moto's own API (`/moto-api/...`), e.g. the state manager.
+    pub fn moto_api(&self, path: &str, body: &str) {
+        use std::io::{Read, Write};
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut conn = std::net::TcpStream::connect(addr).expect("connect to moto");
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(request.as_bytes()).expect("send to moto");
+        let mut response = String::new();
+        conn.read_to_string(&mut response).expect("moto response");
+        assert!(response.starts_with("HTTP/1.1 2") || response.starts_with("HTTP/1.0 2"), "{path}: {response}");
+    }
+
     /// Makes this server the S3 endpoint of the batchfan library in this process.
     pub async fn use_for_library(&self) {
         batchfan::store::set_s3_client(self.s3().await);

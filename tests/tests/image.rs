@@ -109,6 +109,9 @@ async fn a_child_whose_input_changed_fails_with_exit_3_and_redrive_reruns_only_i
     let s3 = moto.s3().await;
     create_bucket(&s3, "image-redrive").await;
     upload_dir(&s3, "image-redrive", "in/", data.path()).await;
+    // Jobs move one status every 2 s until the input is edited, so no container reads it first.
+    let slow = r#"{"model_name": "batch::job", "transition": {"progression": "time", "seconds": 2}}"#;
+    moto.moto_api("/moto-api/state-manager/set-transition", slow);
     let out = run(batchfan().args([
         "submit",
         "--job-queue",
@@ -137,6 +140,7 @@ async fn a_child_whose_input_changed_fails_with_exit_3_and_redrive_reruns_only_i
             .send()
     };
     put(b"edited after planning\n".to_vec()).await.unwrap();
+    moto.moto_api("/moto-api/state-manager/unset-transition", r#"{"model_name": "batch::job"}"#);
 
     // Which chunk holds f01.txt: from the manifest, as a child would read it.
     moto.use_for_library().await;
