@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -276,9 +276,4 @@ fn last_line(path: &Path) -> Option<String> {
 /// Default parallelism: the number of CPUs.
 pub fn default_parallel() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
-/// Sleeps briefly; used between progress refreshes by callers that poll.
-pub async fn tick() {
-    tokio::time::sleep(Duration::from_millis(100)).await;
 }
