@@ -29,7 +29,8 @@ pub struct Chunk {
 }
 
 impl Chunk {
-    /// This chunk's index (the array index).
+    /// The run's chunk index: the array index, unless the child runs under a view (a run of
+    /// several arrays, or a redrive), which maps its array index to this chunk.
     pub fn index(&self) -> u64 {
         self.index
     }
