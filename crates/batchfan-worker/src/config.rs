@@ -7,7 +7,7 @@ use crate::error::WorkerError;
 /// Where a child finds its work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Chunk index: `AWS_BATCH_JOB_ARRAY_INDEX`, else the `:N` suffix of `AWS_BATCH_JOB_ID`,
+    /// Child index: `AWS_BATCH_JOB_ARRAY_INDEX`, else the `:N` suffix of `AWS_BATCH_JOB_ID`,
     /// else 0 (a plain job).
     pub index: u64,
     /// `AWS_BATCH_JOB_ATTEMPT` (1 when unset).
