@@ -180,6 +180,55 @@ async fn submit_an_array_then_status_and_wait_report_success() {
     let out = run(env.batchfan(moto).args(["wait", record["record_uri"].as_str().unwrap(), "--interval", "0.1"]));
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("4 succeeded, 0 failed"));
+    // Every option reaches the request: a second run depending N_TO_N on the first.
+    let out = submit(
+        &env,
+        moto,
+        "q-array",
+        "batch-array",
+        &[
+            "--max-items-per-chunk",
+            "2",
+            "--overwrite",
+            "--name",
+            "options-run",
+            "--depends-on",
+            &format!("{job_id}:N_TO_N"),
+            "--attempts",
+            "3",
+            "--retry-on-spot",
+            "--timeout",
+            "600",
+            "--tag",
+            "team=data",
+            "--tag",
+            "cost=etl",
+            "--propagate-tags",
+            "--priority",
+            "7",
+            "--env",
+            "MODE=fast",
+            "--vcpu",
+            "2",
+            "--memory",
+            "4096",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let second = json(&out);
+    let second_id = second["arrays"][0]["job_id"].as_str().unwrap();
+    let described = batch.describe_jobs().jobs(second_id).send().await.unwrap();
+    let job = &described.jobs()[0];
+    assert_eq!(job.job_name(), Some("options-run"));
+    let dep = &job.depends_on()[0];
+    assert_eq!((dep.job_id(), dep.r#type().map(|t| t.as_str())), (Some(job_id.as_str()), Some("N_TO_N")));
+    // moto does not echo a job's retryStrategy; the dry-run test checks its JSON.
+    assert_eq!(job.timeout().and_then(|t| t.attempt_duration_seconds()), Some(600));
+    assert_eq!(job.tags().and_then(|t| t.get("cost")).map(String::as_str), Some("etl"));
+    let env_vars = job.container().map(|c| c.environment().to_vec()).unwrap_or_default();
+    assert!(env_vars.iter().any(|kv| kv.name() == Some("MODE") && kv.value() == Some("fast")));
+    assert_eq!(second["options"]["priority"], 7);
+
     // Nothing failed: redrive submits nothing.
     let out = run(env.batchfan(moto).args(["redrive", &run_id]));
     assert_eq!(out.status.code(), Some(0));
