@@ -343,7 +343,18 @@ async fn dry_runs_and_limit_violations_send_nothing() {
         moto,
         "q-limits",
         "batch-limits",
-        &["--dry-run", "--name", "drytest", "--retry-on-spot", "--attempts", "3", "--max-items-per-chunk", "1"],
+        &[
+            "--dry-run",
+            "--name",
+            "drytest",
+            "--retry-on-spot",
+            "--attempts",
+            "3",
+            "--max-items-per-chunk",
+            "1",
+            "--share-identifier",
+            "teamA",
+        ],
     );
     assert_eq!(out.status.code(), Some(0));
     let plan = json(&out);
@@ -352,6 +363,8 @@ async fn dry_runs_and_limit_violations_send_nothing() {
     assert_eq!(request["arrayProperties"]["size"], 3);
     assert_eq!(request["retryStrategy"]["evaluateOnExit"][0]["onStatusReason"], "Host EC2*");
     assert_eq!(request["retryStrategy"]["evaluateOnExit"][3]["action"], "EXIT");
+    assert_eq!(request["retryStrategy"]["attempts"], 3);
+    assert_eq!(request["shareIdentifier"], "teamA");
     assert!(jobs_named(&moto.endpoint, "q-limits", "drytest").await.is_empty());
 
     let cases: Vec<(Vec<&str>, &str)> = vec![
