@@ -15,7 +15,7 @@ cargo bench --quiet -p batchfan --bench plan 2>/dev/null | grep -E '^(\||machine
 if ! command -v parallel >/dev/null; then
   (apt-get install -y -qq parallel || (apt-get update -qq && apt-get install -y -qq parallel)) >/dev/null
 fi
-cargo build --quiet --release -p batchfan-cli
+cargo build --quiet --release -p batchfan-cli -p batchfan-worker-image
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/in"
@@ -51,9 +51,45 @@ mkfifo "$work/moto.in"
 .venv-moto/bin/python tests/moto_server.py "$port" < "$work/moto.in" > "$work/moto.out" 2>/dev/null &
 moto_pid=$!
 exec 3> "$work/moto.in" # moto runs while this end is open
-trap 'exec 3>&-; kill $moto_pid 2>/dev/null; wait $moto_pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'exec 3>&-; kill $moto_pid 2>/dev/null || true; wait $moto_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 until grep -q ready "$work/moto.out" 2>/dev/null; do sleep 0.2; done
 .venv-moto/bin/python tests/moto_batch.py "http://127.0.0.1:$port" bench >/dev/null
 AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
   AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true BATCHFAN_BATCH_RPS=1000 BENCH_QUEUE=bench \
   BATCHFAN_HOME="$work/home" cargo bench --quiet -p batchfan --bench batch_requests 2>/dev/null | grep -E '^\|'
+
+# --- S3 data plane on s3s-fs (a fast S3 server from crates.io), against curl and awscli ---
+MIB=${BENCH_MIB:-256}
+tools=target/bench-tools
+if [ ! -x "$tools/bin/s3s-fs" ]; then
+  cargo install --quiet s3s-fs@0.14.1 --locked --features binary --root "$tools"
+fi
+if [ ! -x "$tools/awscli/bin/aws" ]; then
+  python3 -m venv "$tools/awscli"
+  "$tools/awscli/bin/pip" install --quiet --disable-pip-version-check awscli
+fi
+s3port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$work/s3/bench-data"
+"$tools/bin/s3s-fs" --host 127.0.0.1 --port "$s3port" --access-key test --secret-key test "$work/s3" >/dev/null 2>&1 &
+s3s_pid=$!
+trap 'exec 3>&-; kill $moto_pid $s3s_pid 2>/dev/null || true; wait $moto_pid $s3s_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+until curl -s -o /dev/null "http://127.0.0.1:$s3port/"; do sleep 0.2; done
+echo
+echo "## S3 data plane: one $MIB MiB object on s3s-fs 0.14.1, single stream"
+echo "| reader                                   |   wall s |    MiB/s | note |"
+echo "|------------------------------------------|----------|----------|------|"
+export AWS_ENDPOINT_URL="http://127.0.0.1:$s3port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+  AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true BENCH_BUCKET=bench-data BENCH_MIB=$MIB
+cargo bench --quiet -p batchfan --bench s3_read 2>/dev/null | grep -E '^\|'
+read -r size secs < <(curl -s --aws-sigv4 "aws:amz:us-east-1:s3" --user test:test -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+  -o /dev/null -w '%{size_download} %{time_total}\n' "http://127.0.0.1:$s3port/bench-data/text.txt")
+python3 -c "import sys; b,s=float(sys.argv[1]),float(sys.argv[2]); print(f'| {\"curl --aws-sigv4, one GET\":<40} | {s:8.2f} | {b/s/2**20:8.0f} | raw HTTP, same server |')" "$size" "$secs"
+start=$(date +%s.%N)
+"$tools/awscli/bin/aws" --endpoint-url "$AWS_ENDPOINT_URL" s3 cp s3://bench-data/text.txt - >/dev/null
+end=$(date +%s.%N)
+python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); print(f'| {\"aws s3 cp s3://... - (awscli)\":<40} | {s:8.2f} | {int(sys.argv[3])/s:8.0f} | includes CLI start-up |')" "$start" "$end" "$MIB"
+start=$(date +%s.%N)
+target/release/batchfan run --local --input s3://bench-data/ --output "$work/wc-out" --split-bytes 64MiB \
+  --children 4 --parallel 2 --log-dir "$work/wc-logs" -- "$PWD/target/release/batchfan-worker" wordcount >/dev/null 2>&1
+end=$(date +%s.%N)
+python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); print(f'| {\"batchfan run --local ... wordcount\":<40} | {s:8.2f} | {int(sys.argv[3])/s:8.0f} | 4 children of one 64 MiB range, 2 at a time, counting words |')" "$start" "$end" "$MIB"

@@ -1,0 +1,62 @@
+//! Data-plane read throughput through batchfan's S3 store, on the server in `AWS_ENDPOINT_URL`
+//! (scripts/bench.sh starts s3s-fs, a fast S3 server from crates.io; moto is too slow for this).
+//! Uploads a text object of `BENCH_MIB` MiB (default 256) once, then reads it whole and as the
+//! record-aligned split ranges children read. Prints table rows; the script adds curl and awscli.
+
+use std::time::Instant;
+
+use batchfan::manifest::Item;
+use batchfan::plan::split_ranges;
+use batchfan::records::ItemReader;
+use batchfan::store::{S3Store, Store, read_all, s3_client};
+
+fn row(what: &str, bytes: u64, seconds: f64, note: &str) {
+    let mib = bytes as f64 / (1 << 20) as f64;
+    println!("| {what:<40} | {seconds:>8.2} | {:>8.0} | {note} |", mib / seconds);
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::var("AWS_ENDPOINT_URL").is_err() {
+        println!("skipped: needs an S3 endpoint; run scripts/bench.sh");
+        return Ok(());
+    }
+    let bucket = std::env::var("BENCH_BUCKET").unwrap_or_else(|_| "bench-data".into());
+    let mib: u64 = std::env::var("BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
+    let client = s3_client().await;
+    let _ = client.create_bucket().bucket(&bucket).send().await;
+    let store = S3Store::new(client, &bucket, "");
+    let meta = match store.head("text.txt").await? {
+        Some(meta) if meta.size >= mib << 20 => meta,
+        _ => {
+            let path = std::env::temp_dir().join(format!("batchfan-bench-{}.txt", std::process::id()));
+            let line = b"the quick brown fox jumps over the lazy dog 0123456789 batchfan data plane\n";
+            let body: Vec<u8> = line.iter().copied().cycle().take((mib << 20) as usize).collect();
+            std::fs::write(&path, &body)?;
+            store.put_file("text.txt", &path).await?;
+            std::fs::remove_file(&path)?;
+            store.head("text.txt").await?.ok_or("upload failed")?
+        }
+    };
+
+    let start = Instant::now();
+    let whole = read_all(&store, "text.txt", None, Some(&meta)).await?;
+    row("batchfan store: one GET, whole object", whole.len() as u64, start.elapsed().as_secs_f64(), "If-Match pinned");
+    drop(whole);
+
+    for split in [64u64 << 20, 8 << 20] {
+        let start = Instant::now();
+        let mut bytes = 0u64;
+        for range in split_ranges(meta.size, split) {
+            let item = Item::from_meta(meta.clone(), Some(range));
+            let mut reader = ItemReader::open(&store, &item).await?;
+            while let Some(block) = reader.next_bytes().await? {
+                bytes += block.len() as u64;
+            }
+        }
+        assert_eq!(bytes, meta.size, "every byte read exactly once");
+        let note = format!("{} record-aligned ranges, one after another", meta.size.div_ceil(split));
+        row(&format!("batchfan ItemReader: {} MiB ranges", split >> 20), bytes, start.elapsed().as_secs_f64(), &note);
+    }
+    Ok(())
+}
