@@ -218,39 +218,49 @@ pub fn plan_objects(input: &Location, mut objects: Vec<ObjectMeta>, options: &Pl
 
 /// Packs item sizes into consecutive chunks.
 ///
-/// With `children`, items go to one of about `children` groups of equal weight (bytes plus one
-/// per item, so empty objects count); the item and byte limits then cut further.
+/// With `children = N`, items form exactly `min(N, items)` consecutive groups of about equal
+/// weight (bytes plus one per item, so empty objects count): each group closes once it would
+/// pass the average of what is left, and always leaves at least one item per group still to
+/// come. The item and byte limits then cut further.
 pub fn pack(sizes: impl ExactSizeIterator<Item = u64> + Clone, options: &PlanOptions) -> Vec<ChunkSpan> {
     let (max_items, max_bytes) = options.limits();
-    let weight_total: u128 = sizes.clone().map(|s| s as u128 + 1).sum();
-    let groups = options.children.unwrap_or(1).max(1) as u128;
+    let n = sizes.len();
+    let mut remaining: u128 = sizes.clone().map(|s| s as u128 + 1).sum();
+    let mut groups_left = options.children.map_or(1, |c| (c.max(1) as usize).min(n.max(1))) as u128;
+    let mut group_start_remaining = remaining;
+    let mut group_weight: u128 = 0;
     let mut chunks: Vec<ChunkSpan> = Vec::new();
-    let mut current: Option<(ChunkSpan, u128)> = None;
-    let mut cumulative: u128 = 0;
+    let mut current: Option<ChunkSpan> = None;
     for (index, size) in sizes.enumerate() {
         let weight = size as u128 + 1;
-        // The group whose share holds this item's midpoint.
-        let group = ((cumulative * 2 + weight) * groups / (weight_total * 2)).min(groups - 1);
-        cumulative += weight;
-        let fits = |c: &ChunkSpan, g: u128| {
-            g == group && (c.count as u64) < max_items && (c.bytes.saturating_add(size) <= max_bytes || c.count == 0)
-        };
+        let mut new_group = false;
+        if group_weight > 0 && groups_left > 1 {
+            let must = ((n - index) as u128) < groups_left; // one item left per group to come
+            // Closing is better once half of this item would pass the group's fair share.
+            let over = (2 * group_weight + weight) * groups_left > 2 * group_start_remaining;
+            if must || over {
+                new_group = true;
+                groups_left -= 1;
+                group_start_remaining = remaining;
+                group_weight = 0;
+            }
+        }
         match current.as_mut() {
-            Some((chunk, g)) if fits(chunk, *g) => {
+            Some(chunk)
+                if !new_group && (chunk.count as u64) < max_items && chunk.bytes.saturating_add(size) <= max_bytes =>
+            {
                 chunk.count += 1;
                 chunk.bytes += size;
             }
             _ => {
-                if let Some((chunk, _)) = current.take() {
-                    chunks.push(chunk);
-                }
-                current = Some((ChunkSpan { first: index, count: 1, bytes: size }, group));
+                chunks.extend(current.take());
+                current = Some(ChunkSpan { first: index, count: 1, bytes: size });
             }
         }
+        group_weight += weight;
+        remaining -= weight;
     }
-    if let Some((chunk, _)) = current {
-        chunks.push(chunk);
-    }
+    chunks.extend(current);
     chunks
 }
 
@@ -366,6 +376,12 @@ mod tests {
         // Empty objects are items too and still spread.
         let plan = plan_objects(&loc(), objects(&[0; 8]), &opts).unwrap();
         assert_eq!(plan.chunks.len(), 4);
+        // Large items first: still exactly N chunks, the small ones shared out.
+        let plan = plan_objects(&loc(), objects(&[100, 100, 1, 1, 1, 1]), &opts).unwrap();
+        assert_eq!(plan.chunks.iter().map(|c| c.count).collect::<Vec<_>>(), vec![1, 1, 2, 2]);
+        // Fewer items than children: one item each.
+        let plan = plan_objects(&loc(), objects(&[5, 5]), &opts).unwrap();
+        assert_eq!(plan.chunks.len(), 2);
     }
 
     #[test]
@@ -430,7 +446,7 @@ mod tests {
             }
             prop_assert_eq!(next, sizes.len());
             if let (Some(n), None, None) = (children, max_items, max_bytes) {
-                prop_assert!(chunks.len() as u64 <= n);
+                prop_assert_eq!(chunks.len() as u64, n.min(sizes.len() as u64), "exactly min(N, items) chunks");
             }
         }
     }
