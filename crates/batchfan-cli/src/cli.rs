@@ -227,7 +227,7 @@ pub struct PlanOptionArgs {
     /// Most bytes per chunk, e.g. 256MiB [default when no packing option is given: 1GiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_bytes_per_chunk: Option<u64>,
-    /// About this many chunks, balanced by bytes.
+    /// This many chunks (fewer only when there are fewer items), balanced by bytes.
     #[arg(long, value_name = "N")]
     pub children: Option<u64>,
     /// Split newline-delimited objects larger than SIZE into SIZE ranges at record boundaries.

@@ -31,7 +31,7 @@ pub struct PlanOptions {
     pub max_items_per_chunk: Option<u64>,
     /// Most bytes per chunk (an item larger than this gets a chunk of its own).
     pub max_bytes_per_chunk: Option<u64>,
-    /// About this many chunks, balanced by bytes.
+    /// This many chunks (fewer only when there are fewer items), balanced by bytes.
     pub children: Option<u64>,
     /// Split newline-delimited objects larger than this into ranges of this size.
     pub split_bytes: Option<u64>,
