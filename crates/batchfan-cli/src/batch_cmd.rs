@@ -1,13 +1,11 @@
 //! `batchfan register | submit | status | wait | cancel | redrive`: AWS Batch.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use batchfan::batch::{self, JobDefinitionSpec, RunRecord, RunStatus, ShortForm, SubmitOptions};
 use batchfan::status::FailedChild;
 use batchfan::{Error, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::cli::{
@@ -166,15 +164,7 @@ pub async fn wait(args: WaitArgs) -> Result<ExitCode> {
 }
 
 async fn wait_for(record: &RunRecord, tolerance: &ToleranceArgs, format: Format) -> Result<ExitCode> {
-    let bar =
-        if std::io::stderr().is_terminal() { ProgressBar::new(record.chunk_count) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} children  {msg}  ({per_sec}, eta {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
+    let bar = present::progress_bar(record.chunk_count);
     let on_poll = {
         let bar = bar.clone();
         move |s: &RunStatus| {

@@ -1,8 +1,12 @@
 //! Printing: plan summaries, run summaries, failure tables.
 
+use std::io::IsTerminal;
+use std::time::Duration;
+
 use batchfan::plan::Plan;
 use batchfan::size::format_size;
 use batchfan::status::FailedChild;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 /// A plan as JSON: totals and one entry per chunk.
@@ -63,4 +67,20 @@ pub fn failure_table(failed: &[FailedChild]) -> String {
         out.push_str(&format!("{:>6}  {:>8}  {:>4}  {:<50}  {}\n", f.index, f.attempts, exit, f.reason, f.log));
     }
     out
+}
+
+/// A progress bar over `len` children on stderr, hidden when stderr is not a terminal.
+pub fn progress_bar(len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    let style = ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} children  {msg}  ({per_sec}, eta {eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
 }

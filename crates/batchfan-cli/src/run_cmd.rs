@@ -1,6 +1,5 @@
 //! `batchfan run --local`.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -8,7 +7,6 @@ use batchfan::local::{self, Event, LocalOptions};
 use batchfan::run::prepare_run;
 use batchfan::size::format_size;
 use batchfan::{Error, limits};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{Format, RunArgs, run_spec};
 use crate::{code, present};
@@ -44,7 +42,7 @@ pub async fn run(args: RunArgs) -> batchfan::Result<ExitCode> {
             header.chunk_count
         );
     }
-    let bar = progress_bar(header.chunk_count);
+    let bar = present::progress_bar(header.chunk_count);
     let started = Instant::now();
     let on_event = {
         let bar = bar.clone();
@@ -82,21 +80,6 @@ pub async fn run(args: RunArgs) -> batchfan::Result<ExitCode> {
         Format::Text => print_summary(&summary, wall),
     }
     Ok(if summary.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(code::WORK_FAILED) })
-}
-
-fn progress_bar(len: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    let style = ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30}] {pos}/{len} children  {msg}  ({per_sec}, eta {eta})",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
 }
 
 fn print_summary(summary: &local::RunSummary, wall: Duration) {
