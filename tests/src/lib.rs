@@ -282,6 +282,22 @@ pub async fn upload_dir(s3: &Client, bucket: &str, prefix: &str, dir: &Path) {
     }
 }
 
+/// Writes the test dataset (seeded) to a new temp folder, creates `bucket` and uploads the
+/// dataset under `prefix`; returns the folder, which holds the reference copy.
+pub async fn dataset_in_bucket(s3: &Client, bucket: &str, prefix: &str, seed: u64) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_dataset(dir.path(), seed);
+    create_bucket(s3, bucket).await;
+    upload_dir(s3, bucket, prefix, dir.path()).await;
+    dir
+}
+
+/// The bodies of the chunk outputs (`part-*`) among downloaded objects under `prefix`.
+pub fn part_bodies<'a>(objects: &'a BTreeMap<String, Vec<u8>>, prefix: &str) -> Vec<&'a [u8]> {
+    let parts = format!("{prefix}part-");
+    objects.iter().filter(|(k, _)| k.starts_with(&parts)).map(|(_, v)| v.as_slice()).collect()
+}
+
 /// Creates a bucket.
 pub async fn create_bucket(s3: &Client, bucket: &str) {
     s3.create_bucket().bucket(bucket).send().await.expect("create bucket");

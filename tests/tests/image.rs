@@ -4,8 +4,8 @@
 use std::process::Command;
 
 use batchfan_tests::{
-    Moto, batch_queue, command, create_bucket, download_prefix, merge_counts, reference_wordcount, run, start_moto,
-    upload_dir, write_dataset,
+    Moto, batch_queue, command, dataset_in_bucket, download_prefix, merge_counts, part_bodies, reference_wordcount,
+    run, start_moto,
 };
 
 const TAG: &str = "batchfan-worker:integration";
@@ -64,11 +64,8 @@ async fn the_worker_image_runs_a_wordcount_array_on_moto_batch_in_docker_mode() 
     let home = tempfile::tempdir().unwrap();
     let moto = docker_batch(home.path());
     let batchfan = || batchfan(&moto, home.path());
-    let data = tempfile::tempdir().unwrap();
-    write_dataset(data.path(), 21);
     let s3 = moto.s3().await;
-    create_bucket(&s3, "image-data").await;
-    upload_dir(&s3, "image-data", "in/", data.path()).await;
+    let data = dataset_in_bucket(&s3, "image-data", "in/", 21).await;
     let out = run(batchfan().args([
         "submit",
         "--job-queue",
@@ -89,14 +86,10 @@ async fn the_worker_image_runs_a_wordcount_array_on_moto_batch_in_docker_mode() 
     ]));
     assert_eq!(out.status.code(), Some(0), "every child container succeeded");
     let objects = download_prefix(&s3, "image-data", "out/").await;
-    let parts: Vec<&[u8]> =
-        objects.iter().filter(|(k, _)| k.starts_with("out/part-")).map(|(_, v)| v.as_slice()).collect();
+    let parts = part_bodies(&objects, "out/");
     assert!(parts.len() >= 2, "several children: {:?}", objects.keys());
+    assert_eq!(objects.keys().filter(|k| k.contains("/done/")).count(), parts.len());
     assert_eq!(merge_counts(parts), reference_wordcount(data.path()));
-    assert_eq!(
-        objects.keys().filter(|k| k.contains("/done/")).count(),
-        objects.keys().filter(|k| k.starts_with("out/part-")).count()
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -104,11 +97,8 @@ async fn a_child_whose_input_changed_fails_with_exit_3_and_redrive_reruns_only_i
     let home = tempfile::tempdir().unwrap();
     let moto = docker_batch(home.path());
     let batchfan = || batchfan(&moto, home.path());
-    let data = tempfile::tempdir().unwrap();
-    write_dataset(data.path(), 22);
     let s3 = moto.s3().await;
-    create_bucket(&s3, "image-redrive").await;
-    upload_dir(&s3, "image-redrive", "in/", data.path()).await;
+    let data = dataset_in_bucket(&s3, "image-redrive", "in/", 22).await;
     // Jobs move one status every 2 s until the input is edited, so no container reads it first.
     let slow = r#"{"model_name": "batch::job", "transition": {"progression": "time", "seconds": 2}}"#;
     moto.moto_api("/moto-api/state-manager/set-transition", slow);
@@ -170,8 +160,7 @@ async fn a_child_whose_input_changed_fails_with_exit_3_and_redrive_reruns_only_i
     let out = run(batchfan().args(["wait", &run_id, "--interval", "0.5"]));
     assert_eq!(out.status.code(), Some(0), "after the redrive every chunk succeeded");
     let objects = download_prefix(&s3, "image-redrive", "out/").await;
-    let parts: Vec<&[u8]> =
-        objects.iter().filter(|(k, _)| k.starts_with("out/part-")).map(|(_, v)| v.as_slice()).collect();
+    let parts = part_bodies(&objects, "out/");
     assert_eq!(parts.len() as u64, manifest.header().chunk_count);
     assert_eq!(merge_counts(parts), reference_wordcount(data.path()));
 }

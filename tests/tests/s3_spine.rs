@@ -3,8 +3,8 @@
 use std::process::Command;
 
 use batchfan_tests::{
-    Moto, command, create_bucket, download_prefix, merge_counts, moto, reference_wordcount, run, upload_dir,
-    write_dataset,
+    Moto, command, create_bucket, dataset_in_bucket, download_prefix, merge_counts, moto, part_bodies,
+    reference_wordcount, run,
 };
 
 fn batchfan(moto: &Moto) -> Command {
@@ -21,10 +21,7 @@ fn plan_json(moto: &Moto, input: &str, extra: &[&str]) -> serde_json::Value {
 async fn planning_an_s3_prefix_and_a_local_folder_with_the_same_files_gives_the_same_chunks() {
     let moto = moto();
     let s3 = moto.s3().await;
-    let tmp = tempfile::tempdir().unwrap();
-    write_dataset(tmp.path(), 11);
-    create_bucket(&s3, "plan-same").await;
-    upload_dir(&s3, "plan-same", "data/in/", tmp.path()).await;
+    let tmp = dataset_in_bucket(&s3, "plan-same", "data/in/", 11).await;
     for options in [
         vec!["--max-items-per-chunk", "3"],
         vec!["--children", "4", "--split-bytes", "3KiB"],
@@ -42,11 +39,8 @@ async fn planning_an_s3_prefix_and_a_local_folder_with_the_same_files_gives_the_
 async fn wordcount_over_s3_equals_the_reference() {
     let moto = moto();
     let s3 = moto.s3().await;
-    let tmp = tempfile::tempdir().unwrap();
-    write_dataset(tmp.path(), 12);
-    create_bucket(&s3, "wc-in").await;
+    let tmp = dataset_in_bucket(&s3, "wc-in", "corpus/", 12).await;
     create_bucket(&s3, "wc-out").await;
-    upload_dir(&s3, "wc-in", "corpus/", tmp.path()).await;
     let worker = batchfan_tests::bin("batchfan-worker");
     let out = run(batchfan(moto)
         .args(["run", "--local", "--input", "s3://wc-in/corpus/", "--output", "s3://wc-out/counts/"])
@@ -58,23 +52,18 @@ async fn wordcount_over_s3_equals_the_reference() {
     let manifest = summary["manifest"].as_str().unwrap();
     assert!(manifest.starts_with("s3://wc-out/counts/_batchfan/runs/"), "{manifest}");
     let objects = download_prefix(&s3, "wc-out", "counts/").await;
-    let parts: Vec<&[u8]> =
-        objects.iter().filter(|(k, _)| k.starts_with("counts/part-")).map(|(_, v)| v.as_slice()).collect();
+    let parts = part_bodies(&objects, "counts/");
     assert_eq!(parts.len() as u64, summary["counts"]["succeeded"].as_u64().unwrap());
     assert!(parts.len() >= 2);
+    assert_eq!(objects.keys().filter(|k| k.contains("/done/")).count(), parts.len());
     assert_eq!(merge_counts(parts), reference_wordcount(tmp.path()));
-    let markers = objects.keys().filter(|k| k.contains("/done/")).count();
-    assert_eq!(markers, objects.keys().filter(|k| k.starts_with("counts/part-")).count());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_s3_input_changed_after_planning_fails_with_the_etag_error() {
     let moto = moto();
     let s3 = moto.s3().await;
-    let tmp = tempfile::tempdir().unwrap();
-    write_dataset(tmp.path(), 13);
-    create_bucket(&s3, "etag-in").await;
-    upload_dir(&s3, "etag-in", "", tmp.path()).await;
+    let _tmp = dataset_in_bucket(&s3, "etag-in", "", 13).await;
     // Plan and write the manifest through `batchfan run` with a no-op program.
     let out = run(batchfan(moto).args([
         "run",
@@ -115,11 +104,8 @@ async fn an_s3_input_changed_after_planning_fails_with_the_etag_error() {
 async fn bad_s3_inputs_exit_2_and_write_nothing() {
     let moto = moto();
     let s3 = moto.s3().await;
-    let tmp = tempfile::tempdir().unwrap();
-    write_dataset(tmp.path(), 14);
-    create_bucket(&s3, "bad-in").await;
+    let _tmp = dataset_in_bucket(&s3, "bad-in", "data/", 14).await;
     create_bucket(&s3, "bad-out").await;
-    upload_dir(&s3, "bad-in", "data/", tmp.path()).await;
     let cases = [
         ("s3://no-such-bucket-bf/data/", "s3://bad-out/o/", "bucket `no-such-bucket-bf` does not exist"),
         ("s3://bad-in/nothing-here/", "s3://bad-out/o/", "no input objects under `s3://bad-in/nothing-here/`"),
@@ -145,10 +131,7 @@ async fn bad_s3_inputs_exit_2_and_write_nothing() {
 async fn an_input_list_selects_keys_and_a_missing_key_is_named() {
     let moto = moto();
     let s3 = moto.s3().await;
-    let tmp = tempfile::tempdir().unwrap();
-    write_dataset(tmp.path(), 15);
-    create_bucket(&s3, "list-in").await;
-    upload_dir(&s3, "list-in", "d/", tmp.path()).await;
+    let tmp = dataset_in_bucket(&s3, "list-in", "d/", 15).await;
     let list = tmp.path().join("../keys.txt");
     std::fs::write(&list, "# keys to redo\nf01.txt\ns3://list-in/d/sub/f00.txt\n\nbig.txt\n").unwrap();
     let plan = plan_json(moto, "s3://list-in/d/", &["--input-list", &list.display().to_string()]);
