@@ -7,11 +7,16 @@ use std::time::{Duration, Instant};
 
 use batchfan_tests::{command, files, merge_counts, reference_wordcount, run, write_dataset};
 
-fn run_local(input: &Path, output: &Path, extra: &[&str], program: &[&str]) -> std::process::Output {
+/// `batchfan run --local --input INPUT --output OUTPUT EXTRA... -- PROGRAM...`
+fn local_cmd(input: &Path, output: &Path, extra: &[&str], program: &[&str]) -> Command {
     let mut cmd = command("batchfan", None);
     cmd.args(["run", "--local", "--input"]).arg(input).arg("--output").arg(output);
     cmd.args(extra).arg("--").args(program);
-    run(&mut cmd)
+    cmd
+}
+
+fn run_local(input: &Path, output: &Path, extra: &[&str], program: &[&str]) -> std::process::Output {
+    run(&mut local_cmd(input, output, extra, program))
 }
 
 fn worker() -> String {
@@ -64,14 +69,8 @@ fn json_summary_and_retries_until_success() {
     let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
     write_dataset(&input, 2);
     let fault = batchfan_tests::bin("fault_worker").display().to_string();
-    let mut cmd = command("batchfan", None);
-    cmd.args(["run", "--local", "--format", "json", "--attempts", "3", "--max-items-per-chunk", "5", "--input"])
-        .arg(&input)
-        .arg("--output")
-        .arg(&output)
-        .env("FAULT_FAIL_UNTIL_ATTEMPT", "3")
-        .args(["--", &fault]);
-    let out = run(&mut cmd);
+    let extra = ["--format", "json", "--attempts", "3", "--max-items-per-chunk", "5"];
+    let out = run(local_cmd(&input, &output, &extra, &[&fault]).env("FAULT_FAIL_UNTIL_ATTEMPT", "3"));
     assert_eq!(out.status.code(), Some(0));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["counts"]["succeeded"], 3);
@@ -88,14 +87,8 @@ fn failed_children_exit_1_with_a_table() {
     let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
     write_dataset(&input, 3);
     let fault = batchfan_tests::bin("fault_worker").display().to_string();
-    let mut cmd = command("batchfan", None);
-    cmd.args(["run", "--local", "--children", "2", "--attempts", "2", "--input"])
-        .arg(&input)
-        .arg("--output")
-        .arg(&output)
-        .env("FAULT_PANIC", "1")
-        .args(["--", &fault]);
-    let out = run(&mut cmd);
+    let extra = ["--children", "2", "--attempts", "2"];
+    let out = run(local_cmd(&input, &output, &extra, &[&fault]).env("FAULT_PANIC", "1"));
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("2 failed"), "{stdout}");
@@ -105,13 +98,7 @@ fn failed_children_exit_1_with_a_table() {
 
 /// Plans a manifest with `batchfan run` into `out` and returns its URI (wordcount over `input`).
 fn manifest_for(input: &Path, output: &Path) -> String {
-    let mut cmd = command("batchfan", None);
-    cmd.args(["run", "--local", "--format", "json", "--max-items-per-chunk", "4", "--input"])
-        .arg(input)
-        .arg("--output")
-        .arg(output)
-        .args(["--", "true"]);
-    let out = run(&mut cmd);
+    let out = run_local(input, output, &["--format", "json", "--max-items-per-chunk", "4"], &["true"]);
     assert_eq!(out.status.code(), Some(0));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     summary["manifest"].as_str().unwrap().to_string()
@@ -335,15 +322,11 @@ fn ctrl_c_stops_a_local_run_with_130_and_leaves_no_partial_output() {
     let (input, output, spool) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("spool"));
     write_dataset(&input, 30);
     let fault = batchfan_tests::bin("fault_worker").display().to_string();
-    let mut cmd = command("batchfan", None);
-    cmd.args(["run", "--local", "--children", "2", "--parallel", "2", "--input"])
-        .arg(&input)
-        .arg("--output")
-        .arg(&output)
+    let mut child = local_cmd(&input, &output, &["--children", "2", "--parallel", "2"], &[&fault])
         .env("FAULT_SLEEP_MS", "30000")
         .env("BATCHFAN_SPOOL_DIR", &spool)
-        .args(["--", &fault]);
-    let mut child = cmd.spawn().unwrap();
+        .spawn()
+        .unwrap();
     wait_for_file(&spool, Duration::from_secs(20));
     let started = Instant::now();
     assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
