@@ -4,15 +4,22 @@
 #  2. local executor overhead: 10,000 children of `true`, 2 at a time, against xargs -P 2 and
 #     GNU parallel -j 2 running the same program 10,000 times
 #  3. AWS Batch requests of a 10,000-chunk run against a per-chunk submitter, on moto
-# Installs GNU parallel from Debian's packages and moto into .venv-moto when they are missing.
+#  4. S3 data plane on s3s-fs against curl and awscli
+# Installs GNU parallel from Debian's packages, moto into .venv-moto, s3s-fs and awscli under
+# target/bench-tools when they are missing.
+#   bash scripts/bench.sh [plan|local|batch|s3]   (default: all four)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_CHILDREN:-10000}
+only=${1:-all}
+want() { [ "$only" = all ] || [ "$only" = "$1" ]; }
 
-echo "## plan (cargo bench -p batchfan --bench plan)"
-cargo bench --quiet -p batchfan --bench plan 2>/dev/null | grep -E '^(\||machine)'
+if want plan; then
+  echo "## plan (cargo bench -p batchfan --bench plan)"
+  cargo bench --quiet -p batchfan --bench plan 2>/dev/null | grep -E '^(\||machine)'
+fi
 
-if ! command -v parallel >/dev/null; then
+if want local && ! command -v parallel >/dev/null; then
   (apt-get install -y -qq parallel || (apt-get update -qq && apt-get install -y -qq parallel)) >/dev/null
 fi
 cargo build --quiet --release -p batchfan-cli -p batchfan-worker-image
@@ -31,6 +38,7 @@ time_it() { # name, command...
   python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); print(f'| {sys.argv[3]:<44} | {s:8.2f} | {s*1000/int(sys.argv[4]):8.3f} |')" "$start" "$end" "$name" "$N"
 }
 
+if want local; then
 echo
 echo "## local executor overhead: $N children of \`true\`, 2 at a time ($(nproc) CPUs)"
 echo "| runner                                       |   wall s | ms/child |"
@@ -39,7 +47,11 @@ time_it "batchfan run --local --parallel 2" target/release/batchfan run --local 
   --output "$work/out" --max-items-per-chunk 1 --parallel 2 --log-dir "$work/logs" -- "$TRUE"
 time_it "xargs -P 2 -n 1" sh -c "seq $N | xargs -P 2 -n 1 $TRUE"
 time_it "GNU parallel -j 2" sh -c "seq $N | parallel -j 2 $TRUE"
+fi
 
+moto_pid= s3s_pid=
+trap 'exec 3>&- 2>/dev/null; kill $moto_pid $s3s_pid 2>/dev/null || true; wait $moto_pid $s3s_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+if want batch; then
 echo
 echo "## AWS Batch requests of a $N-chunk run (moto $(.venv-moto/bin/python -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?'))"
 if ! .venv-moto/bin/python -c 'import moto.server' 2>/dev/null; then
@@ -51,13 +63,14 @@ mkfifo "$work/moto.in"
 .venv-moto/bin/python tests/moto_server.py "$port" < "$work/moto.in" > "$work/moto.out" 2>/dev/null &
 moto_pid=$!
 exec 3> "$work/moto.in" # moto runs while this end is open
-trap 'exec 3>&-; kill $moto_pid 2>/dev/null || true; wait $moto_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 until grep -q ready "$work/moto.out" 2>/dev/null; do sleep 0.2; done
 .venv-moto/bin/python tests/moto_batch.py "http://127.0.0.1:$port" bench >/dev/null
 AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
   AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true BATCHFAN_BATCH_RPS=1000 BENCH_QUEUE=bench \
   BATCHFAN_HOME="$work/home" cargo bench --quiet -p batchfan --bench batch_requests 2>/dev/null | grep -E '^\|'
+fi
 
+want s3 || exit 0
 # --- S3 data plane on s3s-fs (a fast S3 server from crates.io), against curl and awscli ---
 MIB=${BENCH_MIB:-256}
 tools=target/bench-tools
@@ -72,7 +85,6 @@ s3port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)
 mkdir -p "$work/s3/bench-data"
 "$tools/bin/s3s-fs" --host 127.0.0.1 --port "$s3port" --access-key test --secret-key test "$work/s3" >/dev/null 2>&1 &
 s3s_pid=$!
-trap 'exec 3>&-; kill $moto_pid $s3s_pid 2>/dev/null || true; wait $moto_pid $s3s_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 until curl -s -o /dev/null "http://127.0.0.1:$s3port/"; do sleep 0.2; done
 echo
 echo "## S3 data plane: one $MIB MiB object on s3s-fs 0.14.1, single stream"

@@ -7,7 +7,7 @@ MOTO_VERSION=5.2.5
 if ! .venv-moto/bin/python -c 'import moto.server, docker' 2>/dev/null; then
   echo "installing moto[server,batch]==$MOTO_VERSION into .venv-moto" >&2
   python3 -m venv .venv-moto
-  .venv-moto/bin/pip install --quiet --disable-pip-version-check "moto[server,batch]==$MOTO_VERSION"
+  .venv-moto/bin/pip install --quiet --no-cache-dir --disable-pip-version-check "moto[server,batch]==$MOTO_VERSION"
 fi
 # The integration tests run the workspace's binaries (batchfan, batchfan-worker, test workers).
 cargo build --workspace --bins --quiet

@@ -42,7 +42,10 @@ async fn wordcount_over_s3_equals_the_reference() {
     let tmp = dataset_in_bucket(&s3, "wc-in", "corpus/", 12).await;
     create_bucket(&s3, "wc-out").await;
     let worker = batchfan_tests::bin("batchfan-worker");
+    // Small parts: inputs and split ranges are read as several parallel ranged GETs.
     let out = run(batchfan(moto)
+        .env("BATCHFAN_READ_PART_SIZE", "500")
+        .env("BATCHFAN_READ_CONCURRENCY", "3")
         .args(["run", "--local", "--input", "s3://wc-in/corpus/", "--output", "s3://wc-out/counts/"])
         .args(["--children", "4", "--split-bytes", "2KiB", "--parallel", "4", "--format", "json", "--"])
         .arg(&worker)
@@ -84,18 +87,22 @@ async fn an_s3_input_changed_after_planning_fails_with_the_etag_error() {
     let manifest = summary["manifest"].as_str().unwrap().to_string();
     s3.put_object()
         .bucket("etag-in")
-        .key("f01.txt")
+        .key("big.txt")
         .body(aws_sdk_s3::primitives::ByteStream::from_static(b"new words\n"))
         .send()
         .await
         .unwrap();
-    let out = run(command("batchfan-worker", Some(moto))
-        .arg("wordcount")
-        .env("BATCHFAN_MANIFEST", &manifest)
-        .env("AWS_BATCH_JOB_ID", "moto-parent:0"));
-    assert_eq!(out.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("s3://etag-in/f01.txt") && stderr.contains("ETag"), "{stderr}");
+    // Once with one GET per input, once with ranged GETs each carrying If-Match.
+    for part_size in ["8MiB", "1KiB"] {
+        let out = run(command("batchfan-worker", Some(moto))
+            .arg("wordcount")
+            .env("BATCHFAN_MANIFEST", &manifest)
+            .env("BATCHFAN_READ_PART_SIZE", part_size)
+            .env("AWS_BATCH_JOB_ID", "moto-parent:0"));
+        assert_eq!(out.status.code(), Some(3), "part size {part_size}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("s3://etag-in/big.txt") && stderr.contains("ETag"), "{stderr}");
+    }
     let written = download_prefix(&s3, "etag-in", "out/part-").await;
     assert!(written.is_empty(), "nothing committed: {:?}", written.keys());
 }

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use batchfan::store::ReadOptions;
+
 use crate::error::WorkerError;
 
 /// Where a child finds its work.
@@ -18,6 +20,9 @@ pub struct Config {
     pub manifest: String,
     /// `BATCHFAN_SPOOL_DIR`: where output is staged before its commit (default: the temp dir).
     pub spool_dir: PathBuf,
+    /// How inputs are read: `BATCHFAN_READ_PART_SIZE` (default 8MiB) bytes per ranged GET,
+    /// `BATCHFAN_READ_CONCURRENCY` (default 4) of them in flight.
+    pub read: ReadOptions,
 }
 
 impl Config {
@@ -55,7 +60,18 @@ impl Config {
             )
         })?;
         let spool_dir = lookup("BATCHFAN_SPOOL_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-        Ok(Config { index, attempt, job_id, manifest, spool_dir })
+        let mut read = ReadOptions::default();
+        if let Some(v) = lookup("BATCHFAN_READ_PART_SIZE").filter(|v| !v.is_empty()) {
+            read.part_size = batchfan::size::parse_size(&v).ok().filter(|&n| n > 0).ok_or_else(|| {
+                WorkerError::Config(format!("BATCHFAN_READ_PART_SIZE=`{v}` is not a size above 0, e.g. 8MiB"))
+            })?;
+        }
+        if let Some(v) = lookup("BATCHFAN_READ_CONCURRENCY").filter(|v| !v.is_empty()) {
+            read.concurrency = v.trim().parse().ok().filter(|n| (1..=64).contains(n)).ok_or_else(|| {
+                WorkerError::Config(format!("BATCHFAN_READ_CONCURRENCY=`{v}` is not an integer from 1 to 64"))
+            })?;
+        }
+        Ok(Config { index, attempt, job_id, manifest, spool_dir, read })
     }
 }
 
@@ -78,6 +94,14 @@ mod tests {
     }
 
     #[test]
+    fn read_options() {
+        let m = ("BATCHFAN_MANIFEST", "s3://b/m.jsonl");
+        assert_eq!(config(&[m]).unwrap().read, ReadOptions::default());
+        let read = config(&[m, ("BATCHFAN_READ_PART_SIZE", "16MiB"), ("BATCHFAN_READ_CONCURRENCY", "8")]).unwrap().read;
+        assert_eq!(read, ReadOptions { part_size: 16 << 20, concurrency: 8 });
+    }
+
+    #[test]
     fn bad_values_are_config_errors() {
         let m = ("BATCHFAN_MANIFEST", "s3://b/m.jsonl");
         for vars in [
@@ -86,6 +110,10 @@ mod tests {
             vec![m, ("AWS_BATCH_JOB_ID", "j:x")],
             vec![m, ("AWS_BATCH_JOB_ATTEMPT", "zero")],
             vec![("AWS_BATCH_JOB_ARRAY_INDEX", "1")],
+            vec![m, ("BATCHFAN_READ_PART_SIZE", "0")],
+            vec![m, ("BATCHFAN_READ_PART_SIZE", "big")],
+            vec![m, ("BATCHFAN_READ_CONCURRENCY", "0")],
+            vec![m, ("BATCHFAN_READ_CONCURRENCY", "65")],
         ] {
             let err = config(&vars).unwrap_err();
             assert_eq!(err.exit_code(), crate::exit::CONFIG, "{err}");

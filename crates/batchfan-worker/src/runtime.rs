@@ -8,7 +8,7 @@ use std::sync::Arc;
 use batchfan::layout::{self, Marker};
 use batchfan::manifest::{Header, Item, ManifestReader};
 use batchfan::records::ItemReader;
-use batchfan::store::{self, Store};
+use batchfan::store::{self, ReadOptions, Store};
 use bytes::Bytes;
 use serde_json::json;
 
@@ -25,6 +25,7 @@ pub struct Chunk {
     items: Arc<[Item]>,
     header: Arc<Header>,
     input: Arc<dyn Store>,
+    read: ReadOptions,
     output: Output,
 }
 
@@ -53,7 +54,7 @@ impl Chunk {
     /// Opens an item for reading, pinned to the version recorded at planning: if the object
     /// changed since, reading fails with [`batchfan::Error::InputChanged`] naming the key.
     pub async fn open(&self, item: &Item) -> Result<ItemReader, WorkerError> {
-        Ok(ItemReader::open(self.input.as_ref(), item).await?)
+        Ok(ItemReader::open(&self.input, item, self.read).await?)
     }
 
     /// The chunk's output.
@@ -144,6 +145,7 @@ pub async fn run_with<H: Handler>(config: Config, handler: H) -> Result<Outcome,
         items: items.clone(),
         header: header.clone(),
         input,
+        read: config.read,
         output: output.clone(),
     };
     log::event("info", "chunk started", &[fields(), vec![("items", json!(items.len()))]].concat());

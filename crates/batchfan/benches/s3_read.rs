@@ -3,12 +3,13 @@
 //! Uploads a text object of `BENCH_MIB` MiB (default 256) once, then reads it whole and as the
 //! record-aligned split ranges children read. Prints table rows; the script adds curl and awscli.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use batchfan::manifest::Item;
 use batchfan::plan::split_ranges;
 use batchfan::records::ItemReader;
-use batchfan::store::{S3Store, Store, read_all, s3_client};
+use batchfan::store::{ReadOptions, S3Store, Store, read_all, s3_client};
 
 fn row(what: &str, bytes: u64, seconds: f64, note: &str) {
     let mib = bytes as f64 / (1 << 20) as f64;
@@ -44,19 +45,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     row("batchfan store: one GET, whole object", whole.len() as u64, start.elapsed().as_secs_f64(), "If-Match pinned");
     drop(whole);
 
-    for split in [64u64 << 20, 8 << 20] {
-        let start = Instant::now();
-        let mut bytes = 0u64;
-        for range in split_ranges(meta.size, split) {
-            let item = Item::from_meta(meta.clone(), Some(range));
-            let mut reader = ItemReader::open(&store, &item).await?;
-            while let Some(block) = reader.next_bytes().await? {
-                bytes += block.len() as u64;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let single = ReadOptions { concurrency: 1, ..ReadOptions::default() };
+    let reads = [
+        ("one GET", single),
+        ("4 x 8 MiB ranged GETs", ReadOptions::default()),
+        ("8 x 8 MiB ranged GETs", ReadOptions { part_size: 8 << 20, concurrency: 8 }),
+    ];
+    for split in [None, Some(64u64 << 20), Some(8 << 20)] {
+        for (how, read) in reads {
+            if split == Some(8 << 20) && read != single {
+                continue; // 8 MiB ranges are one part each
             }
+            let ranges = match split {
+                Some(split) => split_ranges(meta.size, split).into_iter().map(Some).collect(),
+                None => vec![None],
+            };
+            let start = Instant::now();
+            let mut bytes = 0u64;
+            for range in &ranges {
+                let item = Item::from_meta(meta.clone(), *range);
+                let mut reader = ItemReader::open(&store, &item, read).await?;
+                while let Some(block) = reader.next_bytes().await? {
+                    bytes += block.len() as u64;
+                }
+            }
+            assert_eq!(bytes, meta.size, "every byte read exactly once");
+            let what = match split {
+                Some(split) => format!("batchfan ItemReader: {} MiB ranges", split >> 20),
+                None => "batchfan ItemReader: whole object".to_string(),
+            };
+            let note = format!("{} item(s) one after another, each by {how}", ranges.len());
+            row(&what, bytes, start.elapsed().as_secs_f64(), &note);
         }
-        assert_eq!(bytes, meta.size, "every byte read exactly once");
-        let note = format!("{} record-aligned ranges, one after another", meta.size.div_ceil(split));
-        row(&format!("batchfan ItemReader: {} MiB ranges", split >> 20), bytes, start.elapsed().as_secs_f64(), &note);
     }
     Ok(())
 }

@@ -7,11 +7,13 @@
 //! however long it is, with `\n` or `\r\n` endings and with or without a final newline.
 
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use std::sync::Arc;
+
+use futures_util::{StreamExt, TryStreamExt};
 
 use crate::error::Result;
 use crate::manifest::Item;
-use crate::store::{ByteRange, ByteStream, Store};
+use crate::store::{ByteRange, ByteStream, ReadOptions, Store, get_parts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -122,11 +124,29 @@ impl std::fmt::Debug for ItemReader {
 }
 
 impl ItemReader {
-    /// Opens `item` in `store`, pinned to the version recorded in the manifest.
-    pub async fn open(store: &dyn Store, item: &Item) -> Result<ItemReader> {
+    /// Opens `item` in `store`, pinned to the version recorded in the manifest, reading as
+    /// `read` says (see [`ReadOptions`]).
+    pub async fn open(store: &Arc<dyn Store>, item: &Item, read: ReadOptions) -> Result<ItemReader> {
         let aligner = RangeAligner::new(item.range);
-        let range = item.range.map(|_| ByteRange { start: aligner.fetch_start(), end: None });
-        let stream = store.get(&item.key, range, Some(&item.meta())).await?;
+        let start = aligner.fetch_start();
+        let owned_end = item.range.map_or(item.size, |[_, end]| end);
+        let meta = item.meta();
+        let stream = if read.concurrency > 1 && owned_end.saturating_sub(start) > read.part_size {
+            // Parallel parts up to the range's end; the record crossing it is read by one
+            // more GET, sent only if the aligner asks for more.
+            let parts = get_parts(store.clone(), &item.key, start, owned_end, Some(&meta), read);
+            if owned_end < item.size {
+                let (store, key) = (store.clone(), item.key.clone());
+                let tail =
+                    async move { store.get(&key, Some(ByteRange { start: owned_end, end: None }), Some(&meta)).await };
+                Box::pin(parts.chain(futures_util::stream::once(tail).try_flatten()))
+            } else {
+                parts
+            }
+        } else {
+            let range = item.range.map(|_| ByteRange { start, end: None });
+            store.get(&item.key, range, Some(&meta)).await?
+        };
         Ok(ItemReader { stream, aligner, pending: BytesMut::new(), finished: false })
     }
 
@@ -186,6 +206,8 @@ impl ItemReader {
 mod tests {
     use super::*;
     use crate::plan::split_ranges;
+    use crate::store::LocalStore;
+    use crate::uri::Location;
     use proptest::prelude::*;
 
     /// Reads `range` of `content` through an aligner, feeding `step` bytes at a time.
@@ -216,6 +238,56 @@ mod tests {
         // a record starting exactly at a range start belongs to that range
         assert_eq!(all_ranges(b"abc\ndef", 4, 1), vec![b"abc\n".to_vec(), b"def".to_vec()]);
         assert_eq!(owned(b"whole\nobject", None, 2), b"whole\nobject");
+    }
+
+    /// Reads every split of `content` through an [`ItemReader`] on a local store with `read`.
+    async fn read_splits(dir: &std::path::Path, content: &[u8], split: u64, read: ReadOptions) -> Vec<Vec<u8>> {
+        std::fs::write(dir.join("f.txt"), content).unwrap();
+        let store: Arc<dyn Store> = Arc::new(LocalStore::new(Location::Local { path: dir.to_path_buf() }));
+        let meta = store.head("f.txt").await.unwrap().unwrap();
+        let mut parts = Vec::new();
+        for range in split_ranges(content.len() as u64, split).into_iter().map(Some).chain([None]) {
+            let mut reader = ItemReader::open(&store, &Item::from_meta(meta.clone(), range), read).await.unwrap();
+            parts.push(reader.read_to_end().await.unwrap().to_vec());
+        }
+        parts
+    }
+
+    #[tokio::test]
+    async fn parallel_parts_read_the_same_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let content: Vec<u8> = (0..400)
+            .flat_map(|i| format!("{}{}", "x".repeat(i % 37), if i % 3 == 0 { "\r\n" } else { "\n" }).into_bytes())
+            .collect();
+        let expected: Vec<Vec<u8>> = all_ranges(&content, 1000, 64).into_iter().chain([content.clone()]).collect();
+        for part_size in [1, 7, 100, 999, 1000, 1001, 1 << 20] {
+            for concurrency in [1, 2, 5] {
+                let read = ReadOptions { part_size, concurrency };
+                assert_eq!(read_splits(dir.path(), &content, 1000, read).await, expected, "{read:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_between_parts_fails_the_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.txt");
+        std::fs::write(&path, "line\n".repeat(100)).unwrap();
+        let store: Arc<dyn Store> = Arc::new(LocalStore::new(Location::Local { path: dir.path().to_path_buf() }));
+        let meta = store.head("f.txt").await.unwrap().unwrap();
+        // Two parts in flight: the third GET is sent only after the first part is taken.
+        let read = ReadOptions { part_size: 100, concurrency: 2 };
+        let mut reader = ItemReader::open(&store, &Item::from_meta(meta, None), read).await.unwrap();
+        assert!(reader.next_bytes().await.unwrap().is_some());
+        std::fs::write(&path, "changed\n".repeat(100)).unwrap();
+        let mut result = Ok(None);
+        for _ in 0..5 {
+            result = reader.next_bytes().await;
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(matches!(result, Err(crate::Error::InputChanged { .. })), "{result:?}");
     }
 
     proptest! {

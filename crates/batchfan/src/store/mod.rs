@@ -102,6 +102,52 @@ pub async fn open(location: &Location) -> Result<Arc<dyn Store>> {
     })
 }
 
+/// How one object is read: in parts of `part_size` bytes with up to `concurrency` ranged GETs in
+/// flight, yielded in order. One S3 stream rarely fills a container's network link; a few
+/// parallel ranges do, at the cost of up to `(concurrency + 1) * part_size` bytes of memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Bytes per ranged GET (spans up to this size are read with one GET).
+    pub part_size: u64,
+    /// Ranged GETs in flight at once (1: one GET per object, streamed).
+    pub concurrency: usize,
+}
+
+impl Default for ReadOptions {
+    /// 8 MiB parts, 4 in flight.
+    fn default() -> Self {
+        ReadOptions { part_size: 8 << 20, concurrency: 4 }
+    }
+}
+
+/// Reads `start..end` of `key` as [`ReadOptions`] say, every GET pinned to `expect`. Requests
+/// start when the stream is first polled.
+pub fn get_parts(
+    store: Arc<dyn Store>,
+    key: &str,
+    start: u64,
+    end: u64,
+    expect: Option<&ObjectMeta>,
+    read: ReadOptions,
+) -> ByteStream {
+    let key = key.to_string();
+    let expect = expect.cloned();
+    let part = read.part_size.max(1);
+    if read.concurrency <= 1 || end.saturating_sub(start) <= part {
+        let one = async move { store.get(&key, Some(ByteRange { start, end: Some(end) }), expect.as_ref()).await };
+        return Box::pin(futures_util::stream::once(one).try_flatten());
+    }
+    let ranges =
+        (start..end).step_by(part as usize).map(move |s| ByteRange { start: s, end: Some((s + part).min(end)) });
+    let parts = futures_util::stream::iter(ranges)
+        .map(move |range| {
+            let (store, key, expect) = (store.clone(), key.clone(), expect.clone());
+            async move { read_all(store.as_ref(), &key, Some(range), expect.as_ref()).await }
+        })
+        .buffered(read.concurrency);
+    Box::pin(parts)
+}
+
 /// Lists everything under `prefix` into memory.
 pub async fn list_all(store: &dyn Store, prefix: &str) -> Result<Vec<ObjectMeta>> {
     store.list(prefix).try_collect().await
