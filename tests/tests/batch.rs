@@ -228,6 +228,18 @@ async fn submit_an_array_then_status_and_wait_report_success() {
     let env_vars = job.container().map(|c| c.environment().to_vec()).unwrap_or_default();
     assert!(env_vars.iter().any(|kv| kv.name() == Some("MODE") && kv.value() == Some("fast")));
     assert_eq!(second["options"]["priority"], 7);
+    // The output location names its newest run (as from a machine without the local note).
+    let out = run(env.batchfan(moto).env("BATCHFAN_HOME", "/nonexistent").args([
+        "status",
+        "s3://batch-array/out/",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out)["run_id"], second["run_id"]);
+    let out = run(env.batchfan(moto).args(["status", "s3://batch-array/in/"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no run under s3://batch-array/in/_batchfan/runs/"));
 
     // Nothing failed: redrive submits nothing.
     let out = run(env.batchfan(moto).args(["redrive", &run_id]));

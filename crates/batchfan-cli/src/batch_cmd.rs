@@ -146,7 +146,7 @@ fn print_status(status: &RunStatus, failed: &[FailedChild]) {
 }
 
 pub async fn status(args: StatusArgs) -> Result<ExitCode> {
-    let record = batch::find_run(&args.run).await?;
+    let record = batch::find_run(&args.run.run).await?;
     let status = batch::run_status(&record).await?;
     let failed =
         if status.counts.failed > 0 { batch::failed_children(&record, &status).await?.children } else { vec![] };
@@ -159,7 +159,7 @@ pub async fn status(args: StatusArgs) -> Result<ExitCode> {
 
 pub async fn wait(args: WaitArgs) -> Result<ExitCode> {
     check_tolerance(&args.tolerance)?;
-    let record = batch::find_run(&args.run).await?;
+    let record = batch::find_run(&args.run.run).await?;
     wait_for(&record, &args.tolerance, args.format).await
 }
 
@@ -198,14 +198,14 @@ async fn wait_for(record: &RunRecord, tolerance: &ToleranceArgs, format: Format)
 }
 
 pub async fn cancel(args: CancelArgs) -> Result<ExitCode> {
-    let record = batch::find_run(&args.run).await?;
+    let record = batch::find_run(&args.run.run).await?;
     let jobs = batch::cancel(&record, &args.reason).await?;
     println!("cancelled run {}: terminated {} job(s): {}", record.run_id, jobs.len(), jobs.join(" "));
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn redrive(args: RedriveArgs) -> Result<ExitCode> {
-    let mut record = batch::find_run(&args.run).await?;
+    let mut record = batch::find_run(&args.run.run).await?;
     let submitted = batch::redrive(&mut record, args.dry_run).await?;
     if submitted.is_empty() {
         println!("run {}: no failed chunks; nothing to redrive", record.run_id);

@@ -155,10 +155,18 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Which run a command acts on.
+#[derive(Debug, Args)]
+pub struct RunArg {
+    /// The run: its id (from this machine's `submit`), the S3 URI of its run record or of the
+    /// record's folder, or its output location (the newest run there).
+    pub run: String,
+}
+
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The run: its id, or the S3 URI of its run record (or of its folder).
-    pub run: String,
+    #[command(flatten)]
+    pub run: RunArg,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -166,8 +174,8 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// The run: its id, or the S3 URI of its run record (or of its folder).
-    pub run: String,
+    #[command(flatten)]
+    pub run: RunArg,
     #[command(flatten)]
     pub tolerance: ToleranceArgs,
     /// Output format.
@@ -177,8 +185,8 @@ pub struct WaitArgs {
 
 #[derive(Debug, Args)]
 pub struct CancelArgs {
-    /// The run: its id, or the S3 URI of its run record.
-    pub run: String,
+    #[command(flatten)]
+    pub run: RunArg,
     /// Reason recorded on the jobs.
     #[arg(long, default_value = "cancelled with batchfan cancel")]
     pub reason: String,
@@ -186,8 +194,8 @@ pub struct CancelArgs {
 
 #[derive(Debug, Args)]
 pub struct RedriveArgs {
-    /// The run: its id, or the S3 URI of its run record.
-    pub run: String,
+    #[command(flatten)]
+    pub run: RunArg,
     /// Print the request and the chunks; send nothing.
     #[arg(long)]
     pub dry_run: bool,

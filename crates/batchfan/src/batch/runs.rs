@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use aws_sdk_batch::types as sdk;
 use bytes::Bytes;
+use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::jobdef::{KeyValue, ResourceRequirementSpec, RetryStrategySpec, TimeoutSpec, active_revisions};
@@ -371,32 +372,65 @@ pub async fn save_run(record: &RunRecord) -> Result<()> {
     Ok(())
 }
 
-/// Finds a run by id (from the local note) or by URI (the record, its folder, or the manifest).
+/// Finds a run by id (from the local note) or by URI: the record, its folder, the manifest, or
+/// an output location (its newest run under `_batchfan/runs/`, as run ids sort by time).
 pub async fn find_run(run: &str) -> Result<RunRecord> {
     let unknown = |reason: String| Error::UnknownRun { run: run.to_string(), reason };
-    let uri = if run.starts_with("s3://") {
+    let (uri, folder) = if run.starts_with("s3://") {
         if run.ends_with(".json") && !run.ends_with("/manifest.jsonl") {
-            run.to_string()
+            (run.to_string(), None)
         } else {
             let folder = run.strip_suffix("manifest.jsonl").unwrap_or(run).trim_end_matches('/');
-            format!("{folder}/run.json")
+            (format!("{folder}/run.json"), Some(folder))
         }
     } else {
         limits::check_name("RUN", run)?;
-        std::fs::read_to_string(registry_dir().join(run)).map(|s| s.trim().to_string()).map_err(|_| {
+        let uri = std::fs::read_to_string(registry_dir().join(run)).map(|s| s.trim().to_string()).map_err(|_| {
             unknown(format!(
-                "not submitted from this machine (no {}); give the run record's S3 URI printed by `batchfan submit`",
+                "not submitted from this machine (no {}); give the run record's S3 URI printed by `batchfan submit`, or the run's output location",
                 registry_dir().join(run).display()
             ))
-        })?
+        })?;
+        (uri, None)
     };
-    let (dir, name) = Location::parse_file(&uri)?;
+    if let Some(record) = read_record(run, &uri).await? {
+        return Ok(record);
+    }
+    let Some(folder) = folder else {
+        return Err(unknown(format!("no run record at {uri}")));
+    };
+    // An output location: its newest run. Ids sort by their second; within one, by the record.
+    let runs = Location::parse(&format!("{folder}/{}/runs/", layout::META_DIR))?;
+    let ids: Vec<String> = store::open(&runs)
+        .await?
+        .list("")
+        .try_filter_map(|meta| async move { Ok(meta.key.strip_suffix("/run.json").map(str::to_string)) })
+        .try_collect()
+        .await?;
+    let second = |id: &str| id.rsplit_once('-').map_or(id.to_string(), |(head, _)| head.to_string());
+    let latest = ids.iter().map(|id| second(id)).max();
+    let mut newest: Option<RunRecord> = None;
+    for id in ids.iter().filter(|id| Some(second(id)) == latest) {
+        if let Some(record) = read_record(run, &runs.join_display(&format!("{id}/run.json"))).await?
+            && newest.as_ref().is_none_or(|n| (record.created_unix_ms, &record.run_id) > (n.created_unix_ms, &n.run_id))
+        {
+            newest = Some(record);
+        }
+    }
+    newest.ok_or_else(|| unknown(format!("no run record at {uri}, and no run under {}", runs.join_display(""))))
+}
+
+/// The run record at `uri`, or `None` when there is none.
+async fn read_record(run: &str, uri: &str) -> Result<Option<RunRecord>> {
+    let (dir, name) = Location::parse_file(uri)?;
     let store = store::open(&dir).await?;
     let bytes = match store::read_all(store.as_ref(), &name, None, None).await {
-        Err(Error::NotFound { .. }) => return Err(unknown(format!("no run record at {uri}"))),
+        Err(Error::NotFound { .. }) => return Ok(None),
         other => other?,
     };
-    serde_json::from_slice(&bytes).map_err(|e| unknown(format!("{uri} is not a run record ({e})")))
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| Error::UnknownRun { run: run.to_string(), reason: format!("{uri} is not a run record ({e})") })
 }
 
 /// One array's state.
