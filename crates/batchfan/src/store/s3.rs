@@ -237,6 +237,10 @@ impl Store for S3Store {
         result
     }
 
+    fn parallel_reads(&self) -> bool {
+        true
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         self.client
             .delete_object()
