@@ -5,9 +5,11 @@
 
 use std::time::Instant;
 
+#[path = "support/listing.rs"]
+mod support;
+
 use batchfan::manifest::{self, ManifestReader};
 use batchfan::plan::{PlanOptions, plan_objects};
-use batchfan::store::ObjectMeta;
 use batchfan::uri::Location;
 
 const OBJECTS: usize = 1_000_000;
@@ -36,17 +38,6 @@ fn row(what: &str, wall: f64, cpu: f64, rss: f64, note: &str) {
     println!("| {what:<52} | {wall:>8.3} | {cpu:>8.3} | {rss:>9.1} | {note} |");
 }
 
-fn listing() -> Vec<ObjectMeta> {
-    (0..OBJECTS)
-        .map(|i| ObjectMeta {
-            key: format!("events/2026/11/{:02}/part-{i:07}.json.gz", i % 30),
-            size: 1_000 + (i as u64 * 7919) % 5_000_000,
-            etag: Some(format!("\"{:032x}\"", (i as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_u128))),
-            mtime_ns: None,
-        })
-        .collect()
-}
-
 fn variants() -> Vec<(&'static str, PlanOptions)> {
     vec![
         ("plan: --children 10000", PlanOptions { children: Some(10_000), ..Default::default() }),
@@ -68,7 +59,7 @@ async fn main() {
         println!("|{}|{}|{}|{}|------|", "-".repeat(54), "-".repeat(10), "-".repeat(10), "-".repeat(11));
         row("baseline", 0.0, 0.0, peak_rss_mib(), "");
     }
-    let objects = listing();
+    let objects = support::listing(OBJECTS);
     if !variant {
         row("in-memory listing", 0.0, 0.0, peak_rss_mib(), "the plan's input");
     }
