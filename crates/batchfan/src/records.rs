@@ -6,9 +6,9 @@
 //! start, and reads the record that crosses `end` whole. So every record is read exactly once,
 //! however long it is, with `\n` or `\r\n` endings and with or without a final newline.
 
-use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::error::Result;
