@@ -350,3 +350,63 @@ fn an_unreachable_store_is_a_transient_failure_with_exit_75() {
     assert_eq!(out.status.code(), Some(75), "a retry may succeed");
     assert!(String::from_utf8_lossy(&out.stderr).contains("s3://unreachable-bucket"));
 }
+
+/// Records of a newline-delimited file as the harness splits them: `\n` or `\r\n` endings, a
+/// final record without a newline counts.
+fn records(bytes: &[u8]) -> Vec<&[u8]> {
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    body.split(|b| *b == b'\n').map(|r| r.strip_suffix(b"\r").unwrap_or(r)).collect()
+}
+
+#[test]
+fn the_examples_run_a_pipeline_of_custom_workers_with_logs_in_the_chunk_span() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    write_dataset(&input, 9);
+    let worker = batchfan_tests::bin("custom_worker");
+    let out = run(command("pipeline", None)
+        .arg(&input)
+        .arg(&output)
+        .arg(&worker)
+        .env("BATCHFAN_LOG_FORMAT", "json")
+        .env("TMPDIR", tmp.path()));
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let run_id = stdout.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_string();
+    assert!(run_id.starts_with("bf-"), "{stdout}");
+
+    // Per item `key, range start, records, bytes`; summed per key they match the files.
+    let mut seen: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for body in part_bodies(&output) {
+        for line in String::from_utf8(body).unwrap().lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            let entry = seen.entry(f[0].to_string()).or_default();
+            entry.0 += f[2].parse::<u64>().unwrap();
+            entry.1 += f[3].parse::<u64>().unwrap();
+        }
+    }
+    let expected: std::collections::BTreeMap<String, (u64, u64)> = files(&input)
+        .into_iter()
+        .map(|(key, path)| {
+            let bytes = std::fs::read(path).unwrap();
+            let recs = records(&bytes);
+            (key, (recs.len() as u64, recs.iter().map(|r| r.len() as u64).sum()))
+        })
+        .collect();
+    assert_eq!(seen, expected);
+    assert!(stdout.contains("chunk 3: ok"), "four chunks ran: {stdout}");
+
+    // The handler's own events are JSON lines in the harness's span.
+    let logs = tmp.path().join("batchfan-pipeline").join(&run_id);
+    let log = std::fs::read_to_string(logs.join("child-00001.attempt-1.log")).unwrap();
+    let events: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let item = events.iter().find(|e| e["message"] == "item done").expect("an item event");
+    assert_eq!(item["span"]["run_id"], run_id.as_str());
+    assert_eq!(item["span"]["chunk"], 1);
+    assert_eq!(item["span"]["attempt"], 1);
+    assert!(item["records"].as_u64().is_some() && item["key"].is_string(), "{item}");
+    assert!(events.iter().any(|e| e["message"] == "chunk committed" && e["span"]["chunk"] == 1));
+}

@@ -45,3 +45,5 @@ pub use config::Config;
 pub use error::{BoxError, WorkerError, exit};
 pub use output::Output;
 pub use runtime::{Chunk, Handler, HandlerFn, Outcome, handler_fn, run, run_with};
+/// The `tracing` crate the harness logs through, for handlers' own events.
+pub use tracing;

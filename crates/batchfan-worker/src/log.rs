@@ -1,25 +1,22 @@
-//! One log line per event on stderr: text, or JSON when `BATCHFAN_LOG_FORMAT=json` (CloudWatch).
+//! Worker logs through `tracing`: one line per event on stderr, text or JSON.
 
-use serde_json::{Map, Value, json};
+use tracing_subscriber::EnvFilter;
 
-/// Writes one event with its fields.
-pub(crate) fn event(level: &str, message: &str, fields: &[(&str, Value)]) {
-    if std::env::var("BATCHFAN_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json")) {
-        let mut map = Map::new();
-        map.insert("level".into(), json!(level));
-        map.insert("message".into(), json!(message));
-        for (k, v) in fields {
-            map.insert((*k).into(), v.clone());
-        }
-        eprintln!("{}", Value::Object(map));
+/// Installs the worker's subscriber unless the program installed its own: one line per event on
+/// stderr, JSON when `BATCHFAN_LOG_FORMAT=json` (CloudWatch), filtered by `RUST_LOG` (default:
+/// `info`, and `warn` for the AWS SDK). Events inside a chunk carry its run id, index and attempt.
+pub(crate) fn init() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,aws_smithy_runtime=warn,aws_config=warn,aws_sdk_s3=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false);
+    // An error means a subscriber is already installed: the program's own wins.
+    let _ = if std::env::var("BATCHFAN_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json")) {
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
     } else {
-        let text: Vec<String> = fields
-            .iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => format!("{k}={s}"),
-                other => format!("{k}={other}"),
-            })
-            .collect();
-        eprintln!("batchfan-worker {level}: {message} {}", text.join(" "));
-    }
+        builder.try_init()
+    };
 }

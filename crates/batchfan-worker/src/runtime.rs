@@ -10,7 +10,8 @@ use batchfan::manifest::{Header, Item, ManifestReader};
 use batchfan::records::ItemReader;
 use batchfan::store::{self, ReadOptions, Store};
 use bytes::Bytes;
-use serde_json::json;
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
 
 use crate::config::Config;
 use crate::error::{BoxError, WorkerError};
@@ -105,18 +106,21 @@ pub enum Outcome {
     AlreadyCommitted(Marker),
 }
 
-/// Runs `handler` on this child's chunk (configured from the environment), logs one line per
-/// event and returns the exit code to end the process with (see [`crate::exit`]).
+/// Runs `handler` on this child's chunk (configured from the environment) and returns the exit
+/// code to end the process with (see [`crate::exit`]).
+///
+/// Logs go through `tracing`: unless the program installed a subscriber, one line per event on
+/// stderr, JSON with `BATCHFAN_LOG_FORMAT=json`, filtered by `RUST_LOG` (default `info`). Events
+/// of the handler, `tracing::info!` and the like, carry the chunk's run id, index and attempt.
 pub async fn run<H: Handler>(handler: H) -> ExitCode {
-    let result = match Config::from_env() {
-        Ok(config) => run_with(config, handler).await,
-        Err(e) => Err(e),
-    };
+    log::init();
+    let span = tracing::info_span!("chunk", run_id = Empty, chunk = Empty, attempt = Empty);
+    let result = async { run_with(Config::from_env()?, handler).await }.instrument(span.clone()).await;
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             let code = e.exit_code();
-            log::event("error", &e.to_string(), &[("exit_code", json!(code))]);
+            span.in_scope(|| tracing::error!(exit_code = code, "{e}"));
             ExitCode::from(code.clamp(0, 255) as u8)
         }
     }
@@ -129,11 +133,13 @@ pub async fn run_with<H: Handler>(config: Config, handler: H) -> Result<Outcome,
     // Through a view (several arrays, redrives) the child index maps to the run's chunk index.
     let index = manifest.chunk_index(config.index).map_err(config_error)?;
     let items: Arc<[Item]> = manifest.chunk(config.index).await.map_err(config_error)?.into();
-    let fields = || vec![("run_id", json!(header.run_id)), ("chunk", json!(index)), ("attempt", json!(config.attempt))];
+    // Fills the fields of the span `run` opened (a no-op under a caller's own span).
+    let span = Span::current();
+    span.record("run_id", header.run_id.as_str()).record("chunk", index).record("attempt", config.attempt);
     let output_store = store::open(&header.output_location()?).await?;
     let marker_key = layout::marker_key(&header.run_id, index);
     if let Some(marker) = read_marker(output_store.as_ref(), &marker_key).await? {
-        log::event("info", "chunk already committed by an earlier attempt; nothing to do", &fields());
+        tracing::info!("chunk already committed by an earlier attempt; nothing to do");
         return Ok(Outcome::AlreadyCommitted(marker));
     }
     let input = store::open(&header.input_location()?).await?;
@@ -150,7 +156,7 @@ pub async fn run_with<H: Handler>(config: Config, handler: H) -> Result<Outcome,
         read,
         output: output.clone(),
     };
-    log::event("info", "chunk started", &[fields(), vec![("items", json!(items.len()))]].concat());
+    tracing::info!(items = items.len(), "chunk started");
     let result = call_handler(&handler, chunk).await;
     let committed = match result {
         Ok(()) => commit(&config, index, &header, output_store.as_ref(), &output, &marker_key).await,
@@ -158,11 +164,7 @@ pub async fn run_with<H: Handler>(config: Config, handler: H) -> Result<Outcome,
     };
     output.remove();
     let marker = committed?;
-    log::event(
-        "info",
-        "chunk committed",
-        &[fields(), vec![("output", json!(marker.output_key)), ("bytes_out", json!(marker.bytes_out))]].concat(),
-    );
+    tracing::info!(output = %marker.output_key, bytes_out = marker.bytes_out, "chunk committed");
     Ok(Outcome::Committed(marker))
 }
 
@@ -182,7 +184,7 @@ async fn read_marker(store: &dyn Store, key: &str) -> Result<Option<Marker>, Wor
 
 /// Runs the handler in its own task, so a panic becomes a failure, and stops it on SIGTERM.
 async fn call_handler<H: Handler>(handler: &H, chunk: Chunk) -> Result<(), WorkerError> {
-    let mut task = tokio::spawn(handler.call(chunk));
+    let mut task = tokio::spawn(handler.call(chunk).instrument(Span::current()));
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| WorkerError::Config(format!("cannot install the SIGTERM handler: {e}")))?;
     tokio::select! {

@@ -19,6 +19,8 @@ async fn record_stats(chunk: Chunk) -> Result<(), BoxError> {
             bytes += record.len() as u64;
         }
         let start = item.range.map_or(0, |r| r[0]);
+        // Logged with the chunk's run id, index and attempt (the harness's span).
+        batchfan_worker::tracing::info!(key = %item.key, start, records, bytes, "item done");
         output.write(format!("{}\t{start}\t{records}\t{bytes}\n", item.key).as_bytes()).await?;
     }
     Ok(())
