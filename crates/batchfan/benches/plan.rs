@@ -5,8 +5,8 @@
 
 use std::time::Instant;
 
-#[path = "support/listing.rs"]
 mod support;
+use support::{peak_rss_mib, reset_peak};
 
 use batchfan::manifest::{self, ManifestReader};
 use batchfan::plan::{PlanOptions, plan_objects};
@@ -18,20 +18,6 @@ const OBJECTS: usize = 1_000_000;
 fn cpu_seconds() -> f64 {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
     text.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()).map_or(f64::NAN, |ns| ns / 1e9)
-}
-
-/// Peak resident set size in MiB since the last reset.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
-    kib.map_or(f64::NAN, |k| k / 1024.0)
-}
-
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn row(what: &str, wall: f64, cpu: f64, rss: f64, note: &str) {

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-#[path = "support/listing.rs"]
 mod support;
 
 use batchfan::manifest::{self, Item, ManifestReader};
@@ -44,10 +43,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    let start = Instant::now();
-    let whole = read_all(&store, "text.txt", None, Some(&meta)).await?;
-    row("batchfan store: one GET, whole object", whole.len() as u64, start.elapsed().as_secs_f64(), "If-Match pinned");
-    drop(whole);
+    // Each reader row runs in a process of its own, so its memory peak is its own.
+    let variant =
+        std::env::args().find_map(|a| a.strip_prefix("--read-variant=").and_then(|v| v.parse::<usize>().ok()));
+    if variant.is_none() {
+        let start = Instant::now();
+        let whole = read_all(&store, "text.txt", None, Some(&meta)).await?;
+        let seconds = start.elapsed().as_secs_f64();
+        row("batchfan store: one GET, whole object", whole.len() as u64, seconds, "If-Match pinned");
+    }
 
     let store: Arc<dyn Store> = Arc::new(store);
     let single = ReadOptions { concurrency: 1, ..ReadOptions::default() };
@@ -56,35 +60,53 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("4 x 8 MiB ranged GETs", ReadOptions::default()),
         ("8 x 8 MiB ranged GETs", ReadOptions { part_size: 8 << 20, concurrency: 8 }),
     ];
-    for split in [None, Some(64u64 << 20), Some(8 << 20)] {
-        for (how, read) in reads {
-            if split == Some(8 << 20) && read != single {
-                continue; // 8 MiB ranges are one part each
-            }
-            let ranges = match split {
-                Some(split) => split_ranges(meta.size, split).into_iter().map(Some).collect(),
-                None => vec![None],
-            };
-            let start = Instant::now();
-            let mut bytes = 0u64;
-            for range in &ranges {
-                let item = Item::from_meta(meta.clone(), *range);
-                let mut reader = ItemReader::open(&store, &item, read).await?;
-                while let Some(block) = reader.next_bytes().await? {
-                    bytes += block.len() as u64;
-                }
-            }
-            assert_eq!(bytes, meta.size, "every byte read exactly once");
-            let what = match split {
-                Some(split) => format!("batchfan ItemReader: {} MiB ranges", split >> 20),
-                None => "batchfan ItemReader: whole object".to_string(),
-            };
-            let note = format!("{} item(s) one after another, each by {how}", ranges.len());
-            row(&what, bytes, start.elapsed().as_secs_f64(), &note);
+    let rows: Vec<(Option<u64>, &str, ReadOptions)> = [None, Some(64u64 << 20), Some(8 << 20)]
+        .into_iter()
+        .flat_map(|split| reads.iter().map(move |&(how, read)| (split, how, read)))
+        .filter(|&(split, _, read)| split != Some(8 << 20) || read == single) // 8 MiB ranges are one part each
+        .collect();
+    // Each reader row runs in a process of its own, so its memory peak is its own.
+    let variant =
+        std::env::args().find_map(|a| a.strip_prefix("--read-variant=").and_then(|v| v.parse::<usize>().ok()));
+    let Some(variant) = variant else {
+        for i in 0..rows.len() {
+            let out =
+                std::process::Command::new(std::env::current_exe()?).arg(format!("--read-variant={i}")).output()?;
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+        }
+        return child_chunk_reads(&bucket, store.as_ref()).await;
+    };
+    let (split, how, read) = rows[variant];
+    let ranges = match split {
+        Some(split) => split_ranges(meta.size, split).into_iter().map(Some).collect(),
+        None => vec![None],
+    };
+    let base_rss = support::peak_rss_mib();
+    let start = Instant::now();
+    let mut bytes = 0u64;
+    for range in &ranges {
+        let item = Item::from_meta(meta.clone(), *range);
+        let mut reader = ItemReader::open(&store, &item, read).await?;
+        while let Some(block) = reader.next_bytes().await? {
+            bytes += block.len() as u64;
         }
     }
+    assert_eq!(bytes, meta.size, "every byte read exactly once");
+    let what = match split {
+        Some(split) => format!("batchfan ItemReader: {} MiB ranges", split >> 20),
+        None => "batchfan ItemReader: whole object".to_string(),
+    };
+    let note = format!(
+        "{} item(s) one after another, each by {how}; peak memory +{:.0} MiB",
+        ranges.len(),
+        support::peak_rss_mib() - base_rss
+    );
+    row(&what, bytes, start.elapsed().as_secs_f64(), &note);
+    Ok(())
+}
 
-    // A child's start: its chunk of a 1,000,000-item manifest, read from S3.
+/// A child's start: its chunk of a 1,000,000-item manifest, read from S3.
+async fn child_chunk_reads(bucket: &str, store: &dyn Store) -> Result<(), Box<dyn std::error::Error>> {
     let uri = format!("s3://{bucket}/manifest-1m/manifest.jsonl");
     if store.head("manifest-1m/manifest.jsonl").await?.is_none() {
         let input = Location::parse("s3://bench-bucket/events/")?;

@@ -110,7 +110,8 @@ pub async fn open(location: &Location) -> Result<Arc<dyn Store>> {
 
 /// How one object is read: in parts of `part_size` bytes with up to `concurrency` ranged GETs in
 /// flight, yielded in order. One S3 stream rarely fills a container's network link; a few
-/// parallel ranges do, at the cost of up to `(concurrency + 1) * part_size` bytes of memory.
+/// parallel ranges do, at the cost of holding `concurrency + 1` parts in memory (measured on
+/// s3s-fs: 57 MiB at 4 x 8 MiB, the parts plus the HTTP client's buffer slack).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadOptions {
     /// Bytes per ranged GET (spans up to this size are read with one GET).
