@@ -51,6 +51,12 @@ async fn suite(store: Arc<dyn Store>) {
     let stale = ObjectMeta { size: 16, ..meta.clone() };
     assert!(read_all(store.as_ref(), "a/one.txt", None, Some(&stale)).await.is_err(), "{name}");
 
+    // A pinned input deleted since planning changed too (the worker exits 3 for it, not 2).
+    let z = store.head("z.txt").await.unwrap().expect("exists");
+    store.delete("z.txt").await.unwrap();
+    let gone = read_all(store.as_ref(), "z.txt", None, Some(&z)).await.unwrap_err();
+    assert!(matches!(gone, Error::InputChanged { .. }), "{name}: {gone}");
+
     // put_file writes a file's content; put replaces atomically; delete is idempotent.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("f");
@@ -93,4 +99,60 @@ async fn s3_store() {
     let range =
         read_all(&store, "object", Some(ByteRange { start: 40 << 20, end: Some((40 << 20) + 7) }), None).await.unwrap();
     assert_eq!(&range[..], &body[40 << 20..(40 << 20) + 7]);
+}
+
+/// Reads the first block of a pinned read, lets `change` alter the file, then drains the rest.
+async fn read_while_changing(
+    range: Option<ByteRange>,
+    change: impl FnOnce(&std::path::Path),
+) -> batchfan::Result<usize> {
+    use futures_util::TryStreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input.txt");
+    let body: Vec<u8> = (0..(1u32 << 20)).map(|i| if i % 64 == 63 { b'\n' } else { b'a' + (i % 26) as u8 }).collect();
+    std::fs::write(&path, &body).unwrap();
+    let store = LocalStore::new(Location::parse(&dir.path().display().to_string()).unwrap());
+    let meta = store.head("input.txt").await.unwrap().expect("exists");
+    let mut stream = store.get("input.txt", range, Some(&meta)).await?;
+    let mut read = stream.try_next().await?.map_or(0, |b| b.len());
+    assert!(read > 0 && read < body.len(), "the first block is a part of the file");
+    // Timestamps are coarse (a kernel tick): let the change get a later mtime.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    change(&path);
+    while let Some(bytes) = stream.try_next().await? {
+        read += bytes.len();
+    }
+    Ok(read)
+}
+
+// Regression (issue 9): a local input changed while its child read it was committed with exit 0
+// and wrong counts (13.9 M words instead of 55.9 M after a truncate mid-read).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_input_changed_mid_read_fails_the_read() {
+    use std::io::{Seek, SeekFrom, Write};
+    let truncate =
+        |p: &std::path::Path| std::fs::OpenOptions::new().write(true).open(p).unwrap().set_len(300_000).unwrap();
+    let append = |p: &std::path::Path| {
+        std::fs::OpenOptions::new().append(true).open(p).unwrap().write_all(b"more words\n").unwrap()
+    };
+    let overwrite = |p: &std::path::Path| {
+        let mut f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+        f.seek(SeekFrom::Start(700_000)).unwrap();
+        f.write_all(b"SAME SIZE, OTHER BYTES").unwrap();
+    };
+    let cases: [(&str, &dyn Fn(&std::path::Path)); 3] =
+        [("truncate", &truncate), ("append", &append), ("same-size overwrite", &overwrite)];
+    for (what, change) in cases {
+        let err = read_while_changing(None, change).await.unwrap_err();
+        assert!(matches!(err, Error::InputChanged { .. }), "{what}: {err}");
+        assert!(err.to_string().contains("input.txt"), "{what}: {err}");
+        // A split range's reader stops before the end of the file: it is pinned all the same.
+        let range = Some(ByteRange { start: 0, end: Some(600_000) });
+        let err = read_while_changing(range, change).await.unwrap_err();
+        assert!(matches!(err, Error::InputChanged { .. }), "{what} in a range: {err}");
+    }
+    // Unchanged, the same reads succeed with exactly the planned bytes.
+    assert_eq!(read_while_changing(None, |_| {}).await.unwrap(), 1 << 20);
+    let range = Some(ByteRange { start: 0, end: Some(600_000) });
+    assert_eq!(read_while_changing(range, |_| {}).await.unwrap(), 600_000);
 }

@@ -117,44 +117,40 @@ impl Store for LocalStore {
 
     async fn get(&self, key: &str, range: Option<ByteRange>, expect: Option<&ObjectMeta>) -> Result<ByteStream> {
         let path = self.path(key);
-        let uri = || self.location.join_display(key);
+        let uri = self.location.join_display(key);
+        let changed = |expect: &ObjectMeta| Error::InputChanged { uri: uri.clone(), expected: expect.version_text() };
         let mut file = match tokio::fs::File::open(&path).await {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound { uri: uri() }),
+            // A pinned input that is gone changed since planning; an unpinned one is just missing.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(expect.map_or_else(|| Error::NotFound { uri: uri.clone() }, changed));
+            }
             Err(e) => return Err(Error::io("opening", path, e)),
         };
-        if let Some(expect) = expect {
-            let md = file.metadata().await.map_err(|e| Error::io("reading metadata of", &path, e))?;
-            let now = meta_of(key.to_string(), &md);
-            if now.size != expect.size || (expect.mtime_ns.is_some() && now.mtime_ns != expect.mtime_ns) {
-                return Err(Error::InputChanged { uri: uri(), expected: expect.version_text() });
-            }
+        if let Some(expect) = expect
+            && !same_version(&file, key, expect).await?
+        {
+            return Err(changed(expect));
         }
         let start = range.map_or(0, |r| r.start);
-        let remaining = range.and_then(|r| r.end).map(|end| end.saturating_sub(start));
+        // A pinned read never goes past the planned size: bytes appended since are not the input.
+        let end = match (range.and_then(|r| r.end), expect) {
+            (Some(end), Some(expect)) => Some(end.min(expect.size)),
+            (end, None) => end,
+            (None, Some(expect)) => Some(expect.size),
+        };
+        let remaining = end.map(|end| end.saturating_sub(start));
         if start > 0 {
             file.seek(SeekFrom::Start(start)).await.map_err(|e| Error::io("seeking in", &path, e))?;
         }
-        let stream = futures_util::stream::unfold(Some((file, remaining)), move |state| {
-            let path = path.clone();
-            async move {
-                let (mut file, mut remaining) = state?;
-                let want = remaining.map_or(READ_BUF, |r| r.min(READ_BUF as u64) as usize);
-                if want == 0 {
-                    return None;
-                }
-                let mut buf = BytesMut::zeroed(want);
-                match file.read(&mut buf).await {
-                    Ok(0) => None,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        if let Some(r) = remaining.as_mut() {
-                            *r -= n as u64;
-                        }
-                        Some((Ok(buf.freeze()), Some((file, remaining))))
-                    }
-                    Err(e) => Some((Err(Error::io("reading", path, e)), None)),
-                }
+        let pinned = expect.cloned().map(|meta| (meta, uri));
+        let state = Read { file, path, key: key.to_string(), remaining, pinned };
+        let stream = futures_util::stream::unfold(Some(state), |state| async move {
+            let mut state = state?;
+            match state.next().await {
+                Ok(Some(bytes)) => Some((Ok(bytes), Some(state))),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), None)),
             }
         });
         Ok(Box::pin(stream))
@@ -199,6 +195,51 @@ impl Store for LocalStore {
             _ => Ok(()),
         }
     }
+}
+
+/// One read of a local file. A pinned read (`pinned`) checks the open file again after every
+/// block (one fstat per 256 KiB), so a file truncated, appended to or overwritten while it is
+/// read fails with [`Error::InputChanged`] instead of handing the reader a mix of two versions;
+/// split ranges, whose readers stop before the end, are covered as well as whole files.
+struct Read {
+    file: tokio::fs::File,
+    path: PathBuf,
+    key: String,
+    remaining: Option<u64>,
+    pinned: Option<(ObjectMeta, String)>,
+}
+
+impl Read {
+    async fn next(&mut self) -> Result<Option<Bytes>> {
+        let want = self.remaining.map_or(READ_BUF, |r| r.min(READ_BUF as u64) as usize);
+        if want == 0 {
+            return Ok(None);
+        }
+        let mut buf = BytesMut::zeroed(want);
+        let n = self.file.read(&mut buf).await.map_err(|e| Error::io("reading", &self.path, e))?;
+        if let Some((expect, uri)) = &self.pinned {
+            // n == 0 with planned bytes left: the file was truncated.
+            let short = n == 0 && self.remaining.is_some_and(|r| r > 0);
+            if short || !same_version(&self.file, &self.key, expect).await? {
+                return Err(Error::InputChanged { uri: uri.clone(), expected: expect.version_text() });
+            }
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.truncate(n);
+        if let Some(r) = self.remaining.as_mut() {
+            *r -= n as u64;
+        }
+        Ok(Some(buf.freeze()))
+    }
+}
+
+/// Whether the open file still has the planned size and modification time.
+async fn same_version(file: &tokio::fs::File, key: &str, expect: &ObjectMeta) -> Result<bool> {
+    let md = file.metadata().await.map_err(|e| Error::io("reading metadata of", key, e))?;
+    let now = meta_of(key.to_string(), &md);
+    Ok(now.size == expect.size && (expect.mtime_ns.is_none() || now.mtime_ns == expect.mtime_ns))
 }
 
 /// A hidden temporary sibling of `path` (same folder, so the final rename is atomic).

@@ -165,7 +165,8 @@ impl Store for S3Store {
             Ok(output) => output,
             Err(e) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
-                if status == Some(412) {
+                // A pinned object that is gone (404) changed since planning, as one whose ETag differs.
+                if status == Some(412) || (status == Some(404) && expect.is_some()) {
                     return Err(Error::InputChanged {
                         uri: self.location.join_display(key),
                         expected: expect.map(ObjectMeta::version_text).unwrap_or_default(),
