@@ -111,9 +111,21 @@ impl Moto {
         assert!(response.starts_with("HTTP/1.1 2") || response.starts_with("HTTP/1.0 2"), "{path}: {response}");
     }
 
-    /// Makes this server the S3 endpoint of the batchfan library in this process.
-    pub async fn use_for_library(&self) {
-        batchfan::store::set_s3_client(self.s3().await);
+    /// The AWS configuration of a caller that talks to this server: explicit region, endpoint
+    /// and static credentials, as a pipeline working in a second account builds its own.
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        let creds = aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "tests");
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(creds))
+            .build()
+    }
+
+    /// A batchfan client for this server.
+    pub fn client(&self) -> batchfan::Client {
+        batchfan::Client::new(&self.sdk_config())
     }
 }
 

@@ -139,6 +139,72 @@ async fn register_reuses_an_identical_revision_and_registers_a_changed_one() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `vcpus`"));
 }
 
+// Regression (issue 6): a Fargate definition that omits fargatePlatformConfiguration registered a
+// new revision every time, because the service stores `platformVersion: LATEST` for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fargate_definition_without_its_defaulted_fields_is_reused() {
+    let moto = moto();
+    let env = Env::new(moto);
+    let file = env.home.path().join("fargate.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({
+            "jobDefinitionName": "fargate-defaults",
+            "type": "container",
+            "platformCapabilities": ["FARGATE"],
+            "containerProperties": {
+                "image": "batchfan-worker:0.1.0",
+                "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "2048"}],
+                "executionRoleArn": "arn:aws:iam::123456789012:role/exec"
+            }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let register = || {
+        let out = run(env.batchfan(moto).args(["register", "--format", "json", "--cli-input-json"]).arg(&file));
+        assert_eq!(out.status.code(), Some(0));
+        json(&out)
+    };
+    let first = register();
+    assert_eq!(first["reused"], false);
+    let again = register();
+    assert_eq!(again["reused"], true, "the stored revision differs only by service defaults");
+    assert_eq!(again["revision"], first["revision"]);
+}
+
+// Regression (issue 6): `submit --job-definition ARN --vcpu N` looked the ARN up as a name and
+// failed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_definition_arn_with_resource_overrides_is_looked_up_by_arn() {
+    let moto = moto();
+    let env = Env::new(moto);
+    batch_queue(moto, "q-arn", false);
+    bucket_with_inputs(moto, "batch-arn", 3).await;
+    let out = run(env
+        .batchfan(moto)
+        .args(["register", "--format", "json", "--name", "arn-def", "--image", "w:1"])
+        .args(["--vcpu", "1", "--memory", "2048"]));
+    assert_eq!(out.status.code(), Some(0));
+    let arn = json(&out)["arn"].as_str().unwrap().to_string();
+    assert!(arn.starts_with("arn:aws:batch:"), "{arn}");
+    let out = run(env
+        .batchfan(moto)
+        .args(["submit", "--job-queue", "q-arn", "--job-definition", &arn, "--vcpu", "2", "--memory", "4096"])
+        .args(["--input", "s3://batch-arn/in/", "--output", "s3://batch-arn/out/", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json(&out)["arrays"].as_array().unwrap().len(), 1);
+    // An ARN that names nothing is bad input, and nothing is written.
+    let missing = format!("{}:999", arn.rsplit_once(':').unwrap().0);
+    let out = run(env
+        .batchfan(moto)
+        .args(["submit", "--job-queue", "q-arn", "--job-definition", &missing, "--vcpu", "2", "--memory", "4096"])
+        .args(["--input", "s3://batch-arn/in/", "--output", "s3://batch-arn/out2/"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist or is not ACTIVE"));
+    assert!(download_prefix(&moto.s3().await, "batch-arn", "out2/").await.is_empty(), "nothing written");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn submit_an_array_then_status_and_wait_report_success() {
     let moto = moto();

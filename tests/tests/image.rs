@@ -133,8 +133,7 @@ async fn a_child_whose_input_changed_fails_with_exit_3_and_redrive_reruns_only_i
     moto.moto_api("/moto-api/state-manager/unset-transition", r#"{"model_name": "batch::job"}"#);
 
     // Which chunk holds f01.txt: from the manifest, as a child would read it.
-    moto.use_for_library().await;
-    let manifest = batchfan::manifest::ManifestReader::open(record["manifest"].as_str().unwrap()).await.unwrap();
+    let manifest = moto.client().open_manifest(record["manifest"].as_str().unwrap()).await.unwrap();
     let mut expected = None;
     for i in 0..manifest.header().chunk_count {
         if manifest.chunk(i).await.unwrap().iter().any(|item| item.key == "f01.txt") {
@@ -163,4 +162,29 @@ async fn a_child_whose_input_changed_fails_with_exit_3_and_redrive_reruns_only_i
     let parts = part_bodies(&objects, "out/");
     assert_eq!(parts.len() as u64, manifest.header().chunk_count);
     assert_eq!(merge_counts(parts), reference_wordcount(data.path()));
+}
+
+// Issue 6: a pipeline that builds its own SdkConfig (explicit region, endpoint, static
+// credentials; no AWS_* variables) registers, submits to AWS Batch, waits and reads the outputs.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sdk_pipeline_example_registers_submits_waits_and_reads_the_outputs() {
+    let home = tempfile::tempdir().unwrap();
+    let moto = docker_batch(home.path());
+    let s3 = moto.s3().await;
+    let data = dataset_in_bucket(&s3, "image-sdk", "in/", 23).await;
+    let mut cmd = command("sdk_pipeline", None);
+    cmd.env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("PIPELINE_ACCESS_KEY_ID", "testing")
+        .env("PIPELINE_SECRET_ACCESS_KEY", "testing")
+        .args(["--region", "us-east-1", "--endpoint", &moto.endpoint, "--job-queue", "q-docker"])
+        .arg("--job-definition")
+        .arg(home.path().join("jobdef.json"))
+        .args(["--input", "s3://image-sdk/in/", "--output", "s3://image-sdk/out/", "--children", "3"]);
+    let out = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("job definition wordcount-image:") && stderr.contains("3 chunk outputs read"), "{stderr}");
+    // stdout is the concatenation of the chunk outputs: together, the reference count.
+    assert_eq!(merge_counts([out.stdout.as_slice()]), reference_wordcount(data.path()));
 }

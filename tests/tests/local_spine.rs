@@ -191,6 +191,31 @@ fn an_input_changed_after_planning_fails_with_the_version_error() {
     assert!(!output.join("part-00000").exists());
 }
 
+// Issue 6: keys are validated where stores resolve them: an item key with `..` in a crafted
+// manifest makes the worker exit 2 without reading the file it names.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crafted_manifest_cannot_make_a_worker_read_outside_its_input() {
+    use batchfan::plan::{PlanOptions, plan_objects};
+    use batchfan::store::ObjectMeta;
+    use batchfan::uri::Location;
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output, spool) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("spool"));
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(tmp.path().join("secret.txt"), b"secret words\n").unwrap();
+    let crafted = ObjectMeta { key: "../secret.txt".into(), size: 13, etag: None, mtime_ns: None };
+    let input_location = Location::parse(&input.display().to_string()).unwrap();
+    let plan = plan_objects(&input_location, vec![crafted], &PlanOptions::default()).unwrap();
+    let manifest = tmp.path().join("crafted.jsonl").display().to_string();
+    let client = batchfan::Client::from_env().await;
+    let output_location = Location::parse(&output.display().to_string()).unwrap();
+    client.write_manifest(&manifest, &plan, "bf-crafted", &output_location).await.unwrap();
+    let out = run(worker_cmd(&worker(), &manifest, 0, &spool).arg("wordcount"));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("../secret.txt") && stderr.contains("not allowed"), "{stderr}");
+    assert!(!output.join("part-00000").exists(), "nothing committed");
+}
+
 #[test]
 fn worker_configuration_errors_exit_2_and_write_nothing() {
     let tmp = tempfile::tempdir().unwrap();

@@ -77,6 +77,28 @@ async fn local_store() {
     assert!(matches!(missing.check_root().await, Err(Error::NotFound { .. })));
 }
 
+// Issue 6: a local store refuses keys that would leave its root, so a crafted manifest cannot
+// make a worker read or write outside its locations.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_store_refuses_keys_that_leave_its_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(dir.path().join("secret.txt"), b"outside").unwrap();
+    let store = LocalStore::new(Location::parse(&root.display().to_string()).unwrap());
+    for bad in ["../secret.txt", "a/../../secret.txt", "/etc/passwd", ".."] {
+        let err = read_all(&store, bad, None, None).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidKey { .. }) && err.is_bad_input(), "{bad}: {err}");
+        assert!(matches!(store.head(bad).await, Err(Error::InvalidKey { .. })), "{bad}");
+        assert!(matches!(store.put(bad, Bytes::from_static(b"x")).await, Err(Error::InvalidKey { .. })), "{bad}");
+        assert!(matches!(store.delete(bad).await, Err(Error::InvalidKey { .. })), "{bad}");
+    }
+    assert_eq!(std::fs::read(dir.path().join("secret.txt")).unwrap(), b"outside", "untouched");
+    // Dots inside names are fine.
+    store.put("a..b/..c", Bytes::from_static(b"ok")).await.unwrap();
+    assert_eq!(&read_all(&store, "a..b/..c", None, None).await.unwrap()[..], b"ok");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_store() {
     let moto = moto();
@@ -140,7 +162,8 @@ async fn a_local_input_changed_mid_read_fails_the_read() {
         f.seek(SeekFrom::Start(700_000)).unwrap();
         f.write_all(b"SAME SIZE, OTHER BYTES").unwrap();
     };
-    let cases: [(&str, &dyn Fn(&std::path::Path)); 3] =
+    type Change<'a> = &'a dyn Fn(&std::path::Path);
+    let cases: [(&str, Change); 3] =
         [("truncate", &truncate), ("append", &append), ("same-size overwrite", &overwrite)];
     for (what, change) in cases {
         let err = read_while_changing(None, change).await.unwrap_err();

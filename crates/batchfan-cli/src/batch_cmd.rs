@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use batchfan::batch::{self, JobDefinitionSpec, RunRecord, RunStatus, ShortForm, SubmitOptions};
 use batchfan::status::FailedChild;
-use batchfan::{Error, Result};
+use batchfan::{Client, Error, Result};
 use serde_json::json;
 
 use crate::cli::{
@@ -17,7 +17,7 @@ fn print_json(value: &impl serde::Serialize) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }
 
-pub async fn register(args: RegisterArgs) -> Result<ExitCode> {
+pub async fn register(client: &Client, args: RegisterArgs) -> Result<ExitCode> {
     let spec = match (&args.cli_input_json, &args.name, &args.image) {
         (Some(file), _, _) => {
             let path = file.strip_prefix("file://").unwrap_or(file);
@@ -44,7 +44,7 @@ pub async fn register(args: RegisterArgs) -> Result<ExitCode> {
             ));
         }
     };
-    let registered = batch::register_job_definition(&spec).await?;
+    let registered = client.register(&spec).await?;
     match args.format {
         Format::Json => print_json(&registered),
         Format::Text if registered.reused => println!(
@@ -58,7 +58,7 @@ pub async fn register(args: RegisterArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn submit(args: SubmitArgs) -> Result<ExitCode> {
+pub async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode> {
     let spec = run_spec(&args.plan, &args.out)?;
     check_tolerance(&args.tolerance)?;
     let options = SubmitOptions {
@@ -78,12 +78,12 @@ pub async fn submit(args: SubmitArgs) -> Result<ExitCode> {
         vcpu: args.vcpu,
         memory: args.memory,
     };
-    let (plan, record) = batch::submit(&spec, &options, args.dry_run).await?;
-    let Some(record) = record else {
-        // Dry run: the exact requests, nothing sent.
-        print_json(&plan);
+    if args.dry_run {
+        // The exact requests, nothing written or sent.
+        print_json(&client.submit_dry_run(&spec, &options).await?);
         return Ok(ExitCode::SUCCESS);
-    };
+    }
+    let batch::Submitted { plan, record } = client.submit(&spec, &options).await?;
     match args.format {
         Format::Json if !args.wait => print_json(&record),
         Format::Json => {}
@@ -103,7 +103,7 @@ pub async fn submit(args: SubmitArgs) -> Result<ExitCode> {
         }
     }
     if args.wait {
-        return wait_for(&record, &args.tolerance, args.format).await;
+        return wait_for(client, &record, &args.tolerance, args.format).await;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -145,11 +145,11 @@ fn print_status(status: &RunStatus, failed: &[FailedChild]) {
     }
 }
 
-pub async fn status(args: StatusArgs) -> Result<ExitCode> {
-    let record = batch::find_run(&args.run.run).await?;
-    let status = batch::run_status(&record).await?;
+pub async fn status(client: &Client, args: StatusArgs) -> Result<ExitCode> {
+    let record = client.find_run(&args.run.run).await?;
+    let status = client.run_status(&record).await?;
     let failed =
-        if status.counts.failed > 0 { batch::failed_children(&record, &status).await?.children } else { vec![] };
+        if status.counts.failed > 0 { client.failed_children(&record, &status).await?.children } else { vec![] };
     match args.format {
         Format::Json => print_json(&status_json(&status, &failed)),
         Format::Text => print_status(&status, &failed),
@@ -157,13 +157,13 @@ pub async fn status(args: StatusArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn wait(args: WaitArgs) -> Result<ExitCode> {
+pub async fn wait(client: &Client, args: WaitArgs) -> Result<ExitCode> {
     check_tolerance(&args.tolerance)?;
-    let record = batch::find_run(&args.run.run).await?;
-    wait_for(&record, &args.tolerance, args.format).await
+    let record = client.find_run(&args.run.run).await?;
+    wait_for(client, &record, &args.tolerance, args.format).await
 }
 
-async fn wait_for(record: &RunRecord, tolerance: &ToleranceArgs, format: Format) -> Result<ExitCode> {
+async fn wait_for(client: &Client, record: &RunRecord, tolerance: &ToleranceArgs, format: Format) -> Result<ExitCode> {
     let bar = present::progress_bar(record.chunk_count);
     let on_poll = {
         let bar = bar.clone();
@@ -180,11 +180,11 @@ async fn wait_for(record: &RunRecord, tolerance: &ToleranceArgs, format: Format)
             ));
         }
     };
-    let status = batch::wait(record, Duration::from_secs_f64(tolerance.interval), &on_poll).await;
+    let status = client.wait(record, Duration::from_secs_f64(tolerance.interval), &on_poll).await;
     bar.finish_and_clear();
     let status = status?;
     let failed =
-        if status.counts.failed > 0 { batch::failed_children(record, &status).await?.children } else { vec![] };
+        if status.counts.failed > 0 { client.failed_children(record, &status).await?.children } else { vec![] };
     match format {
         Format::Json => print_json(&status_json(&status, &failed)),
         Format::Text => print_status(&status, &failed),
@@ -197,16 +197,16 @@ async fn wait_for(record: &RunRecord, tolerance: &ToleranceArgs, format: Format)
     Ok(if failures == 0 || tolerated { ExitCode::SUCCESS } else { ExitCode::from(code::WORK_FAILED) })
 }
 
-pub async fn cancel(args: CancelArgs) -> Result<ExitCode> {
-    let record = batch::find_run(&args.run.run).await?;
-    let jobs = batch::cancel(&record, &args.reason).await?;
+pub async fn cancel(client: &Client, args: CancelArgs) -> Result<ExitCode> {
+    let record = client.find_run(&args.run.run).await?;
+    let jobs = client.cancel(&record, &args.reason).await?;
     println!("cancelled run {}: terminated {} job(s): {}", record.run_id, jobs.len(), jobs.join(" "));
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn redrive(args: RedriveArgs) -> Result<ExitCode> {
-    let mut record = batch::find_run(&args.run.run).await?;
-    let submitted = batch::redrive(&mut record, args.dry_run).await?;
+pub async fn redrive(client: &Client, args: RedriveArgs) -> Result<ExitCode> {
+    let mut record = client.find_run(&args.run.run).await?;
+    let submitted = client.redrive(&mut record, args.dry_run).await?;
     if submitted.is_empty() {
         println!("run {}: no failed chunks; nothing to redrive", record.run_id);
         return Ok(ExitCode::SUCCESS);

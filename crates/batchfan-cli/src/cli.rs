@@ -252,6 +252,7 @@ impl PlanOptionArgs {
             max_bytes_per_chunk: self.max_bytes_per_chunk,
             children: self.children,
             split_bytes: self.split_bytes,
+            input_list: self.input_list.clone(),
             ..PlanOptions::default()
         }
     }
@@ -275,7 +276,6 @@ pub struct OutputArgs {
 pub fn run_spec(plan: &PlanOptionArgs, out: &OutputArgs) -> batchfan::Result<RunSpec> {
     Ok(RunSpec {
         input: Location::parse(&plan.input)?,
-        input_list: plan.input_list.clone(),
         options: plan.options(),
         output: Location::parse(&out.output)?,
         manifest: out.manifest.clone(),

@@ -22,15 +22,17 @@ pub(crate) mod code {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One client for the process, from the standard AWS chain and BATCHFAN_* settings.
+    let client = batchfan::Client::from_env().await;
     let result = match cli.command {
-        Command::Plan(args) => plan_cmd::run(args).await,
-        Command::Run(args) => run_cmd::run(args).await,
-        Command::Register(args) => batch_cmd::register(args).await,
-        Command::Submit(args) => batch_cmd::submit(*args).await,
-        Command::Status(args) => batch_cmd::status(args).await,
-        Command::Wait(args) => batch_cmd::wait(args).await,
-        Command::Cancel(args) => batch_cmd::cancel(args).await,
-        Command::Redrive(args) => batch_cmd::redrive(args).await,
+        Command::Plan(args) => plan_cmd::run(&client, args).await,
+        Command::Run(args) => run_cmd::run(&client, args).await,
+        Command::Register(args) => batch_cmd::register(&client, args).await,
+        Command::Submit(args) => batch_cmd::submit(&client, *args).await,
+        Command::Status(args) => batch_cmd::status(&client, args).await,
+        Command::Wait(args) => batch_cmd::wait(&client, args).await,
+        Command::Cancel(args) => batch_cmd::cancel(&client, args).await,
+        Command::Redrive(args) => batch_cmd::redrive(&client, args).await,
     };
     match result {
         Ok(code) => code,

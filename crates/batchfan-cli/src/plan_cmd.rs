@@ -2,16 +2,17 @@
 
 use std::process::ExitCode;
 
+use batchfan::Client;
 use batchfan::uri::Location;
 
 use crate::cli::{Format, PlanArgs};
 use crate::present;
 
-pub async fn run(args: PlanArgs) -> batchfan::Result<ExitCode> {
+pub async fn run(client: &Client, args: PlanArgs) -> batchfan::Result<ExitCode> {
     let options = args.plan.options();
     options.validate()?;
     let input = Location::parse(&args.plan.input)?.absolute()?;
-    let plan = batchfan::plan::plan(&input, args.plan.input_list.as_deref(), &options).await?;
+    let plan = client.plan(&input, &options).await?;
     match args.format {
         Format::Json => println!("{}", present::plan_json(&plan)),
         Format::Text => println!("{}", present::plan_text(&plan)),

@@ -4,14 +4,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use batchfan::local::{self, Event, LocalOptions};
-use batchfan::run::prepare_run;
 use batchfan::size::format_size;
-use batchfan::{Error, limits};
+use batchfan::{Client, Error, limits};
 
 use crate::cli::{Format, RunArgs, run_spec};
 use crate::{code, present};
 
-pub async fn run(args: RunArgs) -> batchfan::Result<ExitCode> {
+pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
     if !args.local {
         return Err(Error::option(
             "--local",
@@ -27,7 +26,7 @@ pub async fn run(args: RunArgs) -> batchfan::Result<ExitCode> {
     limits::check_positive("--parallel", parallel as u64, None)?;
     limits::check_positive("--attempts", u64::from(args.attempts), Some(u64::from(*limits::ATTEMPTS.end())))?;
 
-    let prepared = prepare_run(&spec).await?;
+    let prepared = client.prepare_run(&spec).await?;
     let (run_id, manifest_uri) = (&prepared.run_id, &prepared.manifest_uri);
     let header = prepared.manifest.header();
 
@@ -71,7 +70,11 @@ pub async fn run(args: RunArgs) -> batchfan::Result<ExitCode> {
             }
         }
     };
-    let summary = local::run_local(header, manifest_uri, &local_options, &on_event).await;
+    // The library installs no signal handler: Ctrl-C is this command's choice.
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let summary = client.run_local(&prepared, &local_options, &on_event, ctrl_c).await;
     bar.finish_and_clear();
     let summary = summary?;
     let wall = started.elapsed();

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use batchfan::contract::env;
 use batchfan::store::ReadOptions;
 
 use crate::error::WorkerError;
@@ -33,42 +34,44 @@ impl Config {
 
     /// Reads the configuration through `lookup` (for tests and embedding).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, WorkerError> {
-        let job_id = lookup("AWS_BATCH_JOB_ID").unwrap_or_default();
-        let index = match lookup("AWS_BATCH_JOB_ARRAY_INDEX").filter(|v| !v.is_empty()) {
+        let job_id = lookup(env::JOB_ID).unwrap_or_default();
+        let index = match lookup(env::ARRAY_INDEX).filter(|v| !v.is_empty()) {
             Some(v) => v.trim().parse().map_err(|_| {
-                WorkerError::Config(format!("AWS_BATCH_JOB_ARRAY_INDEX=`{v}` is not a non-negative integer"))
+                WorkerError::Config(format!("{}=`{v}` is not a non-negative integer", env::ARRAY_INDEX))
             })?,
             None => match job_id.rsplit_once(':') {
                 Some((_, suffix)) => suffix.parse().map_err(|_| {
                     WorkerError::Config(format!(
-                        "AWS_BATCH_JOB_ID=`{job_id}` does not end in `:<index>` and AWS_BATCH_JOB_ARRAY_INDEX is unset"
+                        "{}=`{job_id}` does not end in `:<index>` and {} is unset",
+                        env::JOB_ID,
+                        env::ARRAY_INDEX
                     ))
                 })?,
                 None => 0,
             },
         };
-        let attempt = match lookup("AWS_BATCH_JOB_ATTEMPT").filter(|v| !v.is_empty()) {
+        let attempt = match lookup(env::ATTEMPT).filter(|v| !v.is_empty()) {
             Some(v) => v
                 .trim()
                 .parse()
-                .map_err(|_| WorkerError::Config(format!("AWS_BATCH_JOB_ATTEMPT=`{v}` is not a positive integer")))?,
+                .map_err(|_| WorkerError::Config(format!("{}=`{v}` is not a positive integer", env::ATTEMPT)))?,
             None => 1,
         };
-        let manifest = lookup("BATCHFAN_MANIFEST").filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+        let manifest = lookup(env::MANIFEST).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
             WorkerError::Config(
-                "BATCHFAN_MANIFEST is not set: start this program through `batchfan run` or `batchfan submit`, or set it to the manifest URI".into(),
+                format!("{} is not set: start this program through `batchfan run` or `batchfan submit`, or set it to the manifest URI", env::MANIFEST),
             )
         })?;
-        let spool_dir = lookup("BATCHFAN_SPOOL_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let spool_dir = lookup(env::SPOOL_DIR).map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
         let mut read = ReadOptions::default();
-        if let Some(v) = lookup("BATCHFAN_READ_PART_SIZE").filter(|v| !v.is_empty()) {
+        if let Some(v) = lookup(env::READ_PART_SIZE).filter(|v| !v.is_empty()) {
             read.part_size = batchfan::size::parse_size(&v).ok().filter(|&n| n > 0).ok_or_else(|| {
-                WorkerError::Config(format!("BATCHFAN_READ_PART_SIZE=`{v}` is not a size above 0, e.g. 8MiB"))
+                WorkerError::Config(format!("{}=`{v}` is not a size above 0, e.g. 8MiB", env::READ_PART_SIZE))
             })?;
         }
-        if let Some(v) = lookup("BATCHFAN_READ_CONCURRENCY").filter(|v| !v.is_empty()) {
+        if let Some(v) = lookup(env::READ_CONCURRENCY).filter(|v| !v.is_empty()) {
             read.concurrency = v.trim().parse().ok().filter(|n| (1..=64).contains(n)).ok_or_else(|| {
-                WorkerError::Config(format!("BATCHFAN_READ_CONCURRENCY=`{v}` is not an integer from 1 to 64"))
+                WorkerError::Config(format!("{}=`{v}` is not an integer from 1 to 64", env::READ_CONCURRENCY))
             })?;
         }
         Ok(Config { index, attempt, job_id, manifest, spool_dir, read })

@@ -3,24 +3,8 @@
 /// Errors a handler may return: anything that converts into a boxed error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Exit codes of a worker process.
-pub mod exit {
-    /// The chunk was committed now, or had been committed by an earlier attempt.
-    pub const OK: i32 = 0;
-    /// The handler returned an error or panicked; nothing was committed.
-    pub const HANDLER_FAILED: i32 = 1;
-    /// Bad configuration: environment, manifest (missing, garbled, unknown version) or index
-    /// out of range. Retrying does not help.
-    pub const CONFIG: i32 = 2;
-    /// An input changed since planning (ETag or mtime/size differ). Re-plan; retrying does not help.
-    pub const INPUT_CHANGED: i32 = 3;
-    /// A transient storage error (network, throttling, 5xx): a retry may succeed.
-    pub const TRANSIENT: i32 = 75;
-    /// SIGTERM (e.g. Spot reclaim) stopped the chunk before its commit: a retry may succeed.
-    pub const TERMINATED: i32 = 143;
-    /// Exit codes worth retrying (for AWS Batch `evaluateOnExit` rules).
-    pub const RETRYABLE: [i32; 2] = [TRANSIENT, TERMINATED];
-}
+/// Exit codes of a worker process (the contract's, [`batchfan::contract::exit`]).
+pub use batchfan::contract::exit;
 
 /// Why a chunk did not commit.
 #[derive(Debug, thiserror::Error)]

@@ -39,7 +39,8 @@ mod log;
 mod output;
 mod runtime;
 
-pub use batchfan::manifest::Item;
+pub use batchfan::Client;
+pub use batchfan::contract::Item;
 pub use batchfan::records::ItemReader;
 pub use config::Config;
 pub use error::{BoxError, WorkerError, exit};

@@ -14,7 +14,7 @@ pub(crate) fn init() {
         .with_ansi(false)
         .with_target(false);
     // An error means a subscriber is already installed: the program's own wins.
-    let _ = if std::env::var("BATCHFAN_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json")) {
+    let _ = if std::env::var(batchfan::contract::env::LOG_FORMAT).is_ok_and(|v| v.eq_ignore_ascii_case("json")) {
         builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
     } else {
         builder.try_init()

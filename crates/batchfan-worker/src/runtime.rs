@@ -5,8 +5,10 @@ use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use batchfan::layout::{self, Marker};
-use batchfan::manifest::{Header, Item, ManifestReader};
+use batchfan::Client;
+use batchfan::contract::{self, Header, Item, MARKER_VERSION, Marker};
+use batchfan::layout;
+use batchfan::manifest::ManifestReader;
 use batchfan::records::ItemReader;
 use batchfan::store::{self, ReadOptions, Store};
 use bytes::Bytes;
@@ -106,8 +108,8 @@ pub enum Outcome {
     AlreadyCommitted(Marker),
 }
 
-/// Runs `handler` on this child's chunk (configured from the environment) and returns the exit
-/// code to end the process with (see [`crate::exit`]).
+/// Runs `handler` on this child's chunk (configured from the environment, with a
+/// [`Client::from_env`]) and returns the exit code to end the process with (see [`crate::exit`]).
 ///
 /// Logs go through `tracing`: unless the program installed a subscriber, one line per event on
 /// stderr, JSON with `BATCHFAN_LOG_FORMAT=json`, filtered by `RUST_LOG` (default `info`). Events
@@ -115,7 +117,12 @@ pub enum Outcome {
 pub async fn run<H: Handler>(handler: H) -> ExitCode {
     log::init();
     let span = tracing::info_span!("chunk", run_id = Empty, chunk = Empty, attempt = Empty);
-    let result = async { run_with(Config::from_env()?, handler).await }.instrument(span.clone()).await;
+    let result = async {
+        let config = Config::from_env()?;
+        run_with(config, &Client::from_env().await, handler).await
+    }
+    .instrument(span.clone())
+    .await;
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
@@ -126,9 +133,10 @@ pub async fn run<H: Handler>(handler: H) -> ExitCode {
     }
 }
 
-/// Runs `handler` on the chunk `config` names and commits its output exactly once.
-pub async fn run_with<H: Handler>(config: Config, handler: H) -> Result<Outcome, WorkerError> {
-    let manifest = ManifestReader::open(&config.manifest).await.map_err(config_error)?;
+/// Runs `handler` on the chunk `config` names, reading and writing through `client`, and commits
+/// its output exactly once.
+pub async fn run_with<H: Handler>(config: Config, client: &Client, handler: H) -> Result<Outcome, WorkerError> {
+    let manifest = ManifestReader::open(client, &config.manifest).await.map_err(config_error)?;
     let header = Arc::new(manifest.header().clone());
     // Through a view (several arrays, redrives) the child index maps to the run's chunk index.
     let index = manifest.chunk_index(config.index).map_err(config_error)?;
@@ -136,13 +144,13 @@ pub async fn run_with<H: Handler>(config: Config, handler: H) -> Result<Outcome,
     // Fills the fields of the span `run` opened (a no-op under a caller's own span).
     let span = Span::current();
     span.record("run_id", header.run_id.as_str()).record("chunk", index).record("attempt", config.attempt);
-    let output_store = store::open(&header.output_location()?).await?;
-    let marker_key = layout::marker_key(&header.run_id, index);
+    let output_store = client.store(&header.output_location()?)?;
+    let marker_key = contract::marker_key(&header.run_id, index);
     if let Some(marker) = read_marker(output_store.as_ref(), &marker_key).await? {
         tracing::info!("chunk already committed by an earlier attempt; nothing to do");
         return Ok(Outcome::AlreadyCommitted(marker));
     }
-    let input = store::open(&header.input_location()?).await?;
+    let input = client.store(&header.input_location()?)?;
     let spool_name = format!("batchfan-{}-{index:05}-{}.spool", header.run_id, std::process::id());
     let output = Output::create(&config.spool_dir, &spool_name)?;
     // Local files read fastest as one stream (measured: parallel parts cost 8% more wall time).
@@ -220,9 +228,10 @@ async fn commit(
     marker_key: &str,
 ) -> Result<Marker, WorkerError> {
     let (spool, bytes_out) = output.finish()?;
-    let output_key = layout::part_key(index);
+    let output_key = contract::part_key(index);
     store.put_file(&output_key, &spool).await?;
     let marker = Marker {
+        batchfan_marker: MARKER_VERSION,
         run_id: header.run_id.clone(),
         index,
         attempt: config.attempt,

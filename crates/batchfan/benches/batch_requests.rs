@@ -23,19 +23,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let queue = std::env::var("BENCH_QUEUE").unwrap_or_else(|_| "bench".into());
     let bucket = std::env::var("BENCH_BUCKET").unwrap_or_else(|_| "bench-requests".into());
-    let s3 = batchfan::store::s3_client().await;
+    let client = batchfan::Client::from_env().await;
+    let s3 = client.s3().await;
     let _ = s3.create_bucket().bucket(&bucket).send().await;
     s3.put_object().bucket(&bucket).key("in/records.txt").body(b"x\n".repeat(CHUNKS).into()).send().await?;
 
     println!("| {:<46} | {:>8} | {:>8} | note |", "step", "requests", "wall s");
     println!("|{}|{}|{}|------|", "-".repeat(48), "-".repeat(10), "-".repeat(10));
-    let count = batch::request_count;
+    let count = || client.batch_request_count();
 
     let start = (count(), Instant::now());
     let spec =
         ShortForm { name: "bench".into(), image: "worker:1".into(), vcpu: 1.0, memory: 2048, ..Default::default() }
             .to_spec();
-    let registered = batch::register_job_definition(&spec).await?;
+    let registered = client.register(&spec).await?;
     row(
         "register (new revision)",
         count() - start.0,
@@ -43,12 +44,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "DescribeJobDefinitions + RegisterJobDefinition",
     );
     let start = (count(), Instant::now());
-    batch::register_job_definition(&spec).await?;
+    client.register(&spec).await?;
     row("register again (reused)", count() - start.0, start.1.elapsed().as_secs_f64(), "DescribeJobDefinitions only");
 
     let run_spec = RunSpec {
         input: Location::parse(&format!("s3://{bucket}/in/"))?,
-        input_list: None,
         options: PlanOptions { split_bytes: Some(2), max_items_per_chunk: Some(1), ..Default::default() },
         output: Location::parse(&format!("s3://{bucket}/out/"))?,
         manifest: None,
@@ -60,8 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     let start = (count(), Instant::now());
-    let (_, record) = batch::submit(&run_spec, &options, false).await?;
-    let record = record.ok_or("no record")?;
+    let record = client.submit(&run_spec, &options).await?.record;
     row(
         &format!("submit {} chunks", record.chunk_count),
         count() - start.0,
@@ -73,7 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let on_poll = |_: &batch::RunStatus| {
         polls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     };
-    let status = batch::wait(&record, std::time::Duration::from_millis(100), &on_poll).await?;
+    let status = client.wait(&record, std::time::Duration::from_millis(100), &on_poll).await?;
     let polls = polls.into_inner();
     row(
         "watch to completion",
@@ -88,13 +87,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut ids = Vec::with_capacity(CHUNKS);
     for i in 0..CHUNKS {
         template.job_name = format!("perchunk-{i}");
-        ids.push(template.send().await?);
+        ids.push(template.send(&client).await?);
     }
     row("per-chunk submitter: submit", count() - start.0, start.1.elapsed().as_secs_f64(), "one SubmitJob per chunk");
-    let client = batch::client().await;
     let start = (count(), Instant::now());
     for batch_ids in ids.chunks(100) {
-        client.describe_jobs().set_jobs(Some(batch_ids.to_vec())).send().await?;
+        client.batch().await.describe_jobs().set_jobs(Some(batch_ids.to_vec())).send().await?;
     }
     row(
         "per-chunk submitter: one poll",

@@ -8,6 +8,7 @@ use std::time::Instant;
 mod support;
 use support::{peak_rss_mib, reset_peak};
 
+use batchfan::contract::Item;
 use batchfan::manifest::{self, ManifestReader};
 use batchfan::plan::{PlanOptions, plan_objects};
 use batchfan::uri::Location;
@@ -51,6 +52,7 @@ async fn main() {
     }
 
     let input = Location::parse("s3://bench-bucket/events/").expect("location");
+    let client = batchfan::Client::from_env().await;
     if let Some(variant) = std::env::args().nth(1).and_then(|a| a.strip_prefix("--variant=").map(str::to_string)) {
         if variant == "write" {
             // The real flow: plan, then stream the manifest to a file; the listing is consumed.
@@ -61,7 +63,7 @@ async fn main() {
             let (wall, cpu) = (Instant::now(), cpu_seconds());
             let plan = plan_objects(&input, objects, &PlanOptions { children: Some(10_000), ..Default::default() })
                 .expect("plan");
-            manifest::write_plan(&uri, &plan, "bf-bench", &output).await.expect("write");
+            manifest::write_plan(&client, &uri, &plan, "bf-bench", &output).await.expect("write");
             let size = std::fs::metadata(&uri).map_or(0, |m| m.len());
             row(
                 "plan + write_plan (streamed) --children 10000",
@@ -119,13 +121,13 @@ async fn main() {
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let path = dir.join("manifest.jsonl");
     let uri = path.display().to_string();
-    manifest::write(&uri, encoded).await.expect("write");
+    manifest::write(&client, &uri, encoded).await.expect("write");
 
     let children = 200u64;
     let (wall, cpu) = (Instant::now(), cpu_seconds());
     let mut items = 0;
     for i in 0..children {
-        let reader = ManifestReader::open(&uri).await.expect("open");
+        let reader = ManifestReader::open(&client, &uri).await.expect("open");
         items += reader.chunk(i * 49).await.expect("chunk").len();
     }
     let per_child = wall.elapsed().as_secs_f64() / children as f64;
@@ -143,7 +145,7 @@ async fn main() {
         .split(|b| *b == b'\n')
         .skip(2)
         .filter(|l| !l.is_empty())
-        .filter_map(|l| serde_json::from_slice::<manifest::Item>(l).ok())
+        .filter_map(|l| serde_json::from_slice::<Item>(l).ok())
         .count();
     row(
         "for contrast: a child parsing the whole manifest",

@@ -3,15 +3,15 @@
 //! Uploads a text object of `BENCH_MIB` MiB (default 256) once, then reads it whole and as the
 //! record-aligned split ranges children read. Prints table rows; the script adds curl and awscli.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 mod support;
 
-use batchfan::manifest::{self, Item, ManifestReader};
+use batchfan::contract::Item;
+use batchfan::manifest::{self, ManifestReader};
 use batchfan::plan::{PlanOptions, plan_objects, split_ranges};
 use batchfan::records::ItemReader;
-use batchfan::store::{ReadOptions, S3Store, Store, read_all, s3_client};
+use batchfan::store::{ReadOptions, Store, read_all};
 use batchfan::uri::Location;
 
 fn row(what: &str, bytes: u64, seconds: f64, note: &str) {
@@ -27,9 +27,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let bucket = std::env::var("BENCH_BUCKET").unwrap_or_else(|_| "bench-data".into());
     let mib: u64 = std::env::var("BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
-    let client = s3_client().await;
-    let _ = client.create_bucket().bucket(&bucket).send().await;
-    let store = S3Store::new(client, &bucket, "");
+    let client = batchfan::Client::from_env().await;
+    let _ = client.s3().await.create_bucket().bucket(&bucket).send().await;
+    let store = client.store(&Location::parse(&format!("s3://{bucket}/"))?)?;
     let meta = match store.head("text.txt").await? {
         Some(meta) if meta.size >= mib << 20 => meta,
         _ => {
@@ -48,12 +48,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::env::args().find_map(|a| a.strip_prefix("--read-variant=").and_then(|v| v.parse::<usize>().ok()));
     if variant.is_none() {
         let start = Instant::now();
-        let whole = read_all(&store, "text.txt", None, Some(&meta)).await?;
+        let whole = read_all(store.as_ref(), "text.txt", None, Some(&meta)).await?;
         let seconds = start.elapsed().as_secs_f64();
         row("batchfan store: one GET, whole object", whole.len() as u64, seconds, "If-Match pinned");
     }
 
-    let store: Arc<dyn Store> = Arc::new(store);
     let single = ReadOptions { concurrency: 1, ..ReadOptions::default() };
     let reads = [
         ("one GET", single),
@@ -74,7 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 std::process::Command::new(std::env::current_exe()?).arg(format!("--read-variant={i}")).output()?;
             print!("{}", String::from_utf8_lossy(&out.stdout));
         }
-        return child_chunk_reads(&bucket, store.as_ref()).await;
+        return child_chunk_reads(&client, &bucket, store.as_ref()).await;
     };
     let (split, how, read) = rows[variant];
     let ranges = match split {
@@ -106,7 +105,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// A child's start: its chunk of a 1,000,000-item manifest, read from S3.
-async fn child_chunk_reads(bucket: &str, store: &dyn Store) -> Result<(), Box<dyn std::error::Error>> {
+async fn child_chunk_reads(
+    client: &batchfan::Client,
+    bucket: &str,
+    store: &dyn Store,
+) -> Result<(), Box<dyn std::error::Error>> {
     let uri = format!("s3://{bucket}/manifest-1m/manifest.jsonl");
     if store.head("manifest-1m/manifest.jsonl").await?.is_none() {
         let input = Location::parse("s3://bench-bucket/events/")?;
@@ -115,13 +118,13 @@ async fn child_chunk_reads(bucket: &str, store: &dyn Store) -> Result<(), Box<dy
             support::listing(1_000_000),
             &PlanOptions { children: Some(10_000), ..Default::default() },
         )?;
-        manifest::write_plan(&uri, &plan, "bf-bench", &Location::parse("s3://bench-bucket/out/")?).await?;
+        manifest::write_plan(client, &uri, &plan, "bf-bench", &Location::parse("s3://bench-bucket/out/")?).await?;
     }
     let children = 100u64;
     let start = Instant::now();
     let mut items = 0;
     for i in 0..children {
-        let reader = ManifestReader::open(&uri).await?;
+        let reader = ManifestReader::open(client, &uri).await?;
         items += reader.chunk(i * 97).await?.len();
     }
     let per_child = start.elapsed().as_secs_f64() / children as f64;

@@ -119,6 +119,17 @@ pub enum Error {
         message: String,
         /// Whether a retry may succeed (network error, throttling, 5xx).
         transient: bool,
+        /// The underlying error (an SDK error, with the raw response), when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A key that would leave its store's root (`..` segments, an absolute path).
+    #[error("key `{key}` is not allowed: {reason}")]
+    InvalidKey {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: String,
     },
     /// A local file operation failed.
     #[error("{op} `{}` failed: {source}", path.display())]
@@ -151,6 +162,9 @@ pub enum Error {
         op: &'static str,
         /// The service's message.
         message: String,
+        /// The SDK error, when the service answered.
+        #[source]
+        source: Option<BoxError>,
     },
     /// An AWS Batch request failed.
     #[error("AWS Batch {op} failed: {message}")]
@@ -161,6 +175,9 @@ pub enum Error {
         message: String,
         /// Whether a retry may succeed (throttling, network, 5xx).
         transient: bool,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
     /// A run id or run URI could not be resolved.
     #[error("unknown run `{run}`: {reason}")]
@@ -200,6 +217,7 @@ impl Error {
                 | Error::OutputNotEmpty { .. }
                 | Error::BatchRejected { .. }
                 | Error::UnknownRun { .. }
+                | Error::InvalidKey { .. }
         )
     }
 
@@ -217,6 +235,9 @@ impl Error {
         Error::InvalidOption { field: field.to_string(), value: value.to_string(), allowed: allowed.into() }
     }
 }
+
+/// A boxed error kept as the cause of a batchfan error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Result with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,58 +1,10 @@
-//! Where a run keeps things under its output location, and run ids.
-//!
-//! ```text
-//! OUTPUT/part-00000                                 chunk 0's output, committed once
-//! OUTPUT/_batchfan/runs/RUN/manifest.jsonl          the manifest (unless --manifest)
-//! OUTPUT/_batchfan/runs/RUN/done/00000.json         chunk 0's completion marker
-//! ```
+//! Run ids, and preparing an output location (the keys themselves are in [`crate::contract`]).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
-
+use crate::contract::META_DIR;
 use crate::error::{Error, Result};
 use crate::store::Store;
-
-/// The folder under the output location holding batchfan's own files.
-pub const META_DIR: &str = "_batchfan";
-
-/// The output key of chunk `index`.
-pub fn part_key(index: u64) -> String {
-    format!("part-{index:05}")
-}
-
-/// The completion marker of chunk `index` of run `run_id`.
-pub fn marker_key(run_id: &str, index: u64) -> String {
-    format!("{META_DIR}/runs/{run_id}/done/{index:05}.json")
-}
-
-/// The default manifest key of a run, under the output location.
-pub fn manifest_key(run_id: &str) -> String {
-    format!("{META_DIR}/runs/{run_id}/manifest.jsonl")
-}
-
-/// What a child writes after its output is committed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Marker {
-    /// The run.
-    pub run_id: String,
-    /// The chunk.
-    pub index: u64,
-    /// The attempt that committed.
-    pub attempt: u32,
-    /// `AWS_BATCH_JOB_ID` of the child that committed.
-    pub job_id: String,
-    /// Items processed.
-    pub items: u64,
-    /// Input bytes read.
-    pub bytes_in: u64,
-    /// The output key.
-    pub output_key: String,
-    /// Output bytes written.
-    pub bytes_out: u64,
-    /// When the commit finished (ms since the epoch).
-    pub committed_unix_ms: u64,
-}
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -65,8 +17,8 @@ pub fn new_run_id() -> String {
     let secs = now.as_secs();
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let t = secs % 86_400;
-    let noise = (now.subsec_nanos() as u64 ^ (u64::from(std::process::id()) << 20)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    format!("bf-{y:04}{m:02}{d:02}-{:02}{:02}{:02}-{:06x}", t / 3600, t / 60 % 60, t % 60, noise >> 40)
+    let noise = fastrand::u32(..1 << 24);
+    format!("bf-{y:04}{m:02}{d:02}-{:02}{:02}{:02}-{noise:06x}", t / 3600, t / 60 % 60, t % 60)
 }
 
 /// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
@@ -100,9 +52,7 @@ pub async fn prepare_output(store: &dyn Store, overwrite: bool) -> Result<usize>
     if !overwrite {
         return Err(Error::OutputNotEmpty { uri: store.location().to_string(), found: existing.len() });
     }
-    for key in &existing {
-        store.delete(key).await?;
-    }
+    store.delete_many(&existing).await?;
     Ok(existing.len())
 }
 

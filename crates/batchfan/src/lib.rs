@@ -6,21 +6,31 @@
 //! for scale) starts one child per chunk. Children use the `batchfan-worker` harness, which
 //! commits each chunk's output exactly once under [`layout`]'s names.
 //!
+//! Everything that talks to AWS goes through a [`Client`], built like any aws-sdk-rust client
+//! from the caller's own [`aws_config::SdkConfig`] (or from the environment), cloneable and
+//! free of process-global state: two clients in one process talk to two accounts or regions.
+//!
 //! ```no_run
 //! # async fn demo() -> batchfan::Result<()> {
-//! use batchfan::{plan::{plan, PlanOptions}, uri::Location};
+//! use batchfan::{Client, plan::PlanOptions, uri::Location};
+//! let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+//! let client = Client::new(&config);
 //! let input = Location::parse("s3://my-bucket/logs/2026/")?;
 //! let options = PlanOptions { children: Some(100), ..Default::default() };
-//! let plan = plan(&input, None, &options).await?;
+//! let plan = client.plan(&input, &options).await?;
 //! println!("{} items in {} chunks", plan.items.len(), plan.chunks.len());
 //! # Ok(()) }
 //! ```
+//!
+//! The contract between submitter and workers (environment, exit codes, keys, schemas) is in
+//! [`contract`].
 
 #![warn(missing_docs)]
 
-pub mod aws;
 #[cfg(feature = "batch")]
 pub mod batch;
+mod client;
+pub mod contract;
 pub mod error;
 pub mod layout;
 pub mod limits;
@@ -34,4 +44,5 @@ pub mod status;
 pub mod store;
 pub mod uri;
 
-pub use error::{Error, Result};
+pub use client::{Client, ClientBuilder, DEFAULT_BATCH_RPS, default_retry_config};
+pub use error::{BoxError, Error, Result};

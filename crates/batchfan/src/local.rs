@@ -8,18 +8,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::contract::{Header, env};
 use crate::error::{Error, Result};
-use crate::manifest::Header;
 use crate::status::{FailedChild, StatusCounts};
-
-/// Environment variable naming the manifest, read by the worker harness.
-pub const ENV_MANIFEST: &str = "BATCHFAN_MANIFEST";
-/// The child index, as AWS Batch sets it for array children.
-pub const ENV_ARRAY_INDEX: &str = "AWS_BATCH_JOB_ARRAY_INDEX";
-/// The job id, `<parent>:<index>` for array children.
-pub const ENV_JOB_ID: &str = "AWS_BATCH_JOB_ID";
-/// The attempt number, from 1.
-pub const ENV_ATTEMPT: &str = "AWS_BATCH_JOB_ATTEMPT";
 
 /// How to run children locally.
 #[derive(Debug, Clone)]
@@ -128,12 +119,14 @@ struct Shared<'a> {
 ///
 /// Children get `AWS_BATCH_JOB_ARRAY_INDEX` (for two or more chunks, as AWS Batch arrays do),
 /// `AWS_BATCH_JOB_ID=<run-id>:<index>`, `AWS_BATCH_JOB_ATTEMPT` and `BATCHFAN_MANIFEST`, plus this
-/// process's environment. Ctrl-C stops the children and returns [`Error::Interrupted`].
+/// process's environment. When `cancel` completes (the CLI passes Ctrl-C; the library installs
+/// no signal handler) the children are stopped and [`Error::Interrupted`] is returned.
 pub async fn run_local(
     header: &Header,
     manifest: &str,
     options: &LocalOptions,
     on_event: &(dyn Fn(&Event) + Send + Sync),
+    cancel: impl std::future::Future<Output = ()>,
 ) -> Result<RunSummary> {
     std::fs::create_dir_all(&options.log_dir).map_err(|e| Error::io("creating log folder", &options.log_dir, e))?;
     let started = Instant::now();
@@ -151,7 +144,7 @@ pub async fn run_local(
     let all = futures_util::future::try_join_all(workers);
     tokio::select! {
         result = all => { result?; }
-        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted),
+        () = cancel => return Err(Error::Interrupted),
     }
     let (counts, mut failed, items, bytes) = shared.state.into_inner().unwrap_or_else(|p| p.into_inner());
     failed.sort_by_key(|f| f.index);
@@ -229,16 +222,16 @@ async fn run_child(shared: &Shared<'_>, index: u64, attempt: u32) -> Result<Opti
     let mut command = tokio::process::Command::new(&options.program);
     command
         .args(&options.args)
-        .env(ENV_MANIFEST, shared.manifest)
-        .env(ENV_ATTEMPT, attempt.to_string())
+        .env(env::MANIFEST, shared.manifest)
+        .env(env::ATTEMPT, attempt.to_string())
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)
         .kill_on_drop(true);
     if shared.header.chunk_count >= 2 {
-        command.env(ENV_ARRAY_INDEX, index.to_string()).env(ENV_JOB_ID, format!("{}:{index}", shared.header.run_id));
+        command.env(env::ARRAY_INDEX, index.to_string()).env(env::JOB_ID, format!("{}:{index}", shared.header.run_id));
     } else {
-        command.env_remove(ENV_ARRAY_INDEX).env(ENV_JOB_ID, &shared.header.run_id);
+        command.env_remove(env::ARRAY_INDEX).env(env::JOB_ID, &shared.header.run_id);
     }
     let mut child =
         command.spawn().map_err(|source| Error::Spawn { program: options.program.display().to_string(), source })?;

@@ -21,106 +21,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::client::Client;
+use crate::contract::{FORMAT_NAME, FORMAT_VERSION, Header, Item, View};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
-use crate::store::{self, ByteRange, ObjectMeta, Store};
+use crate::store::{self, ByteRange, Store};
 use crate::uri::Location;
 
-/// The manifest format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
-/// The `format` field of every manifest header.
-pub const FORMAT_NAME: &str = "batchfan-manifest";
 /// Bytes read on the first request: small manifests arrive whole, and so does the header of a
 /// run of up to about 45,000 chunks (22 bytes each), so a child opens its manifest with one GET.
 /// An S3 round trip costs more than the extra bytes.
 const FIRST_READ: u64 = 1 << 20;
-
-/// One unit of work: an object, or a byte range of one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Item {
-    /// Key relative to the input location.
-    pub key: String,
-    /// Size of the whole object in bytes.
-    pub size: u64,
-    /// S3 ETag at planning time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub etag: Option<String>,
-    /// Local modification time (ns since the epoch) at planning time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mtime_ns: Option<u64>,
-    /// Byte range `[start, end)` when the object was split; records starting inside it belong to it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub range: Option<[u64; 2]>,
-}
-
-impl Item {
-    /// An item for a listed object, whole or one range of it.
-    pub fn from_meta(meta: ObjectMeta, range: Option<[u64; 2]>) -> Item {
-        Item { key: meta.key, size: meta.size, etag: meta.etag, mtime_ns: meta.mtime_ns, range }
-    }
-
-    /// The object version this item was planned against.
-    pub fn meta(&self) -> ObjectMeta {
-        ObjectMeta { key: self.key.clone(), size: self.size, etag: self.etag.clone(), mtime_ns: self.mtime_ns }
-    }
-
-    /// Bytes this item covers (its range, or the whole object).
-    pub fn bytes(&self) -> u64 {
-        self.range.map_or(self.size, |[start, end]| end - start)
-    }
-}
-
-/// The manifest header: the plan's metadata and where each chunk's items are.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Header {
-    /// Always [`FORMAT_NAME`].
-    pub format: String,
-    /// Format version, [`FORMAT_VERSION`].
-    pub version: u32,
-    /// The run this manifest belongs to.
-    pub run_id: String,
-    /// When the manifest was written (ms since the epoch).
-    pub created_unix_ms: u64,
-    /// Input location item keys are relative to.
-    pub input: String,
-    /// Output location children commit to.
-    pub output: String,
-    /// Objects after filtering.
-    pub object_count: u64,
-    /// Items (objects, or ranges of split objects).
-    pub item_count: u64,
-    /// Bytes to read in all.
-    pub total_bytes: u64,
-    /// Number of chunks: the array size a child can check its index against.
-    pub chunk_count: u64,
-    /// Split size used, if any.
-    #[serde(default)]
-    pub split_bytes: Option<u64>,
-    /// Per chunk: `[offset, length, items, bytes]`, offset and length of its item lines.
-    pub chunks: Vec<[u64; 4]>,
-}
-
-impl Header {
-    /// Items in chunk `index`.
-    pub fn chunk_items(&self, index: usize) -> u64 {
-        self.chunks.get(index).map_or(0, |c| c[2])
-    }
-
-    /// Input bytes of chunk `index`.
-    pub fn chunk_bytes(&self, index: usize) -> u64 {
-        self.chunks.get(index).map_or(0, |c| c[3])
-    }
-
-    /// The output location.
-    pub fn output_location(&self) -> Result<Location> {
-        Location::parse(&self.output)
-    }
-
-    /// The input location.
-    pub fn input_location(&self) -> Result<Location> {
-        Location::parse(&self.input)
-    }
-}
 
 #[derive(Serialize, Deserialize)]
 struct Preamble {
@@ -193,9 +104,9 @@ impl Drop for TempFiles {
 /// Writes `plan` as a manifest to `uri` without holding the encoded manifest in memory: the
 /// items are staged in a temporary file, then the header and items go up in one atomic write
 /// (a multipart upload on S3 for large manifests).
-pub async fn write_plan(uri: &str, plan: &Plan, run_id: &str, output: &Location) -> Result<()> {
+pub async fn write_plan(client: &Client, uri: &str, plan: &Plan, run_id: &str, output: &Location) -> Result<()> {
     let (dir, name) = Location::parse_file(uri)?;
-    let store = store::open(&dir).await?;
+    let store = client.store(&dir)?;
     let stem = std::env::temp_dir().join(format!("batchfan-manifest-{run_id}-{}", std::process::id()));
     let (body_path, full_path) = (stem.with_extension("body"), stem.with_extension("jsonl"));
     let _cleanup = TempFiles(vec![body_path.clone(), full_path.clone()]);
@@ -219,57 +130,16 @@ fn encode_error(output: &Location, e: serde_json::Error) -> Error {
 }
 
 /// Writes a view to `uri`.
-pub async fn write_view(uri: &str, view: &View) -> Result<()> {
+pub async fn write_view(client: &Client, uri: &str, view: &View) -> Result<()> {
     let bytes =
         serde_json::to_vec(view).map_err(|e| Error::Manifest { uri: uri.to_string(), reason: e.to_string() })?;
-    write(uri, bytes).await
+    write(client, uri, bytes).await
 }
 
 /// Writes a manifest to `uri` (a file URI: `s3://bucket/key` or a local path).
-pub async fn write(uri: &str, bytes: Vec<u8>) -> Result<()> {
+pub async fn write(client: &Client, uri: &str, bytes: Vec<u8>) -> Result<()> {
     let (dir, name) = Location::parse_file(uri)?;
-    let store = store::open(&dir).await?;
-    store.put(&name, Bytes::from(bytes)).await
-}
-
-/// A view: a manifest of some chunks of another manifest, for one array of a run that needs
-/// several, or for a redrive of failed chunks. Child `i` of the view processes chunk
-/// `indices[i]` (or `first + i` when `indices` is empty) of `base`, and commits under that
-/// chunk's own name, so outputs land where the originals would have.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct View {
-    /// Format version of views, [`FORMAT_VERSION`].
-    pub batchfan_view: u32,
-    /// The manifest this view selects from.
-    pub base: String,
-    /// First chunk when `indices` is empty.
-    #[serde(default)]
-    pub first: u64,
-    /// Number of children of the view.
-    pub count: u64,
-    /// Explicit chunk indices, one per child.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub indices: Vec<u64>,
-}
-
-impl View {
-    /// A view of `count` consecutive chunks from `first`.
-    pub fn range(base: &str, first: u64, count: u64) -> View {
-        View { batchfan_view: FORMAT_VERSION, base: base.to_string(), first, count, indices: Vec::new() }
-    }
-
-    /// A view of the given chunks.
-    pub fn indices(base: &str, indices: Vec<u64>) -> View {
-        View { batchfan_view: FORMAT_VERSION, base: base.to_string(), first: 0, count: indices.len() as u64, indices }
-    }
-
-    /// The base chunk of child `child`, if the view has that child.
-    pub fn chunk_of(&self, child: u64) -> Option<u64> {
-        if child >= self.count {
-            return None;
-        }
-        if self.indices.is_empty() { Some(self.first + child) } else { self.indices.get(child as usize).copied() }
-    }
+    client.store(&dir)?.put(&name, Bytes::from(bytes)).await
 }
 
 /// A manifest opened for reading: the header in memory, chunks read on demand.
@@ -285,9 +155,9 @@ pub struct ManifestReader {
 
 impl ManifestReader {
     /// Opens the manifest (or view of a manifest) at `uri` and reads its header.
-    pub async fn open(uri: &str) -> Result<ManifestReader> {
+    pub async fn open(client: &Client, uri: &str) -> Result<ManifestReader> {
         let (dir, name) = Location::parse_file(uri)?;
-        let store = store::open(&dir).await?;
+        let store = client.store(&dir)?;
         let first =
             match store::read_all(store.as_ref(), &name, Some(ByteRange { start: 0, end: Some(FIRST_READ) }), None)
                 .await
@@ -312,7 +182,7 @@ impl ManifestReader {
                 supported: FORMAT_VERSION,
             });
         }
-        let mut base = Box::pin(Self::open(&view.base)).await?;
+        let mut base = Box::pin(Self::open(client, &view.base)).await?;
         if base.view.is_some() {
             return Err(Error::Manifest {
                 uri: uri.to_string(),
@@ -435,10 +305,12 @@ impl ManifestReader {
 mod tests {
     use super::*;
     use crate::plan::{PlanOptions, plan_objects};
+    use crate::store::ObjectMeta;
 
     #[tokio::test]
     async fn round_trip_reads_only_the_asked_chunk() {
         let dir = tempfile::tempdir().unwrap();
+        let client = Client::for_tests();
         let objects =
             (0..50).map(|i| ObjectMeta { key: format!("f{i:03}"), size: i, etag: None, mtime_ns: Some(7) }).collect();
         let input = Location::parse("s3://bkt/in/").unwrap();
@@ -446,14 +318,14 @@ mod tests {
         let plan = plan_objects(&input, objects, &opts).unwrap();
         let uri = dir.path().join("m.jsonl").display().to_string();
         let output = Location::parse("s3://bkt/out").unwrap();
-        write(&uri, encode(&plan, "run-1", &output).unwrap()).await.unwrap();
+        write(&client, &uri, encode(&plan, "run-1", &output).unwrap()).await.unwrap();
         let streamed = dir.path().join("streamed.jsonl");
-        write_plan(&streamed.display().to_string(), &plan, "run-1", &output).await.unwrap();
+        write_plan(&client, &streamed.display().to_string(), &plan, "run-1", &output).await.unwrap();
         let (a, b) = (std::fs::read(&uri).unwrap(), std::fs::read(&streamed).unwrap());
         // Same bytes but for the creation time in the header.
         assert_eq!(a.len(), b.len());
         assert_eq!(a[a.len() - 2000..], b[b.len() - 2000..]);
-        let reader = ManifestReader::open(&uri).await.unwrap();
+        let reader = ManifestReader::open(&client, &uri).await.unwrap();
         assert_eq!(reader.header().chunk_count, 8);
         assert_eq!(reader.header().run_id, "run-1");
         for i in 0..8 {
@@ -463,22 +335,23 @@ mod tests {
 
         // Views map child indices to chunks of the base.
         let view_uri = dir.path().join("v.json").display().to_string();
-        write_view(&view_uri, &View::indices(&uri, vec![6, 2])).await.unwrap();
-        let view = ManifestReader::open(&view_uri).await.unwrap();
+        write_view(&client, &view_uri, &View::indices(&uri, vec![6, 2])).await.unwrap();
+        let view = ManifestReader::open(&client, &view_uri).await.unwrap();
         assert_eq!(view.child_count(), 2);
         assert_eq!(view.chunk_index(0).unwrap(), 6);
         assert_eq!(view.chunk(1).await.unwrap(), plan.chunk_items(2));
         assert!(matches!(view.chunk(2).await, Err(Error::IndexOutOfRange { index: 2, count: 2, .. })));
-        write_view(&view_uri, &View::range(&uri, 5, 3)).await.unwrap();
-        let view = ManifestReader::open(&view_uri).await.unwrap();
+        write_view(&client, &view_uri, &View::range(&uri, 5, 3)).await.unwrap();
+        let view = ManifestReader::open(&client, &view_uri).await.unwrap();
         assert_eq!(view.chunk(2).await.unwrap(), plan.chunk_items(7));
-        write_view(&view_uri, &View::range(&uri, 5, 4)).await.unwrap();
-        assert!(matches!(ManifestReader::open(&view_uri).await, Err(Error::Manifest { .. })));
+        write_view(&client, &view_uri, &View::range(&uri, 5, 4)).await.unwrap();
+        assert!(matches!(ManifestReader::open(&client, &view_uri).await, Err(Error::Manifest { .. })));
     }
 
     #[tokio::test]
     async fn a_header_larger_than_the_first_read_is_read_after_it() {
         let dir = tempfile::tempdir().unwrap();
+        let client = Client::for_tests();
         let objects = (0..60_000)
             .map(|i| ObjectMeta { key: format!("f{i:05}"), size: 1_000_000 + i, etag: None, mtime_ns: Some(7) })
             .collect();
@@ -487,8 +360,8 @@ mod tests {
         let opts = PlanOptions { max_items_per_chunk: Some(1), max_chunks: 60_000, ..Default::default() };
         let plan = plan_objects(&input, objects, &opts).unwrap();
         let uri = dir.path().join("m.jsonl").display().to_string();
-        write_plan(&uri, &plan, "run-big", &Location::parse("s3://bkt/out").unwrap()).await.unwrap();
-        let reader = ManifestReader::open(&uri).await.unwrap();
+        write_plan(&client, &uri, &plan, "run-big", &Location::parse("s3://bkt/out").unwrap()).await.unwrap();
+        let reader = ManifestReader::open(&client, &uri).await.unwrap();
         assert!(reader.body_start > FIRST_READ, "the header spans {} bytes", reader.body_start);
         assert_eq!(reader.header().chunk_count, 60_000);
         for i in [0, 29_999, 59_999] {
@@ -499,15 +372,16 @@ mod tests {
     #[tokio::test]
     async fn garbled_and_future_manifests_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
+        let client = Client::for_tests();
         let garbled = dir.path().join("garbled");
         std::fs::write(&garbled, b"{\"hello\":1}\nrest").unwrap();
-        let err = ManifestReader::open(&garbled.display().to_string()).await.unwrap_err();
+        let err = ManifestReader::open(&client, &garbled.display().to_string()).await.unwrap_err();
         assert!(matches!(err, Error::Manifest { .. }), "{err}");
         let future = dir.path().join("future");
         std::fs::write(&future, b"{\"batchfan_manifest\":9,\"header_bytes\":\"0000000000000002\"}\n{}\n").unwrap();
-        let err = ManifestReader::open(&future.display().to_string()).await.unwrap_err();
+        let err = ManifestReader::open(&client, &future.display().to_string()).await.unwrap_err();
         assert!(matches!(err, Error::ManifestVersion { found: 9, .. }), "{err}");
-        let err = ManifestReader::open(&dir.path().join("missing").display().to_string()).await.unwrap_err();
+        let err = ManifestReader::open(&client, &dir.path().join("missing").display().to_string()).await.unwrap_err();
         assert!(matches!(err, Error::NotFound { .. }), "{err}");
     }
 }

@@ -7,9 +7,10 @@ use futures_util::{StreamExt, TryStreamExt};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
+use crate::client::Client;
+use crate::contract::Item;
 use crate::error::{Error, Result};
 use crate::limits;
-use crate::manifest::Item;
 use crate::store::{self, ObjectMeta, Store};
 use crate::uri::Location;
 
@@ -37,6 +38,10 @@ pub struct PlanOptions {
     pub split_bytes: Option<u64>,
     /// Most chunks allowed (one array job: [`limits::MAX_ARRAY_SIZE`]).
     pub max_chunks: usize,
+    /// A list file (local or S3) naming the keys to plan, one per line, instead of listing the
+    /// input (keys relative to the input, or full URIs under it; blank lines and `#` comments
+    /// are skipped).
+    pub input_list: Option<String>,
 }
 
 impl Default for PlanOptions {
@@ -49,6 +54,7 @@ impl Default for PlanOptions {
             children: None,
             split_bytes: None,
             max_chunks: limits::MAX_ARRAY_SIZE,
+            input_list: None,
         }
     }
 }
@@ -274,13 +280,12 @@ pub struct Listing {
 }
 
 /// Lists what to plan, filtering as it goes (so only kept objects are held in memory): every
-/// object under `input`, or (with `list`) the keys named one per line in a list file (keys
-/// relative to `input`, or full URIs under it; blank lines and `#` comments are skipped).
-pub async fn list_input(input: &Location, list: Option<&str>, options: &PlanOptions) -> Result<Listing> {
+/// object under `input`, or (with `options.input_list`) the keys named in the list file.
+pub async fn list_input(client: &Client, input: &Location, options: &PlanOptions) -> Result<Listing> {
     let filters = options.filters()?;
-    let store = store::open(input).await?;
+    let store = client.store(input)?;
     store.check_root().await?;
-    let Some(list) = list else {
+    let Some(list) = options.input_list.as_deref() else {
         let mut listing = Listing::default();
         let mut objects = store.list("");
         while let Some(object) = objects.next().await {
@@ -293,7 +298,7 @@ pub async fn list_input(input: &Location, list: Option<&str>, options: &PlanOpti
         return Ok(listing);
     };
     let (list_dir, list_name) = Location::parse_file(list)?;
-    let list_store = store::open(&list_dir).await?;
+    let list_store = client.store(&list_dir)?;
     let text = store::read_all(list_store.as_ref(), &list_name, None, None).await?;
     let text = String::from_utf8(text.to_vec())
         .map_err(|_| Error::option("--input-list", list, "must be UTF-8 text, one key per line"))?;
@@ -323,9 +328,9 @@ async fn heads(store: &dyn Store, keys: Vec<String>) -> Result<Vec<ObjectMeta>> 
 }
 
 /// Lists and plans in one call: options are checked before anything is listed.
-pub async fn plan(input: &Location, list: Option<&str>, options: &PlanOptions) -> Result<Plan> {
+pub async fn plan(client: &Client, input: &Location, options: &PlanOptions) -> Result<Plan> {
     options.validate()?;
-    let listing = list_input(input, list, options).await?;
+    let listing = list_input(client, input, options).await?;
     if listing.objects.is_empty() && listing.listed > 0 {
         let filtered = format!(" ({} listed, none left after --include/--exclude)", listing.listed);
         return Err(Error::EmptyInput { uri: input.to_string(), filtered });

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
 
+use crate::contract::Item;
 use crate::error::Result;
-use crate::manifest::Item;
 use crate::store::{ByteRange, ByteStream, ReadOptions, Store, get_parts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

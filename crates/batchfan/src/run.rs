@@ -1,10 +1,11 @@
 //! Preparing a run: plan, check the output, write the manifest. Shared by every executor.
 
+use crate::client::Client;
+use crate::contract;
 use crate::error::Result;
 use crate::layout;
 use crate::manifest::{self, ManifestReader};
 use crate::plan::{self, Plan, PlanOptions};
-use crate::store;
 use crate::uri::Location;
 
 /// What to run: the input, how to pack it, where results go.
@@ -12,8 +13,6 @@ use crate::uri::Location;
 pub struct RunSpec {
     /// Input location.
     pub input: Location,
-    /// Optional list file of keys under `input` (instead of listing it).
-    pub input_list: Option<String>,
     /// Packing and filtering.
     pub options: PlanOptions,
     /// Output location.
@@ -50,7 +49,7 @@ pub struct PlannedRun {
 
 /// Checks everything and plans; writes nothing. Options, locations, listing, the chunk limit and
 /// the output location are all checked here.
-pub async fn plan_run(spec: &RunSpec) -> Result<PlannedRun> {
+pub async fn plan_run(client: &Client, spec: &RunSpec) -> Result<PlannedRun> {
     spec.options.validate()?;
     let input = spec.input.absolute()?;
     let output = spec.output.absolute()?;
@@ -58,8 +57,8 @@ pub async fn plan_run(spec: &RunSpec) -> Result<PlannedRun> {
         Some(uri) => Some(Location::parse_file(uri)?),
         None => None,
     };
-    let plan = plan::plan(&input, spec.input_list.as_deref(), &spec.options).await?;
-    let output_store = store::open(&output).await?;
+    let plan = plan::plan(client, &input, &spec.options).await?;
+    let output_store = client.store(&output)?;
     if output.is_s3() {
         output_store.check_root().await?;
     }
@@ -69,25 +68,24 @@ pub async fn plan_run(spec: &RunSpec) -> Result<PlannedRun> {
     let run_id = layout::new_run_id();
     let manifest_uri = match manifest_dir {
         Some((dir, name)) => dir.absolute()?.join_display(&name),
-        None => output.join_display(&layout::manifest_key(&run_id)),
+        None => output.join_display(&contract::manifest_key(&run_id)),
     };
     Ok(PlannedRun { run_id, manifest_uri, plan, output })
 }
 
 /// Writes a planned run's manifest (after clearing old outputs when `overwrite`).
-pub async fn write_run(planned: PlannedRun, overwrite: bool) -> Result<PreparedRun> {
+pub async fn write_run(client: &Client, planned: PlannedRun, overwrite: bool) -> Result<PreparedRun> {
     if overwrite {
-        let output_store = store::open(&planned.output).await?;
-        layout::prepare_output(output_store.as_ref(), true).await?;
+        layout::prepare_output(client.store(&planned.output)?.as_ref(), true).await?;
     }
-    manifest::write_plan(&planned.manifest_uri, &planned.plan, &planned.run_id, &planned.output).await?;
+    manifest::write_plan(client, &planned.manifest_uri, &planned.plan, &planned.run_id, &planned.output).await?;
     drop(planned.plan); // children read the manifest; the plan's memory is not needed any more
-    let manifest = ManifestReader::open(&planned.manifest_uri).await?;
+    let manifest = ManifestReader::open(client, &planned.manifest_uri).await?;
     Ok(PreparedRun { run_id: planned.run_id, manifest_uri: planned.manifest_uri, manifest })
 }
 
 /// Checks everything, plans, and writes the manifest. Nothing is written when any input is bad.
-pub async fn prepare_run(spec: &RunSpec) -> Result<PreparedRun> {
-    let planned = plan_run(spec).await?;
-    write_run(planned, spec.overwrite).await
+pub async fn prepare_run(client: &Client, spec: &RunSpec) -> Result<PreparedRun> {
+    let planned = plan_run(client, spec).await?;
+    write_run(client, planned, spec.overwrite).await
 }

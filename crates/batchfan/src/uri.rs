@@ -124,6 +124,23 @@ impl Location {
     pub fn is_s3(&self) -> bool {
         matches!(self, Location::S3 { .. })
     }
+
+    /// Where `other` lies below this location, as a key prefix (empty, or ending with `/`):
+    /// `s3://b/data/` and `s3://b/data/2026/` give `2026/`; `None` when it is not below.
+    pub fn relative(&self, other: &Location) -> Option<String> {
+        match (self, other) {
+            (Location::S3 { bucket, prefix }, Location::S3 { bucket: b2, prefix: p2 }) if bucket == b2 => {
+                p2.strip_prefix(prefix.as_str()).map(str::to_string)
+            }
+            (Location::Local { path }, Location::Local { path: p2 }) => {
+                let rest = p2.strip_prefix(path).ok()?;
+                let parts: Vec<String> =
+                    rest.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+                Some(parts.iter().map(|p| format!("{p}/")).collect())
+            }
+            _ => None,
+        }
+    }
 }
 
 fn normalize(path: &Path) -> PathBuf {
@@ -191,6 +208,18 @@ mod tests {
         for bad in ["", "s3://", "s3:///x", "s3://B/x", "s3://ab/x", "s3://bkt//x", "gs://b/x", "file://rel"] {
             assert!(Location::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn relative_locations() {
+        let root = Location::parse("s3://bkt/data/").unwrap();
+        assert_eq!(root.relative(&Location::parse("s3://bkt/data/a/b").unwrap()).as_deref(), Some("a/b/"));
+        assert_eq!(root.relative(&root).as_deref(), Some(""));
+        assert_eq!(root.relative(&Location::parse("s3://bkt/dat/").unwrap()), None);
+        assert_eq!(root.relative(&Location::parse("s3://other/data/").unwrap()), None);
+        let local = Location::parse("/srv/in").unwrap();
+        assert_eq!(local.relative(&Location::parse("/srv/in/x/y").unwrap()).as_deref(), Some("x/y/"));
+        assert_eq!(local.relative(&Location::parse("/srv/input").unwrap()), None);
     }
 
     #[test]

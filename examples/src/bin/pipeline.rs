@@ -8,22 +8,24 @@
 
 use std::process::ExitCode;
 
+use batchfan::Client;
 use batchfan::local::{self, Event, LocalOptions};
 use batchfan::plan::PlanOptions;
-use batchfan::run::{RunSpec, prepare_run};
+use batchfan::run::RunSpec;
 use batchfan::uri::Location;
 
 async fn pipeline(args: &[String]) -> batchfan::Result<bool> {
+    // The standard AWS chain; a pipeline with its own `SdkConfig` uses `Client::new(&config)`.
+    let client = Client::from_env().await;
     let spec = RunSpec {
         input: Location::parse(&args[0])?,
-        input_list: None,
         options: PlanOptions { children: Some(4), split_bytes: Some(1 << 20), ..Default::default() },
         output: Location::parse(&args[1])?,
         manifest: None,
         overwrite: true,
     };
     let program = local::resolve_program(&args[2])?;
-    let prepared = prepare_run(&spec).await?;
+    let prepared = client.prepare_run(&spec).await?;
     let header = prepared.manifest.header();
     println!("run {}: {} items in {} chunks", prepared.run_id, header.item_count, header.chunk_count);
     let options = LocalOptions {
@@ -43,7 +45,10 @@ async fn pipeline(args: &[String]) -> batchfan::Result<bool> {
             );
         }
     };
-    let summary = local::run_local(header, &prepared.manifest_uri, &options, &on_event).await?;
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let summary = client.run_local(&prepared, &options, &on_event, ctrl_c).await?;
     println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
     Ok(summary.failed.is_empty())
 }

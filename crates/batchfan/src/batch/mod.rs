@@ -1,46 +1,48 @@
 //! The AWS Batch control plane: job definitions, submitting runs as array jobs, watching them
 //! with one DescribeJobs call per poll, cancelling, and redriving failed chunks.
 //!
-//! Every request is checked against [`crate::limits`] before it is sent, goes through one
-//! process-wide rate limiter, and is retried with exponential backoff and full jitter on
-//! throttling (HTTP 429, `TooManyRequestsException`) and transient failures.
+//! Every request is checked against [`crate::limits`] before it is sent and goes through the
+//! [`Client`]'s rate limiter; the SDK's retry machinery (configured per client, see
+//! [`crate::ClientBuilder::retry_config`]) retries throttling (HTTP 429,
+//! `TooManyRequestsException`) and transient failures. SubmitJob alone is never resent blindly:
+//! after an unknown outcome the job is looked up by its name first.
 
+mod cancel;
 mod jobdef;
+mod record;
+mod redrive;
 mod request;
-mod runs;
+mod status;
+mod submit;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use aws_sdk_batch::Client;
 use aws_sdk_batch::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_batch::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_batch::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use tokio::sync::{Mutex, OnceCell};
 
+pub use self::cancel::cancel;
 pub use self::jobdef::{
-    ContainerSpec, JobDefinitionSpec, KeyValue, Registered, ResourceRequirementSpec, RetryStrategySpec, RuleSpec,
-    ShortForm, TimeoutSpec, register_job_definition,
+    ContainerSpec, EphemeralStorageSpec, FargatePlatformSpec, JobDefinitionSpec, KeyValue, LinuxParametersSpec,
+    LogConfigurationSpec, NetworkConfigurationSpec, Registered, ResourceRequirementSpec, RetryStrategySpec, RuleSpec,
+    RuntimePlatformSpec, SecretSpec, ShortForm, TimeoutSpec, register_job_definition,
 };
+pub use self::record::{ArrayRecord, RunRecord, StoredOptions, find_run, save_run};
+pub use self::redrive::redrive;
 pub use self::request::{
     ArrayPropertiesSpec, ContainerOverridesSpec, DependencySpec, SubmitJobRequest, retry_on_spot_rules,
 };
-pub use self::runs::{
-    ArrayRecord, FailedChildren, RunRecord, RunStatus, SubmitOptions, SubmitPlan, cancel, failed_children, find_run,
-    plan_submit, redrive, run_status, save_run, submit, wait,
-};
+pub use self::status::{ArrayStatus, FailedChildren, RunStatus, failed_children, run_status, wait};
+pub use self::submit::{MAX_RUN_CHUNKS, SubmitOptions, SubmitPlan, Submitted, plan_submit, submit, submit_dry_run};
+use crate::client::Client;
 use crate::error::{Error, Result};
 
-static CLIENT: OnceCell<Client> = OnceCell::const_new();
-static REQUESTS: AtomicU64 = AtomicU64::new(0);
-static NEXT_SLOT: Mutex<Option<Instant>> = Mutex::const_new(None);
-/// Most tries of one call (the first and the retries).
-const MAX_TRIES: u32 = 8;
-
-/// Counts every HTTP request the Batch client transmits (retries included).
+/// Counts every HTTP request a client's Batch client transmits (retries included).
 #[derive(Debug)]
-struct CountRequests;
+pub(crate) struct CountRequests(pub(crate) Arc<AtomicU64>);
 
 impl Intercept for CountRequests {
     fn name(&self) -> &'static str {
@@ -53,62 +55,20 @@ impl Intercept for CountRequests {
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> std::result::Result<(), aws_sdk_batch::error::BoxError> {
-        REQUESTS.fetch_add(1, Ordering::Relaxed);
+        self.0.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }
 
-/// HTTP requests sent to AWS Batch by this process so far.
-pub fn request_count() -> u64 {
-    REQUESTS.load(Ordering::Relaxed)
+/// Full-jitter exponential backoff between SubmitJob rounds: a random wait up to
+/// `100 ms * 2^round`, at most 10 s.
+fn backoff(round: u32) -> Duration {
+    let cap = (100u64 << round.min(7)).min(10_000);
+    Duration::from_millis(fastrand::u64(0..=cap))
 }
 
-/// The process-wide Batch client. Its own retries are off: batchfan retries every call with the shared
-/// rate limiter, so throttling backs off across every task of the process.
-pub async fn client() -> Client {
-    CLIENT
-        .get_or_init(|| async {
-            let config = crate::aws::sdk_config().await;
-            let conf = aws_sdk_batch::config::Builder::from(config)
-                .retry_config(aws_sdk_batch::config::retry::RetryConfig::disabled())
-                .interceptor(CountRequests)
-                .build();
-            Client::from_conf(conf)
-        })
-        .await
-        .clone()
-}
-
-/// Requests per second for all Batch calls of this process (`BATCHFAN_BATCH_RPS`, default 10).
-fn rate() -> f64 {
-    std::env::var("BATCHFAN_BATCH_RPS").ok().and_then(|v| v.parse::<f64>().ok()).filter(|r| *r > 0.0).unwrap_or(10.0)
-}
-
-/// Waits for this call's slot in the shared rate limiter.
-async fn acquire() {
-    let wait = {
-        let mut next = NEXT_SLOT.lock().await;
-        let now = Instant::now();
-        let slot = next.map_or(now, |n| n.max(now));
-        *next = Some(slot + Duration::from_secs_f64(1.0 / rate()));
-        slot - now
-    };
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
-    }
-}
-
-/// Full-jitter exponential backoff: a random wait up to `100 ms * 2^try`, at most 10 s.
-fn backoff(try_number: u32) -> Duration {
-    let cap = (100u64 << try_number.min(7)).min(10_000);
-    let nanos = Instant::now().elapsed().as_nanos() as u64
-        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos() as u64);
-    let random = nanos.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11;
-    Duration::from_millis(random % (cap + 1))
-}
-
-/// Maps an SDK error to a batchfan error: 4xx client errors are the caller's to fix, throttling,
-/// network errors and 5xx are transient.
+/// Maps an SDK error to a batchfan error, keeping it as the source: 4xx client errors are the
+/// caller's to fix; throttling, network errors and 5xx are transient.
 fn classify<E>(op: &'static str, err: SdkError<E, aws_sdk_batch::config::http::HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -117,51 +77,87 @@ where
     let code = err.code().map(str::to_string);
     let message = match (code.as_deref(), err.message()) {
         (Some(code), Some(msg)) => format!("{code}: {msg}"),
+        (Some(code), None) => format!("{code} (HTTP {})", status.unwrap_or(0)),
         _ => DisplayErrorContext(&err).to_string(),
     };
     let throttled =
         status == Some(429) || matches!(code.as_deref(), Some("TooManyRequestsException" | "ThrottlingException"));
-    match &err {
-        SdkError::ServiceError(_) if throttled || matches!(status, Some(500..=599)) => {
-            Error::Batch { op, message, transient: true }
+    let service = matches!(err, SdkError::ServiceError(_));
+    let construction = matches!(err, SdkError::ConstructionFailure(_));
+    let source = Some(Box::new(err) as crate::BoxError);
+    match () {
+        () if service && (throttled || matches!(status, Some(500..=599))) => {
+            Error::Batch { op, message, transient: true, source }
         }
-        SdkError::ServiceError(_) => Error::BatchRejected { op, message },
-        SdkError::ConstructionFailure(_) => Error::Batch { op, message, transient: false },
-        _ => Error::Batch { op, message, transient: true },
+        () if service => Error::BatchRejected { op, message, source },
+        () if construction => Error::Batch { op, message, transient: false, source },
+        () => Error::Batch { op, message, transient: true, source },
     }
 }
 
-/// Sends one Batch request through the rate limiter, retrying transient failures.
-pub(crate) async fn call<T, E, F, Fut>(op: &'static str, send: F) -> Result<T>
+/// Sends one Batch request in the client's rate limiter; the SDK retries transient failures.
+pub(crate) async fn call<'c, T, E, F, Fut>(client: &'c Client, op: &'static str, send: F) -> Result<T>
 where
-    F: FnMut() -> Fut,
+    F: FnOnce(&'c aws_sdk_batch::Client) -> Fut,
     Fut: Future<Output = std::result::Result<T, SdkError<E, aws_sdk_batch::config::http::HttpResponse>>>,
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    call_tries(op, MAX_TRIES, send).await
+    let batch = client.batch().await;
+    client.batch_slot().await;
+    send(batch).await.map_err(|e| classify(op, e))
 }
 
-/// [`call`] with at most `max_tries` tries.
-pub(crate) async fn call_tries<T, E, F, Fut>(op: &'static str, max_tries: u32, mut send: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = std::result::Result<T, SdkError<E, aws_sdk_batch::config::http::HttpResponse>>>,
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let mut tries = 0;
-    loop {
-        acquire().await;
-        tries += 1;
-        match send().await {
-            Ok(value) => return Ok(value),
-            Err(e) => {
-                let err = classify(op, e);
-                if !err.is_transient() || tries >= max_tries {
-                    return Err(err);
-                }
-                tokio::time::sleep(backoff(tries)).await;
-            }
-        }
+/// The AWS Batch operations of the front door.
+impl Client {
+    /// Registers a job definition, unless the latest ACTIVE revision is identical (reused).
+    pub async fn register(&self, spec: &JobDefinitionSpec) -> Result<Registered> {
+        register_job_definition(self, spec).await
+    }
+
+    /// Plans, writes the manifest and submits it as array jobs (see [`submit()`]).
+    pub async fn submit(&self, spec: &crate::run::RunSpec, options: &SubmitOptions) -> Result<Submitted> {
+        submit(self, spec, options).await
+    }
+
+    /// The exact requests [`Client::submit`] would send; nothing written or sent.
+    pub async fn submit_dry_run(&self, spec: &crate::run::RunSpec, options: &SubmitOptions) -> Result<SubmitPlan> {
+        submit_dry_run(self, spec, options).await
+    }
+
+    /// Finds a run by id (from this client's run notes), record URI or output location.
+    pub async fn find_run(&self, run: &str) -> Result<RunRecord> {
+        find_run(self, run).await
+    }
+
+    /// A run's progress, from each parent's `statusSummary`.
+    pub async fn run_status(&self, record: &RunRecord) -> Result<RunStatus> {
+        run_status(self, record).await
+    }
+
+    /// The failed chunks of a run, with attempts, exit code, reason and log stream.
+    pub async fn failed_children(&self, record: &RunRecord, status: &RunStatus) -> Result<FailedChildren> {
+        failed_children(self, record, status).await
+    }
+
+    /// Polls until every child is terminal.
+    pub async fn wait(
+        &self,
+        record: &RunRecord,
+        interval: Duration,
+        on_poll: &(dyn Fn(&RunStatus) + Send + Sync),
+    ) -> Result<RunStatus> {
+        wait(self, record, interval, on_poll).await
+    }
+
+    /// Terminates every array of the run.
+    pub async fn cancel(&self, record: &RunRecord, reason: &str) -> Result<Vec<String>> {
+        cancel(self, record, reason).await
+    }
+
+    /// Submits a new array over exactly the failed chunks of a finished run (or, with
+    /// `dry_run`, returns the requests it would send).
+    pub async fn redrive(&self, record: &mut RunRecord, dry_run: bool) -> Result<Vec<(SubmitJobRequest, Vec<u64>)>> {
+        redrive(self, record, dry_run).await
     }
 }
 

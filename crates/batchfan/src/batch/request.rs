@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use aws_sdk_batch::types as sdk;
 use serde::{Deserialize, Serialize};
 
+use super::call;
 use super::jobdef::{
     KeyValue, ResourceRequirementSpec, RetryStrategySpec, RuleSpec, TimeoutSpec, resources, sdk_environment,
     sdk_resources,
 };
-use super::{call, call_tries, client};
+use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::limits;
 
@@ -167,8 +168,7 @@ impl SubmitJobRequest {
     /// Sends the request and returns the job id. A request whose outcome is unknown (the
     /// response was lost, or throttled) is not simply resent: the job is first looked up by its
     /// name in the queue, so a retry never creates a second array.
-    pub async fn send(&self) -> Result<String> {
-        let client = client().await;
+    pub async fn send(&self, client: &Client) -> Result<String> {
         let overrides = self.container_overrides.as_ref().map(|o| {
             sdk::ContainerOverrides::builder()
                 .set_environment(Some(sdk_environment(&o.environment)))
@@ -190,9 +190,11 @@ impl SubmitJobRequest {
         let mut tries = 0;
         loop {
             tries += 1;
-            // One try per round: between rounds the job is looked up by name.
-            let sent = call_tries("SubmitJob", 1, || {
-                client
+            // One try per round, the SDK's retries off: between rounds the job is looked up by name.
+            let no_retries = aws_sdk_batch::config::Builder::new()
+                .retry_config(aws_sdk_batch::config::retry::RetryConfig::disabled());
+            let sent = call(client, "SubmitJob", |batch| {
+                batch
                     .submit_job()
                     .job_name(&self.job_name)
                     .job_queue(&self.job_queue)
@@ -202,7 +204,7 @@ impl SubmitJobRequest {
                     )
                     .set_depends_on((!depends.is_empty()).then(|| depends.clone()))
                     .set_container_overrides(overrides.clone())
-                    .set_retry_strategy(self.retry_strategy.as_ref().map(RetryStrategySpec::to_sdk))
+                    .set_retry_strategy(self.retry_strategy.as_ref().map(|r| r.to_sdk()))
                     .set_timeout(self.timeout.map(|t| {
                         sdk::JobTimeout::builder().attempt_duration_seconds(t.attempt_duration_seconds).build()
                     }))
@@ -210,13 +212,15 @@ impl SubmitJobRequest {
                     .set_propagate_tags(self.propagate_tags)
                     .set_share_identifier(self.share_identifier.clone())
                     .set_scheduling_priority_override(self.scheduling_priority_override)
+                    .customize()
+                    .config_override(no_retries)
                     .send()
             });
             match tokio::time::timeout(std::time::Duration::from_secs(60), sent).await {
                 Ok(Ok(out)) => return Ok(out.job_id().unwrap_or_default().to_string()),
                 Ok(Err(e)) if !e.is_transient() || tries >= 5 => return Err(e),
                 Ok(Err(_)) | Err(_) => {
-                    if let Some(id) = self.find_existing().await? {
+                    if let Some(id) = self.find_existing(client).await? {
                         return Ok(id);
                     }
                     tokio::time::sleep(super::backoff(tries)).await;
@@ -226,13 +230,12 @@ impl SubmitJobRequest {
     }
 
     /// The parent job with this request's name in its queue, if one was created.
-    pub async fn find_existing(&self) -> Result<Option<String>> {
-        let client = client().await;
+    pub async fn find_existing(&self, client: &Client) -> Result<Option<String>> {
         let filter = sdk::KeyValuesPair::builder().name("JOB_NAME").values(&self.job_name).build();
         let mut token: Option<String> = None;
         loop {
-            let page = call("ListJobs", || {
-                client
+            let page = call(client, "ListJobs", |batch| {
+                batch
                     .list_jobs()
                     .job_queue(&self.job_queue)
                     .filters(filter.clone())

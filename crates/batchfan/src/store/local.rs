@@ -2,7 +2,6 @@
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
 
 use async_trait::async_trait;
@@ -18,7 +17,6 @@ use crate::uri::Location;
 /// Marks in-flight temporary files; listings skip them.
 pub(crate) const TMP_MARK: &str = ".batchfan-tmp-";
 const READ_BUF: usize = 256 * 1024;
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A local folder; keys are paths relative to it.
 #[derive(Debug, Clone)]
@@ -37,8 +35,11 @@ impl LocalStore {
         LocalStore { location, root }
     }
 
-    fn path(&self, key: &str) -> PathBuf {
-        self.root.join(key)
+    /// The path of `key`, which must stay inside the root: a crafted manifest must not make a
+    /// worker read or write elsewhere (object_store's `Path` is the model).
+    fn path(&self, key: &str) -> Result<PathBuf> {
+        check_key(key)?;
+        Ok(self.root.join(key))
     }
 }
 
@@ -86,7 +87,7 @@ impl Store for LocalStore {
         }
     }
 
-    fn list<'a>(&'a self, prefix: &'a str) -> ObjectStream<'a> {
+    fn list<'a>(&'a self, prefix: &str) -> ObjectStream<'a> {
         let root = self.root.clone();
         let prefix = prefix.to_string();
         let listing = async move {
@@ -106,7 +107,7 @@ impl Store for LocalStore {
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
-        let path = self.path(key);
+        let path = self.path(key)?;
         match tokio::fs::metadata(&path).await {
             Ok(md) if md.is_file() => Ok(Some(meta_of(key.to_string(), &md))),
             Ok(_) => Ok(None),
@@ -116,7 +117,7 @@ impl Store for LocalStore {
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>, expect: Option<&ObjectMeta>) -> Result<ByteStream> {
-        let path = self.path(key);
+        let path = self.path(key)?;
         let uri = self.location.join_display(key);
         let changed = |expect: &ObjectMeta| Error::InputChanged { uri: uri.clone(), expected: expect.version_text() };
         let mut file = match tokio::fs::File::open(&path).await {
@@ -157,7 +158,7 @@ impl Store for LocalStore {
     }
 
     async fn put(&self, key: &str, body: Bytes) -> Result<()> {
-        let path = self.path(key);
+        let path = self.path(key)?;
         let tmp = tmp_path(&path)?;
         let result = async {
             let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| Error::io("creating", &tmp, e))?;
@@ -173,7 +174,7 @@ impl Store for LocalStore {
     }
 
     async fn put_file(&self, key: &str, source: &Path) -> Result<()> {
-        let path = self.path(key);
+        let path = self.path(key)?;
         let tmp = tmp_path(&path)?;
         let result = async {
             tokio::fs::copy(source, &tmp).await.map_err(|e| Error::io("copying", source, e))?;
@@ -189,12 +190,26 @@ impl Store for LocalStore {
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        let path = self.path(key);
+        let path = self.path(key)?;
         match tokio::fs::remove_file(&path).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("deleting", path, e)),
             _ => Ok(()),
         }
     }
+}
+
+/// Refuses keys that would leave a local store's root: absolute paths, `..` segments, NUL.
+pub(crate) fn check_key(key: &str) -> Result<()> {
+    let reason = if key.starts_with('/') {
+        "is an absolute path"
+    } else if key.split('/').any(|segment| segment == "..") {
+        "has a `..` segment"
+    } else if key.contains('\0') {
+        "contains a NUL byte"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidKey { key: key.to_string(), reason: format!("{reason}: keys must stay inside their location") })
 }
 
 /// One read of a local file. A pinned read (`pinned`) checks the open file again after every
@@ -247,6 +262,6 @@ fn tmp_path(path: &Path) -> Result<PathBuf> {
     let parent = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io("creating folder", parent, e))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    Ok(parent.join(format!(".{name}{TMP_MARK}{}-{n}", std::process::id())))
+    // The pid says which process wrote it; the random part keeps concurrent writers apart.
+    Ok(parent.join(format!(".{name}{TMP_MARK}{}-{:016x}", std::process::id(), fastrand::u64(..))))
 }

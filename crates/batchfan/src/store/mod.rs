@@ -4,6 +4,7 @@
 //! so the same plan comes out of an S3 prefix and a local folder holding the same files.
 
 mod local;
+mod prefix;
 mod s3;
 
 use std::fmt;
@@ -17,7 +18,8 @@ use futures_util::{Stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 pub use self::local::LocalStore;
-pub use self::s3::{S3Store, s3_client, set_s3_client};
+pub use self::prefix::PrefixStore;
+pub use self::s3::S3Store;
 use crate::error::Result;
 use crate::uri::Location;
 
@@ -76,7 +78,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn check_root(&self) -> Result<()>;
 
     /// Lists every object whose key starts with `prefix`, recursively, as it is found.
-    fn list<'a>(&'a self, prefix: &'a str) -> ObjectStream<'a>;
+    fn list<'a>(&'a self, prefix: &str) -> ObjectStream<'a>;
 
     /// Metadata of one object, or `None` when it does not exist.
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>>;
@@ -98,14 +100,14 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Deletes an object; deleting a missing object is not an error.
     async fn delete(&self, key: &str) -> Result<()>;
-}
 
-/// Opens the store for a location: S3 clients come from the standard aws-config chain.
-pub async fn open(location: &Location) -> Result<Arc<dyn Store>> {
-    Ok(match location {
-        Location::S3 { bucket, prefix } => Arc::new(S3Store::new(s3_client().await, bucket, prefix)),
-        Location::Local { .. } => Arc::new(LocalStore::new(location.absolute()?)),
-    })
+    /// Deletes many objects (S3: `DeleteObjects`, 1,000 keys a request); missing ones are fine.
+    async fn delete_many(&self, keys: &[String]) -> Result<()> {
+        for key in keys {
+            self.delete(key).await?;
+        }
+        Ok(())
+    }
 }
 
 /// How one object is read: in parts of `part_size` bytes with up to `concurrency` ranged GETs in

@@ -6,10 +6,9 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use bytes::Bytes;
 use tokio::io::AsyncReadExt;
-use tokio::sync::OnceCell;
 
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -21,43 +20,46 @@ use crate::uri::Location;
 /// only when the upload completes, so the commit stays atomic).
 const MULTIPART_THRESHOLD: u64 = 64 << 20;
 const PART_SIZE: usize = 16 << 20;
-
-static CLIENT: OnceCell<Client> = OnceCell::const_new();
-
-/// The process-wide S3 client from the standard aws-config chain (`AWS_PROFILE`, `AWS_REGION`,
-/// `AWS_ENDPOINT_URL`, credential files, container and instance roles). Path-style addressing
-/// is used when an endpoint URL is configured (emulators, S3-compatible servers).
-pub async fn s3_client() -> Client {
-    CLIENT
-        .get_or_init(|| async {
-            let config = crate::aws::sdk_config().await;
-            let path_style = config.endpoint_url().is_some();
-            Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(path_style).build())
-        })
-        .await
-        .clone()
-}
-
-/// Makes `client` the process-wide S3 client (for a custom configuration); returns false when a
-/// client was already in use.
-pub fn set_s3_client(client: Client) -> bool {
-    CLIENT.set(client).is_ok()
-}
+/// Most keys one DeleteObjects request takes.
+const DELETE_BATCH: usize = 1_000;
 
 /// An S3 prefix; keys are relative to it.
 #[derive(Debug, Clone)]
 pub struct S3Store {
-    client: Client,
+    client: S3Client,
     bucket: String,
     prefix: String,
     location: Location,
 }
 
+/// The SDK client a store uses: given, or a batchfan client's, made on its first request.
+#[derive(Debug, Clone)]
+enum S3Client {
+    Sdk(Client),
+    Batchfan(crate::Client),
+}
+
 impl S3Store {
-    /// A store over `s3://bucket/prefix` (prefix empty or ending with `/`).
+    /// A store over `s3://bucket/prefix` (prefix empty or ending with `/`) through `client`.
     pub fn new(client: Client, bucket: &str, prefix: &str) -> Self {
+        Self::build(S3Client::Sdk(client), bucket, prefix)
+    }
+
+    /// A store through a batchfan client's S3 client, which is made on the first request.
+    pub fn with_client(client: crate::Client, bucket: &str, prefix: &str) -> Self {
+        Self::build(S3Client::Batchfan(client), bucket, prefix)
+    }
+
+    fn build(client: S3Client, bucket: &str, prefix: &str) -> Self {
         let location = Location::S3 { bucket: bucket.to_string(), prefix: prefix.to_string() };
         S3Store { client, bucket: bucket.to_string(), prefix: prefix.to_string(), location }
+    }
+
+    async fn sdk(&self) -> &Client {
+        match &self.client {
+            S3Client::Sdk(client) => client,
+            S3Client::Batchfan(client) => client.s3().await,
+        }
     }
 
     fn full(&self, key: &str) -> String {
@@ -82,12 +84,16 @@ impl S3Store {
                     (Some(code), None) => format!("{code} (HTTP {})", status.unwrap_or(0)),
                     _ => DisplayErrorContext(&err).to_string(),
                 };
-                Error::Storage { op, uri, message, transient }
+                Error::Storage { op, uri, message, transient, source: Some(Box::new(err)) }
             }
             (SdkError::ConstructionFailure(_), _, _) => {
-                Error::Storage { op, uri, message: DisplayErrorContext(&err).to_string(), transient: false }
+                let message = DisplayErrorContext(&err).to_string();
+                Error::Storage { op, uri, message, transient: false, source: Some(Box::new(err)) }
             }
-            _ => Error::Storage { op, uri, message: DisplayErrorContext(&err).to_string(), transient: true },
+            _ => {
+                let message = DisplayErrorContext(&err).to_string();
+                Error::Storage { op, uri, message, transient: true, source: Some(Box::new(err)) }
+            }
         }
     }
 }
@@ -99,7 +105,7 @@ impl Store for S3Store {
     }
 
     async fn check_root(&self) -> Result<()> {
-        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(|e| {
+        self.sdk().await.head_bucket().bucket(&self.bucket).send().await.map_err(|e| {
             match self.error("HeadBucket", "", e) {
                 Error::NotFound { .. } => Error::NoSuchBucket { bucket: self.bucket.clone() },
                 other => other,
@@ -108,13 +114,17 @@ impl Store for S3Store {
         Ok(())
     }
 
-    fn list<'a>(&'a self, prefix: &'a str) -> ObjectStream<'a> {
-        let pages =
-            self.client.list_objects_v2().bucket(&self.bucket).prefix(self.full(prefix)).into_paginator().send();
-        let pages =
-            futures_util::stream::unfold(pages, |mut pages| async move { pages.next().await.map(|p| (p, pages)) });
+    fn list<'a>(&'a self, prefix: &str) -> ObjectStream<'a> {
+        let full = self.full(prefix);
+        let prefix = prefix.to_string();
+        let pages = futures_util::stream::once(async move {
+            self.sdk().await.list_objects_v2().bucket(&self.bucket).prefix(full).into_paginator().send()
+        });
+        let pages = pages.flat_map(|pages| {
+            futures_util::stream::unfold(pages, |mut pages| async move { pages.next().await.map(|p| (p, pages)) })
+        });
         let objects = pages.map(move |page| {
-            let page = page.map_err(|e| self.error("ListObjectsV2", prefix, e))?;
+            let page = page.map_err(|e| self.error("ListObjectsV2", &prefix, e))?;
             let objects: Vec<ObjectMeta> = page
                 .contents()
                 .iter()
@@ -135,7 +145,7 @@ impl Store for S3Store {
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
-        match self.client.head_object().bucket(&self.bucket).key(self.full(key)).send().await {
+        match self.sdk().await.head_object().bucket(&self.bucket).key(self.full(key)).send().await {
             Ok(out) => Ok(Some(ObjectMeta {
                 key: key.to_string(),
                 size: out.content_length().unwrap_or(0).max(0) as u64,
@@ -150,7 +160,7 @@ impl Store for S3Store {
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>, expect: Option<&ObjectMeta>) -> Result<ByteStream> {
-        let mut request = self.client.get_object().bucket(&self.bucket).key(self.full(key));
+        let mut request = self.sdk().await.get_object().bucket(&self.bucket).key(self.full(key));
         if let Some(range) = range {
             match range.end {
                 Some(end) if end <= range.start => return Ok(Box::pin(futures_util::stream::empty())),
@@ -192,6 +202,7 @@ impl Store for S3Store {
                             uri,
                             message: DisplayErrorContext(&e).to_string(),
                             transient: true,
+                            source: Some(Box::new(e)),
                         }),
                         None,
                     )),
@@ -202,7 +213,8 @@ impl Store for S3Store {
     }
 
     async fn put(&self, key: &str, body: Bytes) -> Result<()> {
-        self.client
+        self.sdk()
+            .await
             .put_object()
             .bucket(&self.bucket)
             .key(self.full(key))
@@ -221,7 +233,8 @@ impl Store for S3Store {
         }
         let full = self.full(key);
         let created = self
-            .client
+            .sdk()
+            .await
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(&full)
@@ -232,8 +245,15 @@ impl Store for S3Store {
         let result = self.upload_parts(key, &full, &upload_id, path).await;
         if result.is_err() {
             // An abandoned upload is invisible, but costs storage until aborted.
-            let _ =
-                self.client.abort_multipart_upload().bucket(&self.bucket).key(&full).upload_id(&upload_id).send().await;
+            let _ = self
+                .sdk()
+                .await
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&full)
+                .upload_id(&upload_id)
+                .send()
+                .await;
         }
         result
     }
@@ -243,13 +263,58 @@ impl Store for S3Store {
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.client
+        self.sdk()
+            .await
             .delete_object()
             .bucket(&self.bucket)
             .key(self.full(key))
             .send()
             .await
             .map_err(|e| self.error("DeleteObject", key, e))?;
+        Ok(())
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<()> {
+        for batch in keys.chunks(DELETE_BATCH) {
+            let unbuildable = |e: aws_sdk_s3::error::BuildError| Error::Storage {
+                op: "DeleteObjects",
+                uri: self.location.to_string(),
+                message: e.to_string(),
+                transient: false,
+                source: Some(Box::new(e)),
+            };
+            let objects = batch
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(self.full(k)).build())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(unbuildable)?;
+            let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(unbuildable)?;
+            let out = self
+                .sdk()
+                .await
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| self.error("DeleteObjects", &batch[0], e))?;
+            // DeleteObjects answers 200 and lists per-key failures.
+            if let Some(failed) = out.errors().first() {
+                let key = failed.key().unwrap_or_default();
+                return Err(Error::Storage {
+                    op: "DeleteObjects",
+                    uri: format!("s3://{}/{key}", self.bucket),
+                    message: format!(
+                        "{} ({} of {} keys failed)",
+                        failed.message().or(failed.code()).unwrap_or("no message"),
+                        out.errors().len(),
+                        batch.len()
+                    ),
+                    transient: failed.code().is_some_and(|c| matches!(c, "SlowDown" | "InternalError")),
+                    source: None,
+                });
+            }
+        }
         Ok(())
     }
 }
@@ -269,7 +334,8 @@ impl S3Store {
                 break;
             }
             let part = self
-                .client
+                .sdk()
+                .await
                 .upload_part()
                 .bucket(&self.bucket)
                 .key(full)
@@ -282,7 +348,8 @@ impl S3Store {
             parts
                 .push(CompletedPart::builder().part_number(number).set_e_tag(part.e_tag().map(str::to_string)).build());
         }
-        self.client
+        self.sdk()
+            .await
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(full)

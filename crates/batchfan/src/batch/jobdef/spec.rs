@@ -1,12 +1,9 @@
-//! Job definitions: the `aws batch register-job-definition --cli-input-json` shape, checked,
-//! registered only when it differs from the latest ACTIVE revision.
+//! The `aws batch register-job-definition --cli-input-json` shape and its limit checks.
 
 use std::collections::BTreeMap;
 
-use aws_sdk_batch::types as sdk;
 use serde::{Deserialize, Serialize};
 
-use super::call;
 use crate::error::{Error, Result};
 use crate::limits;
 
@@ -210,39 +207,6 @@ impl RetryStrategySpec {
             .collect();
         limits::check_evaluate_on_exit(&rules)
     }
-
-    pub(crate) fn to_sdk(&self) -> sdk::RetryStrategy {
-        let rules = self
-            .evaluate_on_exit
-            .iter()
-            .map(|r| {
-                sdk::EvaluateOnExit::builder()
-                    .action(sdk::RetryAction::from(r.action.to_ascii_uppercase().as_str()))
-                    .set_on_exit_code(r.on_exit_code.clone())
-                    .set_on_reason(r.on_reason.clone())
-                    .set_on_status_reason(r.on_status_reason.clone())
-                    .build()
-            })
-            .collect();
-        sdk::RetryStrategy::builder().set_attempts(self.attempts).set_evaluate_on_exit(Some(rules)).build()
-    }
-
-    fn from_sdk(r: &sdk::RetryStrategy) -> RetryStrategySpec {
-        RetryStrategySpec {
-            attempts: r.attempts(),
-            evaluate_on_exit: r
-                .evaluate_on_exit()
-                .iter()
-                .map(|e| RuleSpec {
-                    // moto returns actions lowercased; compare case-insensitively.
-                    action: e.action().map(|a| a.as_str().to_ascii_uppercase()).unwrap_or_default(),
-                    on_exit_code: e.on_exit_code().map(str::to_string),
-                    on_reason: e.on_reason().map(str::to_string),
-                    on_status_reason: e.on_status_reason().map(str::to_string),
-                })
-                .collect(),
-        }
-    }
 }
 
 /// `timeout`.
@@ -386,219 +350,6 @@ impl JobDefinitionSpec {
         let size = serde_json::to_vec(self).map_or(0, |v| v.len());
         limits::check_payload("job definition", size, limits::MAX_JOB_DEFINITION_BYTES)
     }
-
-    /// The definition as AWS returns it, in a form comparable with [`JobDefinitionSpec::normalized`].
-    fn from_sdk(d: &sdk::JobDefinition) -> JobDefinitionSpec {
-        let c = d.container_properties();
-        let secrets = |s: &[sdk::Secret]| {
-            s.iter()
-                .map(|s| SecretSpec {
-                    name: s.name().unwrap_or_default().into(),
-                    value_from: s.value_from().unwrap_or_default().into(),
-                })
-                .collect::<Vec<_>>()
-        };
-        let container = c.map(|c| ContainerSpec {
-            image: c.image().unwrap_or_default().into(),
-            command: c.command().to_vec(),
-            resource_requirements: c
-                .resource_requirements()
-                .iter()
-                .map(|r| ResourceRequirementSpec {
-                    kind: r.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
-                    value: r.value().unwrap_or_default().into(),
-                })
-                .collect(),
-            environment: c
-                .environment()
-                .iter()
-                .map(|kv| KeyValue {
-                    name: kv.name().unwrap_or_default().into(),
-                    value: kv.value().unwrap_or_default().into(),
-                })
-                .collect(),
-            secrets: secrets(c.secrets()),
-            execution_role_arn: c.execution_role_arn().map(str::to_string),
-            job_role_arn: c.job_role_arn().map(str::to_string),
-            log_configuration: c.log_configuration().map(|l| LogConfigurationSpec {
-                log_driver: l.log_driver().map(|d| d.as_str().to_string()).unwrap_or_default(),
-                options: l.options().map(|o| o.clone().into_iter().collect()).unwrap_or_default(),
-                secret_options: secrets(l.secret_options()),
-            }),
-            readonly_root_filesystem: c.readonly_root_filesystem(),
-            linux_parameters: c.linux_parameters().map(|l| LinuxParametersSpec {
-                init_process_enabled: l.init_process_enabled(),
-                shared_memory_size: l.shared_memory_size(),
-                max_swap: l.max_swap(),
-                swappiness: l.swappiness(),
-            }),
-            ephemeral_storage: c
-                .ephemeral_storage()
-                .and_then(|e| e.size_in_gib())
-                .map(|size_in_gib| EphemeralStorageSpec { size_in_gib }),
-            runtime_platform: c.runtime_platform().map(|r| RuntimePlatformSpec {
-                operating_system_family: r.operating_system_family().map(str::to_string),
-                cpu_architecture: r.cpu_architecture().map(str::to_string),
-            }),
-            network_configuration: c.network_configuration().map(|n| NetworkConfigurationSpec {
-                assign_public_ip: n.assign_public_ip().map(|a| a.as_str().to_string()).unwrap_or_default(),
-            }),
-            fargate_platform_configuration: c
-                .fargate_platform_configuration()
-                .map(|f| FargatePlatformSpec { platform_version: f.platform_version().unwrap_or_default().into() }),
-            user: c.user().map(str::to_string),
-            privileged: c.privileged(),
-        });
-        JobDefinitionSpec {
-            job_definition_name: d.job_definition_name().unwrap_or_default().into(),
-            job_type: d.r#type().unwrap_or("container").into(),
-            parameters: d.parameters().map(|p| p.clone().into_iter().collect()).unwrap_or_default(),
-            scheduling_priority: d.scheduling_priority(),
-            container_properties: container.unwrap_or_default(),
-            retry_strategy: d.retry_strategy().map(RetryStrategySpec::from_sdk),
-            propagate_tags: d.propagate_tags(),
-            timeout: d
-                .timeout()
-                .and_then(|t| t.attempt_duration_seconds())
-                .map(|attempt_duration_seconds| TimeoutSpec { attempt_duration_seconds }),
-            tags: d.tags().map(|t| t.clone().into_iter().collect()).unwrap_or_default(),
-            platform_capabilities: d.platform_capabilities().iter().map(|p| p.as_str().to_string()).collect(),
-        }
-    }
-
-    /// A canonical form: lists sorted, defaults made explicit, case of enums unified, so a
-    /// registered definition compares equal to the input that made it.
-    pub fn normalized(&self) -> JobDefinitionSpec {
-        let mut n = self.clone();
-        let c = &mut n.container_properties;
-        c.environment.sort();
-        c.secrets.sort();
-        c.resource_requirements.iter_mut().for_each(|r| {
-            r.kind = r.kind.to_ascii_uppercase();
-            if let Ok(v) = r.value.parse::<f64>() {
-                r.value = format!("{v}");
-            }
-        });
-        c.resource_requirements.sort();
-        if c.readonly_root_filesystem == Some(false) {
-            c.readonly_root_filesystem = None;
-        }
-        if c.privileged == Some(false) {
-            c.privileged = None;
-        }
-        if c.linux_parameters == Some(LinuxParametersSpec::default()) {
-            c.linux_parameters = None;
-        }
-        if let Some(l) = &mut c.log_configuration {
-            l.secret_options.sort();
-        }
-        if let Some(r) = &mut n.retry_strategy {
-            r.evaluate_on_exit.iter_mut().for_each(|e| e.action = e.action.to_ascii_uppercase());
-            if r.attempts.is_none() && r.evaluate_on_exit.is_empty() {
-                n.retry_strategy = None;
-            }
-        }
-        if n.propagate_tags == Some(false) {
-            n.propagate_tags = None;
-        }
-        if n.platform_capabilities.is_empty() {
-            n.platform_capabilities = vec!["EC2".into()];
-        }
-        n.platform_capabilities.iter_mut().for_each(|p| *p = p.to_ascii_uppercase());
-        n.platform_capabilities.sort();
-        n
-    }
-
-    fn to_sdk_container(&self) -> sdk::ContainerProperties {
-        let c = &self.container_properties;
-        let secret = |s: &SecretSpec| sdk::Secret::builder().name(&s.name).value_from(&s.value_from).build();
-        sdk::ContainerProperties::builder()
-            .image(&c.image)
-            .set_command((!c.command.is_empty()).then(|| c.command.clone()))
-            .set_resource_requirements(Some(sdk_resources(&c.resource_requirements)))
-            .set_environment(Some(sdk_environment(&c.environment)))
-            .set_secrets(Some(c.secrets.iter().map(secret).collect()))
-            .set_execution_role_arn(c.execution_role_arn.clone())
-            .set_job_role_arn(c.job_role_arn.clone())
-            .set_log_configuration(c.log_configuration.as_ref().map(|l| {
-                sdk::LogConfiguration::builder()
-                    .log_driver(sdk::LogDriver::from(l.log_driver.as_str()))
-                    .set_options((!l.options.is_empty()).then(|| l.options.clone().into_iter().collect()))
-                    .set_secret_options(Some(l.secret_options.iter().map(secret).collect()))
-                    .build()
-            }))
-            .set_readonly_root_filesystem(c.readonly_root_filesystem)
-            .set_linux_parameters(c.linux_parameters.as_ref().map(|l| {
-                sdk::LinuxParameters::builder()
-                    .set_init_process_enabled(l.init_process_enabled)
-                    .set_shared_memory_size(l.shared_memory_size)
-                    .set_max_swap(l.max_swap)
-                    .set_swappiness(l.swappiness)
-                    .build()
-            }))
-            .set_ephemeral_storage(
-                c.ephemeral_storage.map(|e| sdk::EphemeralStorage::builder().size_in_gib(e.size_in_gib).build()),
-            )
-            .set_runtime_platform(c.runtime_platform.as_ref().map(|r| {
-                sdk::RuntimePlatform::builder()
-                    .set_operating_system_family(r.operating_system_family.clone())
-                    .set_cpu_architecture(r.cpu_architecture.clone())
-                    .build()
-            }))
-            .set_network_configuration(c.network_configuration.as_ref().map(|n| {
-                sdk::NetworkConfiguration::builder()
-                    .assign_public_ip(sdk::AssignPublicIp::from(n.assign_public_ip.as_str()))
-                    .build()
-            }))
-            .set_fargate_platform_configuration(
-                c.fargate_platform_configuration.as_ref().map(|f| {
-                    sdk::FargatePlatformConfiguration::builder().platform_version(&f.platform_version).build()
-                }),
-            )
-            .set_user(c.user.clone())
-            .set_privileged(c.privileged)
-            .build()
-    }
-}
-
-/// Environment variables as the SDK takes them.
-pub(crate) fn sdk_environment(env: &[KeyValue]) -> Vec<sdk::KeyValuePair> {
-    env.iter().map(|kv| sdk::KeyValuePair::builder().name(&kv.name).value(&kv.value).build()).collect()
-}
-
-/// Resource requirements as the SDK takes them.
-pub(crate) fn sdk_resources(reqs: &[ResourceRequirementSpec]) -> Vec<sdk::ResourceRequirement> {
-    reqs.iter()
-        .map(|r| {
-            sdk::ResourceRequirement::builder()
-                .r#type(sdk::ResourceType::from(r.kind.to_ascii_uppercase().as_str()))
-                .value(&r.value)
-                .build()
-        })
-        .collect()
-}
-
-/// Every ACTIVE revision of a job definition name (all pages).
-pub(crate) async fn active_revisions(name: &str) -> Result<Vec<sdk::JobDefinition>> {
-    let client = super::client().await;
-    let mut all = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = call("DescribeJobDefinitions", || {
-            client
-                .describe_job_definitions()
-                .job_definition_name(name)
-                .status("ACTIVE")
-                .set_next_token(token.clone())
-                .send()
-        })
-        .await?;
-        all.extend(page.job_definitions().iter().filter(|d| d.job_definition_name() == Some(name)).cloned());
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            return Ok(all);
-        }
-    }
 }
 
 /// `(VCPU, MEMORY MiB)` from resource requirements.
@@ -622,73 +373,11 @@ pub(crate) fn resources(reqs: &[ResourceRequirementSpec]) -> Result<(Option<f64>
     Ok((vcpu, memory))
 }
 
-/// What [`register_job_definition`] did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Registered {
-    /// Name.
-    pub name: String,
-    /// Revision in use.
-    pub revision: i32,
-    /// Its ARN.
-    pub arn: String,
-    /// True when the latest ACTIVE revision was identical and was reused.
-    pub reused: bool,
-}
-
-/// Registers `spec`, unless the latest ACTIVE revision of that name is identical (then reuses it).
-pub async fn register_job_definition(spec: &JobDefinitionSpec) -> Result<Registered> {
-    spec.check()?;
-    let client = super::client().await;
-    let name = spec.job_definition_name.clone();
-    let latest = active_revisions(&name).await?.into_iter().max_by_key(|d| d.revision().unwrap_or(0));
-    if let Some(existing) = latest
-        && JobDefinitionSpec::from_sdk(&existing).normalized() == spec.normalized()
-    {
-        return Ok(Registered {
-            name,
-            revision: existing.revision().unwrap_or(0),
-            arn: existing.job_definition_arn().unwrap_or_default().to_string(),
-            reused: true,
-        });
-    }
-    let container = spec.to_sdk_container();
-    let out = call("RegisterJobDefinition", || {
-        client
-            .register_job_definition()
-            .job_definition_name(&name)
-            .r#type(sdk::JobDefinitionType::Container)
-            .set_parameters((!spec.parameters.is_empty()).then(|| spec.parameters.clone().into_iter().collect()))
-            .set_scheduling_priority(spec.scheduling_priority)
-            .container_properties(container.clone())
-            .set_retry_strategy(spec.retry_strategy.as_ref().map(RetryStrategySpec::to_sdk))
-            .set_propagate_tags(spec.propagate_tags)
-            .set_timeout(
-                spec.timeout
-                    .map(|t| sdk::JobTimeout::builder().attempt_duration_seconds(t.attempt_duration_seconds).build()),
-            )
-            .set_tags((!spec.tags.is_empty()).then(|| spec.tags.clone().into_iter().collect()))
-            .set_platform_capabilities(Some(
-                spec.platform_capabilities
-                    .iter()
-                    .map(|p| sdk::PlatformCapability::from(p.to_ascii_uppercase().as_str()))
-                    .collect(),
-            ))
-            .send()
-    })
-    .await?;
-    Ok(Registered {
-        name,
-        revision: out.revision().unwrap_or(0),
-        arn: out.job_definition_arn().unwrap_or_default().to_string(),
-        reused: false,
-    })
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    const CLI_JSON: &str = r#"{
+    pub(crate) const CLI_JSON: &str = r#"{
         "jobDefinitionName": "wordcount",
         "type": "container",
         "platformCapabilities": ["FARGATE"],
@@ -722,9 +411,6 @@ mod tests {
         assert!(spec.is_fargate());
         assert_eq!(spec.container_properties.ephemeral_storage, Some(EphemeralStorageSpec { size_in_gib: 30 }));
         assert_eq!(spec.retry_strategy.as_ref().unwrap().evaluate_on_exit.len(), 2);
-        let sdk = spec.to_sdk_container();
-        assert_eq!(sdk.secrets().len(), 1);
-        assert_eq!(sdk.runtime_platform().and_then(|r| r.cpu_architecture()), Some("ARM64"));
     }
 
     #[test]
@@ -742,16 +428,5 @@ mod tests {
         let mut spec = JobDefinitionSpec::from_json(CLI_JSON).unwrap();
         spec.timeout = Some(TimeoutSpec { attempt_duration_seconds: 30 });
         assert!(spec.check().unwrap_err().to_string().contains("attemptDurationSeconds"));
-    }
-
-    #[test]
-    fn normalization_ignores_order_and_defaults() {
-        let a = JobDefinitionSpec::from_json(CLI_JSON).unwrap();
-        let mut b = a.clone();
-        b.container_properties.resource_requirements.reverse();
-        b.retry_strategy.as_mut().unwrap().evaluate_on_exit[0].action = "retry".into();
-        assert_eq!(a.normalized(), b.normalized());
-        b.container_properties.image.push('x');
-        assert_ne!(a.normalized(), b.normalized());
     }
 }

@@ -1,0 +1,285 @@
+//! Watching a run: per-status counts from each parent's `statusSummary` (one DescribeJobs per
+//! 100 arrays), failed children with their reasons, and waiting until every child is terminal.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_batch::types as sdk;
+use serde::Serialize;
+
+use super::call;
+use super::record::RunRecord;
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::limits;
+use crate::status::{FailedChild, StatusCounts};
+
+/// One array's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArrayStatus {
+    /// Job id.
+    pub job_id: String,
+    /// Job name.
+    pub job_name: String,
+    /// The parent's status.
+    #[serde(serialize_with = "status_name")]
+    pub status: sdk::JobStatus,
+    /// Children per status.
+    pub counts: StatusCounts,
+    /// Redrive generation.
+    pub redrive: u32,
+}
+
+/// A run's state from one DescribeJobs call per 100 arrays.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunStatus {
+    /// The run id.
+    pub run_id: String,
+    /// Chunks per status (a redriven chunk counts once, by its latest attempt).
+    pub counts: StatusCounts,
+    /// Per array.
+    pub arrays: Vec<ArrayStatus>,
+    /// True when every child is terminal.
+    pub complete: bool,
+}
+
+fn status_name<S: serde::Serializer>(status: &sdk::JobStatus, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(status.as_str())
+}
+
+/// Adds `n` children in `status`; a status this release does not know is an error, never
+/// silently counted as waiting.
+fn add_status(counts: &mut StatusCounts, status: &sdk::JobStatus, n: u64) -> Result<()> {
+    let slot = match status {
+        sdk::JobStatus::Submitted => &mut counts.submitted,
+        sdk::JobStatus::Pending => &mut counts.pending,
+        sdk::JobStatus::Runnable => &mut counts.runnable,
+        sdk::JobStatus::Starting => &mut counts.starting,
+        sdk::JobStatus::Running => &mut counts.running,
+        sdk::JobStatus::Succeeded => &mut counts.succeeded,
+        sdk::JobStatus::Failed => &mut counts.failed,
+        other => {
+            return Err(Error::Batch {
+                op: "DescribeJobs",
+                message: format!(
+                    "unknown job status `{}`: this batchfan release does not know it; upgrade batchfan",
+                    other.as_str()
+                ),
+                transient: false,
+                source: None,
+            });
+        }
+    };
+    *slot += n;
+    Ok(())
+}
+
+fn counts_of(job: &sdk::JobDetail, size: u64) -> Result<StatusCounts> {
+    let unknown = sdk::JobStatus::from("");
+    let status = job.status().unwrap_or(&unknown);
+    let mut counts = StatusCounts::default();
+    match job.array_properties().and_then(|a| a.status_summary()) {
+        Some(summary) if size >= 2 => {
+            for (s, n) in summary {
+                add_status(&mut counts, &sdk::JobStatus::from(s.as_str()), (*n).max(0) as u64)?;
+            }
+            // Children not yet in the summary are as far as the parent.
+            let missing = size.saturating_sub(counts.total());
+            let parent_terminal = matches!(status, sdk::JobStatus::Succeeded | sdk::JobStatus::Failed);
+            add_status(&mut counts, if parent_terminal { status } else { &sdk::JobStatus::Submitted }, missing)?;
+        }
+        _ => add_status(&mut counts, status, size)?,
+    }
+    Ok(counts)
+}
+
+/// The run's progress, from each parent's `arrayProperties.statusSummary`.
+pub async fn run_status(client: &Client, record: &RunRecord) -> Result<RunStatus> {
+    let mut details: BTreeMap<String, sdk::JobDetail> = BTreeMap::new();
+    for ids in record.arrays.chunks(limits::MAX_DESCRIBE_JOBS_IDS) {
+        let ids: Vec<String> = ids.iter().map(|a| a.job_id.clone()).collect();
+        let out = call(client, "DescribeJobs", |batch| batch.describe_jobs().set_jobs(Some(ids)).send()).await?;
+        for job in out.jobs() {
+            details.insert(job.job_id().unwrap_or_default().to_string(), job.clone());
+        }
+    }
+    let missing: Vec<&str> =
+        record.arrays.iter().map(|a| a.job_id.as_str()).filter(|id| !details.contains_key(*id)).collect();
+    if !missing.is_empty() {
+        return Err(Error::UnknownRun {
+            run: record.run_id.clone(),
+            reason: format!(
+                "AWS Batch does not know job(s) {}: its job history has expired (AWS keeps finished jobs for about 7 days), or AWS_REGION / the account is not the one the run was submitted to",
+                missing.join(", ")
+            ),
+        });
+    }
+    let mut total = StatusCounts::default();
+    let mut arrays = Vec::new();
+    for array in &record.arrays {
+        let Some(job) = details.get(&array.job_id) else { continue };
+        let status = job.status().cloned().unwrap_or_else(|| sdk::JobStatus::from(""));
+        let counts = counts_of(job, array.size)?;
+        if array.redrive > 0 {
+            total.failed = total.failed.saturating_sub(array.size);
+        }
+        for (t, c) in [
+            (&mut total.submitted, counts.submitted),
+            (&mut total.pending, counts.pending),
+            (&mut total.runnable, counts.runnable),
+            (&mut total.starting, counts.starting),
+            (&mut total.running, counts.running),
+            (&mut total.succeeded, counts.succeeded),
+            (&mut total.failed, counts.failed),
+        ] {
+            *t += c;
+        }
+        arrays.push(ArrayStatus {
+            job_id: array.job_id.clone(),
+            job_name: array.job_name.clone(),
+            status,
+            counts,
+            redrive: array.redrive,
+        });
+    }
+    let complete = arrays.iter().all(|a| a.counts.is_complete());
+    Ok(RunStatus { run_id: record.run_id.clone(), counts: total, arrays, complete })
+}
+
+/// Failed chunks of a run with what Batch says about them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FailedChildren {
+    /// One entry per failed chunk (by its latest attempt), sorted by chunk index.
+    pub children: Vec<FailedChild>,
+}
+
+/// Lists failed children: `ListJobs(arrayJobId, FAILED)` per array with failures, then
+/// DescribeJobs in batches of 100 for attempts, exit code, reason and log stream.
+pub async fn failed_children(client: &Client, record: &RunRecord, status: &RunStatus) -> Result<FailedChildren> {
+    let mut latest: BTreeMap<u64, FailedChild> = BTreeMap::new();
+    for (array, state) in record.arrays.iter().zip(&status.arrays) {
+        for chunk in array.chunks() {
+            latest.remove(&chunk); // superseded by this later array
+        }
+        if state.counts.failed == 0 {
+            continue;
+        }
+        let mut summaries: Vec<(String, Option<i32>, Option<String>)> = Vec::new();
+        if array.size >= 2 {
+            let mut token: Option<String> = None;
+            loop {
+                let page = call(client, "ListJobs", |batch| {
+                    batch
+                        .list_jobs()
+                        .array_job_id(&array.job_id)
+                        .job_status(sdk::JobStatus::Failed)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await?;
+                for job in page.job_summary_list() {
+                    summaries.push((
+                        job.job_id().unwrap_or_default().to_string(),
+                        job.container().and_then(|c| c.exit_code()),
+                        job.status_reason().map(str::to_string),
+                    ));
+                }
+                token = page.next_token().map(str::to_string);
+                if token.is_none() {
+                    break;
+                }
+            }
+        } else {
+            summaries.push((array.job_id.clone(), None, None));
+        }
+        for batch in summaries.chunks(limits::MAX_DESCRIBE_JOBS_IDS) {
+            let ids: Vec<String> = batch.iter().map(|s| s.0.clone()).collect();
+            let out = call(client, "DescribeJobs", |batch| batch.describe_jobs().set_jobs(Some(ids)).send()).await?;
+            let by_id: BTreeMap<&str, &sdk::JobDetail> =
+                out.jobs().iter().map(|j| (j.job_id().unwrap_or_default(), j)).collect();
+            for (id, exit_code, reason) in batch {
+                let child = child_index(id, &array.job_id, array.size)?;
+                let Some(chunk) = array.chunk_of(child) else { continue };
+                let detail = by_id.get(id.as_str());
+                let last = detail.and_then(|d| d.attempts().last()).and_then(|a| a.container());
+                let reason = detail
+                    .and_then(|d| d.status_reason())
+                    .map(str::to_string)
+                    .or(reason.clone())
+                    .or_else(|| last.and_then(|c| c.reason()).map(str::to_string))
+                    .unwrap_or_else(|| "no reason given".into());
+                latest.insert(
+                    chunk,
+                    FailedChild {
+                        index: chunk,
+                        attempts: detail.map_or(1, |d| d.attempts().len().max(1) as u32),
+                        exit_code: exit_code.or_else(|| last.and_then(|c| c.exit_code())),
+                        reason,
+                        log: last.and_then(|c| c.log_stream_name()).unwrap_or_default().to_string(),
+                    },
+                );
+            }
+        }
+    }
+    Ok(FailedChildren { children: latest.into_values().collect() })
+}
+
+/// Polls [`run_status`] every `interval` until every child is terminal, calling `on_poll` with
+/// each status.
+pub async fn wait(
+    client: &Client,
+    record: &RunRecord,
+    interval: std::time::Duration,
+    on_poll: &(dyn Fn(&RunStatus) + Send + Sync),
+) -> Result<RunStatus> {
+    loop {
+        let status = run_status(client, record).await?;
+        on_poll(&status);
+        if status.complete {
+            return Ok(status);
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// The child index of a job id: `<parent>:<index>` for array children, 0 for a plain job. An id
+/// that does not parse is an error naming it (never blamed on chunk 0).
+fn child_index(id: &str, array_id: &str, size: u64) -> Result<u64> {
+    let bad = || Error::Batch {
+        op: "ListJobs",
+        message: format!("child job id `{id}` of array {array_id} does not end in `:<index>`; cannot tell its chunk"),
+        transient: false,
+        source: None,
+    };
+    match id.rsplit_once(':') {
+        Some((parent, i)) if parent == array_id => i.parse::<u64>().map_err(|_| bad()),
+        None if size < 2 && id == array_id => Ok(0),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Regression (issue 6): a child job id that did not parse was blamed on chunk 0.
+    #[test]
+    fn child_ids_map_to_indices_or_fail_naming_the_id() {
+        assert_eq!(child_index("abc:17", "abc", 20).unwrap(), 17);
+        assert_eq!(child_index("plain", "plain", 1).unwrap(), 0);
+        for bad in ["abc:x", "abc:", "other:3", "abc"] {
+            let err = child_index(bad, "abc", 20).unwrap_err();
+            assert!(err.to_string().contains(bad), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn statuses_are_counted_and_unknown_ones_are_errors() {
+        let mut counts = StatusCounts::default();
+        add_status(&mut counts, &sdk::JobStatus::Running, 3).unwrap();
+        add_status(&mut counts, &sdk::JobStatus::from("SUCCEEDED"), 2).unwrap();
+        assert_eq!((counts.running, counts.succeeded), (3, 2));
+        let err = add_status(&mut counts, &sdk::JobStatus::from("HIBERNATING"), 1).unwrap_err();
+        assert!(err.to_string().contains("HIBERNATING"), "{err}");
+        assert_eq!(counts.total(), 5, "nothing was counted for the unknown status");
+    }
+}

@@ -1,0 +1,335 @@
+//! Submitting a plan as AWS Batch array jobs: one array per 10,000 chunks, every request
+//! checked before the first is sent.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_batch::types as sdk;
+use serde::Serialize;
+
+use super::jobdef::{KeyValue, ResourceRequirementSpec, RetryStrategySpec, TimeoutSpec, describe_definition};
+use super::record::{ArrayRecord, RunRecord, StoredOptions, save_run};
+use super::request::{
+    ArrayPropertiesSpec, ContainerOverridesSpec, DependencySpec, SubmitJobRequest, retry_on_spot_rules,
+};
+use crate::client::Client;
+use crate::contract::View;
+use crate::contract::{RUN_RECORD_NAME, env, exit};
+use crate::error::{Error, Result};
+use crate::limits;
+use crate::manifest::{self};
+use crate::run::{PlannedRun, RunSpec, plan_run, write_run};
+use crate::uri::Location;
+
+/// Most chunks one run may have (several arrays of at most 10,000).
+pub const MAX_RUN_CHUNKS: usize = 1_000_000;
+
+/// Options of `batchfan submit`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SubmitOptions {
+    /// Job queue.
+    pub job_queue: String,
+    /// Job definition `NAME[:REVISION]`.
+    pub job_definition: String,
+    /// Job name (default: the run id).
+    pub name: Option<String>,
+    /// `--depends-on` entries.
+    pub depends_on: Vec<String>,
+    /// Chain the arrays of a large run one after another.
+    pub sequential: bool,
+    /// `retryStrategy.attempts`.
+    pub attempts: Option<u32>,
+    /// Generate `evaluateOnExit` for Spot reclaims and retryable worker exits.
+    pub retry_on_spot: bool,
+    /// `timeout.attemptDurationSeconds`.
+    pub timeout_seconds: Option<u32>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// Propagate tags to ECS tasks.
+    pub propagate_tags: bool,
+    /// Fair-share identifier.
+    pub share_identifier: Option<String>,
+    /// Scheduling priority override.
+    pub priority: Option<i32>,
+    /// Extra environment for the children.
+    pub env: Vec<(String, String)>,
+    /// vCPU override.
+    pub vcpu: Option<f64>,
+    /// Memory override (MiB).
+    pub memory: Option<u32>,
+}
+
+impl SubmitOptions {
+    /// The request every array of the run shares (name, size and manifest filled in per array).
+    pub fn template(&self, run_id: &str) -> Result<SubmitJobRequest> {
+        let mut depends_on = Vec::new();
+        for d in &self.depends_on {
+            depends_on.push(DependencySpec::parse(d)?);
+        }
+        let retry_strategy = (self.attempts.is_some() || self.retry_on_spot).then(|| RetryStrategySpec {
+            attempts: self.attempts.map(|a| a as i32),
+            evaluate_on_exit: if self.retry_on_spot { retry_on_spot_rules(&exit::RETRYABLE) } else { vec![] },
+        });
+        if self.retry_on_spot && self.attempts.is_none_or(|a| a < 2) {
+            return Err(Error::option(
+                "--retry-on-spot",
+                "with --attempts < 2",
+                "give --attempts 2 or more so there is a retry",
+            ));
+        }
+        let mut resource_requirements = Vec::new();
+        if let Some(vcpu) = self.vcpu {
+            resource_requirements.push(ResourceRequirementSpec { kind: "VCPU".into(), value: format!("{vcpu}") });
+        }
+        if let Some(memory) = self.memory {
+            resource_requirements.push(ResourceRequirementSpec { kind: "MEMORY".into(), value: memory.to_string() });
+        }
+        let mut environment: Vec<KeyValue> =
+            self.env.iter().map(|(k, v)| KeyValue { name: k.clone(), value: v.clone() }).collect();
+        if environment.iter().any(|kv| kv.name == env::MANIFEST) {
+            return Err(Error::option("--env", env::MANIFEST, "is set by batchfan; do not pass it"));
+        }
+        environment.push(KeyValue { name: env::MANIFEST.into(), value: String::new() });
+        Ok(SubmitJobRequest {
+            job_name: self.name.clone().unwrap_or_else(|| run_id.to_string()),
+            job_queue: self.job_queue.clone(),
+            job_definition: self.job_definition.clone(),
+            array_properties: None,
+            depends_on,
+            container_overrides: Some(ContainerOverridesSpec { environment, resource_requirements }),
+            retry_strategy,
+            timeout: self.timeout_seconds.map(|s| TimeoutSpec { attempt_duration_seconds: s as i32 }),
+            tags: self.tags.clone(),
+            propagate_tags: self.propagate_tags.then_some(true),
+            share_identifier: self.share_identifier.clone(),
+            scheduling_priority_override: self.priority,
+        })
+    }
+
+    fn fargate_hint(&self) -> bool {
+        self.vcpu.is_some_and(|v| v.fract() != 0.0)
+    }
+}
+
+/// A request for a set of chunks: `first..first+count`, or explicit `indices`.
+pub(super) fn request_for(template: &SubmitJobRequest, name: String, manifest: &str, size: u64) -> SubmitJobRequest {
+    let mut request = template.clone();
+    request.job_name = name;
+    request.array_properties = (size >= 2).then_some(ArrayPropertiesSpec { size: size as i32 });
+    if let Some(overrides) = request.container_overrides.as_mut() {
+        for kv in overrides.environment.iter_mut().filter(|kv| kv.name == env::MANIFEST) {
+            kv.value = manifest.to_string();
+        }
+    }
+    request
+}
+
+/// What `submit` will send (all of it, for `--dry-run`) or sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubmitPlan {
+    /// The run id.
+    pub run_id: String,
+    /// The manifest URI.
+    pub manifest: String,
+    /// The run record URI.
+    pub record_uri: String,
+    /// Chunks.
+    pub chunk_count: u64,
+    /// Items.
+    pub item_count: u64,
+    /// Views written for runs of several arrays.
+    pub views: Vec<(String, View)>,
+    /// The SubmitJob requests, in order.
+    pub requests: Vec<SubmitJobRequest>,
+}
+
+pub(super) fn sibling(uri: &str, name: &str) -> Result<String> {
+    let (dir, _) = Location::parse_file(uri)?;
+    Ok(dir.join_display(name))
+}
+
+/// Builds (and checks) every request of a run of `chunk_count` chunks.
+pub fn plan_submit(options: &SubmitOptions, run_id: &str, manifest: &str, chunk_count: u64) -> Result<SubmitPlan> {
+    let template = options.template(run_id)?;
+    let arrays = chunk_count.div_ceil(limits::MAX_ARRAY_SIZE as u64);
+    let mut views = Vec::new();
+    let mut requests = Vec::new();
+    for k in 0..arrays {
+        let first = k * limits::MAX_ARRAY_SIZE as u64;
+        let count = (chunk_count - first).min(limits::MAX_ARRAY_SIZE as u64);
+        let (name, uri) = if arrays == 1 {
+            (template.job_name.clone(), manifest.to_string())
+        } else {
+            let uri = sibling(manifest, &format!("array-{k:03}.json"))?;
+            views.push((uri.clone(), View::range(manifest, first, count)));
+            (format!("{}-{k}", template.job_name), uri)
+        };
+        let mut request = request_for(&template, name, &uri, count);
+        if options.sequential && k > 0 {
+            // Filled with the previous array's job id at submission.
+            request.depends_on.push(DependencySpec {
+                job_id: Some(format!("<job id of {}-{}>", template.job_name, k - 1)),
+                kind: None,
+            });
+        }
+        request.check(options.fargate_hint())?;
+        requests.push(request);
+    }
+    Ok(SubmitPlan {
+        run_id: run_id.to_string(),
+        manifest: manifest.to_string(),
+        record_uri: sibling(manifest, RUN_RECORD_NAME)?,
+        chunk_count,
+        item_count: 0,
+        views,
+        requests,
+    })
+}
+
+/// What a real submit did: the requests sent and the run record written.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The plan (requests as sent, views written).
+    pub plan: SubmitPlan,
+    /// The run record, as saved after the last array.
+    pub record: RunRecord,
+}
+
+/// Everything a submit checks before it writes or sends anything: locations, options, the plan,
+/// the job definition's platform when resources are overridden.
+async fn check_and_plan(client: &Client, spec: &RunSpec, options: &SubmitOptions) -> Result<(PlannedRun, SubmitPlan)> {
+    for (field, location) in [("--input", &spec.input), ("--output", &spec.output)] {
+        if !location.is_s3() {
+            return Err(Error::option(
+                field,
+                location,
+                "AWS Batch children cannot read local paths: give an s3:// location",
+            ));
+        }
+    }
+    if let Some(m) = &spec.manifest
+        && !m.starts_with("s3://")
+    {
+        return Err(Error::option("--manifest", m, "AWS Batch children cannot read local paths: give an s3:// URI"));
+    }
+    // Everything that does not need the listing is checked before it.
+    plan_submit(options, "bf-check", "s3://check-bucket/m.jsonl", 2)?;
+    let mut spec = spec.clone();
+    spec.options.max_chunks = MAX_RUN_CHUNKS;
+    let planned = plan_run(client, &spec).await?;
+    let chunk_count = planned.plan.chunks.len() as u64;
+    let mut plan = plan_submit(options, &planned.run_id, &planned.manifest_uri, chunk_count)?;
+    plan.item_count = planned.plan.items.len() as u64;
+    if options.vcpu.is_some() || options.memory.is_some() {
+        let definition = describe_definition(client, &options.job_definition).await?;
+        if definition.platform_capabilities().contains(&sdk::PlatformCapability::Fargate) {
+            for request in &plan.requests {
+                request.check(true)?;
+            }
+        }
+    }
+    Ok((planned, plan))
+}
+
+/// Plans `spec` and returns the exact requests a submit would send, writing and sending
+/// nothing (`batchfan submit --dry-run`). It makes the read-only checks a real submit makes.
+pub async fn submit_dry_run(client: &Client, spec: &RunSpec, options: &SubmitOptions) -> Result<SubmitPlan> {
+    Ok(check_and_plan(client, spec, options).await?.1)
+}
+
+/// Plans `spec`, writes the manifest (and views) to S3, submits one array job per 10,000 chunks
+/// (a plain job for a single chunk), and writes the run record after every array.
+pub async fn submit(client: &Client, spec: &RunSpec, options: &SubmitOptions) -> Result<Submitted> {
+    let (planned, mut plan) = check_and_plan(client, spec, options).await?;
+    let chunk_count = plan.chunk_count;
+    let prepared = write_run(client, planned, spec.overwrite).await?;
+    for (uri, view) in &plan.views {
+        manifest::write_view(client, uri, view).await?;
+    }
+    let mut record = RunRecord::new(
+        &plan,
+        &prepared.manifest_uri,
+        &prepared.manifest.header().output,
+        options.template(&plan.run_id)?,
+        StoredOptions::from(options),
+    );
+    let mut previous: Option<String> = None;
+    for (k, request) in plan.requests.iter_mut().enumerate() {
+        if options.sequential
+            && let (Some(prev), Some(dep)) = (&previous, request.depends_on.last_mut())
+        {
+            dep.job_id = Some(prev.clone());
+        }
+        let job_id = request.send(client).await?;
+        let first = k as u64 * limits::MAX_ARRAY_SIZE as u64;
+        let size = request.array_properties.map_or(1, |a| a.size as u64);
+        let manifest = plan.views.get(k).map_or(prepared.manifest_uri.clone(), |(uri, _)| uri.clone());
+        record.arrays.push(ArrayRecord {
+            job_id: job_id.clone(),
+            job_name: request.job_name.clone(),
+            manifest,
+            size,
+            first,
+            indices: Vec::new(),
+            redrive: 0,
+        });
+        previous = Some(job_id);
+        // Saved after every array: a failure midway still leaves a record of what was submitted.
+        save_run(client, &record).await?;
+    }
+    debug_assert_eq!(record.chunk_count, chunk_count);
+    Ok(Submitted { plan, record })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> SubmitOptions {
+        SubmitOptions { job_queue: "q".into(), job_definition: "wc:1".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn one_array_up_to_10000_chunks_then_several() {
+        let plan = plan_submit(&options(), "bf-x", "s3://bkt/o/m.jsonl", 10_000).unwrap();
+        assert_eq!(plan.requests.len(), 1);
+        assert_eq!(plan.requests[0].array_properties.unwrap().size, 10_000);
+        let plan = plan_submit(&options(), "bf-x", "s3://bkt/o/m.jsonl", 1).unwrap();
+        assert!(plan.requests[0].array_properties.is_none(), "one chunk is a plain job");
+        let plan = plan_submit(&SubmitOptions { sequential: true, ..options() }, "bf-x", "s3://bkt/o/m.jsonl", 25_001)
+            .unwrap();
+        let sizes: Vec<_> = plan.requests.iter().map(|r| r.array_properties.map_or(1, |a| a.size)).collect();
+        assert_eq!(sizes, vec![10_000, 10_000, 5_001]);
+        assert_eq!(plan.views[2].1, View::range("s3://bkt/o/m.jsonl", 20_000, 5_001));
+        assert_eq!(plan.requests[1].depends_on.len(), 1);
+        let env = &plan.requests[2].container_overrides.as_ref().unwrap().environment;
+        assert!(env.iter().any(|kv| kv.name == env::MANIFEST && kv.value == "s3://bkt/o/array-002.json"));
+        assert_eq!(plan.record_uri, "s3://bkt/o/run.json");
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let bad = [
+            SubmitOptions { attempts: Some(11), ..options() },
+            SubmitOptions { retry_on_spot: true, ..options() },
+            SubmitOptions { timeout_seconds: Some(59), ..options() },
+            SubmitOptions { priority: Some(10_000), ..options() },
+            SubmitOptions { name: Some("bad name".into()), ..options() },
+            SubmitOptions { depends_on: (0..21).map(|i| format!("job{i}")).collect(), ..options() },
+            SubmitOptions { vcpu: Some(0.25), memory: Some(4096), ..options() },
+            SubmitOptions { env: vec![("BIG".into(), "x".repeat(9000))], ..options() },
+            SubmitOptions { job_queue: String::new(), ..options() },
+        ];
+        for o in bad {
+            let err = plan_submit(&o, "bf-x", "s3://bkt/m.jsonl", 5).unwrap_err();
+            assert!(err.is_bad_input(), "{o:?}: {err}");
+        }
+        let spot = plan_submit(
+            &SubmitOptions { retry_on_spot: true, attempts: Some(3), ..options() },
+            "bf-x",
+            "s3://bkt/m.jsonl",
+            5,
+        )
+        .unwrap();
+        assert_eq!(spot.requests[0].retry_strategy.as_ref().unwrap().evaluate_on_exit.len(), 4);
+    }
+}

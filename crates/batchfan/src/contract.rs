@@ -1,0 +1,244 @@
+//! The contract between submitter, executor and worker, in one place both sides import:
+//! environment variable names, worker exit codes, output and marker keys, and the versioned
+//! schemas (manifest header and items, views, completion markers). The run record
+//! (`run.json`, the submitter's own) is [`crate::batch::RunRecord`], versioned by
+//! [`RUN_RECORD_VERSION`].
+//!
+//! ```text
+//! OUTPUT/part-00000                                 chunk 0's output, committed once
+//! OUTPUT/_batchfan/runs/RUN/manifest.jsonl          the manifest (unless --manifest)
+//! OUTPUT/_batchfan/runs/RUN/run.json                the run record (AWS Batch runs)
+//! OUTPUT/_batchfan/runs/RUN/done/00000.json         chunk 0's completion marker
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::store::ObjectMeta;
+use crate::uri::Location;
+
+/// Environment variables children and clients read.
+pub mod env {
+    /// The manifest (or view) URI a child reads; required.
+    pub const MANIFEST: &str = "BATCHFAN_MANIFEST";
+    /// The child index, as AWS Batch sets it for array children.
+    pub const ARRAY_INDEX: &str = "AWS_BATCH_JOB_ARRAY_INDEX";
+    /// The job id, `<parent>:<index>` for array children (moto sets only this).
+    pub const JOB_ID: &str = "AWS_BATCH_JOB_ID";
+    /// The attempt number, from 1.
+    pub const ATTEMPT: &str = "AWS_BATCH_JOB_ATTEMPT";
+    /// Where a child stages its output before the commit (default: the temp dir).
+    pub const SPOOL_DIR: &str = "BATCHFAN_SPOOL_DIR";
+    /// `json` for JSON log lines (CloudWatch).
+    pub const LOG_FORMAT: &str = "BATCHFAN_LOG_FORMAT";
+    /// Bytes per ranged GET when a child reads an input (default `8MiB`).
+    pub const READ_PART_SIZE: &str = "BATCHFAN_READ_PART_SIZE";
+    /// Ranged GETs in flight per S3 input (default 4, 1 to 64).
+    pub const READ_CONCURRENCY: &str = "BATCHFAN_READ_CONCURRENCY";
+    /// AWS Batch requests per second of a client made by `Client::from_env` (default 10).
+    pub const BATCH_RPS: &str = "BATCHFAN_BATCH_RPS";
+    /// Where the CLI keeps run notes (default `~/.batchfan`).
+    pub const HOME: &str = "BATCHFAN_HOME";
+}
+
+/// Exit codes of a worker process.
+pub mod exit {
+    /// The chunk was committed now, or had been committed by an earlier attempt.
+    pub const OK: i32 = 0;
+    /// The handler returned an error or panicked; nothing was committed.
+    pub const HANDLER_FAILED: i32 = 1;
+    /// Bad configuration: environment, manifest (missing, garbled, unknown version) or index
+    /// out of range. Retrying does not help.
+    pub const CONFIG: i32 = 2;
+    /// An input changed since planning (ETag or mtime/size differ, or it was deleted).
+    /// Re-plan; retrying does not help.
+    pub const INPUT_CHANGED: i32 = 3;
+    /// A transient storage error (network, throttling, 5xx): a retry may succeed.
+    pub const TRANSIENT: i32 = 75;
+    /// SIGTERM (e.g. Spot reclaim) stopped the chunk before its commit: a retry may succeed.
+    pub const TERMINATED: i32 = 143;
+    /// Exit codes worth retrying (for AWS Batch `evaluateOnExit` rules).
+    pub const RETRYABLE: [i32; 2] = [TRANSIENT, TERMINATED];
+}
+
+/// The manifest format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The `format` field of every manifest header.
+pub const FORMAT_NAME: &str = "batchfan-manifest";
+/// The run record format version (`batchfan_run` in `run.json`).
+pub const RUN_RECORD_VERSION: u32 = 1;
+/// The run record's file name, next to the manifest.
+pub const RUN_RECORD_NAME: &str = "run.json";
+/// The completion marker format version (`batchfan_marker`).
+pub const MARKER_VERSION: u32 = 1;
+
+/// The folder under the output location holding batchfan's own files.
+pub const META_DIR: &str = "_batchfan";
+
+/// The output key of chunk `index`.
+pub fn part_key(index: u64) -> String {
+    format!("part-{index:05}")
+}
+
+/// The completion marker of chunk `index` of run `run_id`.
+pub fn marker_key(run_id: &str, index: u64) -> String {
+    format!("{META_DIR}/runs/{run_id}/done/{index:05}.json")
+}
+
+/// The default manifest key of a run, under the output location.
+pub fn manifest_key(run_id: &str) -> String {
+    format!("{META_DIR}/runs/{run_id}/manifest.jsonl")
+}
+
+/// What a child writes after its output is committed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marker {
+    /// Format version, [`MARKER_VERSION`] (absent in markers of the first releases).
+    #[serde(default)]
+    pub batchfan_marker: u32,
+    /// The run.
+    pub run_id: String,
+    /// The chunk.
+    pub index: u64,
+    /// The attempt that committed.
+    pub attempt: u32,
+    /// `AWS_BATCH_JOB_ID` of the child that committed.
+    pub job_id: String,
+    /// Items processed.
+    pub items: u64,
+    /// Input bytes read.
+    pub bytes_in: u64,
+    /// The output key.
+    pub output_key: String,
+    /// Output bytes written.
+    pub bytes_out: u64,
+    /// When the commit finished (ms since the epoch).
+    pub committed_unix_ms: u64,
+}
+
+/// One unit of work: an object, or a byte range of one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    /// Key relative to the input location.
+    pub key: String,
+    /// Size of the whole object in bytes.
+    pub size: u64,
+    /// S3 ETag at planning time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// Local modification time (ns since the epoch) at planning time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_ns: Option<u64>,
+    /// Byte range `[start, end)` when the object was split; records starting inside it belong to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[u64; 2]>,
+}
+
+impl Item {
+    /// An item for a listed object, whole or one range of it.
+    pub fn from_meta(meta: ObjectMeta, range: Option<[u64; 2]>) -> Item {
+        Item { key: meta.key, size: meta.size, etag: meta.etag, mtime_ns: meta.mtime_ns, range }
+    }
+
+    /// The object version this item was planned against.
+    pub fn meta(&self) -> ObjectMeta {
+        ObjectMeta { key: self.key.clone(), size: self.size, etag: self.etag.clone(), mtime_ns: self.mtime_ns }
+    }
+
+    /// Bytes this item covers (its range, or the whole object).
+    pub fn bytes(&self) -> u64 {
+        self.range.map_or(self.size, |[start, end]| end - start)
+    }
+}
+
+/// The manifest header: the plan's metadata and where each chunk's items are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// Format version, [`FORMAT_VERSION`].
+    pub version: u32,
+    /// The run this manifest belongs to.
+    pub run_id: String,
+    /// When the manifest was written (ms since the epoch).
+    pub created_unix_ms: u64,
+    /// Input location item keys are relative to.
+    pub input: String,
+    /// Output location children commit to.
+    pub output: String,
+    /// Objects after filtering.
+    pub object_count: u64,
+    /// Items (objects, or ranges of split objects).
+    pub item_count: u64,
+    /// Bytes to read in all.
+    pub total_bytes: u64,
+    /// Number of chunks: the array size a child can check its index against.
+    pub chunk_count: u64,
+    /// Split size used, if any.
+    #[serde(default)]
+    pub split_bytes: Option<u64>,
+    /// Per chunk: `[offset, length, items, bytes]`, offset and length of its item lines.
+    pub chunks: Vec<[u64; 4]>,
+}
+
+impl Header {
+    /// Items in chunk `index`.
+    pub fn chunk_items(&self, index: usize) -> u64 {
+        self.chunks.get(index).map_or(0, |c| c[2])
+    }
+
+    /// Input bytes of chunk `index`.
+    pub fn chunk_bytes(&self, index: usize) -> u64 {
+        self.chunks.get(index).map_or(0, |c| c[3])
+    }
+
+    /// The output location.
+    pub fn output_location(&self) -> Result<Location> {
+        Location::parse(&self.output)
+    }
+
+    /// The input location.
+    pub fn input_location(&self) -> Result<Location> {
+        Location::parse(&self.input)
+    }
+}
+
+/// A view: a manifest of some chunks of another manifest, for one array of a run that needs
+/// several, or for a redrive of failed chunks. Child `i` of the view processes chunk
+/// `indices[i]` (or `first + i` when `indices` is empty) of `base`, and commits under that
+/// chunk's own name, so outputs land where the originals would have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    /// Format version of views, [`FORMAT_VERSION`].
+    pub batchfan_view: u32,
+    /// The manifest this view selects from.
+    pub base: String,
+    /// First chunk when `indices` is empty.
+    #[serde(default)]
+    pub first: u64,
+    /// Number of children of the view.
+    pub count: u64,
+    /// Explicit chunk indices, one per child.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indices: Vec<u64>,
+}
+
+impl View {
+    /// A view of `count` consecutive chunks from `first`.
+    pub fn range(base: &str, first: u64, count: u64) -> View {
+        View { batchfan_view: FORMAT_VERSION, base: base.to_string(), first, count, indices: Vec::new() }
+    }
+
+    /// A view of the given chunks.
+    pub fn indices(base: &str, indices: Vec<u64>) -> View {
+        View { batchfan_view: FORMAT_VERSION, base: base.to_string(), first: 0, count: indices.len() as u64, indices }
+    }
+
+    /// The base chunk of child `child`, if the view has that child.
+    pub fn chunk_of(&self, child: u64) -> Option<u64> {
+        if child >= self.count {
+            return None;
+        }
+        if self.indices.is_empty() { Some(self.first + child) } else { self.indices.get(child as usize).copied() }
+    }
+}
