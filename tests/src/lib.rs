@@ -123,6 +123,70 @@ impl Moto {
             .build()
     }
 
+    /// An SQS client for this server.
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk_config())
+    }
+
+    /// Creates a queue (`visibility` seconds; with `dead_letter`, a dead-letter queue named
+    /// `NAME-dlq` after that many receives) and returns its URL and its dead-letter queue's.
+    pub async fn queue(&self, name: &str, visibility: u32, dead_letter: Option<u32>) -> (String, Option<String>) {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let sqs = self.sqs();
+        let fifo = name.ends_with(".fifo");
+        let create = |name: String| {
+            let mut c = sqs.create_queue().queue_name(name).attributes(A::VisibilityTimeout, visibility.to_string());
+            if fifo {
+                c = c.attributes(A::FifoQueue, "true");
+            }
+            c
+        };
+        let dlq = match dead_letter {
+            Some(max) => {
+                let dlq_name = if fifo { name.replace(".fifo", "-dlq.fifo") } else { format!("{name}-dlq") };
+                let url = create(dlq_name).send().await.expect("create dlq").queue_url().expect("url").to_string();
+                let arn = sqs
+                    .get_queue_attributes()
+                    .queue_url(&url)
+                    .attribute_names(A::QueueArn)
+                    .send()
+                    .await
+                    .expect("dlq arn")
+                    .attributes()
+                    .and_then(|a| a.get(&A::QueueArn).cloned())
+                    .expect("arn");
+                Some((url, arn, max))
+            }
+            None => None,
+        };
+        let mut request = create(name.to_string());
+        if let Some((_, arn, max)) = &dlq {
+            let policy = serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max}).to_string();
+            request = request.attributes(A::RedrivePolicy, policy);
+        }
+        let url = request.send().await.expect("create queue").queue_url().expect("url").to_string();
+        (url, dlq.map(|(u, _, _)| u))
+    }
+
+    /// A queue's visible, in-flight and delayed message counts.
+    pub async fn queue_counts(&self, url: &str) -> (u64, u64, u64) {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .sqs()
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(A::All)
+            .send()
+            .await
+            .expect("queue attributes");
+        let get = |name: A| out.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse().ok()).unwrap_or(0);
+        (
+            get(A::ApproximateNumberOfMessages),
+            get(A::ApproximateNumberOfMessagesNotVisible),
+            get(A::ApproximateNumberOfMessagesDelayed),
+        )
+    }
+
     /// A batchfan client for this server.
     pub fn client(&self) -> batchfan::Client {
         batchfan::Client::new(&self.sdk_config())

@@ -156,24 +156,51 @@ fn a_child_killed_mid_run_and_rerun_leaves_no_partial_or_duplicate_output() {
     assert!(names.iter().all(|k| !k.contains(".batchfan-tmp-")), "{names:?}");
 }
 
-#[test]
-fn sigterm_stops_the_chunk_with_143_and_commits_nothing() {
+/// SIGTERMs a fault_worker on chunk 0 once its handler holds partial output (it then sleeps
+/// `sleep_ms`); returns its exit code and how long it took to exit after the signal.
+fn sigterm_mid_chunk(
+    sleep_ms: &str,
+    stop_timeout: &str,
+) -> (Option<i32>, Duration, std::path::PathBuf, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let (input, output, spool) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("spool"));
     write_dataset(&input, 5);
     let manifest = manifest_for(&input, &output);
     let fault = batchfan_tests::bin("fault_worker").display().to_string();
-    let mut child = worker_cmd(&fault, &manifest, 0, &spool).env("FAULT_SLEEP_MS", "30000").spawn().unwrap();
+    let mut child = worker_cmd(&fault, &manifest, 0, &spool)
+        .env("FAULT_SLEEP_MS", sleep_ms)
+        .env("BATCHFAN_STOP_TIMEOUT", stop_timeout)
+        .spawn()
+        .unwrap();
     wait_for_file(&spool, Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
     let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(kill.success());
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(143));
-    assert!(started.elapsed() < Duration::from_secs(10), "SIGTERM must stop the child promptly");
-    assert!(!output.join("part-00000").exists());
     assert!(listing(&spool).is_empty(), "the spool file is removed");
+    (status.code(), started.elapsed(), output, tmp)
+}
+
+// Issue 9: SIGTERM lets the chunk go on until BATCHFAN_STOP_TIMEOUT; past it the child exits
+// 143 within the deadline plus a second, with nothing committed.
+#[test]
+fn sigterm_stops_the_chunk_with_143_and_commits_nothing() {
+    let (code, took, output, _tmp) = sigterm_mid_chunk("30000", "1");
+    assert_eq!(code, Some(143));
+    assert!(took < Duration::from_secs(2), "exit within the 1 s deadline plus one second: {took:?}");
+    assert!(took >= Duration::from_millis(900), "the drain waited for the deadline: {took:?}");
+    assert!(!output.join("part-00000").exists());
+}
+
+// Issue 9: a chunk that finishes within the drain deadline after SIGTERM commits and exits 0,
+// where before SIGTERM aborted it at once and a 95%-done chunk was lost.
+#[test]
+fn sigterm_with_a_second_of_work_left_lets_the_chunk_commit() {
+    let (code, took, output, _tmp) = sigterm_mid_chunk("1500", "10");
+    assert_eq!(code, Some(0), "the chunk finished within the drain deadline");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(output.join("part-00000").exists(), "committed");
 }
 
 #[test]

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use batchfan::batch::{self, JobDefinitionSpec, RunRecord, RunStatus, ShortForm, SubmitOptions};
+use batchfan::runs::{self, RunKind};
 use batchfan::status::FailedChild;
 use batchfan::{Client, Error, Result};
 use serde_json::json;
@@ -11,7 +12,7 @@ use serde_json::json;
 use crate::cli::{
     CancelArgs, Format, RedriveArgs, RegisterArgs, StatusArgs, SubmitArgs, ToleranceArgs, WaitArgs, run_spec,
 };
-use crate::{code, present};
+use crate::{code, present, queue_cmd};
 
 fn print_json(value: &impl serde::Serialize) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
@@ -146,7 +147,11 @@ fn print_status(status: &RunStatus, failed: &[FailedChild]) {
 }
 
 pub async fn status(client: &Client, args: StatusArgs) -> Result<ExitCode> {
-    let record = client.find_run(&args.run.run).await?;
+    let found = runs::find_record(client, &args.run.run).await?;
+    if found.kind == RunKind::Queue {
+        return queue_cmd::status(client, found.parse()?, args.format).await;
+    }
+    let record: RunRecord = found.parse()?;
     let status = client.run_status(&record).await?;
     let failed =
         if status.counts.failed > 0 { client.failed_children(&record, &status).await?.children } else { vec![] };
@@ -159,8 +164,11 @@ pub async fn status(client: &Client, args: StatusArgs) -> Result<ExitCode> {
 
 pub async fn wait(client: &Client, args: WaitArgs) -> Result<ExitCode> {
     check_tolerance(&args.tolerance)?;
-    let record = client.find_run(&args.run.run).await?;
-    wait_for(client, &record, &args.tolerance, args.format).await
+    let found = runs::find_record(client, &args.run.run).await?;
+    if found.kind == RunKind::Queue {
+        return queue_cmd::wait(client, found.parse()?, &args.tolerance, args.format).await;
+    }
+    wait_for(client, &found.parse()?, &args.tolerance, args.format).await
 }
 
 async fn wait_for(client: &Client, record: &RunRecord, tolerance: &ToleranceArgs, format: Format) -> Result<ExitCode> {
@@ -189,12 +197,20 @@ async fn wait_for(client: &Client, record: &RunRecord, tolerance: &ToleranceArgs
         Format::Json => print_json(&status_json(&status, &failed)),
         Format::Text => print_status(&status, &failed),
     }
-    let total = status.counts.total().max(1) as f64;
-    let failures = status.counts.failed;
-    let tolerated = failures <= tolerance.tolerated_failure_count
+    Ok(if tolerated(status.counts.failed, status.counts.total(), tolerance) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(code::WORK_FAILED)
+    })
+}
+
+/// Whether `failures` of `total` children are within `--tolerated-failure-count/-percent`.
+pub fn tolerated(failures: u64, total: u64, tolerance: &ToleranceArgs) -> bool {
+    let total = total.max(1) as f64;
+    failures == 0
+        || failures <= tolerance.tolerated_failure_count
         || (tolerance.tolerated_failure_percent > 0.0
-            && failures as f64 * 100.0 / total <= tolerance.tolerated_failure_percent);
-    Ok(if failures == 0 || tolerated { ExitCode::SUCCESS } else { ExitCode::from(code::WORK_FAILED) })
+            && failures as f64 * 100.0 / total <= tolerance.tolerated_failure_percent)
 }
 
 pub async fn cancel(client: &Client, args: CancelArgs) -> Result<ExitCode> {
@@ -205,7 +221,11 @@ pub async fn cancel(client: &Client, args: CancelArgs) -> Result<ExitCode> {
 }
 
 pub async fn redrive(client: &Client, args: RedriveArgs) -> Result<ExitCode> {
-    let mut record = client.find_run(&args.run.run).await?;
+    let found = runs::find_record(client, &args.run.run).await?;
+    if found.kind == RunKind::Queue {
+        return queue_cmd::redrive(client, found.parse()?, args.dry_run, args.format).await;
+    }
+    let mut record: RunRecord = found.parse()?;
     let submitted = client.redrive(&mut record, args.dry_run).await?;
     if submitted.is_empty() {
         println!("run {}: no failed chunks; nothing to redrive", record.run_id);

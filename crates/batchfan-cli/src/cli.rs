@@ -32,8 +32,50 @@ pub enum Command {
     Wait(WaitArgs),
     /// Cancel (terminate) every array job of a run.
     Cancel(CancelArgs),
-    /// Submit a new array over exactly the failed chunks of a finished run.
+    /// Submit a new array over exactly the failed chunks of a finished run (AWS Batch), or send
+    /// a queue run's dead-lettered chunks to its queue again.
     Redrive(RedriveArgs),
+    /// Plan, write the manifest and send one SQS message per chunk, for queue workers.
+    Enqueue(Box<EnqueueArgs>),
+    /// Run N queue workers on this machine: restarted when they crash, drained on Ctrl-C/SIGTERM.
+    Workers(WorkersArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EnqueueArgs {
+    /// The work queue's URL (`aws sqs get-queue-url --queue-name NAME`).
+    #[arg(long, value_name = "URL")]
+    pub queue_url: String,
+    #[command(flatten)]
+    pub plan: PlanOptionArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// Print what would be sent; write and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkersArgs {
+    /// The queue the workers serve (each gets it as BATCHFAN_QUEUE_URL).
+    #[arg(long, value_name = "URL")]
+    pub queue_url: String,
+    /// Workers to run.
+    #[arg(long, value_name = "N")]
+    pub count: usize,
+    /// Where worker logs go (worker-NNN.log) [default: a folder under the system temp dir].
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Seconds the workers get to drain after Ctrl-C/SIGTERM before they are killed
+    /// [default: their BATCHFAN_STOP_TIMEOUT (25) plus 5].
+    #[arg(long, value_name = "SECS")]
+    pub stop_deadline: Option<f64>,
+    /// The worker program (e.g. `batchfan-worker wordcount`) and its arguments.
+    #[arg(last = true, required = true, value_name = "PROGRAM [ARGS]")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -79,7 +121,8 @@ pub struct ToleranceArgs {
     /// Failed children allowed, as a count.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub tolerated_failure_count: u64,
-    /// Seconds between polls (one DescribeJobs call each).
+    /// Seconds between polls (one DescribeJobs call each; for queue runs, a marker listing and
+    /// the queue's counts).
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub interval: f64,
 }
@@ -158,8 +201,8 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
 /// Which run a command acts on.
 #[derive(Debug, Args)]
 pub struct RunArg {
-    /// The run: its id (from this machine's `submit`), the S3 URI of its run record or of the
-    /// record's folder, or its output location (the newest run there).
+    /// The run: its id (from this machine's `submit` or `enqueue`), the URI of its run record or
+    /// of the record's folder, or its output location (the newest run there).
     pub run: String,
 }
 

@@ -4,6 +4,7 @@ mod batch_cmd;
 mod cli;
 mod plan_cmd;
 mod present;
+mod queue_cmd;
 mod run_cmd;
 
 use std::process::ExitCode;
@@ -33,6 +34,8 @@ async fn main() -> ExitCode {
         Command::Wait(args) => batch_cmd::wait(&client, args).await,
         Command::Cancel(args) => batch_cmd::cancel(&client, args).await,
         Command::Redrive(args) => batch_cmd::redrive(&client, args).await,
+        Command::Enqueue(args) => queue_cmd::enqueue(&client, *args).await,
+        Command::Workers(args) => queue_cmd::workers(&client, args).await,
     };
     match result {
         Ok(code) => code,

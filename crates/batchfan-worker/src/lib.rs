@@ -37,12 +37,14 @@ mod config;
 mod error;
 mod log;
 mod output;
+pub mod queue;
 mod runtime;
+mod stop;
 
 pub use batchfan::Client;
 pub use batchfan::contract::Item;
 pub use batchfan::records::ItemReader;
-pub use config::Config;
+pub use config::{Config, DEFAULT_STOP_TIMEOUT, QueueConfig};
 pub use error::{BoxError, WorkerError, exit};
 pub use output::Output;
 pub use runtime::{Chunk, Handler, HandlerFn, Outcome, handler_fn, run, run_with};

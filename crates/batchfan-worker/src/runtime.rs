@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::error::{BoxError, WorkerError};
 use crate::log;
 use crate::output::Output;
+use crate::stop::{self, Phase, StopSignal};
 
 /// One child's work: its items, the input store, and its output.
 #[derive(Debug, Clone)]
@@ -30,9 +31,23 @@ pub struct Chunk {
     input: Arc<dyn Store>,
     read: ReadOptions,
     output: Output,
+    stop: StopSignal,
 }
 
 impl Chunk {
+    /// Resolves when the worker is asked to stop (SIGTERM: Spot reclaim, scale-in). The chunk
+    /// may still finish: returning `Ok` before the drain deadline (`BATCHFAN_STOP_TIMEOUT`)
+    /// commits it; a handler can also cut its work short here and return an error, so the
+    /// chunk is retried elsewhere.
+    pub async fn stopping(&self) {
+        self.stop.reached(Phase::Draining).await;
+    }
+
+    /// True once the worker was asked to stop (see [`Chunk::stopping`]).
+    pub fn is_stopping(&self) -> bool {
+        self.stop.phase() >= Phase::Draining
+    }
+
     /// The run's chunk index: the array index, unless the child runs under a view (a run of
     /// several arrays, or a redrive), which maps its array index to this chunk.
     pub fn index(&self) -> u64 {
@@ -110,19 +125,36 @@ pub enum Outcome {
 
 /// Runs `handler` on this child's chunk (configured from the environment, with a
 /// [`Client::from_env`]) and returns the exit code to end the process with (see [`crate::exit`]).
+/// With `BATCHFAN_QUEUE_URL` set it serves that SQS queue instead ([`crate::queue`]).
+///
+/// SIGTERM (Spot reclaim, scale-in) lets the chunk go on until `BATCHFAN_STOP_TIMEOUT` (default
+/// 25 s); if it finishes it commits and the process exits 0, else (or on a second SIGTERM) it is
+/// aborted and the process exits 143 with nothing committed.
 ///
 /// Logs go through `tracing`: unless the program installed a subscriber, one line per event on
 /// stderr, JSON with `BATCHFAN_LOG_FORMAT=json`, filtered by `RUST_LOG` (default `info`). Events
 /// of the handler, `tracing::info!` and the like, carry the chunk's run id, index and attempt.
 pub async fn run<H: Handler>(handler: H) -> ExitCode {
     log::init();
+    if std::env::var_os(contract::env::QUEUE_URL).is_some() {
+        return crate::queue::serve_chunks(handler).await;
+    }
     let span = tracing::info_span!("chunk", run_id = Empty, chunk = Empty, attempt = Empty);
     let result = async {
         let config = Config::from_env()?;
-        run_with(config, &Client::from_env().await, handler).await
+        let stop = stop::on_sigterm(config.stop_timeout)
+            .map_err(|e| WorkerError::Config(format!("cannot install the SIGTERM handler: {e}")))?;
+        let client = Client::from_env().await;
+        let manifest = ManifestReader::open(&client, &config.manifest).await.map_err(config_error)?;
+        run_chunk(&client, &manifest, &Job::from(&config), &handler, &stop).await
     }
     .instrument(span.clone())
     .await;
+    exit_code(&span, result)
+}
+
+/// The exit code of a finished child, with the error logged in its span.
+pub(crate) fn exit_code<T>(span: &Span, result: Result<T, WorkerError>) -> ExitCode {
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
@@ -134,40 +166,80 @@ pub async fn run<H: Handler>(handler: H) -> ExitCode {
 }
 
 /// Runs `handler` on the chunk `config` names, reading and writing through `client`, and commits
-/// its output exactly once.
+/// its output exactly once. Installs no signal handler: that is [`run`]'s (the caller's) choice.
 pub async fn run_with<H: Handler>(config: Config, client: &Client, handler: H) -> Result<Outcome, WorkerError> {
     let manifest = ManifestReader::open(client, &config.manifest).await.map_err(config_error)?;
+    run_chunk(client, &manifest, &Job::from(&config), &handler, &StopSignal::never()).await
+}
+
+/// One child's identity and settings, from the environment (array mode) or a queue message.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    /// The child index (through a view, it maps to the run's chunk).
+    pub(crate) child: u64,
+    pub(crate) attempt: u32,
+    pub(crate) job_id: String,
+    pub(crate) spool_dir: std::path::PathBuf,
+    pub(crate) read: ReadOptions,
+}
+
+impl From<&Config> for Job {
+    fn from(c: &Config) -> Job {
+        Job {
+            child: c.index,
+            attempt: c.attempt,
+            job_id: c.job_id.clone(),
+            spool_dir: c.spool_dir.clone(),
+            read: c.read,
+        }
+    }
+}
+
+/// Runs `handler` on one chunk of an open manifest and commits its output exactly once.
+pub(crate) async fn run_chunk<H: Handler>(
+    client: &Client,
+    manifest: &ManifestReader,
+    job: &Job,
+    handler: &H,
+    stop: &StopSignal,
+) -> Result<Outcome, WorkerError> {
     let header = Arc::new(manifest.header().clone());
     // Through a view (several arrays, redrives) the child index maps to the run's chunk index.
-    let index = manifest.chunk_index(config.index).map_err(config_error)?;
-    let items: Arc<[Item]> = manifest.chunk(config.index).await.map_err(config_error)?.into();
+    let index = manifest.chunk_index(job.child).map_err(config_error)?;
+    let items: Arc<[Item]> = manifest.chunk(job.child).await.map_err(config_error)?.into();
     // Fills the fields of the span `run` opened (a no-op under a caller's own span).
     let span = Span::current();
-    span.record("run_id", header.run_id.as_str()).record("chunk", index).record("attempt", config.attempt);
+    span.record("run_id", header.run_id.as_str()).record("chunk", index).record("attempt", job.attempt);
     let output_store = client.store(&header.output_location()?)?;
     let marker_key = contract::marker_key(&header.run_id, index);
     if let Some(marker) = read_marker(output_store.as_ref(), &marker_key).await? {
         tracing::info!("chunk already committed by an earlier attempt; nothing to do");
         return Ok(Outcome::AlreadyCommitted(marker));
     }
+    if stop.phase() != Phase::Running {
+        // Asked to stop before the handler started: start nothing.
+        return Err(WorkerError::Terminated);
+    }
     let input = client.store(&header.input_location()?)?;
-    let spool_name = format!("batchfan-{}-{index:05}-{}.spool", header.run_id, std::process::id());
-    let output = Output::create(&config.spool_dir, &spool_name)?;
+    let spool_name =
+        format!("batchfan-{}-{index:05}-{}-{}.spool", header.run_id, std::process::id(), fastrand::u32(..));
+    let output = Output::create(&job.spool_dir, &spool_name)?;
     // Local files read fastest as one stream (measured: parallel parts cost 8% more wall time).
-    let read = if input.parallel_reads() { config.read } else { ReadOptions { concurrency: 1, ..config.read } };
+    let read = if input.parallel_reads() { job.read } else { ReadOptions { concurrency: 1, ..job.read } };
     let chunk = Chunk {
         index,
-        attempt: config.attempt,
+        attempt: job.attempt,
         items: items.clone(),
         header: header.clone(),
         input,
         read,
         output: output.clone(),
+        stop: stop.clone(),
     };
     tracing::info!(items = items.len(), "chunk started");
-    let result = call_handler(&handler, chunk).await;
+    let result = call_handler(handler, chunk, stop).await;
     let committed = match result {
-        Ok(()) => commit(&config, index, &header, output_store.as_ref(), &output, &marker_key).await,
+        Ok(()) => commit(job, index, &header, output_store.as_ref(), &output, &marker_key).await,
         Err(e) => Err(e),
     };
     output.remove();
@@ -177,7 +249,7 @@ pub async fn run_with<H: Handler>(config: Config, client: &Client, handler: H) -
 }
 
 /// A manifest that cannot be read is the child's configuration problem, unless it is transient.
-fn config_error(e: batchfan::Error) -> WorkerError {
+pub(crate) fn config_error(e: batchfan::Error) -> WorkerError {
     if e.is_transient() { WorkerError::Batchfan(e) } else { WorkerError::Config(e.to_string()) }
 }
 
@@ -190,22 +262,27 @@ async fn read_marker(store: &dyn Store, key: &str) -> Result<Option<Marker>, Wor
     Ok(Some(serde_json::from_slice(&bytes).unwrap_or_default()))
 }
 
-/// Runs the handler in its own task, so a panic becomes a failure, and stops it on SIGTERM.
-async fn call_handler<H: Handler>(handler: &H, chunk: Chunk) -> Result<(), WorkerError> {
-    let mut task = tokio::spawn(handler.call(chunk).instrument(Span::current()));
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| WorkerError::Config(format!("cannot install the SIGTERM handler: {e}")))?;
+/// Aborts a task when dropped: a handler task never outlives the chunk that started it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs the handler in its own task, so a panic becomes a failure, and aborts it when the stop
+/// reaches [`Phase::Abort`] (the drain deadline, or a second SIGTERM).
+async fn call_handler<H: Handler>(handler: &H, chunk: Chunk, stop: &StopSignal) -> Result<(), WorkerError> {
+    let mut task = AbortOnDrop(tokio::spawn(handler.call(chunk).instrument(Span::current())));
     tokio::select! {
-        joined = &mut task => match joined {
+        joined = &mut task.0 => match joined {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(WorkerError::Handler(e)),
             Err(e) if e.is_panic() => Err(WorkerError::Panic(panic_message(e.into_panic()))),
             Err(e) => Err(WorkerError::Panic(e.to_string())),
         },
-        _ = sigterm.recv() => {
-            task.abort();
-            Err(WorkerError::Terminated)
-        }
+        () = stop.reached(Phase::Abort) => Err(WorkerError::Terminated),
     }
 }
 
@@ -220,7 +297,7 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 /// Output first (one atomic write), then the marker: a crash between the two re-runs the chunk,
 /// which rewrites the same deterministic key, so nothing is duplicated.
 async fn commit(
-    config: &Config,
+    job: &Job,
     index: u64,
     header: &Header,
     store: &dyn Store,
@@ -234,8 +311,8 @@ async fn commit(
         batchfan_marker: MARKER_VERSION,
         run_id: header.run_id.clone(),
         index,
-        attempt: config.attempt,
-        job_id: config.job_id.clone(),
+        attempt: job.attempt,
+        job_id: job.job_id.clone(),
         items: header.chunk_items(index as usize),
         bytes_in: header.chunk_bytes(index as usize),
         output_key,

@@ -25,6 +25,10 @@ use crate::uri::Location;
 /// [`Client::from_env`]). AWS allows 50 SubmitJob calls per second per account.
 pub const DEFAULT_BATCH_RPS: f64 = 10.0;
 
+/// Default SQS requests per second of one client (`BATCHFAN_SQS_RPS` for [`Client::from_env`]);
+/// a SendMessageBatch carries 10 messages.
+pub const DEFAULT_SQS_RPS: f64 = 100.0;
+
 /// The retry behaviour of a client's AWS calls unless [`ClientBuilder::retry_config`] says
 /// otherwise: the SDK's standard mode (exponential backoff with full jitter, a retry quota),
 /// 8 attempts, from 100 ms up to 10 s apart. Throttling (HTTP 429,
@@ -64,6 +68,8 @@ struct Inner {
     retry: RetryConfig,
     force_path_style: Option<bool>,
     limiter: RateLimiter,
+    #[cfg_attr(not(feature = "queue"), allow(dead_code))]
+    sqs_limiter: RateLimiter,
     batch_requests: Arc<AtomicU64>,
     runs_dir: Option<PathBuf>,
     stores: Vec<(Location, Arc<dyn Store>)>,
@@ -73,6 +79,8 @@ struct Aws {
     s3: aws_sdk_s3::Client,
     #[cfg(feature = "batch")]
     batch: aws_sdk_batch::Client,
+    #[cfg(feature = "queue")]
+    sqs: aws_sdk_sqs::Client,
 }
 
 impl fmt::Debug for Client {
@@ -91,6 +99,7 @@ pub struct ClientBuilder {
     config: Option<SdkConfig>,
     retry_from_config: bool,
     batch_rps: f64,
+    sqs_rps: f64,
     retry: RetryConfig,
     runs_dir: Option<PathBuf>,
     force_path_style: Option<bool>,
@@ -103,6 +112,7 @@ impl ClientBuilder {
             config,
             retry_from_config: false,
             batch_rps: DEFAULT_BATCH_RPS,
+            sqs_rps: DEFAULT_SQS_RPS,
             retry: default_retry_config(),
             runs_dir: None,
             force_path_style: None,
@@ -115,6 +125,15 @@ impl ClientBuilder {
     pub fn batch_requests_per_second(mut self, rps: f64) -> Self {
         if rps.is_finite() && rps > 0.0 {
             self.batch_rps = rps;
+        }
+        self
+    }
+
+    /// SQS requests per second for every call of this client (default [`DEFAULT_SQS_RPS`]); a
+    /// value that is not a positive number keeps the default.
+    pub fn sqs_requests_per_second(mut self, rps: f64) -> Self {
+        if rps.is_finite() && rps > 0.0 {
+            self.sqs_rps = rps;
         }
         self
     }
@@ -161,6 +180,7 @@ impl ClientBuilder {
                 retry: self.retry,
                 force_path_style: self.force_path_style,
                 limiter: RateLimiter::new(self.batch_rps),
+                sqs_limiter: RateLimiter::new(self.sqs_rps),
                 batch_requests: Arc::new(AtomicU64::new(0)),
                 runs_dir: self.runs_dir,
                 stores,
@@ -196,6 +216,9 @@ impl Client {
         if let Some(rps) = lookup(env::BATCH_RPS).and_then(|v| v.trim().parse::<f64>().ok()) {
             builder = builder.batch_requests_per_second(rps);
         }
+        if let Some(rps) = lookup(env::SQS_RPS).and_then(|v| v.trim().parse::<f64>().ok()) {
+            builder = builder.sqs_requests_per_second(rps);
+        }
         let home =
             lookup(env::HOME).map(PathBuf::from).or_else(|| lookup("HOME").map(|h| Path::new(&h).join(".batchfan")));
         match home {
@@ -228,9 +251,13 @@ impl Client {
                     #[cfg(feature = "batch")]
                     batch: aws_sdk_batch::Client::from_conf(
                         aws_sdk_batch::config::Builder::from(config)
-                            .retry_config(retry)
+                            .retry_config(retry.clone())
                             .interceptor(crate::batch::CountRequests(self.inner.batch_requests.clone()))
                             .build(),
+                    ),
+                    #[cfg(feature = "queue")]
+                    sqs: aws_sdk_sqs::Client::from_conf(
+                        aws_sdk_sqs::config::Builder::from(config).retry_config(retry).build(),
                     ),
                 }
             })
@@ -247,6 +274,18 @@ impl Client {
     #[cfg(feature = "batch")]
     pub async fn batch(&self) -> &aws_sdk_batch::Client {
         &self.aws().await.batch
+    }
+
+    /// The SQS client (queue runs and queue workers).
+    #[cfg(feature = "queue")]
+    pub async fn sqs(&self) -> &aws_sdk_sqs::Client {
+        &self.aws().await.sqs
+    }
+
+    /// Waits for the next slot of this client's SQS rate limiter.
+    #[cfg(feature = "queue")]
+    pub(crate) async fn sqs_slot(&self) {
+        self.inner.sqs_limiter.acquire().await;
     }
 
     /// HTTP requests this client has sent to AWS Batch so far (retries included).
@@ -337,7 +376,7 @@ impl Client {
 }
 
 /// Spaces calls evenly at `rps` per second, across every task that shares it.
-#[cfg_attr(not(feature = "batch"), allow(dead_code))]
+#[cfg_attr(not(all(feature = "batch", feature = "queue")), allow(dead_code))]
 struct RateLimiter {
     rps: f64,
     next: tokio::sync::Mutex<Option<Instant>>,
@@ -348,7 +387,7 @@ impl RateLimiter {
         RateLimiter { rps, next: tokio::sync::Mutex::new(None) }
     }
 
-    #[cfg_attr(not(feature = "batch"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "batch", feature = "queue")), allow(dead_code))]
     async fn acquire(&self) {
         let wait = {
             let mut next = self.next.lock().await;

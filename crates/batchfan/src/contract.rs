@@ -39,6 +39,17 @@ pub mod env {
     pub const BATCH_RPS: &str = "BATCHFAN_BATCH_RPS";
     /// Where the CLI keeps run notes (default `~/.batchfan`).
     pub const HOME: &str = "BATCHFAN_HOME";
+    /// SQS requests per second of a client made by `Client::from_env` (default 100).
+    pub const SQS_RPS: &str = "BATCHFAN_SQS_RPS";
+    /// Set: the worker serves this SQS queue instead of one array index.
+    pub const QUEUE_URL: &str = "BATCHFAN_QUEUE_URL";
+    /// Messages a queue worker processes at once (default 1).
+    pub const QUEUE_CONCURRENCY: &str = "BATCHFAN_QUEUE_CONCURRENCY";
+    /// Seconds with no message after which a queue worker exits 0 (unset: never).
+    pub const QUEUE_IDLE_EXIT: &str = "BATCHFAN_QUEUE_IDLE_EXIT";
+    /// Seconds a worker lets work in flight finish after SIGTERM (default 25: ECS and AWS Batch
+    /// send SIGKILL 30 s after SIGTERM unless the task's `stopTimeout` says otherwise).
+    pub const STOP_TIMEOUT: &str = "BATCHFAN_STOP_TIMEOUT";
 }
 
 /// Exit codes of a worker process.
@@ -71,6 +82,42 @@ pub const RUN_RECORD_VERSION: u32 = 1;
 pub const RUN_RECORD_NAME: &str = "run.json";
 /// The completion marker format version (`batchfan_marker`).
 pub const MARKER_VERSION: u32 = 1;
+/// The queue message format version (`batchfan_message`).
+pub const MESSAGE_VERSION: u32 = 1;
+
+/// One SQS message of a queue run: a chunk of a manifest. No work item travels in a message;
+/// the worker reads the chunk's items from the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkMessage {
+    /// Format version, [`MESSAGE_VERSION`].
+    pub batchfan_message: u32,
+    /// The run.
+    pub run_id: String,
+    /// The manifest URI.
+    pub manifest: String,
+    /// The chunk index in the manifest.
+    pub chunk: u64,
+}
+
+impl ChunkMessage {
+    /// The message of chunk `chunk` of run `run_id`.
+    pub fn new(run_id: &str, manifest: &str, chunk: u64) -> ChunkMessage {
+        ChunkMessage { batchfan_message: MESSAGE_VERSION, run_id: run_id.into(), manifest: manifest.into(), chunk }
+    }
+
+    /// Parses a message body; `Err` says why it is not a batchfan chunk message.
+    pub fn parse(body: &str) -> std::result::Result<ChunkMessage, String> {
+        let message: ChunkMessage =
+            serde_json::from_str(body).map_err(|e| format!("the body is not a batchfan chunk message ({e})"))?;
+        if message.batchfan_message != MESSAGE_VERSION {
+            return Err(format!(
+                "message format version {} (this batchfan reads {MESSAGE_VERSION})",
+                message.batchfan_message
+            ));
+        }
+        Ok(message)
+    }
+}
 
 /// The folder under the output location holding batchfan's own files.
 pub const META_DIR: &str = "_batchfan";
@@ -82,7 +129,18 @@ pub fn part_key(index: u64) -> String {
 
 /// The completion marker of chunk `index` of run `run_id`.
 pub fn marker_key(run_id: &str, index: u64) -> String {
-    format!("{META_DIR}/runs/{run_id}/done/{index:05}.json")
+    format!("{}{index:05}.json", marker_prefix(run_id))
+}
+
+/// The folder of run `run_id`'s completion markers, under the output location.
+pub fn marker_prefix(run_id: &str) -> String {
+    format!("{META_DIR}/runs/{run_id}/done/")
+}
+
+/// The chunk index of a completion marker's key (relative to [`marker_prefix`] or the output).
+pub fn marker_index(key: &str) -> Option<u64> {
+    let name = key.rsplit('/').next()?;
+    name.strip_suffix(".json")?.parse().ok()
 }
 
 /// The default manifest key of a run, under the output location.

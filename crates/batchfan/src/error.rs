@@ -179,6 +179,34 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// SQS refused a request as invalid (a queue that does not exist, a bad attribute).
+    #[error("SQS {op} on `{queue}` was refused: {message}")]
+    QueueRejected {
+        /// The operation.
+        op: &'static str,
+        /// The queue URL.
+        queue: String,
+        /// The service's message, and what to do.
+        message: String,
+        /// The SDK error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// An SQS request failed.
+    #[error("SQS {op} on `{queue}` failed: {message}")]
+    Queue {
+        /// The operation.
+        op: &'static str,
+        /// The queue URL.
+        queue: String,
+        /// What went wrong.
+        message: String,
+        /// Whether a retry may succeed (throttling, network, 5xx).
+        transient: bool,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A run id or run URI could not be resolved.
     #[error("unknown run `{run}`: {reason}")]
     UnknownRun {
@@ -218,12 +246,18 @@ impl Error {
                 | Error::BatchRejected { .. }
                 | Error::UnknownRun { .. }
                 | Error::InvalidKey { .. }
+                | Error::QueueRejected { .. }
         )
     }
 
     /// True when retrying the same request may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Storage { transient: true, .. } | Error::Batch { transient: true, .. })
+        matches!(
+            self,
+            Error::Storage { transient: true, .. }
+                | Error::Batch { transient: true, .. }
+                | Error::Queue { transient: true, .. }
+        )
     }
 
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {

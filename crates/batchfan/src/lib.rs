@@ -37,12 +37,16 @@ pub mod limits;
 pub mod local;
 pub mod manifest;
 pub mod plan;
+pub mod pool;
+#[cfg(feature = "queue")]
+pub mod queue;
 pub mod records;
 pub mod run;
+pub mod runs;
 pub mod size;
 pub mod status;
 pub mod store;
 pub mod uri;
 
-pub use client::{Client, ClientBuilder, DEFAULT_BATCH_RPS, default_retry_config};
+pub use client::{Client, ClientBuilder, DEFAULT_BATCH_RPS, DEFAULT_SQS_RPS, default_retry_config};
 pub use error::{BoxError, Error, Result};

@@ -1,7 +1,8 @@
 //! A worker for fault-injection tests: copies each item's records to the output, upper-cased,
 //! after writing part of its output. Faults come from the environment:
 //! `FAULT_SLEEP_MS` (pause after the first item, so a test can kill or SIGTERM it mid-chunk),
-//! `FAULT_PANIC=1` (panic after the first item), `FAULT_FAIL_UNTIL_ATTEMPT=N` (fail attempts below N).
+//! `FAULT_PANIC=1` (panic after the first item), `FAULT_FAIL_UNTIL_ATTEMPT=N` (fail attempts below N),
+//! `FAULT_FAIL_CHUNK=N` (fail every attempt of chunk N: a poison chunk).
 
 use std::process::ExitCode;
 
@@ -9,6 +10,9 @@ use batchfan_worker::{BoxError, Chunk, handler_fn};
 
 async fn handler(chunk: Chunk) -> Result<(), BoxError> {
     let env_num = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    if env_num("FAULT_FAIL_CHUNK") == Some(chunk.index()) {
+        return Err(format!("injected poison in chunk {}", chunk.index()).into());
+    }
     if env_num("FAULT_FAIL_UNTIL_ATTEMPT").is_some_and(|n| u64::from(chunk.attempt()) < n) {
         return Err(format!("injected failure on attempt {}", chunk.attempt()).into());
     }

@@ -3,19 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
-use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::request::SubmitJobRequest;
 use super::submit::{SubmitOptions, SubmitPlan};
 use crate::client::Client;
-use crate::contract::{META_DIR, RUN_RECORD_NAME, RUN_RECORD_VERSION};
-use crate::error::{Error, Result};
+use crate::contract::RUN_RECORD_VERSION;
+use crate::error::Result;
 use crate::layout;
-use crate::limits;
-use crate::store;
-use crate::uri::Location;
+use crate::runs::{self, RunKind};
 
 /// One array (or plain job) of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +56,9 @@ pub struct RunRecord {
     /// Format version, [`RUN_RECORD_VERSION`] (records of the first releases lack it: 1).
     #[serde(default = "first_version")]
     pub batchfan_run: u32,
+    /// Always [`RunKind::Batch`].
+    #[serde(default)]
+    pub kind: RunKind,
     /// The run id.
     pub run_id: String,
     /// Where this record is.
@@ -96,6 +95,7 @@ impl RunRecord {
     ) -> RunRecord {
         RunRecord {
             batchfan_run: RUN_RECORD_VERSION,
+            kind: RunKind::Batch,
             run_id: plan.run_id.clone(),
             record_uri: plan.record_uri.clone(),
             manifest: manifest.to_string(),
@@ -169,99 +169,18 @@ impl From<&SubmitOptions> for StoredOptions {
     }
 }
 
-/// Writes the run record next to the manifest, and notes its URI locally under the run id
-/// (the client's [`Client::runs_dir`]: `$BATCHFAN_HOME/runs/RUN` for the CLI) so commands can
-/// take the bare run id.
+/// Writes the run record next to the manifest, and notes its URI under the run id.
 pub async fn save_run(client: &Client, record: &RunRecord) -> Result<()> {
-    let body = serde_json::to_vec_pretty(record)
-        .map_err(|e| Error::Manifest { uri: record.record_uri.clone(), reason: e.to_string() })?;
-    let (dir, name) = Location::parse_file(&record.record_uri)?;
-    client.store(&dir)?.put(&name, Bytes::from(body)).await?;
-    // The local note is a convenience: the record URI works without it.
-    if let Some(registry) = client.runs_dir()
-        && std::fs::create_dir_all(registry).is_ok()
-    {
-        let _ = std::fs::write(registry.join(&record.run_id), &record.record_uri);
-    }
-    Ok(())
+    runs::save_record(client, &record.run_id, &record.record_uri, record).await
 }
 
-/// Finds a run by id (from the local note) or by URI: the record, its folder, the manifest, or
-/// an output location (its newest run under `_batchfan/runs/`, as run ids sort by time).
+/// Finds an AWS Batch run by id, record URI, or output location (see [`runs::find_record`]).
 pub async fn find_run(client: &Client, run: &str) -> Result<RunRecord> {
-    let unknown = |reason: String| Error::UnknownRun { run: run.to_string(), reason };
-    let (uri, folder) = if run.starts_with("s3://") {
-        if run.ends_with(".json") && !run.ends_with("/manifest.jsonl") {
-            (run.to_string(), None)
-        } else {
-            let folder = run.strip_suffix("manifest.jsonl").unwrap_or(run).trim_end_matches('/');
-            (format!("{folder}/{RUN_RECORD_NAME}"), Some(folder))
-        }
-    } else {
-        limits::check_name("RUN", run)?;
-        let Some(registry) = client.runs_dir() else {
-            return Err(unknown(
-                "this client keeps no run notes; give the run record's S3 URI, or the run's output location".into(),
-            ));
-        };
-        let note = registry.join(run);
-        let uri = std::fs::read_to_string(&note).map(|s| s.trim().to_string()).map_err(|_| {
-            unknown(format!(
-                "not submitted from this machine (no {}); give the run record's S3 URI printed by `batchfan submit`, or the run's output location",
-                note.display()
-            ))
-        })?;
-        (uri, None)
-    };
-    if let Some(record) = read_record(client, run, &uri).await? {
-        return Ok(record);
+    let found = runs::find_record(client, run).await?;
+    if found.kind != RunKind::Batch {
+        return Err(found.wrong_kind("an AWS Batch run"));
     }
-    let Some(folder) = folder else {
-        return Err(unknown(format!("no run record at {uri}")));
-    };
-    // An output location: its newest run. Ids sort by their second; within one, by the record.
-    let runs = Location::parse(&format!("{folder}/{}/runs/", META_DIR))?;
-    let ids: Vec<String> = client
-        .store(&runs)?
-        .list("")
-        .try_filter_map(
-            |meta| async move { Ok(meta.key.strip_suffix(&format!("/{RUN_RECORD_NAME}")).map(str::to_string)) },
-        )
-        .try_collect()
-        .await?;
-    let second = |id: &str| id.rsplit_once('-').map_or(id.to_string(), |(head, _)| head.to_string());
-    let latest = ids.iter().map(|id| second(id)).max();
-    let mut newest: Option<RunRecord> = None;
-    for id in ids.iter().filter(|id| Some(second(id)) == latest) {
-        if let Some(record) = read_record(client, run, &runs.join_display(&format!("{id}/{RUN_RECORD_NAME}"))).await?
-            && newest.as_ref().is_none_or(|n| (record.created_unix_ms, &record.run_id) > (n.created_unix_ms, &n.run_id))
-        {
-            newest = Some(record);
-        }
-    }
-    newest.ok_or_else(|| unknown(format!("no run record at {uri}, and no run under {}", runs.join_display(""))))
-}
-
-/// The run record at `uri`, or `None` when there is none.
-async fn read_record(client: &Client, run: &str, uri: &str) -> Result<Option<RunRecord>> {
-    let (dir, name) = Location::parse_file(uri)?;
-    let store = client.store(&dir)?;
-    let bytes = match store::read_all(store.as_ref(), &name, None, None).await {
-        Err(Error::NotFound { .. }) => return Ok(None),
-        other => other?,
-    };
-    let record: RunRecord = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::UnknownRun { run: run.to_string(), reason: format!("{uri} is not a run record ({e})") })?;
-    if record.batchfan_run > RUN_RECORD_VERSION {
-        return Err(Error::UnknownRun {
-            run: run.to_string(),
-            reason: format!(
-                "{uri} has run record version {}, this batchfan reads up to {RUN_RECORD_VERSION}: use a newer batchfan",
-                record.batchfan_run
-            ),
-        });
-    }
-    Ok(Some(record))
+    found.parse()
 }
 
 #[cfg(test)]
