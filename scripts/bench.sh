@@ -4,10 +4,12 @@
 #  2. local executor overhead: 10,000 children of `true`, 2 at a time, against xargs -P 2 and
 #     GNU parallel -j 2 running the same program 10,000 times
 #  3. AWS Batch requests of a 10,000-chunk run against a per-chunk submitter, on moto
-#  4. S3 data plane on s3s-fs against curl and awscli
+#  4. SQS queue runs on moto: messages sent per second by `batchfan enqueue`, SQS requests per chunk
+#     on the worker side
+#  5. S3 data plane on s3s-fs against curl and awscli
 # Installs GNU parallel from Debian's packages, moto into .venv-moto, s3s-fs and awscli under
 # target/bench-tools when they are missing.
-#   bash scripts/bench.sh [plan|local|batch|s3]   (default: all four)
+#   bash scripts/bench.sh [plan|local|batch|queue|s3]   (default: all five)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_CHILDREN:-10000}
@@ -51,23 +53,74 @@ fi
 
 moto_pid= s3s_pid=
 trap 'exec 3>&- 2>/dev/null; kill $moto_pid $s3s_pid 2>/dev/null || true; wait $moto_pid $s3s_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+MOTO=
+start_moto() { # once per run of this script
+  [ -n "$MOTO" ] && return
+  if ! .venv-moto/bin/python -c 'import moto.server' 2>/dev/null; then
+    python3 -m venv .venv-moto
+    .venv-moto/bin/pip install --quiet --disable-pip-version-check "moto[server,batch]==5.2.5"
+  fi
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mkfifo "$work/moto.in"
+  .venv-moto/bin/python tests/moto_server.py "$port" < "$work/moto.in" > "$work/moto.out" 2>/dev/null &
+  moto_pid=$!
+  exec 3> "$work/moto.in" # moto runs while this end is open
+  until grep -q ready "$work/moto.out" 2>/dev/null; do sleep 0.2; done
+  MOTO="http://127.0.0.1:$port"
+}
+moto_version() { .venv-moto/bin/python -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?'; }
+aws_env=(AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true)
+
 if want batch; then
+start_moto
 echo
-echo "## AWS Batch requests of a $N-chunk run (moto $(.venv-moto/bin/python -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?'))"
-if ! .venv-moto/bin/python -c 'import moto.server' 2>/dev/null; then
-  python3 -m venv .venv-moto
-  .venv-moto/bin/pip install --quiet --disable-pip-version-check "moto[server,batch]==5.2.5"
-fi
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkfifo "$work/moto.in"
-.venv-moto/bin/python tests/moto_server.py "$port" < "$work/moto.in" > "$work/moto.out" 2>/dev/null &
-moto_pid=$!
-exec 3> "$work/moto.in" # moto runs while this end is open
-until grep -q ready "$work/moto.out" 2>/dev/null; do sleep 0.2; done
-.venv-moto/bin/python tests/moto_batch.py "http://127.0.0.1:$port" bench >/dev/null
-AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
-  AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true BATCHFAN_BATCH_RPS=1000 BENCH_QUEUE=bench \
+echo "## AWS Batch requests of a $N-chunk run (moto $(moto_version))"
+.venv-moto/bin/python tests/moto_batch.py "$MOTO" bench >/dev/null
+env "${aws_env[@]}" AWS_ENDPOINT_URL="$MOTO" BATCHFAN_BATCH_RPS=1000 BENCH_QUEUE=bench \
   BATCHFAN_HOME="$work/home" cargo bench --quiet -p batchfan --bench batch_requests 2>/dev/null | grep -E '^\|'
+fi
+
+if want queue; then
+start_moto
+queue() { # name -> url
+  .venv-moto/bin/python -c 'import boto3, sys
+c = boto3.client("sqs", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+print(c.create_queue(QueueName=sys.argv[2])["QueueUrl"])' "$MOTO" "$1"
+}
+echo
+echo "## SQS queue runs (moto $(moto_version), $(nproc) CPUs)"
+echo "| step                                               | messages | requests |   wall s | messages/s | note |"
+echo "|----------------------------------------------------|----------|----------|----------|------------|------|"
+for rps in 100 1000; do
+  url=$(queue "bench-enqueue-$rps")
+  env "${aws_env[@]}" AWS_ENDPOINT_URL="$MOTO" BATCHFAN_SQS_RPS=$rps BATCHFAN_HOME="$work/home" \
+    target/release/batchfan enqueue --queue-url "$url" --input "$work/in" --output "$work/qout-$rps" \
+    --max-items-per-chunk 1 --format json > "$work/enqueue-$rps.json"
+  python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+name = f"enqueue {r[\"chunk_count\"]} chunks, BATCHFAN_SQS_RPS={sys.argv[2]}"
+print(f"| {name:<50} | {r[\"sent\"]:>8} | {r[\"requests\"]:>8} | {r[\"seconds\"]:>8.2f} | {r[\"sent\"]/r[\"seconds\"]:>10.0f} | SendMessageBatch of 10, 4 in flight; sending only (planning and the manifest excluded) |")' "$work/enqueue-$rps.json" "$rps"
+done
+mkdir -p "$work/qin"
+for i in $(seq -f "%03g" 1 200); do echo "the quick brown fox $i" > "$work/qin/$i.txt"; done
+for concurrency in 1 4; do
+  url=$(queue "bench-work-$concurrency")
+  env "${aws_env[@]}" AWS_ENDPOINT_URL="$MOTO" BATCHFAN_HOME="$work/home" target/release/batchfan enqueue \
+    --queue-url "$url" --input "$work/qin" --output "$work/qwork-$concurrency" --max-items-per-chunk 1 >/dev/null
+  start=$(date +%s.%N)
+  env "${aws_env[@]}" AWS_ENDPOINT_URL="$MOTO" BATCHFAN_QUEUE_URL="$url" BATCHFAN_QUEUE_IDLE_EXIT=1 \
+    BATCHFAN_QUEUE_CONCURRENCY=$concurrency BATCHFAN_LOG_FORMAT=json \
+    target/release/batchfan-worker wordcount 2> "$work/worker-$concurrency.log"
+  end=$(date +%s.%N)
+  python3 -c 'import json, sys
+line = [l for l in open(sys.argv[1]) if "worker stopped" in l][-1]
+f = json.loads(line)["fields"]
+n, req, s = f["succeeded"], f["sqs_requests"], float(sys.argv[4]) - float(sys.argv[3])
+name = f"worker, BATCHFAN_QUEUE_CONCURRENCY={sys.argv[2]}"
+print(f"| {name:<50} | {n:>8} | {req:>8} | {s:>8.2f} | {n/s:>10.0f} | {req/n:.2f} SQS requests per chunk: receive (up to 10 a call), delete, 1 GetQueueAttributes at start, idle polls at the end; chunks of one tiny file, local output |")' \
+    "$work/worker-$concurrency.log" "$concurrency" "$start" "$end"
+done
 fi
 
 want s3 || exit 0

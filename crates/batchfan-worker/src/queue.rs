@@ -398,6 +398,7 @@ pub(crate) async fn serve<H: QueueHandler>(
         failed = served.failed,
         dead_lettered = served.dead_lettered,
         released = served.released,
+        sqs_requests = client.sqs_request_count(),
         "worker stopped"
     );
     Ok(served)

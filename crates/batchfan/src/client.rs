@@ -71,6 +71,7 @@ struct Inner {
     #[cfg_attr(not(feature = "queue"), allow(dead_code))]
     sqs_limiter: RateLimiter,
     batch_requests: Arc<AtomicU64>,
+    sqs_requests: Arc<AtomicU64>,
     runs_dir: Option<PathBuf>,
     stores: Vec<(Location, Arc<dyn Store>)>,
 }
@@ -182,6 +183,7 @@ impl ClientBuilder {
                 limiter: RateLimiter::new(self.batch_rps),
                 sqs_limiter: RateLimiter::new(self.sqs_rps),
                 batch_requests: Arc::new(AtomicU64::new(0)),
+                sqs_requests: Arc::new(AtomicU64::new(0)),
                 runs_dir: self.runs_dir,
                 stores,
             }),
@@ -252,12 +254,15 @@ impl Client {
                     batch: aws_sdk_batch::Client::from_conf(
                         aws_sdk_batch::config::Builder::from(config)
                             .retry_config(retry.clone())
-                            .interceptor(crate::batch::CountRequests(self.inner.batch_requests.clone()))
+                            .interceptor(CountRequests(self.inner.batch_requests.clone()))
                             .build(),
                     ),
                     #[cfg(feature = "queue")]
                     sqs: aws_sdk_sqs::Client::from_conf(
-                        aws_sdk_sqs::config::Builder::from(config).retry_config(retry).build(),
+                        aws_sdk_sqs::config::Builder::from(config)
+                            .retry_config(retry)
+                            .interceptor(CountRequests(self.inner.sqs_requests.clone()))
+                            .build(),
                     ),
                 }
             })
@@ -291,6 +296,11 @@ impl Client {
     /// HTTP requests this client has sent to AWS Batch so far (retries included).
     pub fn batch_request_count(&self) -> u64 {
         self.inner.batch_requests.load(Ordering::Relaxed)
+    }
+
+    /// HTTP requests this client has sent to SQS so far (retries included).
+    pub fn sqs_request_count(&self) -> u64 {
+        self.inner.sqs_requests.load(Ordering::Relaxed)
     }
 
     /// Where run notes are kept, if anywhere.
@@ -372,6 +382,28 @@ impl Client {
     /// A client for unit tests over local folders (no AWS configuration).
     pub(crate) fn for_tests() -> Client {
         Client::new(&SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build())
+    }
+}
+
+/// Counts every HTTP request an SDK client transmits (retries included). The SDK crates share
+/// the smithy runtime's `Intercept` trait, so one counter serves each of them.
+#[derive(Debug)]
+#[cfg_attr(not(any(feature = "batch", feature = "queue")), allow(dead_code))]
+struct CountRequests(Arc<AtomicU64>);
+
+impl aws_sdk_s3::config::Intercept for CountRequests {
+    fn name(&self) -> &'static str {
+        "batchfan-count-requests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_s3::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> std::result::Result<(), aws_sdk_s3::error::BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 

@@ -14,14 +14,11 @@ mod redrive;
 mod request;
 mod status;
 mod submit;
+mod workers;
 
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use aws_sdk_batch::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_batch::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_batch::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 pub use self::cancel::cancel;
@@ -37,28 +34,9 @@ pub use self::request::{
 };
 pub use self::status::{ArrayStatus, FailedChildren, RunStatus, failed_children, run_status, wait};
 pub use self::submit::{MAX_RUN_CHUNKS, SubmitOptions, SubmitPlan, Submitted, plan_submit, submit, submit_dry_run};
+pub use self::workers::WorkerJobs;
 use crate::client::Client;
 use crate::error::{Error, Result};
-
-/// Counts every HTTP request a client's Batch client transmits (retries included).
-#[derive(Debug)]
-pub(crate) struct CountRequests(pub(crate) Arc<AtomicU64>);
-
-impl Intercept for CountRequests {
-    fn name(&self) -> &'static str {
-        "batchfan-count-requests"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> std::result::Result<(), aws_sdk_batch::error::BoxError> {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-}
 
 /// Full-jitter exponential backoff between SubmitJob rounds: a random wait up to
 /// `100 ms * 2^round`, at most 10 s.

@@ -1,0 +1,141 @@
+//! The controller's real ends: an SQS queue as the metric source, and the capacity targets
+//! `local` (the `batchfan workers` pool), `batch` (worker jobs on AWS Batch) and `print`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use batchfan::Client;
+use batchfan::batch::WorkerJobs;
+use batchfan::pool::{Pool, PoolEvent};
+
+use crate::controller::{CapacityTarget, MetricSource};
+use crate::engine::Observation;
+use crate::error::ScaleError;
+
+fn io(e: batchfan::Error) -> ScaleError {
+    if e.is_bad_input() {
+        ScaleError::Option { field: "queue or target".into(), value: String::new(), allowed: e.to_string() }
+    } else {
+        ScaleError::Io(Box::new(e))
+    }
+}
+
+/// An SQS queue's attributes (visible, in flight, delayed), read with GetQueueAttributes.
+#[derive(Debug, Clone)]
+pub struct SqsSource {
+    client: Client,
+    url: String,
+}
+
+impl SqsSource {
+    /// A source over `url`; the queue must exist.
+    pub async fn new(client: Client, url: &str) -> Result<SqsSource, ScaleError> {
+        batchfan::queue::describe_queue(&client, url).await.map_err(io)?;
+        Ok(SqsSource { client, url: url.to_string() })
+    }
+}
+
+#[async_trait]
+impl MetricSource for SqsSource {
+    async fn observe(&mut self) -> Result<Observation, ScaleError> {
+        let counts = batchfan::queue::queue_counts(&self.client, &self.url).await.map_err(io)?;
+        Ok(Observation {
+            visible: counts.visible as f64,
+            in_flight: counts.in_flight as f64,
+            delayed: counts.delayed as f64,
+            oldest_age: 0.0,
+        })
+    }
+}
+
+/// The local worker pool: scale-in sends SIGTERM to the newest workers, which drain and count
+/// as capacity until they exit.
+#[derive(Debug)]
+pub struct PoolTarget {
+    pool: Pool,
+    on_event: fn(&PoolEvent),
+}
+
+impl PoolTarget {
+    /// A target over `pool`; `on_event` sees every start, stop and exit.
+    pub fn new(pool: Pool, on_event: fn(&PoolEvent)) -> PoolTarget {
+        PoolTarget { pool, on_event }
+    }
+
+    /// Stops every worker through its drain path (see [`Pool::stop`]).
+    pub async fn stop(&mut self, deadline: Duration) -> Result<usize, ScaleError> {
+        let killed = self.pool.stop(deadline).await.map_err(io)?;
+        self.pool.take_events().iter().for_each(self.on_event);
+        Ok(killed)
+    }
+}
+
+#[async_trait]
+impl CapacityTarget for PoolTarget {
+    async fn capacity(&mut self) -> Result<u32, ScaleError> {
+        self.pool.supervise().map_err(io)?;
+        self.pool.take_events().iter().for_each(self.on_event);
+        Ok(self.pool.capacity() as u32)
+    }
+
+    async fn set_capacity(&mut self, n: u32) -> Result<(), ScaleError> {
+        let (capacity, active) = (self.pool.capacity(), self.pool.active());
+        let n = n as usize;
+        // Draining workers count until they exit: only the difference moves.
+        let active_target = if n >= capacity { active + (n - capacity) } else { active.saturating_sub(capacity - n) };
+        self.pool.scale_to(active_target).map_err(io)?;
+        self.pool.take_events().iter().for_each(self.on_event);
+        Ok(())
+    }
+}
+
+/// Queue workers as AWS Batch jobs (see [`WorkerJobs`]).
+#[derive(Debug, Clone)]
+pub struct BatchTarget {
+    client: Client,
+    jobs: WorkerJobs,
+}
+
+impl BatchTarget {
+    /// A target submitting `jobs` through `client`.
+    pub fn new(client: Client, jobs: WorkerJobs) -> BatchTarget {
+        BatchTarget { client, jobs }
+    }
+}
+
+#[async_trait]
+impl CapacityTarget for BatchTarget {
+    async fn capacity(&mut self) -> Result<u32, ScaleError> {
+        Ok(self.jobs.live(&self.client).await.map_err(io)?.len() as u32)
+    }
+
+    async fn set_capacity(&mut self, n: u32) -> Result<(), ScaleError> {
+        let live = self.jobs.live(&self.client).await.map_err(io)?;
+        let have = live.len() as u32;
+        if n > have {
+            self.jobs.add(&self.client, n - have).await.map_err(io)?;
+        } else if n < have {
+            self.jobs.stop(&self.client, &live[..(have - n) as usize]).await.map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+/// A dry run: remembers the capacity it was asked for and changes nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PrintTarget {
+    /// The capacity last asked for.
+    pub capacity: u32,
+}
+
+#[async_trait]
+impl CapacityTarget for PrintTarget {
+    async fn capacity(&mut self) -> Result<u32, ScaleError> {
+        Ok(self.capacity)
+    }
+
+    async fn set_capacity(&mut self, n: u32) -> Result<(), ScaleError> {
+        self.capacity = n;
+        Ok(())
+    }
+}

@@ -1,0 +1,142 @@
+//! Queue workers run as AWS Batch jobs: the capacity the scaling helper's `batch` target holds.
+//! Worker jobs are named `PREFIX-...` on one job queue; scale-out submits one array job for the
+//! difference, scale-in terminates the newest surplus workers (AWS Batch sends them SIGTERM, so
+//! they drain, then SIGKILL after the container's stop timeout).
+
+use aws_sdk_batch::types as sdk;
+
+use super::call;
+use super::request::{ArrayPropertiesSpec, ContainerOverridesSpec, SubmitJobRequest};
+use crate::client::Client;
+use crate::contract::env;
+use crate::error::Result;
+use crate::limits;
+
+use super::jobdef::KeyValue;
+
+/// Worker jobs of one pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerJobs {
+    /// The job queue.
+    pub job_queue: String,
+    /// The job definition (`NAME[:REV]` or ARN) whose container serves the queue.
+    pub job_definition: String,
+    /// Job names start with this.
+    pub name_prefix: String,
+    /// The SQS queue the workers serve (`BATCHFAN_QUEUE_URL`).
+    pub queue_url: String,
+}
+
+fn live(status: Option<&sdk::JobStatus>) -> bool {
+    !matches!(status, Some(sdk::JobStatus::Succeeded | sdk::JobStatus::Failed) | None)
+}
+
+impl WorkerJobs {
+    /// The live (not finished) worker jobs: children of arrays and plain jobs, newest first.
+    pub async fn live(&self, client: &Client) -> Result<Vec<String>> {
+        let filter = sdk::KeyValuesPair::builder().name("JOB_NAME").values(format!("{}*", self.name_prefix)).build();
+        let mut parents: Vec<(i64, String, Option<i32>)> = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = call(client, "ListJobs", |batch| {
+                batch
+                    .list_jobs()
+                    .job_queue(&self.job_queue)
+                    .filters(filter.clone())
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+            for job in page.job_summary_list() {
+                let id = job.job_id().unwrap_or_default();
+                // Real AWS lists parents only; moto lists children too: skip them here.
+                if id.contains(':') || !live(job.status()) {
+                    continue;
+                }
+                parents.push((
+                    job.created_at().unwrap_or(0),
+                    id.to_string(),
+                    job.array_properties().and_then(|a| a.size()),
+                ));
+            }
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        parents.sort_by_key(|p| std::cmp::Reverse(p.0));
+        let mut live_jobs = Vec::new();
+        for (_, id, size) in parents {
+            if size.is_none() {
+                live_jobs.push(id);
+                continue;
+            }
+            for status in [
+                sdk::JobStatus::Running,
+                sdk::JobStatus::Starting,
+                sdk::JobStatus::Runnable,
+                sdk::JobStatus::Pending,
+                sdk::JobStatus::Submitted,
+            ] {
+                let mut token: Option<String> = None;
+                loop {
+                    let page = call(client, "ListJobs", |batch| {
+                        batch
+                            .list_jobs()
+                            .array_job_id(&id)
+                            .job_status(status.clone())
+                            .set_next_token(token.clone())
+                            .send()
+                    })
+                    .await?;
+                    let mut children: Vec<String> =
+                        page.job_summary_list().iter().filter_map(|j| j.job_id().map(str::to_string)).collect();
+                    // Newest (highest index) first.
+                    children
+                        .sort_by_key(|c| std::cmp::Reverse(c.rsplit(':').next().and_then(|i| i.parse::<u64>().ok())));
+                    live_jobs.extend(children);
+                    token = page.next_token().map(str::to_string);
+                    if token.is_none() {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(live_jobs)
+    }
+
+    /// Submits `count` more workers as one array job (a plain job for one).
+    pub async fn add(&self, client: &Client, count: u32) -> Result<String> {
+        let request = SubmitJobRequest {
+            job_name: format!("{}-{}", self.name_prefix, crate::layout::now_ms()),
+            job_queue: self.job_queue.clone(),
+            job_definition: self.job_definition.clone(),
+            array_properties: (count >= 2)
+                .then_some(ArrayPropertiesSpec { size: count.min(limits::MAX_ARRAY_SIZE as u32) as i32 }),
+            depends_on: Vec::new(),
+            container_overrides: Some(ContainerOverridesSpec {
+                environment: vec![KeyValue { name: env::QUEUE_URL.into(), value: self.queue_url.clone() }],
+                resource_requirements: Vec::new(),
+            }),
+            retry_strategy: None,
+            timeout: None,
+            tags: Default::default(),
+            propagate_tags: None,
+            share_identifier: None,
+            scheduling_priority_override: None,
+        };
+        request.check(false)?;
+        request.send(client).await
+    }
+
+    /// Terminates the given worker jobs (they get SIGTERM and drain).
+    pub async fn stop(&self, client: &Client, jobs: &[String]) -> Result<()> {
+        for job in jobs {
+            call(client, "TerminateJob", |batch| {
+                batch.terminate_job().job_id(job).reason("scaled in by batchfan scale run").send()
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
