@@ -39,6 +39,165 @@ pub enum Command {
     Enqueue(Box<EnqueueArgs>),
     /// Run N queue workers on this machine: restarted when they crash, drained on Ctrl-C/SIGTERM.
     Workers(WorkersArgs),
+    /// Scale queue workers on SQS depth: evaluate, simulate, export, init and run policies.
+    #[command(subcommand)]
+    Scale(ScaleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScaleCommand {
+    /// The decision for one metric value: new capacity, adjustment, which policy and step fired.
+    Evaluate(ScaleEvaluateArgs),
+    /// Replay an arrival trace (CSV `seconds,messages`) through the policies and a worker model.
+    Simulate(ScaleSimulateArgs),
+    /// Print the documents that install the policies natively for an ECS service.
+    Export(ScaleExportArgs),
+    /// Write a recommended policy for a service time and a latency objective.
+    Init(ScaleInitArgs),
+    /// Poll a queue, decide, and apply the decisions to a capacity target.
+    Run(ScaleRunArgs),
+}
+
+/// Capacity bounds given on the command line (override the file's ScalableTarget).
+#[derive(Debug, Args, Clone, Copy)]
+pub struct BoundsArgs {
+    /// Least capacity [default: the file's MinCapacity].
+    #[arg(long, value_name = "N")]
+    pub min: Option<u32>,
+    /// Most capacity [default: the file's MaxCapacity].
+    #[arg(long, value_name = "N")]
+    pub max: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleEvaluateArgs {
+    /// The scaling file (AWS CLI input documents; see `batchfan scale init`).
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// The metric: each alarm's metric value, the visible messages for target tracking, the
+    /// counted messages for KEDA.
+    #[arg(long, value_name = "VALUE")]
+    pub metric: f64,
+    /// The current capacity.
+    #[arg(long, value_name = "N")]
+    pub capacity: u32,
+    #[command(flatten)]
+    pub bounds: BoundsArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleSimulateArgs {
+    /// The scaling file.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Arrivals: CSV lines `seconds,messages`.
+    #[arg(long, value_name = "FILE")]
+    pub trace: PathBuf,
+    /// Seconds of work per message.
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    pub service_time: f64,
+    /// Seconds from asking for a worker until it takes messages.
+    #[arg(long, value_name = "S", default_value_t = 60.0)]
+    pub startup_delay: f64,
+    /// The latency objective: messages that wait longer are counted, and the oracle is run.
+    #[arg(long, value_name = "S")]
+    pub slo: Option<f64>,
+    #[command(flatten)]
+    pub bounds: BoundsArgs,
+    /// Draw capacity and backlog over time to this SVG file.
+    #[arg(long, value_name = "OUT.svg")]
+    pub plot: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleExportArgs {
+    /// The scaling file.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// The ECS service: service/CLUSTER/SERVICE.
+    #[arg(long, value_name = "ID")]
+    pub resource_id: String,
+    /// The SQS queue's name (the alarms' QueueName dimension).
+    #[arg(long, value_name = "Q")]
+    pub queue_name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleInitArgs {
+    /// Seconds of work per message.
+    #[arg(long, value_name = "S")]
+    pub service_time: f64,
+    /// Seconds within which every message should start.
+    #[arg(long, value_name = "S")]
+    pub slo: f64,
+    /// Least capacity.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub min: u32,
+    /// Most capacity.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max: u32,
+    /// The SQS queue's name (for the alarm's dimension).
+    #[arg(long, value_name = "Q", default_value = "QUEUE")]
+    pub queue_name: String,
+    /// Where to write the scaling file [default: stdout].
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// What `scale run` changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScaleTarget {
+    /// A `batchfan workers` pool of PROGRAM on this machine.
+    Local,
+    /// Worker jobs on AWS Batch (--job-queue, --job-definition).
+    Batch,
+    /// Nothing: print the decisions (a dry run).
+    Print,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleRunArgs {
+    /// The queue whose depth drives the capacity.
+    #[arg(long, value_name = "URL")]
+    pub queue_url: String,
+    /// The scaling file.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// What to scale.
+    #[arg(long, value_enum)]
+    pub target: ScaleTarget,
+    #[command(flatten)]
+    pub bounds: BoundsArgs,
+    /// Seconds between polls of the queue's attributes.
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    pub interval: f64,
+    /// Stop after this many seconds [default: until Ctrl-C or SIGTERM].
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+    /// --target local: where worker logs go.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// --target batch: the job queue of the worker jobs.
+    #[arg(long, value_name = "QUEUE")]
+    pub job_queue: Option<String>,
+    /// --target batch: the job definition whose container serves the queue.
+    #[arg(long, value_name = "NAME[:REV]")]
+    pub job_definition: Option<String>,
+    /// --target batch: worker job names start with this.
+    #[arg(long, value_name = "PREFIX", default_value = "batchfan-worker")]
+    pub name_prefix: String,
+    /// One JSON line per decision instead of text.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// --target local: the worker program and its arguments.
+    #[arg(last = true, value_name = "PROGRAM [ARGS]")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod plan_cmd;
 mod present;
 mod queue_cmd;
 mod run_cmd;
+mod scale_cmd;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,7 @@ async fn main() -> ExitCode {
         Command::Redrive(args) => batch_cmd::redrive(&client, args).await,
         Command::Enqueue(args) => queue_cmd::enqueue(&client, *args).await,
         Command::Workers(args) => queue_cmd::workers(&client, args).await,
+        Command::Scale(command) => return scale_cmd::run(&client, command).await,
     };
     match result {
         Ok(code) => code,

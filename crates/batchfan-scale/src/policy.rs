@@ -589,6 +589,13 @@ fn alarm_of(policy: &str, doc: &AlarmDoc) -> Result<Alarm, ScaleError> {
 /// Steps the alarm's comparison never reaches, and breaching offsets no step covers.
 fn step_warnings(policy: &StepPolicy) -> Vec<String> {
     let mut warnings = Vec::new();
+    if policy.steps.len() > 20 {
+        warnings.push(format!(
+            "policy `{}`: {} steps; Application Auto Scaling allows 20 step adjustments per policy unless you request a quota increase",
+            policy.name,
+            policy.steps.len()
+        ));
+    }
     let above = policy.alarm.comparison.above();
     for s in &policy.steps {
         let unreachable = if above { s.upper.is_some_and(|u| u <= 0.0) } else { s.lower.is_some_and(|l| l >= 0.0) };

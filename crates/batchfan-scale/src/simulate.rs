@@ -34,7 +34,8 @@ impl Trace {
         let mut arrivals = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
-            if line.is_empty() || line.starts_with('#') || (i == 0 && line.starts_with(|c: char| c.is_alphabetic())) {
+            let header = arrivals.is_empty() && line.starts_with(|c: char| c.is_alphabetic());
+            if line.is_empty() || line.starts_with('#') || header {
                 continue;
             }
             let bad = |message: String| ScaleError::Trace { line: i + 1, message };
@@ -297,17 +298,31 @@ pub fn oracle(trace: &Trace, service_time: f64, slo: f64) -> SimResult {
             arrived += trace.arrivals[next].1;
             next += 1;
         }
-        let due: f64 = queue.iter().filter(|(at, _)| (*at as f64) + slo < end as f64).map(|(_, n)| n).sum();
-        let workers = (due / per_worker_minute - 1e-9).ceil().max(0.0) as u32;
+        // The fewest workers that start, within this minute, every message due (arrival + slo)
+        // before the end of the next minute, each by its own deadline: by second d of the
+        // minute, w workers have started w * (1 + d / service) messages. Looking a minute ahead
+        // keeps every deadline at least a minute away, so no minute needs a spike.
+        let mut due = 0.0;
+        let mut workers = 0u32;
+        for (at, n) in &queue {
+            let deadline = *at as f64 + slo;
+            if deadline >= (end + 60) as f64 {
+                break;
+            }
+            due += n;
+            let seconds = (deadline - start as f64).clamp(0.0, 59.0);
+            let per_worker = 1.0 + (seconds / service_time.max(1e-6)).floor();
+            workers = workers.max((due / per_worker - 1e-9).ceil() as u32);
+        }
         let mut capacity = f64::from(workers) * per_worker_minute;
         let mut finished = 0.0;
         while capacity > 1e-9 {
             let Some(front) = queue.front_mut() else { break };
             let take = front.1.min(capacity);
-            let wait = (start as f64
-                + (f64::from(workers) * per_worker_minute - capacity) / f64::from(workers.max(1)) * service_time
-                - front.0 as f64)
-                .max(0.0);
+            // The slice's last message starts when the workers have started all before it.
+            let before = f64::from(workers) * per_worker_minute - capacity + take - 1.0;
+            let last_start = start as f64 + (before.max(0.0) / f64::from(workers.max(1))).floor() * service_time;
+            let wait = (last_start - front.0 as f64).max(0.0);
             result.worst_age = result.worst_age.max(wait);
             front.1 -= take;
             capacity -= take;
