@@ -104,8 +104,9 @@ for rps in 100 1000; do
     --max-items-per-chunk 1 --format json > "$work/enqueue-$rps.json"
   python3 -c 'import json, sys
 r = json.load(open(sys.argv[1]))
-name = f"enqueue {r[\"chunk_count\"]} chunks, BATCHFAN_SQS_RPS={sys.argv[2]}"
-print(f"| {name:<50} | {r[\"sent\"]:>8} | {r[\"requests\"]:>8} | {r[\"seconds\"]:>8.2f} | {r[\"sent\"]/r[\"seconds\"]:>10.0f} | SendMessageBatch of 10, 4 in flight; sending only (planning and the manifest excluded) |")' "$work/enqueue-$rps.json" "$rps"
+chunks, sent, req, s = r["chunk_count"], r["sent"], r["requests"], r["seconds"]
+name = f"enqueue {chunks} chunks, BATCHFAN_SQS_RPS={sys.argv[2]}"
+print(f"| {name:<50} | {sent:>8} | {req:>8} | {s:>8.2f} | {sent/s:>10.0f} | SendMessageBatch of 10, 4 in flight; sending only (planning and the manifest excluded) |")' "$work/enqueue-$rps.json" "$rps"
 done
 mkdir -p "$work/qin"
 for i in $(seq -f "%03g" 1 200); do echo "the quick brown fox $i" > "$work/qin/$i.txt"; done
