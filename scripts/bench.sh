@@ -9,7 +9,8 @@
 #  5. S3 data plane on s3s-fs against curl and awscli
 # Installs GNU parallel from Debian's packages, moto into .venv-moto, s3s-fs and awscli under
 # target/bench-tools when they are missing.
-#   bash scripts/bench.sh [plan|local|batch|queue|s3]   (default: all five)
+#  6. scaling policies on three traces against an oracle (pure simulation)
+#   bash scripts/bench.sh [plan|local|batch|queue|scale|s3]   (default: all six)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_CHILDREN:-10000}
@@ -121,12 +122,18 @@ for concurrency in 1 4; do
   end=$(date +%s.%N)
   python3 -c 'import json, sys
 line = [l for l in open(sys.argv[1]) if "worker stopped" in l][-1]
-f = json.loads(line)["fields"]
+f = json.loads(line)
 n, req, s = f["succeeded"], f["sqs_requests"], float(sys.argv[4]) - float(sys.argv[3])
 name = f"worker, BATCHFAN_QUEUE_CONCURRENCY={sys.argv[2]}"
 print(f"| {name:<50} | {n:>8} | {req:>8} | {s:>8.2f} | {n/s:>10.0f} | {req/n:.2f} SQS requests per chunk: receive (up to 10 a call), delete, 1 GetQueueAttributes at start, idle polls at the end; chunks of one tiny file, local output |")' \
     "$work/worker-$concurrency.log" "$concurrency" "$start" "$end"
 done
+fi
+
+if want scale; then
+echo
+echo "## scaling policies on three traces (cargo bench -p batchfan-scale --bench policies)"
+cargo bench --quiet -p batchfan-scale --bench policies 2>/dev/null | grep -E '^(\||service)'
 fi
 
 want s3 || exit 0

@@ -124,6 +124,22 @@ pub struct SimResult {
     pub peak_capacity: u32,
 }
 
+impl SimResult {
+    /// Nothing done yet over `trace`, with `capacity` workers.
+    fn start(trace: &Trace, capacity: u32) -> SimResult {
+        SimResult {
+            minutes: Vec::new(),
+            changes: Vec::new(),
+            task_hours: 0.0,
+            worst_age: 0.0,
+            slo_violations: 0,
+            messages: trace.messages(),
+            finished: 0,
+            peak_capacity: capacity,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Worker {
     ready_at: f64,
@@ -139,16 +155,7 @@ pub fn simulate(config: &ScalingConfig, bounds: Option<Capacity>, trace: &Trace,
     let mut workers: Vec<Worker> = (0..initial).map(|_| Worker { ready_at: 0.0, busy: 0.0, draining: false }).collect();
     let mut queue: VecDeque<(u64, u64)> = VecDeque::new();
     let mut next_arrival = 0;
-    let mut result = SimResult {
-        minutes: Vec::new(),
-        changes: Vec::new(),
-        task_hours: 0.0,
-        worst_age: 0.0,
-        slo_violations: 0,
-        messages: trace.messages(),
-        finished: 0,
-        peak_capacity: initial,
-    };
+    let mut result = SimResult::start(trace, initial);
     let mut minute =
         Minute { minute: 0, capacity: initial, ready: 0, backlog: 0, oldest_age: 0.0, arrived: 0, finished: 0 };
     let service = options.service_time.max(1e-6);
@@ -279,16 +286,7 @@ pub fn oracle(trace: &Trace, service_time: f64, slo: f64) -> SimResult {
     let per_worker_minute = 60.0 / service_time.max(1e-6);
     let mut queue: VecDeque<(u64, f64)> = VecDeque::new();
     let mut next = 0;
-    let mut result = SimResult {
-        minutes: Vec::new(),
-        changes: Vec::new(),
-        task_hours: 0.0,
-        worst_age: 0.0,
-        slo_violations: 0,
-        messages: trace.messages(),
-        finished: 0,
-        peak_capacity: 0,
-    };
+    let mut result = SimResult::start(trace, 0);
     let mut m = 0u64;
     loop {
         let (start, end) = (m * 60, (m + 1) * 60);

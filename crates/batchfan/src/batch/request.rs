@@ -231,28 +231,29 @@ impl SubmitJobRequest {
 
     /// The parent job with this request's name in its queue, if one was created.
     pub async fn find_existing(&self, client: &Client) -> Result<Option<String>> {
-        let filter = sdk::KeyValuesPair::builder().name("JOB_NAME").values(&self.job_name).build();
-        let mut token: Option<String> = None;
-        loop {
-            let page = call(client, "ListJobs", |batch| {
-                batch
-                    .list_jobs()
-                    .job_queue(&self.job_queue)
-                    .filters(filter.clone())
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
-            let found = page.job_summary_list().iter().find(|j| {
-                j.job_name() == Some(self.job_name.as_str()) && j.job_id().is_some_and(|id| !id.contains(':'))
-            });
-            if let Some(job) = found {
-                return Ok(job.job_id().map(str::to_string));
-            }
-            token = page.next_token().map(str::to_string);
-            if token.is_none() {
-                return Ok(None);
-            }
+        let jobs = jobs_named(client, &self.job_queue, &self.job_name).await?;
+        let found = jobs
+            .iter()
+            .find(|j| j.job_name() == Some(self.job_name.as_str()) && j.job_id().is_some_and(|id| !id.contains(':')));
+        Ok(found.and_then(|j| j.job_id().map(str::to_string)))
+    }
+}
+
+/// Every job of `queue` whose name matches `pattern` (ListJobs with a JOB_NAME filter; a
+/// trailing `*` matches a prefix), all pages.
+pub(crate) async fn jobs_named(client: &Client, queue: &str, pattern: &str) -> Result<Vec<sdk::JobSummary>> {
+    let filter = sdk::KeyValuesPair::builder().name("JOB_NAME").values(pattern).build();
+    let mut jobs = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = call(client, "ListJobs", |batch| {
+            batch.list_jobs().job_queue(queue).filters(filter.clone()).set_next_token(token.clone()).send()
+        })
+        .await?;
+        jobs.extend(page.job_summary_list().iter().cloned());
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(jobs);
         }
     }
 }

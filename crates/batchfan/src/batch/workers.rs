@@ -6,7 +6,7 @@
 use aws_sdk_batch::types as sdk;
 
 use super::call;
-use super::request::{ArrayPropertiesSpec, ContainerOverridesSpec, SubmitJobRequest};
+use super::request::{ArrayPropertiesSpec, ContainerOverridesSpec, SubmitJobRequest, jobs_named};
 use crate::client::Client;
 use crate::contract::env;
 use crate::error::Result;
@@ -34,35 +34,18 @@ fn live(status: Option<&sdk::JobStatus>) -> bool {
 impl WorkerJobs {
     /// The live (not finished) worker jobs: children of arrays and plain jobs, newest first.
     pub async fn live(&self, client: &Client) -> Result<Vec<String>> {
-        let filter = sdk::KeyValuesPair::builder().name("JOB_NAME").values(format!("{}*", self.name_prefix)).build();
         let mut parents: Vec<(i64, String, Option<i32>)> = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = call(client, "ListJobs", |batch| {
-                batch
-                    .list_jobs()
-                    .job_queue(&self.job_queue)
-                    .filters(filter.clone())
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
-            for job in page.job_summary_list() {
-                let id = job.job_id().unwrap_or_default();
-                // Real AWS lists parents only; moto lists children too: skip them here.
-                if id.contains(':') || !live(job.status()) {
-                    continue;
-                }
-                parents.push((
-                    job.created_at().unwrap_or(0),
-                    id.to_string(),
-                    job.array_properties().and_then(|a| a.size()),
-                ));
+        for job in jobs_named(client, &self.job_queue, &format!("{}*", self.name_prefix)).await? {
+            let id = job.job_id().unwrap_or_default();
+            // Real AWS lists parents only; moto lists children too: skip them here.
+            if id.contains(':') || !live(job.status()) {
+                continue;
             }
-            token = page.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
+            parents.push((
+                job.created_at().unwrap_or(0),
+                id.to_string(),
+                job.array_properties().and_then(|a| a.size()),
+            ));
         }
         parents.sort_by_key(|p| std::cmp::Reverse(p.0));
         let mut live_jobs = Vec::new();
