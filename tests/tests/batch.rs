@@ -516,3 +516,37 @@ async fn throttling_and_a_lost_submit_response_still_make_exactly_one_array() {
 fn the_test_dataset_helpers_exist() {
     assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("moto_batch.py").exists());
 }
+
+// Regression (issue 10, bug 1): jobs AWS Batch does not know (history expired, another region
+// or account) made `status` print UNKNOWN, exit 0, and `wait` poll forever. Now an error naming
+// the ids and the likely cause.
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_batch_does_not_know_are_an_error_naming_them() {
+    let moto = moto();
+    let env = Env::new(moto);
+    create_bucket(&moto.s3().await, "batch-forgotten").await;
+    let record = serde_json::json!({
+        "batchfan_run": 1, "run_id": "bf-20261128-000000-abcdef",
+        "record_uri": "s3://batch-forgotten/out/_batchfan/runs/bf-20261128-000000-abcdef/run.json",
+        "manifest": "s3://batch-forgotten/out/_batchfan/runs/bf-20261128-000000-abcdef/manifest.jsonl",
+        "output": "s3://batch-forgotten/out/", "chunk_count": 3, "created_unix_ms": 1,
+        "arrays": [{"job_id": "00000000-dead-beef-0000-000000000000", "job_name": "gone", "manifest": "m", "size": 3, "first": 0, "redrive": 0}],
+        "template": {"jobName": "gone", "jobQueue": "q", "jobDefinition": "d"}
+    });
+    put(
+        moto,
+        "batch-forgotten",
+        "out/_batchfan/runs/bf-20261128-000000-abcdef/run.json",
+        record.to_string().as_bytes(),
+    )
+    .await;
+    for command in ["status", "wait", "redrive"] {
+        let out = run(env.batchfan(moto).args([command, "s3://batch-forgotten/out/"]));
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("00000000-dead-beef-0000-000000000000") && stderr.contains("expired"),
+            "{command}: {stderr}"
+        );
+    }
+}
