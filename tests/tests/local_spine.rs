@@ -462,3 +462,33 @@ fn the_examples_run_a_pipeline_of_custom_workers_with_logs_in_the_chunk_span() {
     assert!(item["records"].as_u64().is_some() && item["key"].is_string(), "{item}");
     assert!(events.iter().any(|e| e["message"] == "chunk committed" && e["span"]["chunk"] == 1));
 }
+
+// Regression (issue 10, bug 6): printing into a closed pipe (`batchfan plan ... --format json |
+// head`) panicked with exit 101. The CLI now ends quietly, by SIGPIPE, as `cat` does.
+#[test]
+fn a_closed_stdout_pipe_ends_the_cli_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for i in 0..3000 {
+        std::fs::write(input.join(format!("{i:05}.txt")), "x\n").unwrap();
+    }
+    let mut child = command("batchfan", None)
+        .args(["plan", "--max-items-per-chunk", "1", "--format", "json", "--input"])
+        .arg(&input)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `head -c 1`: read a byte, then close the pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut byte = [0u8; 1];
+    std::io::Read::read_exact(&mut stdout, &mut byte).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    assert!(out.status.success() || out.status.signal() == Some(13), "quiet end: {:?}", out.status);
+}

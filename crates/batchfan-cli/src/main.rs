@@ -23,6 +23,12 @@ pub(crate) mod code {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`batchfan status RUN | head`) panics
+    // with exit 101. Restore the default: the process ends quietly, as `cat` does.
+    // SAFETY: setting a signal's disposition to SIG_DFL at start-up, before any thread writes.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     // One client for the process, from the standard AWS chain and BATCHFAN_* settings.
     let client = batchfan::Client::from_env().await;
