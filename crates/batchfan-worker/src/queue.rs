@@ -42,7 +42,7 @@ use tracing::{Instrument, Span};
 use crate::config::QueueConfig;
 use crate::error::{BoxError, WorkerError, exit};
 use crate::log;
-use crate::runtime::{self, Handler, Job, config_error, run_chunk};
+use crate::runtime::{self, AbortOnDrop, Handler, Job, config_error, panic_message, run_chunk};
 use crate::stop::{self, Phase, StopSignal};
 
 /// A message handed to a [`MessageHandler`].
@@ -198,30 +198,14 @@ impl<H: MessageHandler> QueueHandler for H {
         // In a task of its own, so a panic is a failure, not the end of the worker.
         let task = tokio::spawn(self.call(message).instrument(Span::current()));
         Box::pin(async move {
-            let _abort = AbortGuard(task.abort_handle());
+            let _abort = AbortOnDrop(task.abort_handle());
             match task.await {
                 Ok(result) => result,
-                Err(e) if e.is_panic() => Err(format!("handler panicked: {}", panic_text(e.into_panic())).into()),
+                Err(e) if e.is_panic() => Err(format!("handler panicked: {}", panic_message(e.into_panic())).into()),
                 Err(e) => Err(e.to_string().into()),
             }
         })
     }
-}
-
-struct AbortGuard(tokio::task::AbortHandle);
-
-impl Drop for AbortGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".into())
 }
 
 /// Chunk messages: the manifest (cached per URI, as many messages share one), the chunk, the
@@ -425,7 +409,7 @@ async fn settle<H: QueueHandler>(
     let span = tracing::info_span!("message", message_id = %received.message_id, attempt = received.receive_count);
     async move {
         let heartbeat = tokio::spawn(heartbeat(client.clone(), queue.clone(), received.receipt.clone()));
-        let _heartbeat = AbortGuard(heartbeat.abort_handle());
+        let _heartbeat = AbortOnDrop(heartbeat.abort_handle());
         let work = handler.handle(client.clone(), config, message);
         let result = tokio::select! {
             result = work => Some(result),

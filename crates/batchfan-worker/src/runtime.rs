@@ -263,9 +263,9 @@ async fn read_marker(store: &dyn Store, key: &str) -> Result<Option<Marker>, Wor
 }
 
 /// Aborts a task when dropped: a handler task never outlives the chunk that started it.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::AbortHandle);
 
-impl<T> Drop for AbortOnDrop<T> {
+impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
@@ -274,9 +274,10 @@ impl<T> Drop for AbortOnDrop<T> {
 /// Runs the handler in its own task, so a panic becomes a failure, and aborts it when the stop
 /// reaches [`Phase::Abort`] (the drain deadline, or a second SIGTERM).
 async fn call_handler<H: Handler>(handler: &H, chunk: Chunk, stop: &StopSignal) -> Result<(), WorkerError> {
-    let mut task = AbortOnDrop(tokio::spawn(handler.call(chunk).instrument(Span::current())));
+    let mut task = tokio::spawn(handler.call(chunk).instrument(Span::current()));
+    let _abort = AbortOnDrop(task.abort_handle());
     tokio::select! {
-        joined = &mut task.0 => match joined {
+        joined = &mut task => match joined {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(WorkerError::Handler(e)),
             Err(e) if e.is_panic() => Err(WorkerError::Panic(panic_message(e.into_panic()))),
@@ -286,7 +287,7 @@ async fn call_handler<H: Handler>(handler: &H, chunk: Chunk, stop: &StopSignal) 
     }
 }
 
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
