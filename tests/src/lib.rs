@@ -390,3 +390,61 @@ pub async fn download_prefix(s3: &Client, bucket: &str, prefix: &str) -> BTreeMa
     }
     out
 }
+
+/// A compression format test data is written in.
+#[derive(Debug, Clone, Copy)]
+pub enum Compress {
+    /// gzip
+    Gzip,
+    /// Zstandard
+    Zstd,
+}
+
+/// Runs a future to its end on a runtime of its own thread (callable from async tests too).
+fn on_own_runtime<T: Send>(future: impl std::future::Future<Output = T> + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(future))
+            .join()
+            .expect("no panic")
+    })
+}
+
+/// Compresses `data` (in memory, through the same crate the worker decodes with).
+pub fn compress(data: &[u8], how: Compress) -> Vec<u8> {
+    use tokio::io::AsyncWriteExt;
+    on_own_runtime(async {
+        match how {
+            Compress::Gzip => {
+                let mut e = async_compression::tokio::write::GzipEncoder::new(Vec::new());
+                e.write_all(data).await.expect("gzip");
+                e.shutdown().await.expect("gzip");
+                e.into_inner()
+            }
+            Compress::Zstd => {
+                let mut e = async_compression::tokio::write::ZstdEncoder::new(Vec::new());
+                e.write_all(data).await.expect("zstd");
+                e.shutdown().await.expect("zstd");
+                e.into_inner()
+            }
+        }
+    })
+}
+
+/// Decompresses gzip or zstd data (by its magic bytes); other data comes back as it is.
+pub fn decompress(data: &[u8]) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    on_own_runtime(async {
+        let mut out = Vec::new();
+        if data.starts_with(&[0x1f, 0x8b]) {
+            let mut d = async_compression::tokio::bufread::GzipDecoder::new(data);
+            d.multiple_members(true);
+            d.read_to_end(&mut out).await.expect("gunzip");
+        } else if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            async_compression::tokio::bufread::ZstdDecoder::new(data).read_to_end(&mut out).await.expect("unzstd");
+        } else {
+            out = data.to_vec();
+        }
+        out
+    })
+}

@@ -229,7 +229,8 @@ async fn a_crafted_manifest_cannot_make_a_worker_read_outside_its_input() {
     let (input, output, spool) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("spool"));
     std::fs::create_dir_all(&input).unwrap();
     std::fs::write(tmp.path().join("secret.txt"), b"secret words\n").unwrap();
-    let crafted = ObjectMeta { key: "../secret.txt".into(), size: 13, etag: None, mtime_ns: None };
+    let crafted =
+        ObjectMeta { key: "../secret.txt".into(), size: 13, etag: None, mtime_ns: None, content_encoding: None };
     let input_location = Location::parse(&input.display().to_string()).unwrap();
     let plan = plan_objects(&input_location, vec![crafted], &PlanOptions::default()).unwrap();
     let manifest = tmp.path().join("crafted.jsonl").display().to_string();

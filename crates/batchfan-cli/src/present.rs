@@ -34,6 +34,7 @@ pub fn plan_json(plan: &Plan) -> serde_json::Value {
         "bytes": plan.total_bytes(),
         "chunk_count": plan.chunks.len(),
         "split_bytes": plan.split_bytes,
+        "kept_whole_compressed": plan.kept_whole_compressed,
         "chunks": chunks,
     })
 }
@@ -56,7 +57,19 @@ pub fn plan_text(plan: &Plan) -> String {
         format_size(pick(50)),
         format_size(pick(100)),
         counts.iter().max().copied().unwrap_or(0),
-    )
+    ) + &kept_whole_text(plan)
+}
+
+/// The line saying which objects `--split-bytes` left whole, and why; empty when none.
+pub fn kept_whole_text(plan: &Plan) -> String {
+    match (plan.kept_whole_compressed, plan.split_bytes) {
+        (0, _) | (_, None) => String::new(),
+        (n, Some(split)) => format!(
+            "\nwhole:   {n} compressed object{} over {} kept whole (a byte range of a compressed object cannot be decompressed alone)",
+            if n == 1 { "" } else { "s" },
+            format_size(split)
+        ),
+    }
 }
 
 /// Failed children as an aligned table.

@@ -7,6 +7,7 @@ use batchfan::contract::env;
 use batchfan::store::ReadOptions;
 
 use crate::error::WorkerError;
+use crate::output::Compression;
 
 /// Where a child finds its work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,16 @@ pub struct Config {
     /// under the 30 s ECS and AWS Batch give before SIGKILL; an ECS task with `stopTimeout` 120
     /// can set 110).
     pub stop_timeout: Duration,
+    /// `BATCHFAN_OUTPUT_COMPRESSION`: `gzip` or `zstd` compress the committed output (default none).
+    pub output_compression: Option<Compression>,
+}
+
+/// `BATCHFAN_OUTPUT_COMPRESSION`.
+fn output_compression(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<Compression>, WorkerError> {
+    match lookup(env::OUTPUT_COMPRESSION) {
+        None => Ok(None),
+        Some(v) => Compression::parse(&v).map_err(|e| WorkerError::Config(format!("{}: {e}", env::OUTPUT_COMPRESSION))),
+    }
 }
 
 /// `BATCHFAN_SPOOL_DIR`, default the temp dir.
@@ -68,6 +79,8 @@ pub struct QueueConfig {
     pub stop_timeout: Duration,
     /// `BATCHFAN_SPOOL_DIR`.
     pub spool_dir: PathBuf,
+    /// `BATCHFAN_OUTPUT_COMPRESSION`.
+    pub output_compression: Option<Compression>,
     /// `BATCHFAN_READ_PART_SIZE`, `BATCHFAN_READ_CONCURRENCY`.
     pub read: ReadOptions,
 }
@@ -99,6 +112,7 @@ impl QueueConfig {
             stop_timeout: seconds(&lookup, env::STOP_TIMEOUT)?.unwrap_or(DEFAULT_STOP_TIMEOUT),
             spool_dir: spool_dir(&lookup),
             read: read_options(&lookup)?,
+            output_compression: output_compression(&lookup)?,
         })
     }
 }
@@ -158,7 +172,8 @@ impl Config {
         })?;
         let (spool_dir, read) = (spool_dir(&lookup), read_options(&lookup)?);
         let stop_timeout = seconds(&lookup, env::STOP_TIMEOUT)?.unwrap_or(DEFAULT_STOP_TIMEOUT);
-        Ok(Config { index, attempt, job_id, manifest, spool_dir, read, stop_timeout })
+        let output_compression = output_compression(&lookup)?;
+        Ok(Config { index, attempt, job_id, manifest, spool_dir, read, stop_timeout, output_compression })
     }
 }
 

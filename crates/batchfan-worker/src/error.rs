@@ -54,6 +54,14 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
     if let Some(w) = e.downcast_ref::<WorkerError>() {
         return Some(w.exit_code());
     }
+    // An `io::Error` from an `ItemReader` read through `AsyncRead` carries the batchfan error.
+    let e = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        Some(inner) => inner as &(dyn std::error::Error + 'static),
+        None => e,
+    };
+    if let Some(w) = e.downcast_ref::<WorkerError>() {
+        return Some(w.exit_code());
+    }
     match e.downcast_ref::<batchfan::Error>()? {
         batchfan::Error::InputChanged { .. } => Some(exit::INPUT_CHANGED),
         e if e.is_transient() => Some(exit::TRANSIENT),

@@ -46,7 +46,7 @@ pub use batchfan::contract::Item;
 pub use batchfan::records::ItemReader;
 pub use config::{Config, DEFAULT_STOP_TIMEOUT, QueueConfig};
 pub use error::{BoxError, WorkerError, exit};
-pub use output::Output;
+pub use output::{Compression, Output};
 pub use runtime::{Chunk, Handler, HandlerFn, Outcome, handler_fn, run, run_with};
 /// The `tracing` crate the harness logs through, for handlers' own events.
 pub use tracing;

@@ -1,15 +1,53 @@
 //! A chunk's output, staged in a local spool file until the harness commits it.
 
-use std::io::Write;
+use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+
+use async_compression::tokio::write::{GzipEncoder, ZstdEncoder};
+use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 
 use crate::error::WorkerError;
+
+/// How committed outputs are compressed (`BATCHFAN_OUTPUT_COMPRESSION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compression {
+    /// gzip; the output key gets `.gz`.
+    Gzip,
+    /// Zstandard; the output key gets `.zst`.
+    Zstd,
+}
+
+impl Compression {
+    /// Parses `gzip`, `zstd` (or `none`/empty: no compression).
+    pub fn parse(value: &str) -> Result<Option<Compression>, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "none" => Ok(None),
+            "gzip" | "gz" => Ok(Some(Compression::Gzip)),
+            "zstd" | "zst" => Ok(Some(Compression::Zstd)),
+            other => Err(format!("`{other}` is not an output compression: use gzip, zstd or none")),
+        }
+    }
+
+    /// The extension output keys get, with its dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Compression::Gzip => ".gz",
+            Compression::Zstd => ".zst",
+        }
+    }
+}
 
 /// Where a handler writes its chunk's output. Cloning gives another handle to the same output.
 ///
 /// Nothing is visible at the output location until the handler returns `Ok` and the harness
-/// commits the whole output at once.
+/// commits the whole output at once. `Output` is a [`tokio::io::AsyncWrite`], so encoders and
+/// serializers stack on it; file writes run on tokio's blocking pool, never on the runtime's
+/// threads. Writes from several clones at once interleave at unspecified points: give each
+/// writer its own output, or join the pieces first.
 #[derive(Debug, Clone)]
 pub struct Output {
     inner: Arc<Mutex<Spool>>,
@@ -18,32 +56,61 @@ pub struct Output {
 #[derive(Debug)]
 struct Spool {
     path: PathBuf,
-    file: Option<std::io::BufWriter<std::fs::File>>,
-    bytes: u64,
+    dir: PathBuf,
+    sink: Option<Sink>,
+    /// Bytes the handler wrote (before compression).
+    written: u64,
+    compression: Option<Compression>,
+}
+
+type File = BufWriter<tokio::fs::File>;
+
+#[derive(Debug)]
+enum Sink {
+    Plain(File),
+    Gzip(GzipEncoder<File>),
+    Zstd(ZstdEncoder<File>),
+}
+
+impl Sink {
+    fn pin(&mut self) -> Pin<&mut (dyn AsyncWrite + Send + Unpin)> {
+        match self {
+            Sink::Plain(w) => Pin::new(w),
+            Sink::Gzip(w) => Pin::new(w),
+            Sink::Zstd(w) => Pin::new(w),
+        }
+    }
 }
 
 impl Output {
-    pub(crate) fn create(dir: &Path, name: &str) -> Result<Output, WorkerError> {
-        std::fs::create_dir_all(dir).map_err(|e| io_error("creating spool folder", dir, e))?;
+    pub(crate) fn create(dir: &Path, name: &str, compression: Option<Compression>) -> Result<Output, WorkerError> {
+        std::fs::create_dir_all(dir).map_err(|e| spool_error("creating spool folder", dir, dir, e))?;
         let path = dir.join(name);
-        let file = std::fs::File::create(&path).map_err(|e| io_error("creating spool file", &path, e))?;
-        let spool = Spool { path, file: Some(std::io::BufWriter::with_capacity(1 << 20, file)), bytes: 0 };
+        // Created once, before the handler starts; writes after this go through tokio::fs.
+        let file = std::fs::File::create(&path).map_err(|e| spool_error("creating spool file", &path, dir, e))?;
+        let file = BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file));
+        let sink = match compression {
+            None => Sink::Plain(file),
+            Some(Compression::Gzip) => Sink::Gzip(GzipEncoder::new(file)),
+            Some(Compression::Zstd) => Sink::Zstd(ZstdEncoder::new(file)),
+        };
+        let spool = Spool { path, dir: dir.to_path_buf(), sink: Some(sink), written: 0, compression };
         Ok(Output { inner: Arc::new(Mutex::new(spool)) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Spool> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Appends bytes to the output.
     pub async fn write(&self, bytes: &[u8]) -> Result<(), WorkerError> {
-        let mut spool = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let path = spool.path.clone();
-        let file = spool.file.as_mut().ok_or_else(|| WorkerError::Config("output already committed".into()))?;
-        file.write_all(bytes).map_err(|e| io_error("writing spool file", &path, e))?;
-        spool.bytes += bytes.len() as u64;
-        Ok(())
+        let mut this = self.clone();
+        this.write_all(bytes).await.map_err(|e| self.error("writing spool file", e))
     }
 
-    /// Bytes written so far.
+    /// Bytes written so far (before compression).
     pub fn len(&self) -> u64 {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).bytes
+        self.lock().written
     }
 
     /// True when nothing was written.
@@ -51,22 +118,76 @@ impl Output {
         self.len() == 0
     }
 
-    /// Flushes and closes the spool; returns its path and size.
-    pub(crate) fn finish(&self) -> Result<(PathBuf, u64), WorkerError> {
-        let mut spool = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let path = spool.path.clone();
-        if let Some(mut file) = spool.file.take() {
-            file.flush().map_err(|e| io_error("flushing spool file", &path, e))?;
-        }
-        Ok((path, spool.bytes))
+    /// The compression outputs are committed with.
+    pub fn compression(&self) -> Option<Compression> {
+        self.lock().compression
+    }
+
+    fn error(&self, op: &'static str, e: io::Error) -> WorkerError {
+        let spool = self.lock();
+        spool_error(op, &spool.path, &spool.dir, e)
+    }
+
+    /// Flushes and closes the spool (ending the compressed stream); returns its path and the
+    /// size to commit.
+    pub(crate) async fn finish(&self) -> Result<(PathBuf, u64), WorkerError> {
+        let mut this = self.clone();
+        this.shutdown().await.map_err(|e| self.error("flushing spool file", e))?;
+        let path = self.lock().path.clone();
+        let size = tokio::fs::metadata(&path).await.map_err(|e| self.error("reading spool file size", e))?.len();
+        Ok((path, size))
     }
 
     pub(crate) fn remove(&self) {
-        let spool = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut spool = self.lock();
+        spool.sink = None;
         let _ = std::fs::remove_file(&spool.path);
     }
 }
 
-fn io_error(op: &'static str, path: &Path, source: std::io::Error) -> WorkerError {
-    WorkerError::Batchfan(batchfan::Error::Io { op, path: path.to_path_buf(), source })
+fn closed() -> io::Error {
+    io::Error::other("the output was already committed")
+}
+
+impl AsyncWrite for Output {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let mut spool = self.lock();
+        let Some(sink) = spool.sink.as_mut() else { return Poll::Ready(Err(closed())) };
+        let n = ready!(sink.pin().poll_write(cx, buf))?;
+        spool.written += n as u64;
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut spool = self.lock();
+        match spool.sink.as_mut() {
+            Some(sink) => sink.pin().poll_flush(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// Ends the output: the harness commits it after the handler returns, and also shuts it
+    /// down itself, so a handler need not (writes after this fail).
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut spool = self.lock();
+        match spool.sink.as_mut() {
+            Some(sink) => {
+                ready!(sink.pin().poll_shutdown(cx))?;
+                spool.sink = None;
+                Poll::Ready(Ok(()))
+            }
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// A spool write error; a full disk names the spool folder and how to move it.
+pub(crate) fn spool_error(op: &'static str, path: &Path, dir: &Path, e: io::Error) -> WorkerError {
+    WorkerError::Batchfan(batchfan::Error::write_io(
+        op,
+        path,
+        dir.display(),
+        " (the worker's spool folder; BATCHFAN_SPOOL_DIR moves it)",
+        e,
+    ))
 }

@@ -244,6 +244,7 @@ impl<H: Handler> Chunks<H> {
             job_id: message.id().to_string(),
             spool_dir: config.spool_dir.clone(),
             read: config.read,
+            compression: config.output_compression,
         };
         match run_chunk(client, &manifest, &job, &self.handler, &message.stop).await {
             Ok(_) => Ok(()),

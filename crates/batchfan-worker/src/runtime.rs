@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use batchfan::Client;
 use batchfan::contract::{self, Header, Item, MARKER_VERSION, Marker};
@@ -31,7 +31,21 @@ pub struct Chunk {
     input: Arc<dyn Store>,
     read: ReadOptions,
     output: Output,
+    output_store: Arc<dyn Store>,
+    /// Objects committed through [`Chunk::commit_file`], listed in the marker.
+    objects: Arc<Mutex<Vec<String>>>,
+    /// The next item's reader, opened while the handler works on the current one.
+    prefetch: Arc<tokio::sync::Mutex<Option<Prefetch>>>,
     stop: StopSignal,
+}
+
+/// An item opened ahead of the handler.
+#[derive(Debug)]
+struct Prefetch {
+    position: usize,
+    raw: bool,
+    task: tokio::task::JoinHandle<batchfan::Result<ItemReader>>,
+    _abort: AbortOnDrop,
 }
 
 impl Chunk {
@@ -70,9 +84,72 @@ impl Chunk {
     }
 
     /// Opens an item for reading, pinned to the version recorded at planning: if the object
-    /// changed since, reading fails with [`batchfan::Error::InputChanged`] naming the key.
+    /// changed since, reading fails with [`batchfan::Error::InputChanged`] naming the key. A
+    /// compressed object (`.gz`, `.zst`, `.bz2`, `.xz`, `.snappy`, or by its `Content-Encoding`)
+    /// reads decompressed.
+    ///
+    /// Opening one of [`Chunk::items`] also starts reading the next one, so its first bytes are
+    /// in flight while the handler works on this one.
     pub async fn open(&self, item: &Item) -> Result<ItemReader, WorkerError> {
-        Ok(ItemReader::open(&self.input, item, self.read).await?)
+        self.open_as(item, false).await
+    }
+
+    /// Opens an item as stored: compressed objects are not decompressed.
+    pub async fn open_raw(&self, item: &Item) -> Result<ItemReader, WorkerError> {
+        self.open_as(item, true).await
+    }
+
+    async fn open_as(&self, item: &Item, raw: bool) -> Result<ItemReader, WorkerError> {
+        let position =
+            self.items.iter().position(|i| std::ptr::eq(i, item)).or_else(|| self.items.iter().position(|i| i == item));
+        let mut slot = self.prefetch.lock().await;
+        let ready = match slot.take() {
+            Some(p) if Some(p.position) == position && p.raw == raw => Some(p),
+            _ => None, // dropping it aborts a prefetch the handler did not want
+        };
+        if let Some(next) = position.map(|p| p + 1).filter(|&n| n < self.items.len()) {
+            let (input, item, read) = (self.input.clone(), self.items[next].clone(), self.read);
+            let task = tokio::spawn(async move {
+                let mut reader = if raw {
+                    ItemReader::open_raw(&input, &item, read).await?
+                } else {
+                    ItemReader::open(&input, &item, read).await?
+                };
+                reader.prime().await;
+                Ok(reader)
+            });
+            let abort = AbortOnDrop(task.abort_handle());
+            *slot = Some(Prefetch { position: next, raw, task, _abort: abort });
+        }
+        drop(slot);
+        if let Some(p) = ready {
+            match p.task.await {
+                Ok(reader) => return Ok(reader?),
+                Err(e) if e.is_panic() => return Err(WorkerError::Panic(panic_message(e.into_panic()))),
+                Err(_) => {} // aborted: open it here
+            }
+        }
+        let reader = if raw {
+            ItemReader::open_raw(&self.input, item, self.read).await?
+        } else {
+            ItemReader::open(&self.input, item, self.read).await?
+        };
+        Ok(reader)
+    }
+
+    /// Commits the file at `path` now, atomically, as the output object `key` (relative to the
+    /// run's output location): for outputs besides the chunk's `part-NNNNN`, such as one object
+    /// per input. A re-run writes the same keys again. The chunk's marker, written after the
+    /// handler returns, lists these objects and is what says the chunk is complete: readers of
+    /// such outputs trust the markers (or the run report), not the objects' presence.
+    ///
+    /// Keys under `_batchfan/`, and keys with `.`/`..` segments, empty segments or a leading
+    /// `/`, are refused.
+    pub async fn commit_file(&self, key: &str, path: &std::path::Path) -> Result<(), WorkerError> {
+        check_output_key(key)?;
+        self.output_store.put_file(key, path).await?;
+        self.objects.lock().unwrap_or_else(|p| p.into_inner()).push(key.to_string());
+        Ok(())
     }
 
     /// The chunk's output.
@@ -181,6 +258,7 @@ pub(crate) struct Job {
     pub(crate) job_id: String,
     pub(crate) spool_dir: std::path::PathBuf,
     pub(crate) read: ReadOptions,
+    pub(crate) compression: Option<crate::output::Compression>,
 }
 
 impl From<&Config> for Job {
@@ -191,6 +269,7 @@ impl From<&Config> for Job {
             job_id: c.job_id.clone(),
             spool_dir: c.spool_dir.clone(),
             read: c.read,
+            compression: c.output_compression,
         }
     }
 }
@@ -223,7 +302,7 @@ pub(crate) async fn run_chunk<H: Handler>(
     let input = client.store(&header.input_location()?)?;
     let spool_name =
         format!("batchfan-{}-{index:05}-{}-{}.spool", header.run_id, std::process::id(), fastrand::u32(..));
-    let output = Output::create(&job.spool_dir, &spool_name)?;
+    let output = Output::create(&job.spool_dir, &spool_name, job.compression)?;
     // Local files read fastest as one stream (measured: parallel parts cost 8% more wall time).
     let read = if input.parallel_reads() { job.read } else { ReadOptions { concurrency: 1, ..job.read } };
     let chunk = Chunk {
@@ -234,12 +313,19 @@ pub(crate) async fn run_chunk<H: Handler>(
         input,
         read,
         output: output.clone(),
+        output_store: output_store.clone(),
+        objects: Arc::default(),
+        prefetch: Arc::default(),
         stop: stop.clone(),
     };
+    let objects = chunk.objects.clone();
     tracing::info!(items = items.len(), "chunk started");
     let result = call_handler(handler, chunk, stop).await;
     let committed = match result {
-        Ok(()) => commit(job, index, &header, output_store.as_ref(), &output, &marker_key).await,
+        Ok(()) => {
+            let objects = std::mem::take(&mut *objects.lock().unwrap_or_else(|p| p.into_inner()));
+            commit(job, index, &header, output_store.as_ref(), &output, objects, &marker_key).await
+        }
         Err(e) => Err(e),
     };
     output.remove();
@@ -263,6 +349,7 @@ async fn read_marker(store: &dyn Store, key: &str) -> Result<Option<Marker>, Wor
 }
 
 /// Aborts a task when dropped: a handler task never outlives the chunk that started it.
+#[derive(Debug)]
 pub(crate) struct AbortOnDrop(pub(crate) tokio::task::AbortHandle);
 
 impl Drop for AbortOnDrop {
@@ -303,11 +390,20 @@ async fn commit(
     header: &Header,
     store: &dyn Store,
     output: &Output,
+    objects: Vec<String>,
     marker_key: &str,
 ) -> Result<Marker, WorkerError> {
-    let (spool, bytes_out) = output.finish()?;
-    let output_key = contract::part_key(index);
-    store.put_file(&output_key, &spool).await?;
+    let (spool, mut bytes_out) = output.finish().await?;
+    // A chunk that committed its own objects and wrote nothing to its output has no part file.
+    let output_key = if output.is_empty() && !objects.is_empty() {
+        bytes_out = 0;
+        String::new()
+    } else {
+        let ext = output.compression().map_or("", |c| c.extension());
+        let key = format!("{}{ext}", contract::part_key(index));
+        store.put_file(&key, &spool).await?;
+        key
+    };
     let marker = Marker {
         batchfan_marker: MARKER_VERSION,
         run_id: header.run_id.clone(),
@@ -318,9 +414,36 @@ async fn commit(
         bytes_in: header.chunk_bytes(index as usize),
         output_key,
         bytes_out,
+        objects,
         committed_unix_ms: layout::now_ms(),
     };
     let body = serde_json::to_vec_pretty(&marker).map_err(|e| WorkerError::Config(e.to_string()))?;
     store.put(marker_key, Bytes::from(body)).await?;
     Ok(marker)
+}
+
+/// Refuses output keys that would leave the output root when mirrored to a folder, or land in
+/// batchfan's own `_batchfan/` folder.
+pub(crate) fn check_output_key(key: &str) -> Result<(), WorkerError> {
+    let reason = if key.is_empty() {
+        Some("is empty")
+    } else if key.starts_with('/') {
+        Some("is an absolute path")
+    } else if key.split('/').any(|s| s == ".." || s == ".") {
+        Some("has a `.` or `..` segment")
+    } else if key.split('/').any(str::is_empty) {
+        Some("has an empty segment (`//` or a trailing `/`)")
+    } else if key.contains('\0') {
+        Some("contains a NUL byte")
+    } else if key == contract::META_DIR || key.starts_with(&format!("{}/", contract::META_DIR)) {
+        Some("is inside batchfan's own `_batchfan/` folder")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(WorkerError::Config(format!(
+            "output key `{key}` {reason}: it would not stay inside the output location; rename the input or choose another key"
+        ))),
+        None => Ok(()),
+    }
 }

@@ -78,6 +78,8 @@ struct Inner {
 
 struct Aws {
     s3: aws_sdk_s3::Client,
+    /// The custom endpoint, if any, for messages about failures to reach it.
+    endpoint: Option<String>,
     #[cfg(feature = "batch")]
     batch: aws_sdk_batch::Client,
     #[cfg(feature = "queue")]
@@ -250,6 +252,7 @@ impl Client {
                     aws_sdk_s3::config::Builder::from(config).retry_config(retry.clone()).force_path_style(path_style);
                 Aws {
                     s3: aws_sdk_s3::Client::from_conf(s3.build()),
+                    endpoint: config.endpoint_url().map(str::to_string),
                     #[cfg(feature = "batch")]
                     batch: aws_sdk_batch::Client::from_conf(
                         aws_sdk_batch::config::Builder::from(config)
@@ -267,6 +270,12 @@ impl Client {
                 }
             })
             .await
+    }
+
+    /// The custom endpoint of the AWS clients, once they were made (for messages, which must
+    /// not make them).
+    pub(crate) fn endpoint_if_made(&self) -> Option<&str> {
+        self.inner.aws.get().and_then(|aws| aws.endpoint.as_deref())
     }
 
     /// The S3 client.

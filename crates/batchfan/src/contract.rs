@@ -29,6 +29,8 @@ pub mod env {
     pub const ATTEMPT: &str = "AWS_BATCH_JOB_ATTEMPT";
     /// Where a child stages its output before the commit (default: the temp dir).
     pub const SPOOL_DIR: &str = "BATCHFAN_SPOOL_DIR";
+    /// `gzip` or `zstd`: children compress their outputs (the key gets `.gz` / `.zst`).
+    pub const OUTPUT_COMPRESSION: &str = "BATCHFAN_OUTPUT_COMPRESSION";
     /// `json` for JSON log lines (CloudWatch).
     pub const LOG_FORMAT: &str = "BATCHFAN_LOG_FORMAT";
     /// Bytes per ranged GET when a child reads an input (default `8MiB`).
@@ -168,8 +170,12 @@ pub struct Marker {
     pub bytes_in: u64,
     /// The output key.
     pub output_key: String,
-    /// Output bytes written.
+    /// Output bytes written (of `output_key`).
     pub bytes_out: u64,
+    /// Objects the chunk committed besides `output_key`, each before this marker: the mirrored
+    /// outputs of `batchfan-worker exec --per-item`. `output_key` is empty when there are only these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<String>,
     /// When the commit finished (ms since the epoch).
     pub committed_unix_ms: u64,
 }
@@ -187,6 +193,10 @@ pub struct Item {
     /// Local modification time (ns since the epoch) at planning time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtime_ns: Option<u64>,
+    /// The object's `Content-Encoding` (S3), when the planner looked it up: objects the split
+    /// size would have split are asked, so a compressed one without a telling extension stays whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
     /// Byte range `[start, end)` when the object was split; records starting inside it belong to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<[u64; 2]>,
@@ -195,12 +205,25 @@ pub struct Item {
 impl Item {
     /// An item for a listed object, whole or one range of it.
     pub fn from_meta(meta: ObjectMeta, range: Option<[u64; 2]>) -> Item {
-        Item { key: meta.key, size: meta.size, etag: meta.etag, mtime_ns: meta.mtime_ns, range }
+        Item {
+            key: meta.key,
+            size: meta.size,
+            etag: meta.etag,
+            mtime_ns: meta.mtime_ns,
+            content_encoding: meta.content_encoding,
+            range,
+        }
     }
 
     /// The object version this item was planned against.
     pub fn meta(&self) -> ObjectMeta {
-        ObjectMeta { key: self.key.clone(), size: self.size, etag: self.etag.clone(), mtime_ns: self.mtime_ns }
+        ObjectMeta {
+            key: self.key.clone(),
+            size: self.size,
+            etag: self.etag.clone(),
+            mtime_ns: self.mtime_ns,
+            content_encoding: self.content_encoding.clone(),
+        }
     }
 
     /// Bytes this item covers (its range, or the whole object).

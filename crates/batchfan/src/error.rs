@@ -75,6 +75,33 @@ pub enum Error {
         /// The version recorded in the manifest.
         expected: String,
     },
+    /// A disk is full. Transient: another host (another attempt) may have room.
+    #[error(
+        "no space left on the device holding `{location}`{what}: free space there, or retry the attempt on a host with room ({source})"
+    )]
+    NoSpace {
+        /// The folder or store location that is full (not a temporary file inside it).
+        location: String,
+        /// What the location is, e.g. ` (the worker's spool folder; BATCHFAN_SPOOL_DIR moves it)`.
+        what: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A compressed input could not be decoded: it is truncated, corrupt, or not in the format its
+    /// extension or `Content-Encoding` names.
+    #[error(
+        "input `{uri}` is not valid {codec} data ({source}): it may be truncated or mislabelled; re-upload it, exclude it with --exclude, or read it raw (`open_raw`, `batchfan-worker exec --raw`)"
+    )]
+    Decompress {
+        /// The input.
+        uri: String,
+        /// The format it was read as.
+        codec: crate::codec::Codec,
+        /// What the decoder reported.
+        #[source]
+        source: std::io::Error,
+    },
     /// A manifest is unreadable or inconsistent.
     #[error("manifest `{uri}` is not a valid batchfan manifest: {reason}")]
     Manifest {
@@ -250,6 +277,33 @@ impl Error {
         )
     }
 
+    /// The batchfan error inside an `io::Error` from an [`crate::records::ItemReader`] read
+    /// through `AsyncRead` (a changed input, a storage failure), or the `io::Error` as
+    /// [`Error::Io`] naming `path`.
+    pub fn from_io(e: std::io::Error, path: &std::path::Path) -> Error {
+        let io = |source| Error::Io { op: "reading", path: path.to_path_buf(), source };
+        if !e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            return io(e);
+        }
+        let kind = e.kind();
+        match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(inner)) => *inner,
+            Some(Err(other)) => io(std::io::Error::new(kind, other)),
+            None => io(kind.into()),
+        }
+    }
+
+    /// Appends `note` (such as ` (endpoint http://..)`) to the message of a transient storage
+    /// error, so a failure to reach a custom endpoint names it.
+    pub fn with_endpoint(self, note: &str) -> Error {
+        match self {
+            Error::Storage { op, uri, message, transient: true, source } if !note.is_empty() => {
+                Error::Storage { op, uri, message: format!("{message}{note}"), transient: true, source }
+            }
+            other => other,
+        }
+    }
+
     /// True when retrying the same request may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -257,11 +311,28 @@ impl Error {
             Error::Storage { transient: true, .. }
                 | Error::Batch { transient: true, .. }
                 | Error::Queue { transient: true, .. }
+                | Error::NoSpace { .. }
         )
     }
 
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { op, path: path.into(), source }
+    }
+
+    /// An I/O error while writing under `location`: [`Error::NoSpace`] naming `location` when
+    /// the disk is full, else [`Error::Io`] naming `path`.
+    pub fn write_io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+        location: impl std::fmt::Display,
+        what: &str,
+        source: std::io::Error,
+    ) -> Self {
+        if is_no_space(&source) {
+            Error::NoSpace { location: location.to_string(), what: what.to_string(), source }
+        } else {
+            Error::Io { op, path: path.into(), source }
+        }
     }
 
     /// An [`Error::InvalidOption`] naming the field, the value and what is allowed.
@@ -275,3 +346,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Result with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// True for ENOSPC (and EDQUOT, a full quota).
+pub fn is_no_space(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}

@@ -30,6 +30,7 @@
 #[cfg(feature = "batch")]
 pub mod batch;
 mod client;
+pub mod codec;
 pub mod contract;
 pub mod error;
 pub mod layout;

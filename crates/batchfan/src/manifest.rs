@@ -311,8 +311,15 @@ mod tests {
     async fn round_trip_reads_only_the_asked_chunk() {
         let dir = tempfile::tempdir().unwrap();
         let client = Client::for_tests();
-        let objects =
-            (0..50).map(|i| ObjectMeta { key: format!("f{i:03}"), size: i, etag: None, mtime_ns: Some(7) }).collect();
+        let objects = (0..50)
+            .map(|i| ObjectMeta {
+                key: format!("f{i:03}"),
+                size: i,
+                etag: None,
+                mtime_ns: Some(7),
+                content_encoding: None,
+            })
+            .collect();
         let input = Location::parse("s3://bkt/in/").unwrap();
         let opts = PlanOptions { max_items_per_chunk: Some(7), ..Default::default() };
         let plan = plan_objects(&input, objects, &opts).unwrap();
@@ -353,7 +360,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let client = Client::for_tests();
         let objects = (0..60_000)
-            .map(|i| ObjectMeta { key: format!("f{i:05}"), size: 1_000_000 + i, etag: None, mtime_ns: Some(7) })
+            .map(|i| ObjectMeta {
+                key: format!("f{i:05}"),
+                size: 1_000_000 + i,
+                etag: None,
+                mtime_ns: Some(7),
+                content_encoding: None,
+            })
             .collect();
         let input = Location::parse("s3://bkt/in/").unwrap();
         // Several arrays' worth of chunks: the header outgrows the first read.

@@ -8,6 +8,7 @@ use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
 use crate::client::Client;
+use crate::codec::Codec;
 use crate::contract::Item;
 use crate::error::{Error, Result};
 use crate::limits;
@@ -161,6 +162,9 @@ pub struct Plan {
     pub objects: usize,
     /// Split size used, if any.
     pub split_bytes: Option<u64>,
+    /// Compressed objects larger than the split size, kept whole: a byte range of a compressed
+    /// object cannot be decompressed alone.
+    pub kept_whole_compressed: usize,
 }
 
 impl Plan {
@@ -196,16 +200,20 @@ pub fn plan_objects(input: &Location, mut objects: Vec<ObjectMeta>, options: &Pl
     objects.dedup_by(|a, b| a.key == b.key);
     let kept = objects.len();
 
-    let pieces = |o: &ObjectMeta| match options.split_bytes {
-        Some(split) if o.size > split => o.size.div_ceil(split) as usize,
-        _ => 1,
+    // Compressed objects are never split: a range of one cannot be decompressed alone.
+    let splits = |o: &ObjectMeta| match options.split_bytes {
+        Some(split) if o.size > split && Codec::of(&o.key, o.content_encoding.as_deref()).is_none() => Some(split),
+        _ => None,
     };
+    let kept_whole_compressed =
+        options.split_bytes.map_or(0, |split| objects.iter().filter(|o| o.size > split && splits(o).is_none()).count());
+    let pieces = |o: &ObjectMeta| splits(o).map_or(1, |split| o.size.div_ceil(split) as usize);
     let mut items = Vec::with_capacity(objects.iter().map(pieces).sum());
     // Move objects from the back and give the listing's memory back as we go, so the listing and
     // the items are not both whole in memory (the peak matters at a million objects).
     while let Some(object) = objects.pop() {
-        match options.split_bytes {
-            Some(split) if object.size > split => {
+        match splits(&object) {
+            Some(split) => {
                 for range in split_ranges(object.size, split).into_iter().rev() {
                     items.push(Item::from_meta(object.clone(), Some(range)));
                 }
@@ -219,7 +227,15 @@ pub fn plan_objects(input: &Location, mut objects: Vec<ObjectMeta>, options: &Pl
     items.reverse();
     let chunks = pack(items.iter().map(Item::bytes), options);
     limits::check_chunk_count(chunks.len(), options.max_chunks)?;
-    Ok(Plan { input: input.clone(), items, chunks, listed, objects: kept, split_bytes: options.split_bytes })
+    Ok(Plan {
+        input: input.clone(),
+        items,
+        chunks,
+        listed,
+        objects: kept,
+        split_bytes: options.split_bytes,
+        kept_whole_compressed,
+    })
 }
 
 /// Packs item sizes into consecutive chunks.
@@ -335,9 +351,43 @@ pub async fn plan(client: &Client, input: &Location, options: &PlanOptions) -> R
         let filtered = format!(" ({} listed, none left after --include/--exclude)", listing.listed);
         return Err(Error::EmptyInput { uri: input.to_string(), filtered });
     }
-    let mut plan = plan_objects(input, listing.objects, options)?;
+    let mut objects = listing.objects;
+    if let Some(split) = options.split_bytes {
+        learn_content_encodings(client, input, &mut objects, split).await?;
+    }
+    let mut plan = plan_objects(input, objects, options)?;
     plan.listed = listing.listed;
     Ok(plan)
+}
+
+/// Listings do not carry `Content-Encoding`: ask (HEAD, 32 at a time) for each S3 object the
+/// split would cut whose key does not already say it is compressed, so a `Content-Encoding: gzip`
+/// object named `events.json` stays whole too.
+async fn learn_content_encodings(
+    client: &Client,
+    input: &Location,
+    objects: &mut [ObjectMeta],
+    split: u64,
+) -> Result<()> {
+    if !input.is_s3() {
+        return Ok(());
+    }
+    let store = client.store(input)?;
+    let asks: Vec<usize> =
+        (0..objects.len()).filter(|&i| objects[i].size > split && Codec::from_key(&objects[i].key).is_none()).collect();
+    let store = &store;
+    let found: Vec<(usize, Option<String>)> = futures_util::stream::iter(asks)
+        .map(|i| {
+            let key = objects[i].key.clone();
+            async move { Ok::<_, Error>((i, store.head(&key).await?.and_then(|m| m.content_encoding))) }
+        })
+        .buffer_unordered(32)
+        .try_collect()
+        .await?;
+    for (i, encoding) in found {
+        objects[i].content_encoding = encoding;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -354,6 +404,7 @@ mod tests {
                 size,
                 etag: Some(format!("\"e{i}\"")),
                 mtime_ns: None,
+                content_encoding: None,
             })
             .collect()
     }

@@ -6,11 +6,15 @@
 //! start, and reads the record that crosses `end` whole. So every record is read exactly once,
 //! however long it is, with `\n` or `\r\n` endings and with or without a final newline.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use tokio::io::{AsyncBufRead, AsyncRead, ReadBuf};
 
+use crate::codec::Codec;
 use crate::contract::Item;
 use crate::error::Result;
 use crate::store::{ByteRange, ByteStream, ReadOptions, Store, get_parts};
@@ -109,29 +113,85 @@ impl RangeAligner {
     }
 }
 
-/// Reads one manifest item: the whole object, or the records its byte range owns.
+/// The bytes of a stream that a range owns, as a stream (see [`RangeAligner`]).
+struct Aligned {
+    inner: ByteStream,
+    aligner: RangeAligner,
+    finished: bool,
+}
+
+impl Stream for Aligned {
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes>>> {
+        loop {
+            if self.finished || self.aligner.is_done() {
+                return Poll::Ready(None);
+            }
+            match ready!(self.inner.poll_next_unpin(cx)) {
+                None => {
+                    self.finished = true;
+                    return Poll::Ready(None);
+                }
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Some(Ok(chunk)) => {
+                    let owned = self.aligner.feed(&chunk);
+                    if !owned.is_empty() {
+                        return Poll::Ready(Some(Ok(chunk.slice_ref(owned))));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads one manifest item: the whole object, or the records its byte range owns; a compressed
+/// object ([`Codec`]) is decompressed as it streams unless opened with [`ItemReader::open_raw`].
+///
+/// Besides its own methods it is a [`tokio::io::AsyncRead`] and [`tokio::io::AsyncBufRead`], so
+/// readers from the ecosystem (`BufReader::lines`, CSV and JSON readers, decoders) stack on it.
+/// [`ItemReader::next_record`] and the I/O traits can be mixed: both read from one buffer.
 pub struct ItemReader {
     stream: ByteStream,
-    aligner: RangeAligner,
+    /// The unread rest of the current block.
+    buf: Bytes,
+    /// A record cut by a block boundary, gathered by `next_record`.
     pending: BytesMut,
-    finished: bool,
+    codec: Option<Codec>,
 }
 
 impl std::fmt::Debug for ItemReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ItemReader").field("aligner", &self.aligner).finish_non_exhaustive()
+        f.debug_struct("ItemReader").field("codec", &self.codec).finish_non_exhaustive()
     }
 }
 
 impl ItemReader {
     /// Opens `item` in `store`, pinned to the version recorded in the manifest, reading as
-    /// `read` says (see [`ReadOptions`]).
+    /// `read` says (see [`ReadOptions`]). A compressed object (by its extension, or its
+    /// `Content-Encoding`) reads decompressed; a truncated or corrupt one fails the read with
+    /// [`crate::Error::Decompress`] naming it.
     pub async fn open(store: &Arc<dyn Store>, item: &Item, read: ReadOptions) -> Result<ItemReader> {
+        Self::open_as(store, item, read, true).await
+    }
+
+    /// Opens `item` as stored: compressed objects stay compressed.
+    pub async fn open_raw(store: &Arc<dyn Store>, item: &Item, read: ReadOptions) -> Result<ItemReader> {
+        Self::open_as(store, item, read, false).await
+    }
+
+    async fn open_as(store: &Arc<dyn Store>, item: &Item, read: ReadOptions, decode: bool) -> Result<ItemReader> {
         let aligner = RangeAligner::new(item.range);
         let start = aligner.fetch_start();
         let owned_end = item.range.map_or(item.size, |[_, end]| end);
         let meta = item.meta();
-        let stream = if read.concurrency > 1 && owned_end.saturating_sub(start) > read.part_size {
+        let mut codec = Codec::of(&item.key, item.content_encoding.as_deref());
+        let parallel = read.concurrency > 1 && owned_end.saturating_sub(start) > read.part_size;
+        if decode && codec.is_none() && item.range.is_none() && parallel && store.parallel_reads() {
+            // Parts do not carry the object's Content-Encoding: ask once (large objects only).
+            codec = store.head(&item.key).await?.and_then(|m| m.content_encoding).and_then(|e| Codec::of("", Some(&e)));
+        }
+        let raw = if parallel {
             // Parallel parts up to the range's end; the record crossing it is read by one
             // more GET, sent only if the aligner asks for more.
             let parts = get_parts(store.clone(), &item.key, start, owned_end, Some(&meta), read);
@@ -145,49 +205,72 @@ impl ItemReader {
             }
         } else {
             let range = item.range.map(|_| ByteRange { start, end: None });
-            store.get(&item.key, range, Some(&meta)).await?
+            let (stream, encoding) = store.get_encoded(&item.key, range, Some(&meta)).await?;
+            codec = codec.or_else(|| encoding.as_deref().and_then(Codec::from_content_encoding));
+            stream
         };
-        Ok(ItemReader { stream, aligner, pending: BytesMut::new(), finished: false })
+        let aligned: ByteStream = Box::pin(Aligned { inner: raw, aligner, finished: false });
+        let uri = store.location().join_display(&item.key);
+        let stream = match codec.filter(|_| decode) {
+            Some(codec) if item.range.is_some() => {
+                return Err(crate::Error::Manifest {
+                    uri: uri.clone(),
+                    reason: format!(
+                        "{uri} is {codec}-compressed but was planned as the byte range {:?}, which cannot be decompressed alone: re-plan the run (this batchfan never splits compressed objects)",
+                        item.range.unwrap_or_default()
+                    ),
+                });
+            }
+            Some(codec) => codec.decode(aligned, uri),
+            None => aligned,
+        };
+        Ok(ItemReader { stream, buf: Bytes::new(), pending: BytesMut::new(), codec: codec.filter(|_| decode) })
+    }
+
+    /// The codec this reader decompresses, if any.
+    pub fn codec(&self) -> Option<Codec> {
+        self.codec
+    }
+
+    fn poll_block(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>>> {
+        if !self.buf.is_empty() {
+            return Poll::Ready(Ok(Some(std::mem::take(&mut self.buf))));
+        }
+        loop {
+            match ready!(self.stream.poll_next_unpin(cx)) {
+                None => return Poll::Ready(Ok(None)),
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+                Some(Ok(b)) if b.is_empty() => {}
+                Some(Ok(b)) => return Poll::Ready(Ok(Some(b))),
+            }
+        }
     }
 
     /// The next block of bytes the item owns (record-aligned at both ends of a range);
     /// `None` at the end.
     pub async fn next_bytes(&mut self) -> Result<Option<Bytes>> {
-        while !self.finished && !self.aligner.is_done() {
-            let Some(chunk) = self.stream.next().await else {
-                self.finished = true;
-                break;
-            };
-            let chunk = chunk?;
-            let owned = self.aligner.feed(&chunk);
-            if !owned.is_empty() {
-                return Ok(Some(chunk.slice_ref(owned)));
-            }
-        }
-        Ok(None)
+        std::future::poll_fn(|cx| self.poll_block(cx)).await
     }
 
     /// The next record (a line without its `\n` or `\r\n`); `None` at the end.
     pub async fn next_record(&mut self) -> Result<Option<Bytes>> {
         loop {
-            if let Some(i) = memchr::memchr(b'\n', &self.pending) {
-                let mut line = self.pending.split_to(i + 1).freeze();
-                line.truncate(i);
-                if line.last() == Some(&b'\r') {
-                    line.truncate(i - 1);
-                }
-                return Ok(Some(line));
-            }
-            match self.next_bytes().await? {
-                Some(bytes) => self.pending.extend_from_slice(&bytes),
+            let block = match self.next_bytes().await? {
+                Some(block) => block,
                 None if self.pending.is_empty() => return Ok(None),
-                None => {
-                    let mut line = std::mem::take(&mut self.pending).freeze();
-                    if line.last() == Some(&b'\r') {
-                        line.truncate(line.len() - 1);
+                None => return Ok(Some(trim_cr(std::mem::take(&mut self.pending).freeze()))),
+            };
+            match memchr::memchr(b'\n', &block) {
+                Some(i) => {
+                    self.buf = block.slice(i + 1..);
+                    let line = block.slice(..i);
+                    if self.pending.is_empty() {
+                        return Ok(Some(trim_cr(line)));
                     }
-                    return Ok(Some(line));
+                    self.pending.extend_from_slice(&line);
+                    return Ok(Some(trim_cr(std::mem::take(&mut self.pending).freeze())));
                 }
+                None => self.pending.extend_from_slice(&block),
             }
         }
     }
@@ -199,6 +282,73 @@ impl ItemReader {
             out.extend_from_slice(&bytes);
         }
         Ok(out.freeze())
+    }
+
+    /// Reads ahead until the first bytes arrived (or the end, or an error, kept for the next
+    /// read): a prefetch that leaves the reader where it was.
+    pub async fn prime(&mut self) {
+        if self.buf.is_empty() {
+            match self.next_bytes().await {
+                Ok(Some(b)) => self.buf = b,
+                Ok(None) => {}
+                Err(e) => self.stream = Box::pin(futures_util::stream::once(async move { Err(e) })),
+            }
+        }
+    }
+}
+
+fn trim_cr(mut line: Bytes) -> Bytes {
+    if line.last() == Some(&b'\r') {
+        line.truncate(line.len() - 1);
+    }
+    line
+}
+
+/// A storage error seen through `AsyncRead`: kept whole inside the `io::Error`, so a caller can
+/// get it back with `io::Error::into_inner` and a downcast (see [`crate::Error::from_io`]).
+fn io_error(e: crate::Error) -> std::io::Error {
+    let kind = match &e {
+        crate::Error::InputChanged { .. } | crate::Error::Decompress { .. } => std::io::ErrorKind::InvalidData,
+        _ => std::io::ErrorKind::Other,
+    };
+    std::io::Error::new(kind, e)
+}
+
+impl AsyncBufRead for ItemReader {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<&[u8]>> {
+        let this = self.get_mut();
+        if !this.pending.is_empty() {
+            // Bytes `next_record` gathered come first.
+            let rest = std::mem::take(&mut this.buf);
+            let mut joined = std::mem::take(&mut this.pending);
+            joined.extend_from_slice(&rest);
+            this.buf = joined.freeze();
+        }
+        if this.buf.is_empty() {
+            match ready!(this.poll_block(cx)) {
+                Ok(Some(b)) => this.buf = b,
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Err(io_error(e))),
+            }
+        }
+        Poll::Ready(Ok(&this.buf))
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        let this = self.get_mut();
+        let n = amt.min(this.buf.len());
+        bytes::Buf::advance(&mut this.buf, n);
+    }
+}
+
+impl AsyncRead for ItemReader {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let available = ready!(Pin::new(&mut *this).poll_fill_buf(cx))?;
+        let n = available.len().min(out.remaining());
+        out.put_slice(&available[..n]);
+        Pin::new(this).consume(n);
+        Poll::Ready(Ok(()))
     }
 }
 

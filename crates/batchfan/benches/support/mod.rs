@@ -11,6 +11,7 @@ pub fn listing(n: usize) -> Vec<ObjectMeta> {
             size: 1_000 + (i as u64 * 7919) % 5_000_000,
             etag: Some(format!("\"{:032x}\"", (i as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_u128))),
             mtime_ns: None,
+            content_encoding: None,
         })
         .collect()
 }

@@ -45,7 +45,7 @@ impl LocalStore {
 
 fn meta_of(key: String, md: &std::fs::Metadata) -> ObjectMeta {
     let mtime_ns = md.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as u64);
-    ObjectMeta { key, size: md.len(), etag: None, mtime_ns }
+    ObjectMeta { key, size: md.len(), etag: None, mtime_ns, content_encoding: None }
 }
 
 fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectMeta>) -> Result<()> {
@@ -161,9 +161,10 @@ impl Store for LocalStore {
         let path = self.path(key)?;
         let tmp = tmp_path(&path)?;
         let result = async {
-            let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| Error::io("creating", &tmp, e))?;
-            file.write_all(&body).await.map_err(|e| Error::io("writing", &tmp, e))?;
-            file.sync_all().await.map_err(|e| Error::io("syncing", &tmp, e))?;
+            let full = |op, e| Error::write_io(op, &tmp, &self.location, "", e);
+            let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| full("creating", e))?;
+            file.write_all(&body).await.map_err(|e| full("writing", e))?;
+            file.sync_all().await.map_err(|e| full("syncing", e))?;
             tokio::fs::rename(&tmp, &path).await.map_err(|e| Error::io("renaming into place", &path, e))
         }
         .await;
@@ -177,9 +178,11 @@ impl Store for LocalStore {
         let path = self.path(key)?;
         let tmp = tmp_path(&path)?;
         let result = async {
-            tokio::fs::copy(source, &tmp).await.map_err(|e| Error::io("copying", source, e))?;
+            // A full disk names the output location, not the spool file being copied.
+            let full = |op, e| Error::write_io(op, source, &self.location, "", e);
+            tokio::fs::copy(source, &tmp).await.map_err(|e| full("copying", e))?;
             let file = tokio::fs::File::open(&tmp).await.map_err(|e| Error::io("opening", &tmp, e))?;
-            file.sync_all().await.map_err(|e| Error::io("syncing", &tmp, e))?;
+            file.sync_all().await.map_err(|e| full("syncing", e))?;
             tokio::fs::rename(&tmp, &path).await.map_err(|e| Error::io("renaming into place", &path, e))
         }
         .await;

@@ -42,6 +42,9 @@ pub struct ObjectMeta {
     /// Modification time in nanoseconds since the Unix epoch, when the store is local.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtime_ns: Option<u64>,
+    /// `Content-Encoding` of an S3 object (from HEAD; listings do not carry it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
 }
 
 impl ObjectMeta {
@@ -85,6 +88,17 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Reads an object (or a range of it), optionally pinned to the version in `expect`.
     async fn get(&self, key: &str, range: Option<ByteRange>, expect: Option<&ObjectMeta>) -> Result<ByteStream>;
+
+    /// Like [`Store::get`], and also returns the object's `Content-Encoding` when the backend
+    /// keeps one (S3 does; local files have none).
+    async fn get_encoded(
+        &self,
+        key: &str,
+        range: Option<ByteRange>,
+        expect: Option<&ObjectMeta>,
+    ) -> Result<(ByteStream, Option<String>)> {
+        Ok((self.get(key, range, expect).await?, None))
+    }
 
     /// Writes an object atomically from memory.
     async fn put(&self, key: &str, body: Bytes) -> Result<()>;

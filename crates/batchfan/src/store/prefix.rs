@@ -59,6 +59,16 @@ impl Store for PrefixStore {
         self.inner.get(&self.full(key), range, expect.as_ref()).await
     }
 
+    async fn get_encoded(
+        &self,
+        key: &str,
+        range: Option<ByteRange>,
+        expect: Option<&ObjectMeta>,
+    ) -> Result<(ByteStream, Option<String>)> {
+        let expect = expect.map(|m| ObjectMeta { key: self.full(&m.key), ..m.clone() });
+        self.inner.get_encoded(&self.full(key), range, expect.as_ref()).await
+    }
+
     async fn put(&self, key: &str, body: Bytes) -> Result<()> {
         self.inner.put(&self.full(key), body).await
     }

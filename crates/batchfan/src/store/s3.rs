@@ -66,6 +66,55 @@ impl S3Store {
         format!("{}{key}", self.prefix)
     }
 
+    /// One GetObject, pinned by If-Match when `etag` is given; `None` when the range starts at
+    /// the object's end.
+    async fn send_get(
+        &self,
+        key: &str,
+        range: Option<ByteRange>,
+        etag: Option<&str>,
+        expect: Option<&ObjectMeta>,
+    ) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>> {
+        let mut request = self.sdk().await.get_object().bucket(&self.bucket).key(self.full(key));
+        if let Some(range) = range {
+            request = request.range(match range.end {
+                Some(end) => format!("bytes={}-{}", range.start, end - 1),
+                None => format!("bytes={}-", range.start),
+            });
+        }
+        if let Some(etag) = etag {
+            request = request.if_match(etag);
+        }
+        match request.send().await {
+            Ok(output) => Ok(Some(output)),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                // A pinned object that is gone (404) changed since planning, as one whose ETag differs.
+                if status == Some(412) || (status == Some(404) && expect.is_some()) {
+                    return Err(Error::InputChanged {
+                        uri: self.location.join_display(key),
+                        expected: expect
+                            .map(ObjectMeta::version_text)
+                            .unwrap_or_else(|| format!("ETag {}", etag.unwrap_or("?"))),
+                    });
+                }
+                if status == Some(416) {
+                    return Ok(None);
+                }
+                Err(self.error("GetObject", key, e))
+            }
+        }
+    }
+
+    /// ` (endpoint URL)` when the client has a custom endpoint, for messages about failures to reach it.
+    fn endpoint_note(&self) -> String {
+        let endpoint = match &self.client {
+            S3Client::Sdk(_) => None, // the SDK's Config does not tell its endpoint
+            S3Client::Batchfan(client) => client.endpoint_if_made(),
+        };
+        endpoint.map(|u| format!(" (endpoint {u})")).unwrap_or_default()
+    }
+
     fn error<E>(&self, op: &'static str, key: &str, err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Error
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -82,9 +131,14 @@ impl S3Store {
                 let message = match (code, err.message()) {
                     (Some(code), Some(msg)) => format!("{code}: {msg}"),
                     (Some(code), None) => format!("{code} (HTTP {})", status.unwrap_or(0)),
-                    _ => DisplayErrorContext(&err).to_string(),
+                    // HEAD responses carry no body, so no error code: name the status instead.
+                    (None, _) => match status {
+                        Some(s) => format!("{} (HTTP {s})", status_name(s)),
+                        None => DisplayErrorContext(&err).to_string(),
+                    },
                 };
                 Error::Storage { op, uri, message, transient, source: Some(Box::new(err)) }
+                    .with_endpoint(&self.endpoint_note())
             }
             (SdkError::ConstructionFailure(_), _, _) => {
                 let message = DisplayErrorContext(&err).to_string();
@@ -93,6 +147,73 @@ impl S3Store {
             _ => {
                 let message = DisplayErrorContext(&err).to_string();
                 Error::Storage { op, uri, message, transient: true, source: Some(Box::new(err)) }
+                    .with_endpoint(&self.endpoint_note())
+            }
+        }
+    }
+}
+
+/// The S3 error code a bodiless response's status stands for.
+fn status_name(status: u16) -> &'static str {
+    match status {
+        400 => "BadRequest",
+        403 => "AccessDenied",
+        409 => "Conflict",
+        429 => "TooManyRequests",
+        500 => "InternalError",
+        501 => "NotImplemented",
+        503 => "ServiceUnavailable",
+        504 => "GatewayTimeout",
+        _ => "HTTP error",
+    }
+}
+
+/// How long a GET body may send nothing before the read counts as broken and resumes.
+const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Resumes of one GET body before the read fails (transient, so the chunk is retried).
+const MAX_RESUMES: u32 = 8;
+
+/// Where a broken GET body resumes from.
+struct Resume {
+    store: S3Store,
+    key: String,
+    etag: Option<String>,
+    expect: Option<ObjectMeta>,
+    /// The first byte not yet handed out.
+    pos: u64,
+    /// One past the last byte of the read.
+    end: u64,
+    resumes: u32,
+}
+
+impl Resume {
+    async fn next_body(&mut self, broken: &str) -> Result<SdkByteStream> {
+        loop {
+            if self.resumes >= MAX_RESUMES {
+                return Err(Error::Storage {
+                    op: "GetObject",
+                    uri: self.store.location.join_display(&self.key),
+                    message: format!(
+                        "the response body broke {} times, last at byte {} ({broken}){}",
+                        self.resumes + 1,
+                        self.pos,
+                        self.store.endpoint_note()
+                    ),
+                    transient: true,
+                    source: None,
+                });
+            }
+            self.resumes += 1;
+            // Full jitter, 100 ms doubling to 5 s, as the SDK's own retries.
+            let cap = (100u64 << self.resumes.min(6)).min(5_000);
+            tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(0..=cap))).await;
+            tracing::debug!(key = %self.key, at = self.pos, resume = self.resumes, %broken, "resuming a broken GetObject body");
+            let range = ByteRange { start: self.pos, end: Some(self.end) };
+            match self.store.send_get(&self.key, Some(range), self.etag.as_deref(), self.expect.as_ref()).await {
+                Ok(Some(output)) => return Ok(output.body),
+                Ok(None) => return Ok(SdkByteStream::from_static(b"")),
+                Err(e) if e.is_transient() => {}
+                Err(e) => return Err(e),
             }
         }
     }
@@ -136,6 +257,7 @@ impl Store for S3Store {
                         size: object.size().unwrap_or(0).max(0) as u64,
                         etag: object.e_tag().map(str::to_string),
                         mtime_ns: None,
+                        content_encoding: None,
                     })
                 })
                 .collect();
@@ -151,6 +273,7 @@ impl Store for S3Store {
                 size: out.content_length().unwrap_or(0).max(0) as u64,
                 etag: out.e_tag().map(str::to_string),
                 mtime_ns: None,
+                content_encoding: out.content_encoding().map(str::to_string),
             })),
             Err(e) => match self.error("HeadObject", key, e) {
                 Error::NotFound { .. } => Ok(None),
@@ -160,56 +283,62 @@ impl Store for S3Store {
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>, expect: Option<&ObjectMeta>) -> Result<ByteStream> {
-        let mut request = self.sdk().await.get_object().bucket(&self.bucket).key(self.full(key));
-        if let Some(range) = range {
-            match range.end {
-                Some(end) if end <= range.start => return Ok(Box::pin(futures_util::stream::empty())),
-                Some(end) => request = request.range(format!("bytes={}-{}", range.start, end - 1)),
-                None => request = request.range(format!("bytes={}-", range.start)),
-            }
+        Ok(self.get_encoded(key, range, expect).await?.0)
+    }
+
+    /// A GET whose body breaks mid-way (a cut connection, a stall of [`BODY_IDLE_TIMEOUT`])
+    /// resumes with a ranged GET from the first byte not yet handed out, pinned by If-Match to the
+    /// version the read started on, so no byte is handed out twice or from another version.
+    async fn get_encoded(
+        &self,
+        key: &str,
+        range: Option<ByteRange>,
+        expect: Option<&ObjectMeta>,
+    ) -> Result<(ByteStream, Option<String>)> {
+        let start = range.map_or(0, |r| r.start);
+        if let Some(ByteRange { end: Some(end), .. }) = range
+            && end <= start
+        {
+            return Ok((Box::pin(futures_util::stream::empty()), None));
         }
-        if let Some(etag) = expect.and_then(|m| m.etag.as_deref()) {
-            request = request.if_match(etag);
-        }
-        let output = match request.send().await {
-            Ok(output) => output,
-            Err(e) => {
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                // A pinned object that is gone (404) changed since planning, as one whose ETag differs.
-                if status == Some(412) || (status == Some(404) && expect.is_some()) {
-                    return Err(Error::InputChanged {
-                        uri: self.location.join_display(key),
-                        expected: expect.map(ObjectMeta::version_text).unwrap_or_default(),
-                    });
-                }
-                if status == Some(416) {
-                    return Ok(Box::pin(futures_util::stream::empty())); // range starts at the end
-                }
-                return Err(self.error("GetObject", key, e));
-            }
+        let expect_etag = expect.and_then(|m| m.etag.clone());
+        let Some(output) = self.send_get(key, range, expect_etag.as_deref(), expect).await? else {
+            return Ok((Box::pin(futures_util::stream::empty()), None)); // the range starts at the end
         };
-        let uri = self.location.join_display(key);
-        let stream = futures_util::stream::unfold(Some(output.body), move |body| {
-            let uri = uri.clone();
-            async move {
-                let mut body = body?;
-                match body.try_next().await {
-                    Ok(Some(bytes)) => Some((Ok(bytes), Some(body))),
-                    Ok(None) => None,
-                    Err(e) => Some((
-                        Err(Error::Storage {
-                            op: "GetObject",
-                            uri,
-                            message: DisplayErrorContext(&e).to_string(),
-                            transient: true,
-                            source: Some(Box::new(e)),
-                        }),
-                        None,
-                    )),
+        let encoding = output.content_encoding().map(str::to_string);
+        let length = output.content_length().unwrap_or(0).max(0) as u64;
+        let resume = Resume {
+            store: self.clone(),
+            key: key.to_string(),
+            etag: expect_etag.or_else(|| output.e_tag().map(str::to_string)),
+            expect: expect.cloned(),
+            pos: start,
+            end: range.and_then(|r| r.end).unwrap_or(start + length),
+            resumes: 0,
+        };
+        let stream = futures_util::stream::unfold(Some((output.body, resume)), |state| async move {
+            let (mut body, mut resume) = state?;
+            loop {
+                let next = tokio::time::timeout(BODY_IDLE_TIMEOUT, body.try_next()).await;
+                let broken = match next {
+                    Ok(Ok(Some(bytes))) => {
+                        resume.pos += bytes.len() as u64;
+                        return Some((Ok(bytes), Some((body, resume))));
+                    }
+                    Ok(Ok(None)) => return None,
+                    Ok(Err(e)) => DisplayErrorContext(&e).to_string(),
+                    Err(_) => format!("no data for {} s", BODY_IDLE_TIMEOUT.as_secs()),
+                };
+                if resume.pos >= resume.end {
+                    return None; // every byte arrived; the connection broke after the last one
+                }
+                match resume.next_body(&broken).await {
+                    Ok(next) => body = next,
+                    Err(e) => return Some((Err(e), None)),
                 }
             }
         });
-        Ok(Box::pin(stream))
+        Ok((Box::pin(stream), encoding))
     }
 
     async fn put(&self, key: &str, body: Bytes) -> Result<()> {

@@ -1,0 +1,181 @@
+//! Compressed inputs and outputs: never split, decompressed on open (by extension or
+//! `Content-Encoding`), counted as their plain twins; a truncated one fails naming its key.
+
+use std::path::Path;
+
+use aws_sdk_s3::primitives::ByteStream;
+use batchfan_tests::{
+    Compress, command, compress, create_bucket, decompress, download_prefix, files, merge_counts, moto, part_bodies,
+    reference_wordcount, run, write_dataset,
+};
+
+fn worker() -> String {
+    batchfan_tests::bin("batchfan-worker").display().to_string()
+}
+
+/// Writes the dataset twice: plain under `plain`, and under `packed` every file compressed, gzip
+/// and zstd in turn (`big.txt` as gzip, larger than the split size used below).
+fn packed_twins(plain: &Path, packed: &Path) -> usize {
+    write_dataset(plain, 31);
+    let mut big_ones = 0;
+    for (i, (key, path)) in files(plain).into_iter().enumerate() {
+        let body = std::fs::read(path).unwrap();
+        let (how, ext) = if i % 2 == 0 || key == "big.txt" { (Compress::Gzip, "gz") } else { (Compress::Zstd, "zst") };
+        let target = packed.join(format!("{key}.{ext}"));
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        let data = compress(&body, how);
+        big_ones += usize::from(data.len() > 1024);
+        std::fs::write(target, data).unwrap();
+    }
+    big_ones
+}
+
+#[test]
+fn gzip_and_zstd_inputs_count_as_their_plain_twins_and_are_never_split() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (plain, packed, output) = (tmp.path().join("plain"), tmp.path().join("packed"), tmp.path().join("out"));
+    let big_ones = packed_twins(&plain, &packed);
+    assert!(big_ones >= 1, "the dataset needs a compressed object above the split size");
+
+    let out = run(command("batchfan", None)
+        .args(["plan", "--format", "json", "--split-bytes", "1KiB", "--input"])
+        .arg(&packed));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["kept_whole_compressed"], big_ones);
+    assert_eq!(plan["items"], plan["objects"], "no compressed object may be split: {plan}");
+    let out = run(command("batchfan", None).args(["plan", "--split-bytes", "1KiB", "--input"]).arg(&packed));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("{big_ones} compressed object")) && text.contains("kept whole"), "{text}");
+
+    let out = run(command("batchfan", None)
+        .args(["run", "--local", "--children", "3", "--split-bytes", "1KiB", "--input"])
+        .arg(&packed)
+        .arg("--output")
+        .arg(&output)
+        .args(["--", &worker(), "wordcount"]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let parts: Vec<Vec<u8>> = files(&output)
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("part-"))
+        .map(|(_, p)| std::fs::read(p).unwrap())
+        .collect();
+    assert_eq!(merge_counts(parts.iter().map(Vec::as_slice)), reference_wordcount(&plain));
+}
+
+#[test]
+fn outputs_are_compressed_when_asked_and_keys_say_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    write_dataset(&input, 32);
+    for (how, ext) in [("gzip", ".gz"), ("zstd", ".zst")] {
+        let out = run(command("batchfan", None)
+            .env("BATCHFAN_OUTPUT_COMPRESSION", how)
+            .args(["run", "--local", "--overwrite", "--children", "3", "--input"])
+            .arg(&input)
+            .arg("--output")
+            .arg(&output)
+            .args(["--", &worker(), "wordcount"]));
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let parts: Vec<(String, Vec<u8>)> = files(&output)
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("part-"))
+            .map(|(k, p)| (k, std::fs::read(p).unwrap()))
+            .collect();
+        assert_eq!(parts.len(), 3);
+        assert!(
+            parts.iter().all(|(k, _)| k.ends_with(ext)),
+            "{how}: {:?}",
+            parts.iter().map(|p| &p.0).collect::<Vec<_>>()
+        );
+        let plain: Vec<Vec<u8>> = parts.iter().map(|(_, body)| decompress(body)).collect();
+        assert!(parts.iter().zip(&plain).all(|((_, c), p)| c != p), "{how}: outputs were not compressed");
+        assert_eq!(merge_counts(plain.iter().map(Vec::as_slice)), reference_wordcount(&input));
+    }
+    let out = run(command("batchfan", None)
+        .env("BATCHFAN_OUTPUT_COMPRESSION", "lz5")
+        .args(["run", "--local", "--overwrite", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .args(["--", &worker(), "wordcount"]));
+    assert_ne!(out.status.code(), Some(0));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(all.contains("exit 2") || all.contains("BATCHFAN_OUTPUT_COMPRESSION"), "{all}");
+}
+
+#[test]
+fn a_truncated_gzip_input_fails_its_chunk_naming_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    std::fs::create_dir_all(&input).unwrap();
+    let text: String = (0..5000).map(|i| format!("word{} other\n", i % 97)).collect();
+    let gz = compress(text.as_bytes(), Compress::Gzip);
+    std::fs::write(input.join("good.txt.gz"), &gz).unwrap();
+    std::fs::write(input.join("cut.txt.gz"), &gz[..gz.len() / 2]).unwrap();
+    let out = run(command("batchfan", None)
+        .args(["run", "--local", "--format", "json", "--max-items-per-chunk", "1", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .args(["--", &worker(), "wordcount"]));
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    // The failed child's log names the key and the format.
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let logs: String = files(Path::new(summary["log_dir"].as_str().unwrap()))
+        .into_iter()
+        .map(|(_, p)| std::fs::read_to_string(p).unwrap_or_default())
+        .collect();
+    assert!(logs.contains("cut.txt.gz") && logs.contains("not valid gzip data"), "{logs}\n{summary}");
+    // The good chunk committed; the cut one did not.
+    let parts: Vec<String> = files(&output).into_iter().map(|(k, _)| k).filter(|k| k.starts_with("part-")).collect();
+    assert_eq!(parts, vec!["part-00001".to_string()], "chunk 0 is cut.txt.gz, chunk 1 good.txt.gz");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_objects_compressed_by_content_encoding_or_extension_stay_whole_and_decode() {
+    let moto = moto();
+    let s3 = moto.s3().await;
+    create_bucket(&s3, "cz-in").await;
+    create_bucket(&s3, "cz-out").await;
+    let text: String = (0..4000).map(|i| format!("w{} common {}\n", i % 53, i % 7)).collect();
+    let gz = compress(text.as_bytes(), Compress::Gzip);
+    let zst = compress(text.as_bytes(), Compress::Zstd);
+    assert!(gz.len() > 1024 && zst.len() > 1024, "{} {}", gz.len(), zst.len());
+    // No telling extension: only its Content-Encoding says it is gzip.
+    s3.put_object()
+        .bucket("cz-in")
+        .key("d/events.json")
+        .content_encoding("gzip")
+        .body(ByteStream::from(gz))
+        .send()
+        .await
+        .unwrap();
+    s3.put_object().bucket("cz-in").key("d/more.json.zst").body(ByteStream::from(zst)).send().await.unwrap();
+    s3.put_object()
+        .bucket("cz-in")
+        .key("d/plain.txt")
+        .body(ByteStream::from(text.clone().into_bytes()))
+        .send()
+        .await
+        .unwrap();
+
+    let batchfan = || command("batchfan", Some(moto));
+    let out = run(batchfan().args(["plan", "--format", "json", "--split-bytes", "1KiB", "--input", "s3://cz-in/d/"]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["kept_whole_compressed"], 2, "{plan}");
+    let plain_pieces = (text.len() as u64).div_ceil(1024);
+    assert_eq!(plan["items"], 2 + plain_pieces, "{plan}");
+
+    let out = run(batchfan()
+        .args(["run", "--local", "--children", "2", "--split-bytes", "1KiB", "--input", "s3://cz-in/d/"])
+        .args(["--output", "s3://cz-out/o/", "--", &worker(), "wordcount"]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let objects = download_prefix(&s3, "cz-out", "o/").await;
+    let mut expected = std::collections::BTreeMap::new();
+    for word in text.split_ascii_whitespace() {
+        *expected.entry(word.as_bytes().to_vec()).or_insert(0u64) += 3;
+    }
+    assert_eq!(merge_counts(part_bodies(&objects, "o/")), expected);
+}
