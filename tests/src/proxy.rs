@@ -1,6 +1,10 @@
-//! A fault-injecting HTTP proxy in front of moto: answers some AWS Batch requests with HTTP 429
-//! (TooManyRequestsException) and can drop the response of the first SubmitJob after moto has
-//! processed it, as a timed-out connection would.
+//! Fault-injecting HTTP proxies in front of moto.
+//!
+//! - [`start_fault_proxy`]: answers some AWS Batch requests with HTTP 429 (TooManyRequestsException)
+//!   and can drop the response of the first SubmitJob after moto has processed it, as a timed-out
+//!   connection would.
+//! - [`start_s3_fault_proxy`]: answers some S3 requests with 500 InternalError or 503 SlowDown
+//!   and cuts some GetObject responses mid-body, as a reset connection would.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -114,6 +118,107 @@ fn handle(
             stats.dropped.fetch_add(1, Ordering::SeqCst);
             return conn.shutdown(std::net::Shutdown::Both); // moto made the job; the caller never hears
         }
+    }
+    conn.write_all(&response)
+}
+
+/// What the S3 fault proxy does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct S3Faults {
+    /// Percent of S3 requests answered 500 InternalError or 503 SlowDown (alternately).
+    pub error_percent: u64,
+    /// Percent of GetObject responses cut at half their body.
+    pub cut_percent: u64,
+    /// Inject only into GETs of input objects (keys outside `_batchfan/`), so planning and
+    /// manifests go through and the children meet the faults.
+    pub data_gets_only: bool,
+    /// Seed of the proxy's random choices.
+    pub seed: u64,
+}
+
+/// Counters of what the S3 fault proxy did.
+#[derive(Debug, Default)]
+pub struct S3Stats {
+    /// Requests seen.
+    pub requests: AtomicU64,
+    /// Requests answered 500 or 503.
+    pub errors: AtomicU64,
+    /// Responses cut mid-body.
+    pub cuts: AtomicU64,
+}
+
+/// A running S3 fault proxy.
+pub struct S3FaultProxy {
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    /// What it did.
+    pub stats: Arc<S3Stats>,
+}
+
+/// Starts an S3 fault proxy to `upstream` (`http://127.0.0.1:PORT`), injecting `faults`.
+pub fn start_s3_fault_proxy(upstream: &str, faults: S3Faults) -> S3FaultProxy {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    let stats = Arc::new(S3Stats::default());
+    let rng = Arc::new(std::sync::Mutex::new(crate::Rng::new(faults.seed.max(1))));
+    let shared = stats.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let (upstream, stats, rng) = (upstream.clone(), shared.clone(), rng.clone());
+            std::thread::spawn(move || {
+                let _ = handle_s3(conn, &upstream, &stats, &rng, faults);
+            });
+        }
+    });
+    S3FaultProxy { endpoint, stats }
+}
+
+fn handle_s3(
+    mut conn: TcpStream,
+    upstream: &str,
+    stats: &S3Stats,
+    rng: &std::sync::Mutex<crate::Rng>,
+    faults: S3Faults,
+) -> std::io::Result<()> {
+    let (path, request) = read_request(&mut conn)?;
+    let n = stats.requests.fetch_add(1, Ordering::SeqCst);
+    // Path-style requests: GetObject is `GET /bucket/key`, a listing `GET /bucket?list-type=2`.
+    let object_get = request.starts_with(b"GET ") && !path.contains("list-type") && path.matches('/').count() >= 2;
+    let data = !path.contains("/_batchfan/");
+    let eligible = !faults.data_gets_only || (object_get && data);
+    let cuttable = object_get && (!faults.data_gets_only || data);
+    let (error_roll, cut_roll) = {
+        let mut rng = rng.lock().unwrap_or_else(|p| p.into_inner());
+        (rng.below(100), rng.below(100))
+    };
+    if eligible && error_roll < faults.error_percent {
+        stats.errors.fetch_add(1, Ordering::SeqCst);
+        let (status, code) =
+            if n.is_multiple_of(2) { ("503 Slow Down", "SlowDown") } else { ("500 Internal Server Error", "InternalError") };
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected by the test proxy</Message><RequestId>fault{n}</RequestId></Error>"
+        );
+        // HEAD responses carry no body.
+        let body = if request.starts_with(b"HEAD ") { String::new() } else { body };
+        let response = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        return conn.write_all(response.as_bytes());
+    }
+    let mut up = TcpStream::connect(upstream)?;
+    up.write_all(&request)?;
+    let mut response = Vec::new();
+    up.read_to_end(&mut response)?;
+    let header_end = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |i| i + 4);
+    let body_len = response.len() - header_end;
+    let ok = response.starts_with(b"HTTP/1.1 20") || response.starts_with(b"HTTP/1.0 20");
+    if cuttable && ok && body_len >= 2 && cut_roll < faults.cut_percent {
+        stats.cuts.fetch_add(1, Ordering::SeqCst);
+        conn.write_all(&response[..header_end + body_len / 2])?;
+        conn.flush()?;
+        return conn.shutdown(std::net::Shutdown::Both);
     }
     conn.write_all(&response)
 }
