@@ -194,8 +194,11 @@ fn handle_s3(
     };
     if eligible && error_roll < faults.error_percent {
         stats.errors.fetch_add(1, Ordering::SeqCst);
-        let (status, code) =
-            if n.is_multiple_of(2) { ("503 Slow Down", "SlowDown") } else { ("500 Internal Server Error", "InternalError") };
+        let (status, code) = if n.is_multiple_of(2) {
+            ("503 Slow Down", "SlowDown")
+        } else {
+            ("500 Internal Server Error", "InternalError")
+        };
         let body = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected by the test proxy</Message><RequestId>fault{n}</RequestId></Error>"
         );

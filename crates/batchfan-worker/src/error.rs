@@ -54,6 +54,9 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
     if let Some(w) = e.downcast_ref::<WorkerError>() {
         return Some(w.exit_code());
     }
+    if let Some(failed) = e.downcast_ref::<crate::exec::ExecFailed>() {
+        return Some(failed.exit_code());
+    }
     // An `io::Error` from an `ItemReader` read through `AsyncRead` carries the batchfan error.
     let e = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
         Some(inner) => inner as &(dyn std::error::Error + 'static),

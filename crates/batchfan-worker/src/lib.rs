@@ -35,6 +35,7 @@
 
 mod config;
 mod error;
+pub mod exec;
 mod log;
 mod output;
 pub mod queue;

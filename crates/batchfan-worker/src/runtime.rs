@@ -36,6 +36,7 @@ pub struct Chunk {
     objects: Arc<Mutex<Vec<String>>>,
     /// The next item's reader, opened while the handler works on the current one.
     prefetch: Arc<tokio::sync::Mutex<Option<Prefetch>>>,
+    spool_dir: Arc<std::path::Path>,
     stop: StopSignal,
 }
 
@@ -150,6 +151,11 @@ impl Chunk {
         self.output_store.put_file(key, path).await?;
         self.objects.lock().unwrap_or_else(|p| p.into_inner()).push(key.to_string());
         Ok(())
+    }
+
+    /// The worker's spool folder (`BATCHFAN_SPOOL_DIR`), for the handler's own temporary files.
+    pub fn spool_dir(&self) -> &std::path::Path {
+        &self.spool_dir
     }
 
     /// The chunk's output.
@@ -316,6 +322,7 @@ pub(crate) async fn run_chunk<H: Handler>(
         output_store: output_store.clone(),
         objects: Arc::default(),
         prefetch: Arc::default(),
+        spool_dir: job.spool_dir.as_path().into(),
         stop: stop.clone(),
     };
     let objects = chunk.objects.clone();
