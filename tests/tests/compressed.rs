@@ -179,3 +179,39 @@ async fn s3_objects_compressed_by_content_encoding_or_extension_stay_whole_and_d
     }
     assert_eq!(merge_counts(part_bodies(&objects, "o/")), expected);
 }
+
+// The csv_to_jsonl example stacks csv-async on the ItemReader (AsyncRead) and a BufWriter on the
+// Output (AsyncWrite); gzip and zstd CSV inputs read as their plain twins.
+#[test]
+fn the_csv_example_reads_csv_through_a_csv_crate_and_writes_json_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    std::fs::create_dir_all(&input).unwrap();
+    let csv = |n: usize| -> String {
+        std::iter::once("id,name,note\n".to_string())
+            .chain((0..n).map(|i| format!("{i},name {i},\"quoted, with comma {i}\"\n")))
+            .collect()
+    };
+    std::fs::write(input.join("a.csv"), csv(3)).unwrap();
+    std::fs::write(input.join("b.csv.gz"), compress(csv(500).as_bytes(), Compress::Gzip)).unwrap();
+    std::fs::write(input.join("c.csv.zst"), compress(csv(40).as_bytes(), Compress::Zstd)).unwrap();
+    let out = run(command("batchfan", None)
+        .args(["run", "--local", "--children", "2", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .arg("--")
+        .arg(batchfan_tests::bin("csv_to_jsonl")));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<serde_json::Value> = files(&output)
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("part-"))
+        .flat_map(|(_, p)| {
+            std::fs::read_to_string(p).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(rows.len(), 3 + 500 + 40);
+    let last_b = rows.iter().find(|r| r["_key"] == "b.csv.gz" && r["id"] == "499").expect("row 499 of b.csv.gz");
+    assert_eq!(last_b["note"], "quoted, with comma 499");
+    assert_eq!(rows.iter().filter(|r| r["_key"] == "c.csv.zst").count(), 40);
+}

@@ -31,12 +31,23 @@ fn children_of(parent: u32) -> Vec<u32> {
 
 fn local_run(input: &Path, output: &Path) -> Command {
     let mut cmd = command("batchfan", None);
-    cmd.args(["run", "--local", "--attempts", "1", "--parallel", "2", "--max-items-per-chunk", "1", "--format", "json"])
-        .arg("--input")
-        .arg(input)
-        .arg("--output")
-        .arg(output)
-        .args(["--", &fault_worker()]);
+    cmd.args([
+        "run",
+        "--local",
+        "--attempts",
+        "1",
+        "--parallel",
+        "2",
+        "--max-items-per-chunk",
+        "1",
+        "--format",
+        "json",
+    ])
+    .arg("--input")
+    .arg(input)
+    .arg("--output")
+    .arg(output)
+    .args(["--", &fault_worker()]);
     cmd
 }
 
@@ -93,7 +104,10 @@ fn sigterm_at_20_random_points_then_a_rerun_equals_a_clean_run() {
     let manifest = summary["manifest"].as_str().unwrap();
     let total = summary["counts"]["succeeded"].as_u64().unwrap() + summary["counts"]["failed"].as_u64().unwrap();
     assert_eq!(total as usize, clean_parts.len());
-    eprintln!("{sent} SIGTERMs: {} chunks committed, {} failed", summary["counts"]["succeeded"], summary["counts"]["failed"]);
+    eprintln!(
+        "{sent} SIGTERMs: {} chunks committed, {} failed",
+        summary["counts"]["succeeded"], summary["counts"]["failed"]
+    );
 
     // The re-run: every chunk without a completion marker runs again, as an AWS Batch retry would.
     let done = out.join(format!("_batchfan/runs/{run_id}/done"));

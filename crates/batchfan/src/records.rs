@@ -275,8 +275,8 @@ impl ItemReader {
         }
     }
 
-    /// Reads everything the item owns into memory.
-    pub async fn read_to_end(&mut self) -> Result<Bytes> {
+    /// Reads everything the item owns into memory (named apart from `AsyncReadExt::read_to_end`).
+    pub async fn read_all(&mut self) -> Result<Bytes> {
         let mut out = BytesMut::new();
         while let Some(bytes) = self.next_bytes().await? {
             out.extend_from_slice(&bytes);
@@ -398,7 +398,7 @@ mod tests {
         let mut parts = Vec::new();
         for range in split_ranges(content.len() as u64, split).into_iter().map(Some).chain([None]) {
             let mut reader = ItemReader::open(&store, &Item::from_meta(meta.clone(), range), read).await.unwrap();
-            parts.push(reader.read_to_end().await.unwrap().to_vec());
+            parts.push(reader.read_all().await.unwrap().to_vec());
         }
         parts
     }
@@ -415,6 +415,41 @@ mod tests {
                 let read = ReadOptions { part_size, concurrency };
                 assert_eq!(read_splits(dir.path(), &content, 1000, read).await, expected, "{read:?}");
             }
+        }
+    }
+
+    #[tokio::test]
+    async fn async_read_and_buf_read_see_the_same_bytes_as_next_record() {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+        let dir = tempfile::tempdir().unwrap();
+        let content: Vec<u8> =
+            (0..300).flat_map(|i| format!("row {i}{}", if i % 2 == 0 { "\r\n" } else { "\n" }).into_bytes()).collect();
+        std::fs::write(dir.path().join("f.txt"), &content).unwrap();
+        let store: Arc<dyn Store> = Arc::new(LocalStore::new(Location::Local { path: dir.path().to_path_buf() }));
+        let meta = store.head("f.txt").await.unwrap().unwrap();
+        let read = ReadOptions { part_size: 64, concurrency: 3 };
+        for range in split_ranges(content.len() as u64, 700).into_iter().map(Some).chain([None]) {
+            let item = Item::from_meta(meta.clone(), range);
+            let mut by_record = Vec::new();
+            let mut reader = ItemReader::open(&store, &item, read).await.unwrap();
+            while let Some(r) = reader.next_record().await.unwrap() {
+                by_record.push(String::from_utf8(r.to_vec()).unwrap());
+            }
+            // `lines()` of tokio's AsyncBufRead strips `\n` and `\r\n` alike.
+            let mut lines = ItemReader::open(&store, &item, read).await.unwrap().lines();
+            let mut by_lines = Vec::new();
+            while let Some(l) = lines.next_line().await.unwrap() {
+                by_lines.push(l);
+            }
+            assert_eq!(by_lines, by_record, "{range:?}");
+            // A record taken first, then the rest through AsyncRead: nothing lost or repeated.
+            let mut reader = ItemReader::open(&store, &item, read).await.unwrap();
+            let first = reader.next_record().await.unwrap().unwrap();
+            let mut rest = Vec::new();
+            reader.read_to_end(&mut rest).await.unwrap();
+            let whole = ItemReader::open(&store, &item, read).await.unwrap().read_all().await.unwrap();
+            let sep = if whole[first.len()] == b'\r' { 2 } else { 1 };
+            assert_eq!([&first[..], &whole[first.len()..first.len() + sep], &rest[..]].concat(), whole.to_vec());
         }
     }
 
