@@ -10,7 +10,9 @@
 # Installs GNU parallel from Debian's packages, moto into .venv-moto, s3s-fs and awscli under
 # target/bench-tools when they are missing.
 #  6. scaling policies on three traces against an oracle (pure simulation)
-#   bash scripts/bench.sh [plan|local|batch|queue|scale|s3]   (default: all six)
+#  7. the worker's read path on s3s-fs: against raw concurrent curl GETs, a 10 GiB object's memory
+#     peak, prefetch on a chunk of many small objects
+#   bash scripts/bench.sh [plan|local|batch|queue|scale|s3|worker]   (default: all seven)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_CHILDREN:-10000}
@@ -136,7 +138,7 @@ echo "## scaling policies on three traces (cargo bench -p batchfan-scale --bench
 cargo bench --quiet -p batchfan-scale --bench policies 2>/dev/null | grep -E '^(\||service)'
 fi
 
-want s3 || exit 0
+want s3 || want worker || exit 0
 # --- S3 data plane on s3s-fs (a fast S3 server from crates.io), against curl and awscli ---
 MIB=${BENCH_MIB:-256}
 tools=target/bench-tools
@@ -152,12 +154,13 @@ mkdir -p "$work/s3/bench-data"
 "$tools/bin/s3s-fs" --host 127.0.0.1 --port "$s3port" --access-key test --secret-key test "$work/s3" >/dev/null 2>&1 &
 s3s_pid=$!
 until curl -s -o /dev/null "http://127.0.0.1:$s3port/"; do sleep 0.2; done
+export AWS_ENDPOINT_URL="http://127.0.0.1:$s3port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+  AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true BENCH_BUCKET=bench-data BENCH_MIB=$MIB
+if want s3; then
 echo
 echo "## S3 data plane: one $MIB MiB object on s3s-fs 0.14.1, single stream"
 echo "| reader                                   |   wall s |    MiB/s | note |"
 echo "|------------------------------------------|----------|----------|------|"
-export AWS_ENDPOINT_URL="http://127.0.0.1:$s3port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
-  AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true BENCH_BUCKET=bench-data BENCH_MIB=$MIB
 cargo bench --quiet -p batchfan --bench s3_read 2>/dev/null | grep -E '^\|'
 read -r size secs < <(curl -s --aws-sigv4 "aws:amz:us-east-1:s3" --user test:test -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
   -o /dev/null -w '%{size_download} %{time_total}\n' "http://127.0.0.1:$s3port/bench-data/text.txt")
@@ -171,3 +174,98 @@ target/release/batchfan run --local --input s3://bench-data/ --output "$work/wc-
   --children 4 --parallel 2 --log-dir "$work/wc-logs" -- "$PWD/target/release/batchfan-worker" wordcount >/dev/null 2>&1
 end=$(date +%s.%N)
 python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); print(f'| {\"batchfan run --local ... wordcount\":<40} | {s:8.2f} | {int(sys.argv[3])/s:8.0f} | 4 children of one 64 MiB range, 2 at a time, counting words |')" "$start" "$end" "$MIB"
+fi
+want worker || exit 0
+# --- The worker's read path against the physical limit, its memory bound, and prefetch ---
+sig=(--aws-sigv4 "aws:amz:us-east-1:s3" --user test:test -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+WMIB=${BENCH_WORKER_MIB:-1024}
+# Objects are written straight into s3s-fs's folders (it serves a bucket folder's files), each
+# with the ETag s3s-fs keeps for uploaded objects: without it s3s-fs hashes the whole file on
+# every GET (a 10 GiB object read as 8 MiB parts did not finish in 9 minutes).
+etag_all() { # bucket: writes s3s-fs's info file for every object of the bucket folder
+  python3 -c 'import base64, hashlib, json, os, sys
+root, bucket = sys.argv[1], sys.argv[2]
+enc = lambda s: base64.urlsafe_b64encode(s.encode()).decode().rstrip("=")
+for name in os.listdir(os.path.join(root, bucket)):
+    size = os.path.getsize(os.path.join(root, bucket, name))
+    with open(os.path.join(root, f".bucket-{enc(bucket)}.object-{enc(name)}.internal.json"), "w") as f:
+        json.dump({"e_tag": hashlib.md5(f"{name}:{size}".encode()).hexdigest()}, f)' "$work/s3" "$1"
+}
+mkdir -p "$work/s3/worker-data"
+python3 -c 'import sys
+line = b"the quick brown fox jumps over the lazy dog 0123456789 batchfan worker read path\n"
+n = int(sys.argv[2]) << 20
+with open(sys.argv[1], "wb") as f:
+    block = line * (4 << 20 // len(line) + 1)
+    while n > 0:
+        f.write(block[:min(n, len(block))]); n -= len(block)' "$work/s3/worker-data/text.txt" "$WMIB"
+etag_all worker-data
+bytes=$((WMIB << 20))
+url="http://127.0.0.1:$s3port/worker-data/text.txt"
+curl -s "${sig[@]}" -o /dev/null "$url" # warm the page cache
+measure=(python3 scripts/measure.py)
+harness() { # concurrency, output -> JSON
+  env BATCHFAN_READ_CONCURRENCY="$1" "${measure[@]}" target/release/batchfan run --local --input s3://worker-data/ \
+    --include text.txt --output "$2" --log-dir "$work/logs-$1" -- "$PWD/target/release/batchfan-worker" count
+}
+echo
+echo "## worker read path: one $WMIB MiB object on s3s-fs 0.14.1 ($(nproc) CPUs)"
+echo "| reader                                                  |   wall s |    MiB/s | peak RSS MiB | note |"
+echo "|---------------------------------------------------------|----------|----------|--------------|------|"
+for n in 4 8; do
+  start=$(date +%s.%N)
+  part=$((bytes / n))
+  pids=()
+  for i in $(seq 0 $((n - 1))); do
+    first=$((i * part)); last=$(( i == n - 1 ? bytes - 1 : first + part - 1 ))
+    curl -s "${sig[@]}" -r "$first-$last" -o /dev/null "$url" &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  end=$(date +%s.%N)
+  raw=$(python3 -c "import sys; print(int(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2])) / 2**20)" "$bytes" "$start" "$end")
+  python3 -c "import sys; r=float(sys.argv[1]); print(f'| {\"curl: \" + sys.argv[2] + \" ranged GETs at once (physical limit)\":<55} | {int(sys.argv[3])/2**20/r:8.2f} | {r:8.0f} |            - | raw HTTP, same server, discarded |')" "$raw" "$n" "$bytes"
+  json=$(harness "$n" "$work/h-$n")
+  python3 -c 'import json, sys
+r = json.loads(sys.argv[1]); raw = float(sys.argv[3]); mib = int(sys.argv[4]) / 2**20
+secs, rss = r["seconds"], r["peak_rss_mib"]
+rate = mib / secs
+name = f"batchfan-worker count, BATCHFAN_READ_CONCURRENCY={sys.argv[2]}"
+print(f"| {name:<55} | {secs:8.2f} | {rate:8.0f} | {rss:12.0f} | {rate / raw:.2f}x the raw figure; whole run --local (plan, manifest, child start) counted; 8 MiB parts, newlines counted |")' \
+    "$json" "$n" "$raw" "$bytes"
+done
+
+# Memory bound: a sparse 10 GiB object (zeros, one endless record) read at the default settings.
+GIB=${BENCH_BIG_GIB:-10}
+truncate -s "${GIB}G" "$work/s3/worker-data/big.bin"
+etag_all worker-data
+json=$("${measure[@]}" target/release/batchfan run --local --input s3://worker-data/ --include big.bin \
+  --output "$work/big-out" --log-dir "$work/logs-big" -- "$PWD/target/release/batchfan-worker" count)
+python3 -c 'import json, sys
+r = json.loads(sys.argv[1]); gib = int(sys.argv[2])
+secs, rss, code = r["seconds"], r["peak_rss_mib"], r["exit"]
+ok = "under" if rss * 2**20 < 256e6 else "OVER"
+name = f"batchfan-worker count, one {gib} GiB object, defaults"
+print(f"| {name:<55} | {secs:8.2f} | {gib * 1024 / secs:8.0f} | {rss:12.0f} | {ok} the 256 MB goal; 4 x 8 MiB parts in flight; exit {code} |")' "$json" "$GIB"
+rm -f "$work/s3/worker-data/big.bin"
+
+# Prefetch: one chunk of many small objects, the next item opened while the handler reads this one.
+SMALL=${BENCH_SMALL_OBJECTS:-2000}
+mkdir -p "$work/s3/small-data"
+python3 -c 'import os, sys
+for i in range(int(sys.argv[2])):
+    with open(os.path.join(sys.argv[1], f"obj-{i:05}.txt"), "w") as f:
+        f.write(f"small object {i} " * 200 + "\n")' "$work/s3/small-data" "$SMALL"
+etag_all small-data
+echo
+echo "| prefetch: one chunk of $SMALL objects of 3.5 KiB          |   wall s |  items/s | peak RSS MiB | note |"
+echo "|---------------------------------------------------------|----------|----------|--------------|------|"
+for p in 0 1; do
+  json=$(env BATCHFAN_PREFETCH=$p "${measure[@]}" target/release/batchfan run --local --input s3://small-data/ --children 1 \
+    --output "$work/small-$p" --log-dir "$work/logs-small-$p" -- "$PWD/target/release/batchfan-worker" count)
+  python3 -c 'import json, sys
+r = json.loads(sys.argv[1]); n = int(sys.argv[3])
+secs, rss = r["seconds"], r["peak_rss_mib"]
+name = f"batchfan-worker count, BATCHFAN_PREFETCH={sys.argv[2]}"
+print(f"| {name:<55} | {secs:8.2f} | {n / secs:8.0f} | {rss:12.0f} | whole run --local counted (listing {n} objects, planning, one child) |")' "$json" "$p" "$SMALL"
+done

@@ -2,9 +2,11 @@
 //!
 //! ```text
 //! batchfan-worker wordcount    count words of newline-delimited text: `word<TAB>count` lines
+//! batchfan-worker count        one `key<TAB>bytes<TAB>newlines` line per item
 //! batchfan-worker exec [--per-item | --per-chunk] [--stdin] [--suffix EXT] [--raw] -- PROGRAM ARGS...
 //! ```
 
+mod count;
 mod wordcount;
 
 use std::process::ExitCode;
@@ -22,6 +24,8 @@ the manifest in BATCHFAN_MANIFEST, runs the handler, commits OUTPUT/part-NNNNN o
 Handlers:
   wordcount   count words (split on ASCII whitespace, case kept) in newline-delimited text;
               writes `word<TAB>count` lines sorted by word; invalid UTF-8 is counted byte-wise
+  count       one `key<TAB>bytes<TAB>newlines` line per item (of the decompressed bytes): a
+              check of what a child reads, and the handler the read benchmarks use
   exec [--per-item | --per-chunk] [--stdin] [--suffix EXT] [--raw] -- PROGRAM ARGS...
               run any program as the worker (it needs to know nothing of S3):
               --per-item (default): once per item; the input (decompressed unless --raw) is
@@ -46,6 +50,7 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["wordcount"] => batchfan_worker::run(handler_fn(wordcount::handler)).await,
+        ["count"] => batchfan_worker::run(handler_fn(count::handler)).await,
         ["exec", rest @ ..] => {
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
             match ExecOptions::parse(&rest) {

@@ -32,6 +32,17 @@ pub struct Config {
     pub stop_timeout: Duration,
     /// `BATCHFAN_OUTPUT_COMPRESSION`: `gzip` or `zstd` compress the committed output (default none).
     pub output_compression: Option<Compression>,
+    /// `BATCHFAN_PREFETCH`: open the next item while the handler works on this one (default true).
+    pub prefetch: bool,
+}
+
+/// `BATCHFAN_PREFETCH`: `1` (default) or `0`.
+fn prefetch(lookup: &impl Fn(&str) -> Option<String>) -> Result<bool, WorkerError> {
+    match lookup(env::PREFETCH).as_deref().map(str::trim) {
+        None | Some("" | "1" | "true") => Ok(true),
+        Some("0" | "false") => Ok(false),
+        Some(v) => Err(WorkerError::Config(format!("{}=`{v}` is not 1 or 0", env::PREFETCH))),
+    }
 }
 
 /// `BATCHFAN_OUTPUT_COMPRESSION`.
@@ -81,6 +92,8 @@ pub struct QueueConfig {
     pub spool_dir: PathBuf,
     /// `BATCHFAN_OUTPUT_COMPRESSION`.
     pub output_compression: Option<Compression>,
+    /// `BATCHFAN_PREFETCH`.
+    pub prefetch: bool,
     /// `BATCHFAN_READ_PART_SIZE`, `BATCHFAN_READ_CONCURRENCY`.
     pub read: ReadOptions,
 }
@@ -113,6 +126,7 @@ impl QueueConfig {
             spool_dir: spool_dir(&lookup),
             read: read_options(&lookup)?,
             output_compression: output_compression(&lookup)?,
+            prefetch: prefetch(&lookup)?,
         })
     }
 }
@@ -173,7 +187,8 @@ impl Config {
         let (spool_dir, read) = (spool_dir(&lookup), read_options(&lookup)?);
         let stop_timeout = seconds(&lookup, env::STOP_TIMEOUT)?.unwrap_or(DEFAULT_STOP_TIMEOUT);
         let output_compression = output_compression(&lookup)?;
-        Ok(Config { index, attempt, job_id, manifest, spool_dir, read, stop_timeout, output_compression })
+        let prefetch = prefetch(&lookup)?;
+        Ok(Config { index, attempt, job_id, manifest, spool_dir, read, stop_timeout, output_compression, prefetch })
     }
 }
 

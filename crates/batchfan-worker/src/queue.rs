@@ -245,6 +245,7 @@ impl<H: Handler> Chunks<H> {
             spool_dir: config.spool_dir.clone(),
             read: config.read,
             compression: config.output_compression,
+            prefetch: config.prefetch,
         };
         match run_chunk(client, &manifest, &job, &self.handler, &message.stop).await {
             Ok(_) => Ok(()),

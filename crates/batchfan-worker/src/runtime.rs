@@ -37,6 +37,7 @@ pub struct Chunk {
     /// The next item's reader, opened while the handler works on the current one.
     prefetch: Arc<tokio::sync::Mutex<Option<Prefetch>>>,
     spool_dir: Arc<std::path::Path>,
+    prefetch_next: bool,
     stop: StopSignal,
 }
 
@@ -108,7 +109,8 @@ impl Chunk {
             Some(p) if Some(p.position) == position && p.raw == raw => Some(p),
             _ => None, // dropping it aborts a prefetch the handler did not want
         };
-        if let Some(next) = position.map(|p| p + 1).filter(|&n| n < self.items.len()) {
+        let next = position.map(|p| p + 1).filter(|&n| n < self.items.len() && self.prefetch_next);
+        if let Some(next) = next {
             let (input, item, read) = (self.input.clone(), self.items[next].clone(), self.read);
             let task = tokio::spawn(async move {
                 let mut reader = if raw {
@@ -265,6 +267,7 @@ pub(crate) struct Job {
     pub(crate) spool_dir: std::path::PathBuf,
     pub(crate) read: ReadOptions,
     pub(crate) compression: Option<crate::output::Compression>,
+    pub(crate) prefetch: bool,
 }
 
 impl From<&Config> for Job {
@@ -276,6 +279,7 @@ impl From<&Config> for Job {
             spool_dir: c.spool_dir.clone(),
             read: c.read,
             compression: c.output_compression,
+            prefetch: c.prefetch,
         }
     }
 }
@@ -323,6 +327,7 @@ pub(crate) async fn run_chunk<H: Handler>(
         objects: Arc::default(),
         prefetch: Arc::default(),
         spool_dir: job.spool_dir.as_path().into(),
+        prefetch_next: job.prefetch,
         stop: stop.clone(),
     };
     let objects = chunk.objects.clone();

@@ -29,6 +29,9 @@ pub mod env {
     pub const ATTEMPT: &str = "AWS_BATCH_JOB_ATTEMPT";
     /// Where a child stages its output before the commit (default: the temp dir).
     pub const SPOOL_DIR: &str = "BATCHFAN_SPOOL_DIR";
+    /// `0`: a child does not open the next item while the handler works on the current one
+    /// (default `1`: it does, so the next item's first bytes are in flight).
+    pub const PREFETCH: &str = "BATCHFAN_PREFETCH";
     /// `gzip` or `zstd`: children compress their outputs (the key gets `.gz` / `.zst`).
     pub const OUTPUT_COMPRESSION: &str = "BATCHFAN_OUTPUT_COMPRESSION";
     /// `json` for JSON log lines (CloudWatch).

@@ -286,7 +286,7 @@ impl Store for S3Store {
         Ok(self.get_encoded(key, range, expect).await?.0)
     }
 
-    /// A GET whose body breaks mid-way (a cut connection, a stall of [`BODY_IDLE_TIMEOUT`])
+    /// A GET whose body breaks mid-way (a cut connection, or 30 s without data)
     /// resumes with a ranged GET from the first byte not yet handed out, pinned by If-Match to the
     /// version the read started on, so no byte is handed out twice or from another version.
     async fn get_encoded(
