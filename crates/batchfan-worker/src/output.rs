@@ -83,12 +83,12 @@ impl Sink {
 }
 
 impl Output {
-    pub(crate) fn create(dir: &Path, name: &str, compression: Option<Compression>) -> Result<Output, WorkerError> {
-        std::fs::create_dir_all(dir).map_err(|e| spool_error("creating spool folder", dir, dir, e))?;
+    pub(crate) async fn create(dir: &Path, name: &str, compression: Option<Compression>) -> Result<Output, WorkerError> {
+        tokio::fs::create_dir_all(dir).await.map_err(|e| spool_error("creating spool folder", dir, dir, e))?;
         let path = dir.join(name);
-        // Created once, before the handler starts; writes after this go through tokio::fs.
-        let file = std::fs::File::create(&path).map_err(|e| spool_error("creating spool file", &path, dir, e))?;
-        let file = BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file));
+        let file =
+            tokio::fs::File::create(&path).await.map_err(|e| spool_error("creating spool file", &path, dir, e))?;
+        let file = BufWriter::with_capacity(1 << 20, file);
         let sink = match compression {
             None => Sink::Plain(file),
             Some(Compression::Gzip) => Sink::Gzip(GzipEncoder::new(file)),
@@ -138,10 +138,13 @@ impl Output {
         Ok((path, size))
     }
 
-    pub(crate) fn remove(&self) {
-        let mut spool = self.lock();
-        spool.sink = None;
-        let _ = std::fs::remove_file(&spool.path);
+    pub(crate) async fn remove(&self) {
+        let path = {
+            let mut spool = self.lock();
+            spool.sink = None;
+            spool.path.clone()
+        };
+        let _ = tokio::fs::remove_file(&path).await;
     }
 }
 
