@@ -493,3 +493,126 @@ fn a_closed_stdout_pipe_ends_the_cli_quietly() {
     assert_ne!(out.status.code(), Some(101), "{stderr}");
     assert!(out.status.success() || out.status.signal() == Some(13), "quiet end: {:?}", out.status);
 }
+
+/// The live child processes of `parent`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|stat| {
+                let fields: Vec<String> =
+                    stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().map(str::to_string).collect();
+                fields.first().map(String::as_str) != Some("Z") && fields.get(1) == Some(&parent.to_string())
+            })
+        })
+        .collect()
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.split_whitespace().next() != Some("Z")))
+        .unwrap_or(false)
+}
+
+/// Starts `run --local` of fault_worker, waits for `n` children, SIGTERMs the parent; returns its
+/// exit code, how long it took, the children it had, and the folders.
+fn sigterm_parent(sleep_ms: &str, stop_timeout: &str) -> (Option<i32>, Duration, Vec<u32>, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output, spool) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("spool"));
+    write_dataset(&input, 21);
+    let fault = batchfan_tests::bin("fault_worker").display().to_string();
+    let mut parent = local_cmd(&input, &output, &["--parallel", "2", "--max-items-per-chunk", "2"], &[&fault])
+        .env("FAULT_SLEEP_MS", sleep_ms)
+        .env("BATCHFAN_STOP_TIMEOUT", stop_timeout)
+        .env("BATCHFAN_SPOOL_DIR", &spool)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let kids = loop {
+        let kids = children_of(parent.id());
+        // Both children hold partial output (their spool files exist) before the signal.
+        let spooled = std::fs::read_dir(&spool)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|run| run.ok())
+            .map_or(0, |run| std::fs::read_dir(run.path()).map_or(0, |d| d.count()));
+        if kids.len() == 2 && spooled == 2 {
+            break kids;
+        }
+        assert!(Instant::now() < deadline, "two children did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let sent = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &parent.id().to_string()]).status().unwrap().success());
+    let status = parent.wait().unwrap();
+    (status.code(), sent.elapsed(), kids, tmp)
+}
+
+// Regression (issue 10, bug 2): SIGTERM to `batchfan run --local` exited 143 at once and its
+// children went on writing outputs. Now the children get SIGTERM (their drain path), the parent
+// waits for them, and none outlives it; the run's spool folder is removed.
+#[test]
+fn sigterm_to_run_local_stops_its_children_and_none_outlives_it() {
+    // Work longer than the drain: the children exit 143 after 1 s, nothing of theirs committed.
+    let (code, took, kids, tmp) = sigterm_parent("30000", "1");
+    assert_eq!(code, Some(130));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(kids.iter().all(|&k| !alive(k)), "a child outlived the parent: {kids:?}");
+    assert!(!tmp.path().join("out/part-00000").exists() && !tmp.path().join("out/part-00001").exists());
+    assert_eq!(listing(&tmp.path().join("spool")), Vec::<String>::new(), "the run's spool folder is removed");
+
+    // Work that ends within the drain: the running chunks commit, no new chunk starts.
+    let (code, _, kids, tmp) = sigterm_parent("1500", "10");
+    assert_eq!(code, Some(130));
+    assert!(kids.iter().all(|&k| !alive(k)));
+    let names = listing(&tmp.path().join("out"));
+    let parts: Vec<&String> = names.iter().filter(|k| k.starts_with("part-")).collect();
+    assert_eq!(parts, ["part-00000", "part-00001"], "the two running chunks drained and committed");
+}
+
+// Regression (issue 10, bug 8): after a storm of SIGKILLs, hidden temp files of dead writers sat
+// in the output and spool files in the temp folder, and nothing removed them.
+#[test]
+fn a_kill_storm_leaves_no_stray_file_once_the_run_completes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output, spool) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("spool"));
+    write_dataset(&input, 22);
+    // What earlier killed writers left: temp files of processes that no longer exist.
+    std::fs::create_dir_all(output.join("_batchfan/runs/bf-old/done")).unwrap();
+    std::fs::write(output.join(".part-00003.batchfan-tmp-4194000-00000000deadbeef"), b"partial").unwrap();
+    std::fs::write(output.join("_batchfan/runs/bf-old/done/.00001.json.batchfan-tmp-4194001-1"), b"{").unwrap();
+    let fault = batchfan_tests::bin("fault_worker").display().to_string();
+    let mut parent = local_cmd(
+        &input,
+        &output,
+        &["--parallel", "3", "--max-items-per-chunk", "1", "--attempts", "10", "--format", "json"],
+        &[&fault],
+    )
+    .env("FAULT_SLEEP_MS", "150")
+    .env("BATCHFAN_SPOOL_DIR", &spool)
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut rng = batchfan_tests::Rng::new(5);
+    let mut kills = 0;
+    while kills < 25 && parent.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(rng.below(60)));
+        let kids = children_of(parent.id());
+        if let Some(&pid) = kids.get(rng.below(kids.len().max(1) as u64) as usize)
+            && Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap().success()
+        {
+            kills += 1;
+        }
+    }
+    let out = parent.wait_with_output().unwrap();
+    assert!(kills >= 10, "only {kills} kills landed");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let names = listing(&output);
+    assert!(!names.iter().any(|k| k.contains(".batchfan-tmp-")), "stray temp files: {names:?}");
+    assert_eq!(listing(&spool), Vec::<String>::new(), "stray spool files");
+}

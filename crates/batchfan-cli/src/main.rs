@@ -14,11 +14,27 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
-/// Exit codes: 0 ok, 1 work failed, 2 bad input, 130 interrupted.
+/// Exit codes: 0 ok, 1 work failed, 2 bad input, 75 transient (retry may help), 130 interrupted.
 pub(crate) mod code {
     pub const WORK_FAILED: u8 = 1;
     pub const BAD_INPUT: u8 = 2;
+    pub const TRANSIENT: u8 = 75;
     pub const INTERRUPTED: u8 = 130;
+}
+
+/// Resolves on Ctrl-C or SIGTERM: how long-running commands learn they should stop.
+pub(crate) async fn interrupted() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut sigterm) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = sigterm.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 #[tokio::main]
@@ -52,6 +68,7 @@ async fn main() -> ExitCode {
             ExitCode::from(match e {
                 batchfan::Error::Interrupted => code::INTERRUPTED,
                 e if e.is_bad_input() => code::BAD_INPUT,
+                e if e.is_transient() => code::TRANSIENT,
                 _ => code::WORK_FAILED,
             })
         }

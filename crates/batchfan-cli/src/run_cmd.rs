@@ -31,8 +31,14 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
     let header = prepared.manifest.header();
 
     let log_dir = args.log_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("batchfan").join(run_id));
-    let local_options =
-        LocalOptions { program, args: args.command[1..].to_vec(), parallel, attempts: args.attempts, log_dir };
+    let local_options = LocalOptions {
+        program,
+        args: args.command[1..].to_vec(),
+        parallel,
+        attempts: args.attempts,
+        log_dir,
+        stop_deadline: local::default_stop_deadline(),
+    };
     if args.format == Format::Text {
         eprintln!(
             "run {run_id}: {} items ({}) in {} chunks, {parallel} at a time; manifest {manifest_uri}",
@@ -70,11 +76,10 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
             }
         }
     };
-    // The library installs no signal handler: Ctrl-C is this command's choice.
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let summary = client.run_local(&prepared, &local_options, &on_event, ctrl_c).await;
+    // The library installs no signal handler: Ctrl-C and SIGTERM are this command's choice. Both
+    // stop the children through their own SIGTERM path (a chunk that can finish commits).
+    let interrupted = crate::interrupted();
+    let summary = client.run_local(&prepared, &local_options, &on_event, interrupted).await;
     bar.finish_and_clear();
     let summary = summary?;
     let wall = started.elapsed();

@@ -83,7 +83,11 @@ impl Sink {
 }
 
 impl Output {
-    pub(crate) async fn create(dir: &Path, name: &str, compression: Option<Compression>) -> Result<Output, WorkerError> {
+    pub(crate) async fn create(
+        dir: &Path,
+        name: &str,
+        compression: Option<Compression>,
+    ) -> Result<Output, WorkerError> {
         tokio::fs::create_dir_all(dir).await.map_err(|e| spool_error("creating spool folder", dir, dir, e))?;
         let path = dir.join(name);
         let file =

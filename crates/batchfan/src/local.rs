@@ -1,10 +1,11 @@
 //! The embedded executor: each chunk a local process with the environment AWS Batch gives.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -25,6 +26,19 @@ pub struct LocalOptions {
     pub attempts: u32,
     /// Where each attempt's stdout and stderr go (`child-00000.attempt-1.log`).
     pub log_dir: PathBuf,
+    /// How long children get after SIGTERM (on cancel) before SIGKILL; see
+    /// [`default_stop_deadline`].
+    pub stop_deadline: Duration,
+}
+
+/// The children's drain time (`BATCHFAN_STOP_TIMEOUT`, default 25 s) plus 5 s to commit and exit.
+pub fn default_stop_deadline() -> Duration {
+    let drain = std::env::var(env::STOP_TIMEOUT)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+        .unwrap_or(25.0);
+    Duration::from_secs_f64(drain + 5.0)
 }
 
 /// What happens during a local run, for progress displays.
@@ -113,14 +127,29 @@ struct Shared<'a> {
     next: AtomicU64,
     state: Mutex<(StatusCounts, Vec<FailedChild>, u64, u64)>,
     on_event: &'a (dyn Fn(&Event) + Send + Sync),
+    /// Set on cancel: start no child or attempt.
+    stopping: AtomicBool,
+    /// Pids of the children running now, for the SIGTERM on cancel.
+    running: Mutex<HashSet<u32>>,
+    /// The run's spool folder, handed to every child and removed at the end.
+    spool: PathBuf,
 }
 
 /// Runs every chunk of a manifest as a local process, `parallel` at a time, retrying failures.
 ///
 /// Children get `AWS_BATCH_JOB_ARRAY_INDEX` (for two or more chunks, as AWS Batch arrays do),
 /// `AWS_BATCH_JOB_ID=<run-id>:<index>`, `AWS_BATCH_JOB_ATTEMPT` and `BATCHFAN_MANIFEST`, plus this
-/// process's environment. When `cancel` completes (the CLI passes Ctrl-C; the library installs
-/// no signal handler) the children are stopped and [`Error::Interrupted`] is returned.
+/// process's environment, and `BATCHFAN_SPOOL_DIR` set to a folder of this run (under the
+/// variable's value, or the temp dir) that is removed when the run ends, however it ends.
+///
+/// When `cancel` completes (the CLI passes Ctrl-C and SIGTERM; the library installs no signal
+/// handler) no new child starts, the running ones get SIGTERM (their drain path: a chunk that
+/// finishes within its drain time commits), and those still running after
+/// [`LocalOptions::stop_deadline`] are killed; then [`Error::Interrupted`] is returned. No child
+/// outlives the call.
+///
+/// Temporary files that killed children left in a local output folder (`.NAME.batchfan-tmp-PID-N`
+/// of processes no longer running) are removed at the end.
 pub async fn run_local(
     header: &Header,
     manifest: &str,
@@ -132,6 +161,11 @@ pub async fn run_local(
     let started = Instant::now();
     let total = header.chunk_count;
     let counts = StatusCounts { runnable: total, ..Default::default() };
+    let spool = std::env::var_os(env::SPOOL_DIR)
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("batchfan-spool-{}", header.run_id));
+    std::fs::create_dir_all(&spool).map_err(|e| Error::io("creating spool folder", &spool, e))?;
     let shared = Shared {
         header,
         manifest,
@@ -139,13 +173,14 @@ pub async fn run_local(
         next: AtomicU64::new(0),
         state: Mutex::new((counts, Vec::new(), 0, 0)),
         on_event,
+        stopping: AtomicBool::new(false),
+        running: Mutex::new(HashSet::new()),
+        spool,
     };
-    let workers = (0..options.parallel.max(1).min(total.max(1) as usize)).map(|_| worker(&shared));
-    let all = futures_util::future::try_join_all(workers);
-    tokio::select! {
-        result = all => { result?; }
-        () = cancel => return Err(Error::Interrupted),
-    }
+    let result = run_all(&shared, total, cancel).await;
+    let _ = std::fs::remove_dir_all(&shared.spool);
+    sweep_output(header);
+    result?;
     let (counts, mut failed, items, bytes) = shared.state.into_inner().unwrap_or_else(|p| p.into_inner());
     failed.sort_by_key(|f| f.index);
     Ok(RunSummary {
@@ -161,9 +196,41 @@ pub async fn run_local(
     })
 }
 
+/// Runs the workers; on cancel, SIGTERM to the running children, then SIGKILL at the deadline.
+async fn run_all(shared: &Shared<'_>, total: u64, cancel: impl std::future::Future<Output = ()>) -> Result<()> {
+    let workers = (0..shared.options.parallel.max(1).min(total.max(1) as usize)).map(|_| worker(shared));
+    let all = futures_util::future::try_join_all(workers);
+    tokio::pin!(all);
+    tokio::select! {
+        result = &mut all => return result.map(drop),
+        () = cancel => {}
+    }
+    shared.stopping.store(true, Ordering::SeqCst);
+    let pids: Vec<u32> = shared.running.lock().unwrap_or_else(|p| p.into_inner()).iter().copied().collect();
+    for pid in pids {
+        if let Ok(pid) = i32::try_from(pid) {
+            // SAFETY: kill only sends a signal to our own child.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+    }
+    // Children that outlive the deadline are killed when `all` (holding them) is dropped.
+    let _ = tokio::time::timeout(shared.options.stop_deadline, &mut all).await;
+    Err(Error::Interrupted)
+}
+
+/// Removes temporary files of writers that are gone from a local output folder.
+fn sweep_output(header: &Header) {
+    if let Ok(crate::uri::Location::Local { path }) = header.output_location() {
+        crate::store::LocalStore::new(crate::uri::Location::Local { path }).sweep_stale_temps();
+    }
+}
+
 async fn worker(shared: &Shared<'_>) -> Result<()> {
     let total = shared.header.chunk_count;
     loop {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let index = shared.next.fetch_add(1, Ordering::Relaxed);
         if index >= total {
             return Ok(());
@@ -174,6 +241,9 @@ async fn worker(shared: &Shared<'_>) -> Result<()> {
         });
         let mut failure = None;
         for attempt in 1..=shared.options.attempts.max(1) {
+            if attempt > 1 && shared.stopping.load(Ordering::SeqCst) {
+                break;
+            }
             (shared.on_event)(&Event::Started { index, attempt });
             match run_child(shared, index, attempt).await? {
                 None => {
@@ -224,7 +294,11 @@ async fn run_child(shared: &Shared<'_>, index: u64, attempt: u32) -> Result<Opti
         .args(&options.args)
         .env(env::MANIFEST, shared.manifest)
         .env(env::ATTEMPT, attempt.to_string())
+        .env(env::SPOOL_DIR, &shared.spool)
         .stdin(Stdio::null())
+        // Its own process group: a terminal's Ctrl-C reaches only this process, which stops the
+        // children through their SIGTERM path instead of killing them mid-write.
+        .process_group(0)
         .stdout(log)
         .stderr(log_err)
         .kill_on_drop(true);
@@ -235,7 +309,13 @@ async fn run_child(shared: &Shared<'_>, index: u64, attempt: u32) -> Result<Opti
     }
     let mut child =
         command.spawn().map_err(|source| Error::Spawn { program: options.program.display().to_string(), source })?;
-    let status = child.wait().await.map_err(|e| Error::io("waiting for", &options.program, e))?;
+    let pid = child.id();
+    shared.running.lock().unwrap_or_else(|p| p.into_inner()).extend(pid);
+    let status = child.wait().await;
+    if let Some(pid) = pid {
+        shared.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&pid);
+    }
+    let status = status.map_err(|e| Error::io("waiting for", &options.program, e))?;
     if status.success() {
         return Ok(None);
     }

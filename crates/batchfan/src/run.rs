@@ -75,6 +75,10 @@ pub async fn plan_run(client: &Client, spec: &RunSpec) -> Result<PlannedRun> {
 
 /// Writes a planned run's manifest (after clearing old outputs when `overwrite`).
 pub async fn write_run(client: &Client, planned: PlannedRun, overwrite: bool) -> Result<PreparedRun> {
+    // Temporary files of writers killed mid-write are invisible to listings: sweep them here.
+    if let Location::Local { path } = &planned.output {
+        crate::store::LocalStore::new(Location::Local { path: path.clone() }).sweep_stale_temps();
+    }
     if overwrite {
         layout::prepare_output(client.store(&planned.output)?.as_ref(), true).await?;
     }

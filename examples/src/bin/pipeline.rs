@@ -34,6 +34,7 @@ async fn pipeline(args: &[String]) -> batchfan::Result<bool> {
         parallel: local::default_parallel(),
         attempts: 2,
         log_dir: std::env::temp_dir().join("batchfan-pipeline").join(&prepared.run_id),
+        stop_deadline: local::default_stop_deadline(),
     };
     let on_event = |event: &Event| {
         if let Event::Finished { index, succeeded, counts, .. } = event {

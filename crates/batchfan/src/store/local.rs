@@ -261,6 +261,51 @@ async fn same_version(file: &tokio::fs::File, key: &str, expect: &ObjectMeta) ->
 }
 
 /// A hidden temporary sibling of `path` (same folder, so the final rename is atomic).
+impl LocalStore {
+    /// Removes temporary files (`.NAME.batchfan-tmp-PID-N`) whose writer process is no longer
+    /// running: what a writer killed mid-write leaves. Listing skips them, so nothing else would.
+    /// Returns how many were removed.
+    pub fn sweep_stale_temps(&self) -> usize {
+        let Location::Local { path } = &self.location else { return 0 };
+        let mut removed = 0;
+        let mut dirs = vec![path.clone()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let p = entry.path();
+                match entry.file_type() {
+                    Ok(t) if t.is_dir() => dirs.push(p),
+                    Ok(t) if t.is_file() => {
+                        let name = entry.file_name().to_string_lossy().into_owned();
+                        if let Some(pid) = tmp_writer(&name)
+                            && !process_alive(pid)
+                            && std::fs::remove_file(&p).is_ok()
+                        {
+                            removed += 1;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        removed
+    }
+}
+
+/// The writer pid of a temporary file name, if it is one.
+fn tmp_writer(name: &str) -> Option<u32> {
+    let rest = &name[name.find(TMP_MARK)? + TMP_MARK.len()..];
+    rest.split('-').next()?.parse().ok()
+}
+
+fn process_alive(pid: u32) -> bool {
+    // A zombie (exited, not yet reaped) writes nothing more.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.split_whitespace().next() != Some("Z")))
+        .unwrap_or(false)
+}
+
 fn tmp_path(path: &Path) -> Result<PathBuf> {
     let parent = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io("creating folder", parent, e))?;
