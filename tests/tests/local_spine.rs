@@ -616,3 +616,49 @@ fn a_kill_storm_leaves_no_stray_file_once_the_run_completes() {
     assert!(!names.iter().any(|k| k.contains(".batchfan-tmp-")), "stray temp files: {names:?}");
     assert_eq!(listing(&spool), Vec::<String>::new(), "stray spool files");
 }
+
+// Regression (issue 10, bug 4): an output equal to, or inside, the input wrote part-* and
+// _batchfan/ into the dataset; the next plan counted them as data. Overlaps are refused (exit 2,
+// nothing written), and `_batchfan/` folders are never planned.
+#[test]
+fn an_output_overlapping_the_input_is_refused_and_batchfan_files_are_never_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    write_dataset(&input, 23);
+    let before = listing(&input);
+    for (output, how) in [
+        (input.clone(), "is the input location"),
+        (input.join("out"), "lies inside the input location"),
+        (tmp.path().to_path_buf(), "holds the input location"),
+    ] {
+        let out = run_local(&input, &output, &[], &["true"]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--output") && stderr.contains(how), "{stderr}");
+        assert_eq!(listing(&input), before, "nothing written");
+    }
+    // An old output copied into a dataset: its _batchfan/ files are not inputs.
+    let old = input.join("copied/_batchfan/runs/bf-x");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join("manifest.jsonl"), b"{}\n").unwrap();
+    let out = run(command("batchfan", None).args(["plan", "--format", "json", "--input"]).arg(&input));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["objects"], before.len(), "{plan}");
+}
+
+// Regression (issue 10, bug 5): a non-UTF-8 file name planned as `bad\u{fffd}name.txt`, and its
+// chunk then failed. It is refused at planning (exit 2) naming the path.
+#[test]
+fn a_non_utf8_file_name_is_refused_at_planning_naming_the_path() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    write_dataset(&input, 24);
+    let bad = input.join(std::ffi::OsStr::from_bytes(b"bad\xffname.txt"));
+    std::fs::write(&bad, b"words\n").unwrap();
+    let out = run_local(&input, &output, &[], &[&worker(), "wordcount"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not valid UTF-8") && stderr.contains("bad\u{fffd}name.txt"), "{stderr}");
+    assert!(listing(&output).is_empty(), "nothing written");
+}

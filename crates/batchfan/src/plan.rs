@@ -132,8 +132,13 @@ struct Filters {
 
 impl Filters {
     fn keep(&self, key: &str) -> bool {
-        (self.include.empty || self.include.matches(key)) && !self.exclude.matches(key)
+        !is_batchfan_own(key) && (self.include.empty || self.include.matches(key)) && !self.exclude.matches(key)
     }
+}
+
+/// True for batchfan's own files (a `_batchfan` folder anywhere in the key): never input.
+pub fn is_batchfan_own(key: &str) -> bool {
+    key.split('/').rev().skip(1).any(|segment| segment == crate::contract::META_DIR)
 }
 
 /// A run of consecutive items that one child processes.

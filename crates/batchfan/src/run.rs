@@ -57,6 +57,7 @@ pub async fn plan_run(client: &Client, spec: &RunSpec) -> Result<PlannedRun> {
         Some(uri) => Some(Location::parse_file(uri)?),
         None => None,
     };
+    check_no_overlap(&input, &output)?;
     let plan = plan::plan(client, &input, &spec.options).await?;
     let output_store = client.store(&output)?;
     if output.is_s3() {
@@ -92,4 +93,27 @@ pub async fn write_run(client: &Client, planned: PlannedRun, overwrite: bool) ->
 pub async fn prepare_run(client: &Client, spec: &RunSpec) -> Result<PreparedRun> {
     let planned = plan_run(client, spec).await?;
     write_run(client, planned, spec.overwrite).await
+}
+
+/// Refuses an output that is the input, lies inside it, or holds it: the next plan would count
+/// the outputs as data and `--overwrite` would delete inputs the plan just listed.
+pub fn check_no_overlap(input: &Location, output: &Location) -> Result<()> {
+    let inside = input.relative(output).is_some();
+    if inside || output.relative(input).is_some() {
+        let how = if input.relative(output).as_deref() == Some("") {
+            "is the input location"
+        } else if inside {
+            "lies inside the input location"
+        } else {
+            "holds the input location"
+        };
+        return Err(crate::Error::option(
+            "--output",
+            output,
+            format!(
+                "a location apart from --input `{input}`: it {how}, so outputs would be planned as inputs next time and --overwrite would delete inputs; e.g. a sibling folder or prefix"
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -55,7 +55,17 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectMeta>) -> Res
         let path = entry.path();
         let md = std::fs::metadata(&path).map_err(|e| Error::io("reading metadata of", &path, e))?;
         let rel = path.strip_prefix(root).unwrap_or(&path);
-        let key = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        // Keys are UTF-8 (as S3 keys are); a lossy name would plan a file that does not exist.
+        let Some(key) = rel.components().map(|c| c.as_os_str().to_str()).collect::<Option<Vec<_>>>() else {
+            return Err(Error::InvalidKey {
+                key: rel.to_string_lossy().into_owned(),
+                reason: format!(
+                    "the name of `{}` is not valid UTF-8: rename it (keys are UTF-8, as S3 keys are), or move it out of the input folder",
+                    path.display()
+                ),
+            });
+        };
+        let key = key.join("/");
         if md.is_dir() {
             if prefix.starts_with(&format!("{key}/")) || key.starts_with(prefix) || prefix.is_empty() {
                 walk(root, &path, prefix, out)?;
