@@ -373,3 +373,24 @@ async fn the_queue_service_example_handles_arbitrary_messages_and_dead_letters_p
     assert_eq!(moto.queue_counts(dlq.as_deref().unwrap()).await.0, 1, "the poison pill, at once");
     assert_eq!(log_lines(env.home.path(), "poison pill").len(), 1, "one attempt only");
 }
+
+// Regression (issue 10, bug 1): `wait` on a run that does not finish polled forever. With
+// `--timeout SECS` it gives up, prints the counts it has and exits 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_with_a_timeout_on_a_run_nobody_serves_exits_1_with_the_counts() {
+    let moto = moto();
+    let env = Env::new();
+    dataset_in_bucket(&moto.s3().await, "queue-timeout", "in/", 35).await;
+    let (queue, _) = moto.queue("timeout-work", 30, None).await;
+    let sent = enqueue(&env, moto, &queue, "queue-timeout", &["--children", "3"]);
+    let run_id = sent["run_id"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    let out = run(env.batchfan(moto).args(["wait", &run_id, "--interval", "0.2", "--timeout", "1.5", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did not finish within --timeout 1.5 s"));
+    let status = json(&out);
+    assert_eq!(status["committed"], 0, "{status}");
+    let out = run(env.batchfan(moto).args(["wait", &run_id, "--timeout", "0"]));
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -151,11 +151,14 @@ pub async fn status(client: &Client, args: StatusArgs) -> Result<ExitCode> {
     if found.kind == RunKind::Queue {
         return queue_cmd::status(client, found.parse()?, args.format).await;
     }
-    let record: RunRecord = found.parse()?;
-    let status = client.run_status(&record).await?;
+    status_of(client, &found.parse()?, args.format).await
+}
+
+async fn status_of(client: &Client, record: &RunRecord, format: Format) -> Result<ExitCode> {
+    let status = client.run_status(record).await?;
     let failed =
-        if status.counts.failed > 0 { client.failed_children(&record, &status).await?.children } else { vec![] };
-    match args.format {
+        if status.counts.failed > 0 { client.failed_children(record, &status).await?.children } else { vec![] };
+    match format {
         Format::Json => print_json(&status_json(&status, &failed)),
         Format::Text => print_status(&status, &failed),
     }
@@ -164,11 +167,32 @@ pub async fn status(client: &Client, args: StatusArgs) -> Result<ExitCode> {
 
 pub async fn wait(client: &Client, args: WaitArgs) -> Result<ExitCode> {
     check_tolerance(&args.tolerance)?;
+    let timeout = match args.timeout {
+        Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
+        Some(t) => return Err(Error::option("--timeout", t, "a number of seconds above 0")),
+        None => None,
+    };
     let found = runs::find_record(client, &args.run.run).await?;
-    if found.kind == RunKind::Queue {
-        return queue_cmd::wait(client, found.parse()?, &args.tolerance, args.format).await;
+    let waiting = async {
+        if found.kind == RunKind::Queue {
+            queue_cmd::wait(client, found.parse()?, &args.tolerance, args.format).await
+        } else {
+            wait_for(client, &found.parse()?, &args.tolerance, args.format).await
+        }
+    };
+    let Some(timeout) = timeout else { return waiting.await };
+    match tokio::time::timeout(timeout, waiting).await {
+        Ok(done) => done,
+        Err(_) => {
+            eprintln!("wait: the run did not finish within --timeout {} s; its counts now:", timeout.as_secs_f64());
+            if found.kind == RunKind::Queue {
+                queue_cmd::status(client, found.parse()?, args.format).await?;
+            } else {
+                status_of(client, &found.parse()?, args.format).await?;
+            }
+            Ok(ExitCode::from(code::WORK_FAILED))
+        }
     }
-    wait_for(client, &found.parse()?, &args.tolerance, args.format).await
 }
 
 async fn wait_for(client: &Client, record: &RunRecord, tolerance: &ToleranceArgs, format: Format) -> Result<ExitCode> {

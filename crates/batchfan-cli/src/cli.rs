@@ -380,6 +380,9 @@ pub struct WaitArgs {
     pub run: RunArg,
     #[command(flatten)]
     pub tolerance: ToleranceArgs,
+    /// Give up after this many seconds: print the current counts and exit 1.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
