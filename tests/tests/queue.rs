@@ -385,7 +385,8 @@ async fn wait_with_a_timeout_on_a_run_nobody_serves_exits_1_with_the_counts() {
     let sent = enqueue(&env, moto, &queue, "queue-timeout", &["--children", "3"]);
     let run_id = sent["run_id"].as_str().unwrap().to_string();
     let started = Instant::now();
-    let out = run(env.batchfan(moto).args(["wait", &run_id, "--interval", "0.2", "--timeout", "1.5", "--format", "json"]));
+    let out =
+        run(env.batchfan(moto).args(["wait", &run_id, "--interval", "0.2", "--timeout", "1.5", "--format", "json"]));
     assert_eq!(out.status.code(), Some(1));
     assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
     assert!(String::from_utf8_lossy(&out.stderr).contains("did not finish within --timeout 1.5 s"));

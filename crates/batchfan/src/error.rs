@@ -75,6 +75,14 @@ pub enum Error {
         /// The version recorded in the manifest.
         expected: String,
     },
+    /// This machine's AWS setup is incomplete (no credentials, no region): nothing was sent.
+    #[error("{problem}: {fix}")]
+    Environment {
+        /// What is missing.
+        problem: String,
+        /// How to set it.
+        fix: String,
+    },
     /// A disk is full. Transient: another host (another attempt) may have room.
     #[error(
         "no space left on the device holding `{location}`{what}: free space there, or retry the attempt on a host with room ({source})"
@@ -259,6 +267,7 @@ impl Error {
         matches!(
             self,
             Error::InvalidUri { .. }
+                | Error::Environment { .. }
                 | Error::InvalidSize { .. }
                 | Error::InvalidOption { .. }
                 | Error::NoSuchBucket { .. }
@@ -350,4 +359,43 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// True for ENOSPC (and EDQUOT, a full quota).
 pub fn is_no_space(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
+/// The AWS setup problem behind an SDK error raised before any request was sent: no credentials
+/// in the chain, or no region. `None` for anything else.
+pub(crate) fn environment_error(err: &(dyn std::error::Error + 'static)) -> Option<Error> {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if text.contains("no credentials found") || text.contains("credentials provider was not enabled") {
+            return Some(Error::Environment {
+                problem: "no AWS credentials were found".into(),
+                fix: "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE naming a profile in ~/.aws/credentials, or run where a role provides them (ECS task role, EC2 instance profile)".into(),
+            });
+        }
+        if text.contains("region must be set") || text.contains("No region") {
+            return Some(Error::Environment {
+                problem: "no AWS region is set".into(),
+                fix: "set AWS_REGION (e.g. AWS_REGION=us-east-1), or `region` in the profile AWS_PROFILE names in ~/.aws/config".into(),
+            });
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// An error and its causes on one line, without debug structures: each cause's message (its
+/// first line), joined with `: `, a cause that repeats the one before left out.
+pub(crate) fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default().trim().to_string();
+        if !first.is_empty() && !parts.last().is_some_and(|p| p.contains(&first)) {
+            parts.push(first);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
 }

@@ -19,7 +19,7 @@ mod workers;
 use std::future::Future;
 use std::time::Duration;
 
-use aws_sdk_batch::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_batch::error::{ProvideErrorMetadata, SdkError};
 
 pub use self::cancel::cancel;
 pub use self::jobdef::{
@@ -51,12 +51,15 @@ fn classify<E>(op: &'static str, err: SdkError<E, aws_sdk_batch::config::http::H
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    if let Some(e) = crate::error::environment_error(&err) {
+        return e;
+    }
     let status = err.raw_response().map(|r| r.status().as_u16());
     let code = err.code().map(str::to_string);
     let message = match (code.as_deref(), err.message()) {
         (Some(code), Some(msg)) => format!("{code}: {msg}"),
         (Some(code), None) => format!("{code} (HTTP {})", status.unwrap_or(0)),
-        _ => DisplayErrorContext(&err).to_string(),
+        _ => crate::error::one_line(&err),
     };
     let throttled =
         status == Some(429) || matches!(code.as_deref(), Some("TooManyRequestsException" | "ThrottlingException"));

@@ -16,7 +16,7 @@ mod status;
 use std::collections::HashMap;
 use std::future::Future;
 
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde::Serialize;
 
@@ -87,6 +87,9 @@ pub(crate) fn classify<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    if let Some(e) = crate::error::environment_error(&err) {
+        return e;
+    }
     let status = err.raw_response().map(|r| r.status().as_u16());
     let code = err.code().unwrap_or_default().to_string();
     let missing = code.contains("NonExistentQueue") || code.contains("QueueDoesNotExist");
@@ -95,7 +98,7 @@ where
             "{code}: the queue does not exist (check the URL, AWS_REGION and the account, or create it with `aws sqs create-queue`)"
         ),
         (false, Some(msg)) if !code.is_empty() => format!("{code}: {msg}"),
-        _ => DisplayErrorContext(&err).to_string(),
+        _ => crate::error::one_line(&err),
     };
     let service = matches!(err, SdkError::ServiceError(_));
     let throttled = status == Some(429) || code.contains("Throttl") || code.contains("RequestThrottled");

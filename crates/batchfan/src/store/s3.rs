@@ -4,7 +4,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use bytes::Bytes;
@@ -119,6 +119,9 @@ impl S3Store {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        if let Some(e) = crate::error::environment_error(&err) {
+            return e;
+        }
         let uri = self.location.join_display(key);
         let status = err.raw_response().map(|r| r.status().as_u16());
         let code = err.code().map(str::to_string);
@@ -134,18 +137,18 @@ impl S3Store {
                     // HEAD responses carry no body, so no error code: name the status instead.
                     (None, _) => match status {
                         Some(s) => format!("{} (HTTP {s})", status_name(s)),
-                        None => DisplayErrorContext(&err).to_string(),
+                        None => crate::error::one_line(&err),
                     },
                 };
                 Error::Storage { op, uri, message, transient, source: Some(Box::new(err)) }
                     .with_endpoint(&self.endpoint_note())
             }
             (SdkError::ConstructionFailure(_), _, _) => {
-                let message = DisplayErrorContext(&err).to_string();
+                let message = crate::error::one_line(&err);
                 Error::Storage { op, uri, message, transient: false, source: Some(Box::new(err)) }
             }
             _ => {
-                let message = DisplayErrorContext(&err).to_string();
+                let message = crate::error::one_line(&err);
                 Error::Storage { op, uri, message, transient: true, source: Some(Box::new(err)) }
                     .with_endpoint(&self.endpoint_note())
             }
@@ -326,7 +329,7 @@ impl Store for S3Store {
                         return Some((Ok(bytes), Some((body, resume))));
                     }
                     Ok(Ok(None)) => return None,
-                    Ok(Err(e)) => DisplayErrorContext(&e).to_string(),
+                    Ok(Err(e)) => crate::error::one_line(&e),
                     Err(_) => format!("no data for {} s", BODY_IDLE_TIMEOUT.as_secs()),
                 };
                 if resume.pos >= resume.end {
