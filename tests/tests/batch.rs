@@ -415,6 +415,8 @@ async fn dry_runs_and_limit_violations_send_nothing() {
     let moto = moto();
     let env = Env::new(moto);
     batch_queue(moto, "q-limits", false);
+    // A dry run makes the read-only checks a real submit makes: the definition must exist.
+    register_short(&env, moto, "wc");
     bucket_with_inputs(moto, "batch-limits", 3).await;
     let out = submit(
         &env,
@@ -549,4 +551,83 @@ async fn jobs_batch_does_not_know_are_an_error_naming_them() {
             "{command}: {stderr}"
         );
     }
+}
+
+// Regression (issue 10, bug 3): a submit AWS Batch rejected (unknown queue, unknown definition, a
+// revision that does not exist) had already written its manifest. The queue (exists, ENABLED,
+// VALID) and the definition (exists, ACTIVE) are checked first, by dry runs too: exit 2, nothing
+// written, nothing sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_submit_to_a_missing_or_disabled_queue_or_definition_writes_nothing() {
+    let moto = moto();
+    let env = Env::new(moto);
+    batch_queue(moto, "q-checks", false);
+    batch_queue(moto, "q-off", false);
+    register_short(&env, moto, "wc");
+    bucket_with_inputs(moto, "batch-checks", 3).await;
+    let batch = batch_client(&moto.endpoint).await;
+    batch.update_job_queue().job_queue("q-off").state(aws_sdk_batch::types::JqState::Disabled).send().await.unwrap();
+    let cases: [(&str, &str, &str); 4] = [
+        ("q-missing", "wc", "job queue `q-missing` does not exist"),
+        ("q-off", "wc", "job queue `q-off` is DISABLED"),
+        ("q-checks", "no-such-def", "job definition `no-such-def` does not exist or is not ACTIVE"),
+        ("q-checks", "wc:99", "job definition `wc:99` does not exist or is not ACTIVE"),
+    ];
+    for (queue, definition, says) in cases {
+        for dry in [false, true] {
+            let mut cmd = env.batchfan(moto);
+            cmd.args(["submit", "--job-queue", queue, "--job-definition", definition]).args([
+                "--input",
+                "s3://batch-checks/in/",
+                "--output",
+                "s3://batch-checks/out/",
+            ]);
+            if dry {
+                cmd.arg("--dry-run");
+            }
+            let out = run(&mut cmd);
+            assert_eq!(out.status.code(), Some(2), "{queue} {definition} dry={dry}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains(says), "{stderr}");
+        }
+    }
+    assert!(download_prefix(&moto.s3().await, "batch-checks", "out/").await.is_empty(), "nothing written");
+    assert!(jobs_named(&moto.endpoint, "q-checks", "").await.is_empty(), "nothing sent");
+}
+
+// Regression (issue 10, bug 10): `--depends-on RUN` was sent as a job id. A run id (or its
+// record's URI) now resolves to the run's job ids, so runs chain by id.
+#[tokio::test(flavor = "multi_thread")]
+async fn depends_on_a_run_id_resolves_to_its_job_ids() {
+    let moto = moto();
+    let env = Env::new(moto);
+    batch_queue(moto, "q-chain", false);
+    register_short(&env, moto, "wc");
+    bucket_with_inputs(moto, "batch-chain", 3).await;
+    let first = json(&submit(&env, moto, "q-chain", "batch-chain", &["--max-items-per-chunk", "1"]));
+    let (run_id, job_id) = (first["run_id"].as_str().unwrap(), first["arrays"][0]["job_id"].as_str().unwrap());
+    for (given, kind) in [(run_id.to_string(), None), (format!("{run_id}:N_TO_N"), Some("N_TO_N"))] {
+        let out = run(env
+            .batchfan(moto)
+            .args(["submit", "--job-queue", "q-chain", "--job-definition", "wc", "--format", "json", "--dry-run"])
+            .args(["--max-items-per-chunk", "1"])
+            .args(["--input", "s3://batch-chain/in/", "--output", "s3://batch-chain/out2/", "--depends-on", &given]));
+        assert_eq!(out.status.code(), Some(0));
+        let plan = json(&out);
+        let deps = &plan["requests"][0]["dependsOn"];
+        assert_eq!(deps[0]["jobId"], job_id, "{plan}");
+        assert_eq!(deps[0]["type"].as_str(), kind, "{plan}");
+    }
+    let out = run(env
+        .batchfan(moto)
+        .args(["submit", "--job-queue", "q-chain", "--job-definition", "wc", "--dry-run"])
+        .args([
+            "--input",
+            "s3://batch-chain/in/",
+            "--output",
+            "s3://batch-chain/out3/",
+            "--depends-on",
+            "bf-20990101-000000-abcdef",
+        ]));
+    assert_eq!(out.status.code(), Some(2), "an unknown run is bad input");
 }

@@ -194,9 +194,79 @@ pub struct Submitted {
     pub record: RunRecord,
 }
 
-/// Everything a submit checks before it writes or sends anything: locations, options, the plan,
-/// the job definition's platform when resources are overridden.
+/// Checks that a job queue exists, is ENABLED and VALID (read-only: DescribeJobQueues).
+async fn check_queue(client: &Client, queue: &str) -> Result<()> {
+    let out =
+        super::call(client, "DescribeJobQueues", |batch| batch.describe_job_queues().job_queues(queue).send()).await?;
+    let rejected = |message: String| Error::BatchRejected { op: "DescribeJobQueues", message, source: None };
+    let Some(found) =
+        out.job_queues().iter().find(|q| q.job_queue_name() == Some(queue) || q.job_queue_arn() == Some(queue))
+    else {
+        return Err(rejected(format!(
+            "job queue `{queue}` does not exist (check the name, AWS_REGION and the account; `aws batch describe-job-queues` lists them)"
+        )));
+    };
+    let state = found.state().map(|s| s.as_str().to_string()).unwrap_or_default();
+    let status = found.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+    if state != "ENABLED" || !(status == "VALID" || status.is_empty()) {
+        let reason = found.status_reason().unwrap_or("no reason given");
+        return Err(rejected(format!(
+            "job queue `{queue}` is {state} and {status} ({reason}): jobs sent there would not run; enable it or fix its compute environments"
+        )));
+    }
+    Ok(())
+}
+
+/// `--depends-on` entries that name a batchfan run (its id, or the URI of its record or output)
+/// become its AWS Batch job ids, one dependency per array, keeping `:N_TO_N` / `:SEQUENTIAL`.
+async fn resolve_depends_on(client: &Client, depends_on: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for entry in depends_on {
+        let (job, kind) = match entry.rsplit_once(':') {
+            Some((job, kind)) if kind.eq_ignore_ascii_case("N_TO_N") || kind.eq_ignore_ascii_case("SEQUENTIAL") => {
+                (job, Some(kind))
+            }
+            _ => (entry.as_str(), None),
+        };
+        let names_run = job.starts_with("bf-") || job.starts_with("s3://");
+        if !names_run {
+            out.push(entry.clone());
+            continue;
+        }
+        let found = crate::runs::find_record(client, job).await?;
+        if found.kind != crate::runs::RunKind::Batch {
+            return Err(Error::option(
+                "--depends-on",
+                entry,
+                "a run of AWS Batch jobs; a queue run has no job to wait for",
+            ));
+        }
+        let record: super::RunRecord = found.parse()?;
+        let ids: Vec<&str> = record.arrays.iter().map(|a| a.job_id.as_str()).filter(|id| !id.is_empty()).collect();
+        if ids.is_empty() {
+            return Err(Error::option(
+                "--depends-on",
+                entry,
+                "a run that was submitted (this one has no job ids: a dry run?)",
+            ));
+        }
+        out.extend(ids.into_iter().map(|id| kind.map_or_else(|| id.to_string(), |k| format!("{id}:{k}"))));
+    }
+    Ok(out)
+}
+
+/// Everything a submit checks before it writes or sends anything: locations, options, the queue
+/// and job definition, `--depends-on` runs, the plan, the job definition's platform when
+/// resources are overridden.
 async fn check_and_plan(client: &Client, spec: &RunSpec, options: &SubmitOptions) -> Result<(PlannedRun, SubmitPlan)> {
+    let resolved;
+    let options = if options.depends_on.is_empty() {
+        options
+    } else {
+        resolved =
+            SubmitOptions { depends_on: resolve_depends_on(client, &options.depends_on).await?, ..options.clone() };
+        &resolved
+    };
     for (field, location) in [("--input", &spec.input), ("--output", &spec.output)] {
         if !location.is_s3() {
             return Err(Error::option(
@@ -213,6 +283,10 @@ async fn check_and_plan(client: &Client, spec: &RunSpec, options: &SubmitOptions
     }
     // Everything that does not need the listing is checked before it.
     plan_submit(options, "bf-check", "s3://check-bucket/m.jsonl", 2)?;
+    // The queue and the job definition must exist and be usable before anything is written:
+    // a rejected SubmitJob used to leave its manifest behind.
+    check_queue(client, &options.job_queue).await?;
+    let definition = describe_definition(client, &options.job_definition).await?;
     let mut spec = spec.clone();
     spec.options.max_chunks = MAX_RUN_CHUNKS;
     let planned = plan_run(client, &spec).await?;
@@ -220,7 +294,6 @@ async fn check_and_plan(client: &Client, spec: &RunSpec, options: &SubmitOptions
     let mut plan = plan_submit(options, &planned.run_id, &planned.manifest_uri, chunk_count)?;
     plan.item_count = planned.plan.items.len() as u64;
     if options.vcpu.is_some() || options.memory.is_some() {
-        let definition = describe_definition(client, &options.job_definition).await?;
         if definition.platform_capabilities().contains(&sdk::PlatformCapability::Fargate) {
             for request in &plan.requests {
                 request.check(true)?;
