@@ -631,3 +631,34 @@ async fn depends_on_a_run_id_resolves_to_its_job_ids() {
         ]));
     assert_eq!(out.status.code(), Some(2), "an unknown run is bad input");
 }
+
+// Regression (issue 10, bug 11): `status` trusted Batch over the outputs. moto without Docker
+// reports every child SUCCEEDED without running anything, so no chunk has a marker: status now
+// shows the committed chunks beside Batch's counts and flags the disagreement.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_shows_committed_markers_and_flags_children_that_succeeded_without_them() {
+    let moto = moto();
+    let env = Env::new(moto);
+    batch_queue(moto, "q-markers", false);
+    register_short(&env, moto, "wc");
+    bucket_with_inputs(moto, "batch-markers", 3).await;
+    let sent = json(&submit(&env, moto, "q-markers", "batch-markers", &["--max-items-per-chunk", "1"]));
+    let run_id = sent["run_id"].as_str().unwrap();
+    // One chunk really committed: its marker exists.
+    put(moto, "batch-markers", &format!("out/_batchfan/runs/{run_id}/done/00001.json"), b"{}").await;
+    let out = run(env.batchfan(moto).args(["status", run_id, "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0));
+    let status = json(&out);
+    assert_eq!(status["counts"]["succeeded"], 3, "{status}");
+    assert_eq!(status["committed"], 1, "{status}");
+    assert!(
+        status["disagreement"]
+            .as_str()
+            .unwrap()
+            .contains("reports 3 children succeeded but only 1 chunk with a completion marker"),
+        "{status}"
+    );
+    let out = run(env.batchfan(moto).args(["status", run_id]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("committed: 1 of 3 chunks") && text.contains("warning: AWS Batch reports 3"), "{text}");
+}

@@ -120,7 +120,15 @@ fn check_tolerance(t: &ToleranceArgs) -> Result<()> {
 }
 
 fn status_json(status: &RunStatus, failed: &[FailedChild]) -> serde_json::Value {
-    json!({ "run_id": status.run_id, "complete": status.complete, "counts": status.counts, "arrays": status.arrays, "failed": failed })
+    json!({
+        "run_id": status.run_id,
+        "complete": status.complete,
+        "counts": status.counts,
+        "committed": status.committed,
+        "disagreement": status.disagreement,
+        "arrays": status.arrays,
+        "failed": failed,
+    })
 }
 
 fn print_status(status: &RunStatus, failed: &[FailedChild]) {
@@ -137,6 +145,10 @@ fn print_status(status: &RunStatus, failed: &[FailedChild]) {
         c.submitted + c.pending,
         if status.complete { "" } else { " - in progress" }
     );
+    println!("committed: {} of {} chunks have a completion marker", status.committed, c.total());
+    if let Some(disagreement) = &status.disagreement {
+        println!("warning: {disagreement}");
+    }
     for a in &status.arrays {
         let kind = if a.redrive > 0 { format!("redrive {}", a.redrive) } else { "array".to_string() };
         println!("  {}  {:<10} {:<10} {}/{} done", a.job_id, kind, a.status, a.counts.terminal(), a.counts.total());

@@ -1,6 +1,31 @@
 //! One status model for every executor: counts per status and the failed children.
 
+use std::collections::BTreeSet;
+
+use futures_util::TryStreamExt;
 use serde::Serialize;
+
+use crate::client::Client;
+use crate::contract;
+use crate::error::{Error, Result};
+use crate::uri::Location;
+
+/// `1 chunk`, `2 chunks`: a count with its noun (singular, plural), for messages.
+pub fn count_of(n: u64, one: &str, many: &str) -> String {
+    if n == 1 { format!("1 {one}") } else { format!("{n} {many}") }
+}
+
+/// The chunks of a run whose completion marker exists (one listing of the marker folder): what
+/// is committed, whatever a scheduler reports.
+pub async fn committed_chunks(client: &Client, run_id: &str, output: &str) -> Result<BTreeSet<u64>> {
+    let store = client.store(&Location::parse(output)?)?;
+    let listed = store.list(&contract::marker_prefix(run_id)).try_collect::<Vec<_>>().await;
+    let markers = match listed {
+        Err(Error::NotFound { .. }) => Vec::new(),
+        other => other?,
+    };
+    Ok(markers.iter().filter_map(|m| contract::marker_index(&m.key)).collect())
+}
 
 /// Children per status (AWS Batch's statuses; the local executor uses a subset).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -40,6 +40,12 @@ pub struct RunStatus {
     pub arrays: Vec<ArrayStatus>,
     /// True when every child is terminal.
     pub complete: bool,
+    /// Chunks whose completion marker exists: committed, whatever Batch says.
+    pub committed: u64,
+    /// Set when Batch's counts and the markers disagree (children reported succeeded whose
+    /// chunks have no marker), saying so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disagreement: Option<String>,
 }
 
 fn status_name<S: serde::Serializer>(status: &sdk::JobStatus, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -142,7 +148,16 @@ pub async fn run_status(client: &Client, record: &RunRecord) -> Result<RunStatus
         });
     }
     let complete = arrays.iter().all(|a| a.counts.is_complete());
-    Ok(RunStatus { run_id: record.run_id.clone(), counts: total, arrays, complete })
+    let committed = crate::status::committed_chunks(client, &record.run_id, &record.output).await?.len() as u64;
+    let disagreement = (committed < total.succeeded).then(|| {
+        format!(
+            "AWS Batch reports {} succeeded but only {} with a completion marker: {} without committing (a program that does not commit through the harness, or markers deleted); their outputs are not there",
+            crate::status::count_of(total.succeeded, "child", "children"),
+            crate::status::count_of(committed, "chunk", "chunks"),
+            crate::status::count_of(total.succeeded - committed, "child", "children")
+        )
+    });
+    Ok(RunStatus { run_id: record.run_id.clone(), counts: total, arrays, complete, committed, disagreement })
 }
 
 /// Failed chunks of a run with what Batch says about them.

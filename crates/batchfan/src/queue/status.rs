@@ -7,16 +7,14 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry};
-use futures_util::TryStreamExt;
 use serde::Serialize;
 
 use super::record::{QueueRedrive, QueueRunRecord};
 use super::{QueueCounts, call, describe_queue, queue_counts, send_chunks};
 use crate::client::Client;
-use crate::contract::{self, ChunkMessage};
+use crate::contract::ChunkMessage;
 use crate::error::{Error, Result};
 use crate::layout;
-use crate::uri::Location;
 
 /// The message attribute a worker sets on a message it moves to the dead-letter queue itself
 /// (a body that is not a chunk, an input changed since planning): why.
@@ -56,16 +54,7 @@ pub struct QueueRunStatus {
     pub complete: bool,
 }
 
-/// The chunks of a run whose completion marker exists (one listing of the marker folder).
-pub async fn committed_chunks(client: &Client, run_id: &str, output: &str) -> Result<BTreeSet<u64>> {
-    let store = client.store(&Location::parse(output)?)?;
-    let listed = store.list(&contract::marker_prefix(run_id)).try_collect::<Vec<_>>().await;
-    let markers = match listed {
-        Err(Error::NotFound { .. }) => Vec::new(),
-        other => other?,
-    };
-    Ok(markers.iter().filter_map(|m| contract::marker_index(&m.key)).collect())
-}
+pub use crate::status::committed_chunks;
 
 /// A message held invisible by a dead-letter scan.
 struct Held {
