@@ -67,6 +67,7 @@ async fn an_s3_input_changed_after_planning_fails_with_the_etag_error() {
     let moto = moto();
     let s3 = moto.s3().await;
     let _tmp = dataset_in_bucket(&s3, "etag-in", "", 13).await;
+    create_bucket(&s3, "etag-out").await;
     // Plan and write the manifest through `batchfan run` with a no-op program.
     let out = run(batchfan(moto).args([
         "run",
@@ -78,7 +79,7 @@ async fn an_s3_input_changed_after_planning_fails_with_the_etag_error() {
         "--input",
         "s3://etag-in",
         "--output",
-        "s3://etag-in/out/",
+        "s3://etag-out/out/",
         "--",
         "true",
     ]));

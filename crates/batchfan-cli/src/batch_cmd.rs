@@ -168,6 +168,9 @@ pub async fn status(client: &Client, args: StatusArgs) -> Result<ExitCode> {
 
 async fn status_of(client: &Client, record: &RunRecord, format: Format) -> Result<ExitCode> {
     let status = client.run_status(record).await?;
+    if status.complete {
+        batchfan::claim::release_run(client, &record.output, &record.run_id).await?;
+    }
     let failed =
         if status.counts.failed > 0 { client.failed_children(record, &status).await?.children } else { vec![] };
     match format {
@@ -227,6 +230,8 @@ async fn wait_for(client: &Client, record: &RunRecord, tolerance: &ToleranceArgs
     let status = client.wait(record, Duration::from_secs_f64(tolerance.interval), &on_poll).await;
     bar.finish_and_clear();
     let status = status?;
+    // The run is over: its output is free for the next run.
+    batchfan::claim::release_run(client, &record.output, &record.run_id).await?;
     let failed =
         if status.counts.failed > 0 { client.failed_children(record, &status).await?.children } else { vec![] };
     match format {
@@ -252,6 +257,7 @@ pub fn tolerated(failures: u64, total: u64, tolerance: &ToleranceArgs) -> bool {
 pub async fn cancel(client: &Client, args: CancelArgs) -> Result<ExitCode> {
     let record = client.find_run(&args.run.run).await?;
     let jobs = client.cancel(&record, &args.reason).await?;
+    batchfan::claim::release_run(client, &record.output, &record.run_id).await?;
     println!("cancelled run {}: terminated {} job(s): {}", record.run_id, jobs.len(), jobs.join(" "));
     Ok(ExitCode::SUCCESS)
 }

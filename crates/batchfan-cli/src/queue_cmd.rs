@@ -116,6 +116,9 @@ fn print_status(status: &QueueRunStatus, format: Format) {
 
 pub async fn status(client: &Client, record: QueueRunRecord, format: Format) -> Result<ExitCode> {
     let status = queue::queue_run_status(client, &record).await?;
+    if status.complete {
+        batchfan::claim::release_run(client, &record.output, &record.run_id).await?;
+    }
     print_status(&status, format);
     Ok(ExitCode::SUCCESS)
 }
@@ -143,6 +146,8 @@ pub async fn wait(
     let status = queue::wait_queue_run(client, &record, Duration::from_secs_f64(tolerance.interval), &on_poll).await;
     bar.finish_and_clear();
     let status = status?;
+    // The run is over: its output is free for the next run.
+    batchfan::claim::release_run(client, &record.output, &record.run_id).await?;
     print_status(&status, format);
     let failures = status.dead_lettered.len() as u64;
     Ok(if crate::batch_cmd::tolerated(failures, status.chunk_count, tolerance) {

@@ -382,7 +382,13 @@ impl Client {
         on_event: &(dyn Fn(&Event) + Send + Sync),
         cancel: impl Future<Output = ()>,
     ) -> Result<RunSummary> {
-        crate::local::run_local(prepared.manifest.header(), &prepared.manifest_uri, options, on_event, cancel).await
+        let header = prepared.manifest.header();
+        let result = crate::local::run_local(header, &prepared.manifest_uri, options, on_event, cancel).await;
+        // A local run holds its output only while it runs.
+        if let Ok(store) = header.output_location().and_then(|output| self.store(&output)) {
+            crate::claim::release(store.as_ref(), &header.run_id).await?;
+        }
+        result
     }
 }
 

@@ -187,6 +187,18 @@ pub enum Error {
         /// How many outputs and markers were found.
         found: usize,
     },
+    /// Another run holds the output location.
+    #[error(
+        "output `{uri}` is in use by {holder}: two runs must not share an output; choose another --output, or wait for that run to end (`batchfan wait` releases a finished run's claim). If that run is dead, delete `{claim}`"
+    )]
+    OutputClaimed {
+        /// The output location.
+        uri: String,
+        /// Who holds it.
+        holder: String,
+        /// The claim object.
+        claim: String,
+    },
     /// The run was interrupted (Ctrl-C); running children were stopped.
     #[error("interrupted: running children were stopped; committed chunks stay committed")]
     Interrupted,
@@ -279,6 +291,7 @@ impl Error {
                 | Error::IndexOutOfRange { .. }
                 | Error::Spawn { .. }
                 | Error::OutputNotEmpty { .. }
+                | Error::OutputClaimed { .. }
                 | Error::BatchRejected { .. }
                 | Error::UnknownRun { .. }
                 | Error::InvalidKey { .. }

@@ -29,6 +29,7 @@
 
 #[cfg(feature = "batch")]
 pub mod batch;
+pub mod claim;
 mod client;
 pub mod codec;
 pub mod contract;

@@ -107,6 +107,15 @@ impl Drop for TempFiles {
 pub async fn write_plan(client: &Client, uri: &str, plan: &Plan, run_id: &str, output: &Location) -> Result<()> {
     let (dir, name) = Location::parse_file(uri)?;
     let store = client.store(&dir)?;
+    // Children of a run read its manifest for as long as the run lasts: never replace one. (Two
+    // runs on one output are kept apart by the output's claim; this guards a shared --manifest.)
+    if store.head(&name).await?.is_some() {
+        return Err(Error::option(
+            "--manifest",
+            uri,
+            "a new location: a manifest already exists there, and a manifest is never overwritten in place (the children of its run read it); choose another --manifest, or delete it if no run uses it",
+        ));
+    }
     let stem = std::env::temp_dir().join(format!("batchfan-manifest-{run_id}-{}", std::process::id()));
     let (body_path, full_path) = (stem.with_extension("body"), stem.with_extension("jsonl"));
     let _cleanup = TempFiles(vec![body_path.clone(), full_path.clone()]);

@@ -80,13 +80,23 @@ pub async fn write_run(client: &Client, planned: PlannedRun, overwrite: bool) ->
     if let Location::Local { path } = &planned.output {
         crate::store::LocalStore::new(Location::Local { path: path.clone() }).sweep_stale_temps();
     }
-    if overwrite {
-        layout::prepare_output(client.store(&planned.output)?.as_ref(), true).await?;
+    // The claim comes first: under it no other run can check, clear or write this output.
+    let output_store = client.store(&planned.output)?;
+    crate::claim::take(output_store.as_ref(), &planned.run_id).await?;
+    let run_id = planned.run_id.clone();
+    let written = async {
+        // Checked again under the claim: the check in `plan_run` raced with other runs.
+        layout::prepare_output(output_store.as_ref(), overwrite).await?;
+        manifest::write_plan(client, &planned.manifest_uri, &planned.plan, &planned.run_id, &planned.output).await?;
+        drop(planned.plan); // children read the manifest; the plan's memory is not needed any more
+        let manifest = ManifestReader::open(client, &planned.manifest_uri).await?;
+        Ok(PreparedRun { run_id: planned.run_id, manifest_uri: planned.manifest_uri, manifest })
     }
-    manifest::write_plan(client, &planned.manifest_uri, &planned.plan, &planned.run_id, &planned.output).await?;
-    drop(planned.plan); // children read the manifest; the plan's memory is not needed any more
-    let manifest = ManifestReader::open(client, &planned.manifest_uri).await?;
-    Ok(PreparedRun { run_id: planned.run_id, manifest_uri: planned.manifest_uri, manifest })
+    .await;
+    if written.is_err() {
+        let _ = crate::claim::release(output_store.as_ref(), &run_id).await;
+    }
+    written
 }
 
 /// Checks everything, plans, and writes the manifest. Nothing is written when any input is bad.

@@ -293,11 +293,11 @@ async fn check_and_plan(client: &Client, spec: &RunSpec, options: &SubmitOptions
     let chunk_count = planned.plan.chunks.len() as u64;
     let mut plan = plan_submit(options, &planned.run_id, &planned.manifest_uri, chunk_count)?;
     plan.item_count = planned.plan.items.len() as u64;
-    if options.vcpu.is_some() || options.memory.is_some() {
-        if definition.platform_capabilities().contains(&sdk::PlatformCapability::Fargate) {
-            for request in &plan.requests {
-                request.check(true)?;
-            }
+    if (options.vcpu.is_some() || options.memory.is_some())
+        && definition.platform_capabilities().contains(&sdk::PlatformCapability::Fargate)
+    {
+        for request in &plan.requests {
+            request.check(true)?;
         }
     }
     Ok((planned, plan))
@@ -315,11 +315,31 @@ pub async fn submit(client: &Client, spec: &RunSpec, options: &SubmitOptions) ->
     let (planned, mut plan) = check_and_plan(client, spec, options).await?;
     let chunk_count = plan.chunk_count;
     let prepared = write_run(client, planned, spec.overwrite).await?;
+    let output = prepared.manifest.header().output.clone();
+    let run_id = prepared.run_id.clone();
+    let sent = send_arrays(client, options, &mut plan, prepared, chunk_count).await;
+    // Jobs sent: the run holds its output until it is seen complete. None sent: it never ran.
+    let started = match &sent {
+        Ok(_) => true,
+        Err(_) => crate::runs::find_record(client, &run_id).await.is_ok(),
+    };
+    crate::claim::hand_over(client, &output, &run_id, started).await?;
+    let record = sent?;
+    Ok(Submitted { plan, record })
+}
+
+async fn send_arrays(
+    client: &Client,
+    options: &SubmitOptions,
+    plan: &mut SubmitPlan,
+    prepared: crate::run::PreparedRun,
+    chunk_count: u64,
+) -> Result<RunRecord> {
     for (uri, view) in &plan.views {
         manifest::write_view(client, uri, view).await?;
     }
     let mut record = RunRecord::new(
-        &plan,
+        plan,
         &prepared.manifest_uri,
         &prepared.manifest.header().output,
         options.template(&plan.run_id)?,
@@ -350,7 +370,7 @@ pub async fn submit(client: &Client, spec: &RunSpec, options: &SubmitOptions) ->
         save_run(client, &record).await?;
     }
     debug_assert_eq!(record.chunk_count, chunk_count);
-    Ok(Submitted { plan, record })
+    Ok(record)
 }
 
 #[cfg(test)]

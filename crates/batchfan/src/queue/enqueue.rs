@@ -129,9 +129,17 @@ pub async fn enqueue(client: &Client, spec: &RunSpec, options: &EnqueueOptions) 
         redrives: Vec::new(),
     };
     // Saved first: a failure midway still leaves a run that `status` can show.
-    record.save(client).await?;
-    let chunks: Vec<u64> = (0..plan.chunk_count).collect();
-    let stats = send_chunks(client, &plan.queue, &record.run_id, &record.manifest, &chunks, 0).await?;
+    let saved = record.save(client).await;
+    let sent = match saved {
+        Ok(()) => {
+            let chunks: Vec<u64> = (0..plan.chunk_count).collect();
+            send_chunks(client, &plan.queue, &record.run_id, &record.manifest, &chunks, 0).await
+        }
+        Err(e) => Err(e),
+    };
+    // Messages sent: the run holds its output until it is seen complete.
+    crate::claim::hand_over(client, &record.output, &record.run_id, sent.is_ok()).await?;
+    let stats = sent?;
     record.sent = stats.sent;
     record.save(client).await?;
     Ok(Enqueued { plan, record, stats })

@@ -184,6 +184,26 @@ impl Store for LocalStore {
         result
     }
 
+    async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<bool> {
+        let path = self.path(key)?;
+        let tmp = tmp_path(&path)?;
+        let result = async {
+            let full = |op, e| Error::write_io(op, &tmp, &self.location, "", e);
+            let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| full("creating", e))?;
+            file.write_all(&body).await.map_err(|e| full("writing", e))?;
+            file.sync_all().await.map_err(|e| full("syncing", e))?;
+            // A hard link fails when the name exists: the object appears whole, once.
+            match tokio::fs::hard_link(&tmp, &path).await {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(Error::io("linking into place", &path, e)),
+            }
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&tmp).await;
+        result
+    }
+
     async fn put_file(&self, key: &str, source: &Path) -> Result<()> {
         let path = self.path(key)?;
         let tmp = tmp_path(&path)?;

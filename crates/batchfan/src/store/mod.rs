@@ -103,6 +103,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Writes an object atomically from memory.
     async fn put(&self, key: &str, body: Bytes) -> Result<()>;
 
+    /// Writes an object atomically only if no object has the key; `false` when one had. Local:
+    /// a complete temporary file linked into place (a link fails when the name exists); S3:
+    /// `If-None-Match: *`. The default, for stores of callers, is a check then a write, which
+    /// two writers can both pass: override it where the backend has a conditional write.
+    async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<bool> {
+        if self.head(key).await?.is_some() {
+            return Ok(false);
+        }
+        self.put(key, body).await?;
+        Ok(true)
+    }
+
     /// Writes an object atomically from a local file (multipart on S3 for large files).
     async fn put_file(&self, key: &str, path: &Path) -> Result<()>;
 

@@ -73,6 +73,10 @@ impl Store for PrefixStore {
         self.inner.put(&self.full(key), body).await
     }
 
+    async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<bool> {
+        self.inner.put_if_absent(&self.full(key), body).await
+    }
+
     async fn put_file(&self, key: &str, path: &Path) -> Result<()> {
         self.inner.put_file(&self.full(key), path).await
     }

@@ -357,6 +357,25 @@ impl Store for S3Store {
         Ok(())
     }
 
+    async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<bool> {
+        let sent = self
+            .sdk()
+            .await
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .if_none_match("*")
+            .body(SdkByteStream::from(body))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            // 412: the key exists; 409: a concurrent conditional write won.
+            Err(e) if matches!(e.raw_response().map(|r| r.status().as_u16()), Some(412 | 409)) => Ok(false),
+            Err(e) => Err(self.error("PutObject", key, e)),
+        }
+    }
+
     async fn put_file(&self, key: &str, path: &Path) -> Result<()> {
         let size = tokio::fs::metadata(path).await.map_err(|e| Error::io("reading metadata of", path, e))?.len();
         if size <= MULTIPART_THRESHOLD {
