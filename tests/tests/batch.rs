@@ -311,10 +311,10 @@ async fn submit_an_array_then_status_and_wait_report_success() {
     let out = run(env.batchfan(moto).args(["redrive", &run_id]));
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to redrive"));
-    // cancel terminates every array of the run.
+    // cancel of a run that finished (moto without Docker finishes jobs at once) terminates nothing.
     let out = run(env.batchfan(moto).args(["cancel", &run_id]));
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&job_id));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing was running"));
     // A run id this machine never saw is bad input.
     let out = run(env.batchfan(moto).args(["status", "bf-20000101-000000-000000"]));
     assert_eq!(out.status.code(), Some(2));
@@ -385,6 +385,9 @@ async fn failures_make_wait_exit_1_with_a_table_and_redrive_submits_exactly_the_
     assert_eq!(out.status.code(), Some(0));
     let out = run(env.batchfan(&failing).args(["wait", &run_id, "--tolerated-failure-percent", "50"]));
     assert_eq!(out.status.code(), Some(1));
+    // `status` exits 0 whatever the run did; with --exit-status a failed run exits 1 (issue 10).
+    assert_eq!(run(env.batchfan(&failing).args(["status", &run_id])).status.code(), Some(0));
+    assert_eq!(run(env.batchfan(&failing).args(["status", &run_id, "--exit-status"])).status.code(), Some(1));
 
     // Redrive dry run, then for real: a new array over chunks 0..5, part of the run.
     let out = run(env.batchfan(&failing).args(["redrive", &run_id, "--dry-run", "--format", "json"]));
@@ -661,4 +664,31 @@ async fn status_shows_committed_markers_and_flags_children_that_succeeded_withou
     let out = run(env.batchfan(moto).args(["status", run_id]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("committed: 1 of 3 chunks") && text.contains("warning: AWS Batch reports 3"), "{text}");
+}
+
+// Rough edges (issue 10): `cancel` of a finished run says nothing was running and terminates
+// nothing; `cancel --format json` and `submit --wait --format json` name the run.
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_of_a_finished_run_says_so_and_json_outputs_name_the_run() {
+    let moto = moto();
+    let env = Env::new(moto);
+    batch_queue(moto, "q-cancel", false);
+    register_short(&env, moto, "wc");
+    bucket_with_inputs(moto, "batch-cancel", 3).await;
+    // moto without Docker: every job is SUCCEEDED at once.
+    let out = submit(&env, moto, "q-cancel", "batch-cancel", &["--max-items-per-chunk", "1", "--wait"]);
+    assert_eq!(out.status.code(), Some(0));
+    let waited = json(&out);
+    let run_id = waited["run_id"].as_str().unwrap().to_string();
+    assert!(waited["record_uri"].as_str().unwrap().ends_with("run.json"), "{waited}");
+    assert!(waited["manifest"].as_str().unwrap().ends_with("manifest.jsonl"), "{waited}");
+    let out = run(env.batchfan(moto).args(["cancel", &run_id]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing was running, nothing cancelled"));
+    let out = run(env.batchfan(moto).args(["cancel", &run_id, "--format", "json"]));
+    let cancelled = json(&out);
+    assert_eq!(
+        (cancelled["was_complete"].as_bool(), cancelled["terminated"].as_array().map(Vec::len)),
+        (Some(true), Some(0))
+    );
 }

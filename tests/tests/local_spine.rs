@@ -729,3 +729,40 @@ fn twenty_pairs_of_runs_on_one_output_end_exact_or_refused() {
     }
     eprintln!("outcomes (exit codes of A, B): {outcomes:?}");
 }
+
+// Rough edges (issue 10): completions for four shells, every --help ends with the exit codes,
+// submit's --input says a local folder is not allowed, `plan` of more than 10,000 chunks shows
+// the arrays a submit needs instead of failing.
+#[test]
+fn completions_help_texts_and_plans_past_one_array() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = run(command("batchfan", None).args(["completions", shell]));
+        assert_eq!(out.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("batchfan"), "{shell}");
+    }
+    for cmd in [&[][..], &["plan"], &["run"], &["submit"], &["status"], &["wait"], &["scale", "simulate"]] {
+        let out = run(command("batchfan", None).args(cmd).arg("--help"));
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            help.trim_end().lines().last().unwrap_or_default().starts_with("Exit codes: 0 ok, 1 work failed"),
+            "{cmd:?}: {help}"
+        );
+    }
+    let help = run(command("batchfan", None).args(["submit", "--help"]));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("A local folder is not allowed"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("many");
+    std::fs::create_dir_all(&input).unwrap();
+    for i in 0..10_001 {
+        std::fs::File::create(input.join(format!("{i:05}"))).unwrap();
+    }
+    let out = run(command("batchfan", None)
+        .args(["plan", "--format", "json", "--max-items-per-chunk", "1", "--input"])
+        .arg(&input));
+    assert_eq!(out.status.code(), Some(0));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((plan["chunk_count"].as_u64(), plan["arrays"].as_u64()), (Some(10_001), Some(2)));
+    let out = run(command("batchfan", None).args(["plan", "--max-items-per-chunk", "1", "--input"]).arg(&input));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("arrays:  2"));
+}

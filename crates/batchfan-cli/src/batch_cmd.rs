@@ -6,6 +6,7 @@ use std::time::Duration;
 use batchfan::batch::{self, JobDefinitionSpec, RunRecord, RunStatus, ShortForm, SubmitOptions};
 use batchfan::runs::{self, RunKind};
 use batchfan::status::FailedChild;
+use batchfan::status::count_of;
 use batchfan::{Client, Error, Result};
 use serde_json::json;
 
@@ -90,14 +91,14 @@ pub async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode> {
         Format::Json => {}
         Format::Text => {
             println!(
-                "run {}: {} items in {} chunks as {} job(s)",
+                "run {}: {} in {} as {}",
                 record.run_id,
-                plan.item_count,
-                record.chunk_count,
-                record.arrays.len()
+                count_of(plan.item_count, "item", "items"),
+                count_of(record.chunk_count, "chunk", "chunks"),
+                count_of(record.arrays.len() as u64, "job", "jobs")
             );
             for a in &record.arrays {
-                println!("  {}  {}  {} children", a.job_id, a.job_name, a.size);
+                println!("  {}  {}  {}", a.job_id, a.job_name, count_of(a.size, "child", "children"));
             }
             println!("record:   {}", record.record_uri);
             println!("manifest: {}", record.manifest);
@@ -119,9 +120,12 @@ fn check_tolerance(t: &ToleranceArgs) -> Result<()> {
     Ok(())
 }
 
-fn status_json(status: &RunStatus, failed: &[FailedChild]) -> serde_json::Value {
+fn status_json(status: &RunStatus, failed: &[FailedChild], record: &RunRecord) -> serde_json::Value {
     json!({
         "run_id": status.run_id,
+        "record_uri": record.record_uri,
+        "manifest": record.manifest,
+        "output": record.output,
         "complete": status.complete,
         "counts": status.counts,
         "committed": status.committed,
@@ -161,12 +165,13 @@ fn print_status(status: &RunStatus, failed: &[FailedChild]) {
 pub async fn status(client: &Client, args: StatusArgs) -> Result<ExitCode> {
     let found = runs::find_record(client, &args.run.run).await?;
     if found.kind == RunKind::Queue {
-        return queue_cmd::status(client, found.parse()?, args.format).await;
+        return queue_cmd::status(client, found.parse()?, args.format, args.exit_status).await;
     }
-    status_of(client, &found.parse()?, args.format).await
+    status_of(client, &found.parse()?, args.format, args.exit_status).await
 }
 
-async fn status_of(client: &Client, record: &RunRecord, format: Format) -> Result<ExitCode> {
+/// Prints a run's status; with `exit_status`, exit 1 when it has failed children.
+async fn status_of(client: &Client, record: &RunRecord, format: Format, exit_status: bool) -> Result<ExitCode> {
     let status = client.run_status(record).await?;
     if status.complete {
         batchfan::claim::release_run(client, &record.output, &record.run_id).await?;
@@ -174,10 +179,10 @@ async fn status_of(client: &Client, record: &RunRecord, format: Format) -> Resul
     let failed =
         if status.counts.failed > 0 { client.failed_children(record, &status).await?.children } else { vec![] };
     match format {
-        Format::Json => print_json(&status_json(&status, &failed)),
+        Format::Json => print_json(&status_json(&status, &failed, record)),
         Format::Text => print_status(&status, &failed),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if exit_status && status.counts.failed > 0 { ExitCode::from(code::WORK_FAILED) } else { ExitCode::SUCCESS })
 }
 
 pub async fn wait(client: &Client, args: WaitArgs) -> Result<ExitCode> {
@@ -201,9 +206,9 @@ pub async fn wait(client: &Client, args: WaitArgs) -> Result<ExitCode> {
         Err(_) => {
             eprintln!("wait: the run did not finish within --timeout {} s; its counts now:", timeout.as_secs_f64());
             if found.kind == RunKind::Queue {
-                queue_cmd::status(client, found.parse()?, args.format).await?;
+                queue_cmd::status(client, found.parse()?, args.format, false).await?;
             } else {
-                status_of(client, &found.parse()?, args.format).await?;
+                status_of(client, &found.parse()?, args.format, false).await?;
             }
             Ok(ExitCode::from(code::WORK_FAILED))
         }
@@ -235,7 +240,7 @@ async fn wait_for(client: &Client, record: &RunRecord, tolerance: &ToleranceArgs
     let failed =
         if status.counts.failed > 0 { client.failed_children(record, &status).await?.children } else { vec![] };
     match format {
-        Format::Json => print_json(&status_json(&status, &failed)),
+        Format::Json => print_json(&status_json(&status, &failed, record)),
         Format::Text => print_status(&status, &failed),
     }
     Ok(if tolerated(status.counts.failed, status.counts.total(), tolerance) {
@@ -256,9 +261,28 @@ pub fn tolerated(failures: u64, total: u64, tolerance: &ToleranceArgs) -> bool {
 
 pub async fn cancel(client: &Client, args: CancelArgs) -> Result<ExitCode> {
     let record = client.find_run(&args.run.run).await?;
-    let jobs = client.cancel(&record, &args.reason).await?;
+    let before = client.run_status(&record).await?;
+    let jobs = if before.complete { Vec::new() } else { client.cancel(&record, &args.reason).await? };
     batchfan::claim::release_run(client, &record.output, &record.run_id).await?;
-    println!("cancelled run {}: terminated {} job(s): {}", record.run_id, jobs.len(), jobs.join(" "));
+    match args.format {
+        Format::Json => print_json(&json!({
+            "run_id": record.run_id,
+            "was_complete": before.complete,
+            "terminated": jobs,
+            "counts": before.counts,
+        })),
+        Format::Text if before.complete => println!(
+            "run {} had already finished ({} succeeded, {} failed): nothing was running, nothing cancelled",
+            record.run_id, before.counts.succeeded, before.counts.failed
+        ),
+        Format::Text => println!(
+            "cancelled run {}: terminated {}: {} ({} children had finished)",
+            record.run_id,
+            batchfan::status::count_of(jobs.len() as u64, "job", "jobs"),
+            jobs.join(" "),
+            before.counts.terminal()
+        ),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -42,7 +42,21 @@ pub enum Command {
     /// Scale queue workers on SQS depth: evaluate, simulate, export, init and run policies.
     #[command(subcommand)]
     Scale(ScaleCommand),
+    /// Print a shell completion script: `batchfan completions bash > /etc/bash_completion.d/batchfan`.
+    Completions(CompletionsArgs),
 }
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Printed at the end of every `--help`.
+pub const EXIT_CODES: &str = "Exit codes: 0 ok, 1 work failed (children failed, a run did not finish within --timeout), \
+2 bad input (nothing was written or sent), 75 transient (network, throttling, a full disk: retry), \
+130 interrupted (Ctrl-C, SIGTERM)";
 
 #[derive(Debug, Subcommand)]
 pub enum ScaleCommand {
@@ -369,6 +383,9 @@ pub struct RunArg {
 pub struct StatusArgs {
     #[command(flatten)]
     pub run: RunArg,
+    /// Exit 1 when the run has failed children (or dead-lettered chunks), for scripts.
+    #[arg(long)]
+    pub exit_status: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -395,6 +412,9 @@ pub struct CancelArgs {
     /// Reason recorded on the jobs.
     #[arg(long, default_value = "cancelled with batchfan cancel")]
     pub reason: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -438,12 +458,14 @@ pub struct PlanOptionArgs {
     #[arg(long, value_name = "N")]
     pub max_items_per_chunk: Option<u64>,
     /// Most bytes per chunk, e.g. 256MiB [default when no packing option is given: 1GiB].
+    /// Sizes: K, KiB = 1024 and KB = 1000 (likewise M/MiB/MB, G/GiB/GB, T/TiB/TB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_bytes_per_chunk: Option<u64>,
     /// This many chunks (fewer only when there are fewer items), balanced by bytes.
     #[arg(long, value_name = "N")]
     pub children: Option<u64>,
-    /// Split newline-delimited objects larger than SIZE into SIZE ranges at record boundaries.
+    /// Split newline-delimited objects larger than SIZE into SIZE ranges at record boundaries
+    /// (compressed objects are never split). K and KiB are 1024, KB is 1000.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub split_bytes: Option<u64>,
 }

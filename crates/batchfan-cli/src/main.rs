@@ -10,7 +10,7 @@ mod scale_cmd;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
 
@@ -37,6 +37,25 @@ pub(crate) async fn interrupted() {
     }
 }
 
+/// The command line with the exit codes at the end of every command's `--help`, and the help of
+/// `--input` saying where a local folder is not allowed.
+fn with_exit_codes(command: clap::Command) -> clap::Command {
+    let remote = matches!(command.get_name(), "submit" | "enqueue");
+    let command = command.after_help(cli::EXIT_CODES).mut_subcommands(with_exit_codes);
+    if remote {
+        command.mut_arg("input", |a| {
+            a.help("Input: s3://bucket/prefix/. A local folder is not allowed: AWS Batch jobs and queue workers cannot read this machine's files")
+        })
+    } else {
+        command
+    }
+}
+
+fn parse() -> Cli {
+    let matches = with_exit_codes(Cli::command()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // Rust ignores SIGPIPE, so printing into a closed pipe (`batchfan status RUN | head`) panics
@@ -45,7 +64,7 @@ async fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    let cli = parse();
     // One client for the process, from the standard AWS chain and BATCHFAN_* settings.
     let client = batchfan::Client::from_env().await;
     let result = match cli.command {
@@ -60,6 +79,15 @@ async fn main() -> ExitCode {
         Command::Enqueue(args) => queue_cmd::enqueue(&client, *args).await,
         Command::Workers(args) => queue_cmd::workers(&client, args).await,
         Command::Scale(command) => return scale_cmd::run(&client, command).await,
+        Command::Completions(args) => {
+            clap_complete::generate(
+                args.shell,
+                &mut with_exit_codes(Cli::command()),
+                "batchfan",
+                &mut std::io::stdout(),
+            );
+            return ExitCode::SUCCESS;
+        }
     };
     match result {
         Ok(code) => code,

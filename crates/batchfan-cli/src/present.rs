@@ -35,6 +35,7 @@ pub fn plan_json(plan: &Plan) -> serde_json::Value {
         "chunk_count": plan.chunks.len(),
         "split_bytes": plan.split_bytes,
         "kept_whole_compressed": plan.kept_whole_compressed,
+        "arrays": arrays_needed(plan),
         "chunks": chunks,
     })
 }
@@ -58,6 +59,17 @@ pub fn plan_text(plan: &Plan) -> String {
         format_size(pick(100)),
         counts.iter().max().copied().unwrap_or(0),
     ) + &kept_whole_text(plan)
+        + &match arrays_needed(plan) {
+            1 => String::new(),
+            n => format!(
+                "\narrays:  {n} (AWS Batch arrays hold at most 10,000 children; submit sends {n} and tracks them as one run)"
+            ),
+        }
+}
+
+/// AWS Batch array jobs a submit of this plan needs (10,000 children each).
+pub fn arrays_needed(plan: &Plan) -> usize {
+    plan.chunks.len().div_ceil(batchfan::limits::MAX_ARRAY_SIZE).max(1)
 }
 
 /// The line saying which objects `--split-bytes` left whole, and why; empty when none.

@@ -114,13 +114,14 @@ fn print_status(status: &QueueRunStatus, format: Format) {
     }
 }
 
-pub async fn status(client: &Client, record: QueueRunRecord, format: Format) -> Result<ExitCode> {
+pub async fn status(client: &Client, record: QueueRunRecord, format: Format, exit_status: bool) -> Result<ExitCode> {
     let status = queue::queue_run_status(client, &record).await?;
     if status.complete {
         batchfan::claim::release_run(client, &record.output, &record.run_id).await?;
     }
     print_status(&status, format);
-    Ok(ExitCode::SUCCESS)
+    let failed = !status.dead_lettered.is_empty();
+    Ok(if exit_status && failed { ExitCode::from(code::WORK_FAILED) } else { ExitCode::SUCCESS })
 }
 
 pub async fn wait(

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use batchfan::local::{self, Event, LocalOptions};
 use batchfan::size::format_size;
+use batchfan::status::count_of;
 use batchfan::{Client, Error, limits};
 
 use crate::cli::{Format, RunArgs, run_spec};
@@ -41,14 +42,18 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
     };
     if args.format == Format::Text {
         eprintln!(
-            "run {run_id}: {} items ({}) in {} chunks, {parallel} at a time; manifest {manifest_uri}",
-            header.item_count,
+            "run {run_id}: {} ({}) in {}, {parallel} at a time; manifest {manifest_uri}",
+            count_of(header.item_count, "item", "items"),
             format_size(header.total_bytes),
-            header.chunk_count
+            count_of(header.chunk_count, "chunk", "chunks")
         );
     }
     let bar = present::progress_bar(header.chunk_count);
     let started = Instant::now();
+    // Without a terminal (CI, a log file) there is no bar: one line per interval instead.
+    let log_lines = !std::io::IsTerminal::is_terminal(&std::io::stderr()) && args.format == Format::Text;
+    let last_line = std::sync::Mutex::new(Instant::now());
+    let total = header.chunk_count;
     let on_event = {
         let bar = bar.clone();
         let done = std::sync::Mutex::new((0u64, 0u64));
@@ -61,15 +66,28 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
                     *done
                 };
                 let secs = started.elapsed().as_secs_f64().max(1e-3);
+                let rates = format!(
+                    "{} items/s, {}/s",
+                    per_second(items as f64 / secs),
+                    format_size((bytes as f64 / secs) as u64)
+                );
                 bar.set_position(counts.terminal());
                 bar.set_message(format!(
-                    "ok {} failed {} running {} | {:.0} items/s {}/s",
-                    counts.succeeded,
-                    counts.failed,
-                    counts.running,
-                    items as f64 / secs,
-                    format_size((bytes as f64 / secs) as u64)
+                    "ok {} failed {} running {} | {rates}",
+                    counts.succeeded, counts.failed, counts.running
                 ));
+                let mut last = last_line.lock().unwrap_or_else(|p| p.into_inner());
+                if log_lines && (last.elapsed() >= PROGRESS_INTERVAL || counts.terminal() == total) {
+                    *last = Instant::now();
+                    eprintln!(
+                        "progress: {}/{total} children done ({} ok, {} failed, {} running) after {:.0} s; {rates}",
+                        counts.terminal(),
+                        counts.succeeded,
+                        counts.failed,
+                        counts.running,
+                        secs
+                    );
+                }
             }
             if let Event::Retrying { index, attempt, reason } = event {
                 bar.println(format!("child {index} attempt {attempt} failed ({reason}); retrying"));
@@ -90,16 +108,43 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
     Ok(if summary.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(code::WORK_FAILED) })
 }
 
+/// How often a run without a terminal logs its progress.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A rate as people read it: `0.4`, `3.2`, `41`, `1,250`.
+fn per_second(rate: f64) -> String {
+    if rate < 10.0 {
+        format!("{rate:.1}")
+    } else {
+        let n = rate.round() as u64;
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    }
+}
+
 fn print_summary(summary: &local::RunSummary, wall: Duration) {
     let secs = wall.as_secs_f64().max(1e-9);
     let c = &summary.counts;
-    println!("run {}: {} children, {} succeeded, {} failed", summary.run_id, c.total(), c.succeeded, c.failed);
     println!(
-        "items {} ({}) in {:.2} s: {:.0} items/s, {}/s",
+        "run {}: {}, {} succeeded, {} failed",
+        summary.run_id,
+        count_of(c.total(), "child", "children"),
+        c.succeeded,
+        c.failed
+    );
+    println!(
+        "items {} ({}) in {:.2} s: {} items/s, {}/s",
         summary.items,
         format_size(summary.bytes),
         secs,
-        summary.items as f64 / secs,
+        per_second(summary.items as f64 / secs),
         format_size((summary.bytes as f64 / secs) as u64)
     );
     println!("output:   {}", summary.output);

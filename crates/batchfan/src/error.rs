@@ -57,7 +57,7 @@ pub enum Error {
     },
     /// The plan has more chunks than one AWS Batch array allows.
     #[error(
-        "the plan has {chunks} chunks but one array job allows at most {limit} children: raise --max-items-per-chunk or --max-bytes-per-chunk, or lower --children"
+        "the plan has {chunks} chunks but at most {limit} are allowed here: raise --max-items-per-chunk or --max-bytes-per-chunk, lower --children, or raise --split-bytes (every split range is an item of its own)"
     )]
     TooManyChunks {
         /// Chunks the plan would have.

@@ -343,10 +343,56 @@ fn last_line(path: &Path) -> Option<String> {
     let mut tail = Vec::new();
     file.read_to_end(&mut tail).ok()?;
     let text = String::from_utf8_lossy(&tail);
-    text.lines().rev().map(str::trim).find(|l| !l.is_empty()).map(|l| l.chars().take(300).collect())
+    text.lines().rev().map(str::trim).find(|l| !l.is_empty()).map(|l| log_message(l).chars().take(300).collect())
+}
+
+/// The message of a harness log line (text or JSON), without its timestamp, level, span and
+/// exit code field; any other line as it is.
+fn log_message(line: &str) -> String {
+    if line.starts_with('{')
+        && let Ok(event) = serde_json::from_str::<serde_json::Value>(line)
+        && let Some(message) = event["fields"]["message"].as_str()
+    {
+        return message.to_string();
+    }
+    // `2026-11-28T09:11:00.844086Z ERROR chunk{run_id=".." chunk=0 attempt=1}: message exit_code=75`
+    let Some((stamp, rest)) = line.split_once(' ') else { return line.to_string() };
+    if !(stamp.ends_with('Z') && stamp.starts_with(|c: char| c.is_ascii_digit())) {
+        return line.to_string();
+    }
+    let rest = rest.trim_start();
+    let rest = ["ERROR ", "WARN ", "INFO ", "DEBUG ", "TRACE "]
+        .iter()
+        .find_map(|level| rest.strip_prefix(level))
+        .unwrap_or(rest)
+        .trim_start();
+    let rest = match rest.split_once("}: ") {
+        Some((span, message)) if !span.contains(' ') || span.contains('{') => message,
+        _ => rest,
+    };
+    let rest = match rest.rsplit_once(" exit_code=") {
+        Some((message, code)) if code.chars().all(|c| c.is_ascii_digit()) => message,
+        _ => rest,
+    };
+    rest.to_string()
 }
 
 /// Default parallelism: the number of CPUs.
 pub fn default_parallel() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_message;
+
+    #[test]
+    fn reasons_are_the_message_of_a_log_line() {
+        let text = r#"2026-11-28T09:11:00.844086Z ERROR chunk{run_id="bf-1" chunk=0 attempt=1}: input `a b` changed: re-plan exit_code=3"#;
+        assert_eq!(log_message(text), "input `a b` changed: re-plan");
+        let json = r#"{"timestamp":"x","level":"ERROR","fields":{"message":"no space left","exit_code":75},"span":{}}"#;
+        assert_eq!(log_message(json), "no space left");
+        assert_eq!(log_message("Traceback (most recent call last):"), "Traceback (most recent call last):");
+        assert_eq!(log_message("2026-11-28T09:11:00Z WARN drain deadline reached"), "drain deadline reached");
+    }
 }
