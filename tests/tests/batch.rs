@@ -385,6 +385,12 @@ async fn failures_make_wait_exit_1_with_a_table_and_redrive_submits_exactly_the_
     assert_eq!(out.status.code(), Some(0));
     let out = run(env.batchfan(&failing).args(["wait", &run_id, "--tolerated-failure-percent", "50"]));
     assert_eq!(out.status.code(), Some(1));
+    // The finished run left its report: every chunk FAILED with Batch's reason (issue 10).
+    let stored = download_prefix(&failing.s3().await, "batch-fail", &format!("out/_batchfan/runs/{run_id}/")).await;
+    let report: serde_json::Value =
+        serde_json::from_slice(&stored[&format!("out/_batchfan/runs/{run_id}/report.json")]).unwrap();
+    assert_eq!((report["failed"].as_u64(), report["chunks"].as_array().map(Vec::len)), (Some(5), Some(5)));
+    assert!(report["chunks"].as_array().unwrap().iter().all(|c| c["status"] == "FAILED" && c["reason"].is_string()));
     // `status` exits 0 whatever the run did; with --exit-status a failed run exits 1 (issue 10).
     assert_eq!(run(env.batchfan(&failing).args(["status", &run_id])).status.code(), Some(0));
     assert_eq!(run(env.batchfan(&failing).args(["status", &run_id, "--exit-status"])).status.code(), Some(1));
@@ -410,6 +416,7 @@ async fn failures_make_wait_exit_1_with_a_table_and_redrive_submits_exactly_the_
     let out = run(env.batchfan(&failing).args(["status", &run_id, "--format", "json"]));
     let status = json(&out);
     assert_eq!(status["counts"]["failed"], 5);
+    assert_eq!(status["report"]["chunks"].as_array().map(Vec::len), Some(5), "status prints the report's shape");
     assert_eq!(status["arrays"].as_array().unwrap().len(), 2);
 }
 

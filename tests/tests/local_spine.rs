@@ -766,3 +766,31 @@ fn completions_help_texts_and_plans_past_one_array() {
     let out = run(command("batchfan", None).args(["plan", "--max-items-per-chunk", "1", "--input"]).arg(&input));
     assert!(String::from_utf8_lossy(&out.stdout).contains("arrays:  2"));
 }
+
+// The run report (issue 10): when a local run ends, `_batchfan/runs/RUN/report.json` lists each
+// chunk with its status, attempts, exit code, reason, output key and bytes.
+#[test]
+fn a_local_run_leaves_a_report_of_every_chunk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    write_dataset(&input, 26);
+    let fault = batchfan_tests::bin("fault_worker").display().to_string();
+    let out = run(local_cmd(&input, &output, &["--children", "3", "--attempts", "2", "--format", "json"], &[&fault])
+        .env("FAULT_FAIL_CHUNK", "1"));
+    assert_eq!(out.status.code(), Some(1));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report_path = summary["report"].as_str().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(report_path).unwrap()).unwrap();
+    assert_eq!((report["succeeded"].as_u64(), report["failed"].as_u64()), (Some(2), Some(1)), "{report}");
+    let chunks = report["chunks"].as_array().unwrap();
+    assert_eq!(chunks.len(), 3);
+    assert_eq!(chunks[1]["status"], "FAILED");
+    assert_eq!((chunks[1]["attempts"].as_u64(), chunks[1]["exit_code"].as_i64()), (Some(2), Some(1)));
+    assert_eq!(chunks[1]["reason"], "handler failed: injected poison in chunk 1", "{report}");
+    for i in [0usize, 2] {
+        assert_eq!(chunks[i]["status"], "SUCCEEDED");
+        let key = format!("part-{i:05}");
+        assert_eq!(chunks[i]["output_key"], key.as_str());
+        assert_eq!(chunks[i]["bytes_out"].as_u64(), Some(std::fs::metadata(output.join(&key)).unwrap().len()));
+    }
+}

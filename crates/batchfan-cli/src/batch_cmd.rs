@@ -120,8 +120,14 @@ fn check_tolerance(t: &ToleranceArgs) -> Result<()> {
     Ok(())
 }
 
-fn status_json(status: &RunStatus, failed: &[FailedChild], record: &RunRecord) -> serde_json::Value {
+fn status_json(
+    status: &RunStatus,
+    failed: &[FailedChild],
+    record: &RunRecord,
+    report: &batchfan::report::RunReport,
+) -> serde_json::Value {
     json!({
+        "report": report,
         "run_id": status.run_id,
         "record_uri": record.record_uri,
         "manifest": record.manifest,
@@ -178,8 +184,9 @@ async fn status_of(client: &Client, record: &RunRecord, format: Format, exit_sta
     }
     let failed =
         if status.counts.failed > 0 { client.failed_children(record, &status).await?.children } else { vec![] };
+    let report = run_report(client, record, &failed, status.complete).await?;
     match format {
-        Format::Json => print_json(&status_json(&status, &failed, record)),
+        Format::Json => print_json(&status_json(&status, &failed, record, &report)),
         Format::Text => print_status(&status, &failed),
     }
     Ok(if exit_status && status.counts.failed > 0 { ExitCode::from(code::WORK_FAILED) } else { ExitCode::SUCCESS })
@@ -239,8 +246,9 @@ async fn wait_for(client: &Client, record: &RunRecord, tolerance: &ToleranceArgs
     batchfan::claim::release_run(client, &record.output, &record.run_id).await?;
     let failed =
         if status.counts.failed > 0 { client.failed_children(record, &status).await?.children } else { vec![] };
+    let report = run_report(client, record, &failed, true).await?;
     match format {
-        Format::Json => print_json(&status_json(&status, &failed, record)),
+        Format::Json => print_json(&status_json(&status, &failed, record, &report)),
         Format::Text => print_status(&status, &failed),
     }
     Ok(if tolerated(status.counts.failed, status.counts.total(), tolerance) {
@@ -248,6 +256,16 @@ async fn wait_for(client: &Client, record: &RunRecord, tolerance: &ToleranceArgs
     } else {
         ExitCode::from(code::WORK_FAILED)
     })
+}
+
+/// The run report; written to `_batchfan/runs/RUN/report.json` once the run is over.
+async fn run_report(
+    client: &Client,
+    record: &RunRecord,
+    failed: &[FailedChild],
+    over: bool,
+) -> Result<batchfan::report::RunReport> {
+    batchfan::report::of_run(client, &record.run_id, &record.output, record.chunk_count, failed, over).await
 }
 
 /// Whether `failures` of `total` children are within `--tolerated-failure-count/-percent`.

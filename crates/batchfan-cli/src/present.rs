@@ -109,8 +109,3 @@ pub fn progress_bar(len: u64) -> ProgressBar {
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
-
-/// `1 chunk`, `2 chunks`: a count with its noun (an `s` for the plural).
-pub fn count(n: u64, noun: &str) -> String {
-    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
-}

@@ -7,6 +7,7 @@ use std::time::Duration;
 use batchfan::pool::{Pool, PoolEvent, PoolOptions};
 use batchfan::queue::{self, EnqueueOptions, QueueRunRecord, QueueRunStatus};
 use batchfan::status::FailedChild;
+use batchfan::status::count_of;
 use batchfan::{Client, Error, Result, limits, local};
 use serde_json::json;
 
@@ -46,8 +47,8 @@ pub async fn enqueue(client: &Client, args: EnqueueArgs) -> Result<ExitCode> {
                 "run {}: {} items in {}; sent {} in {} request(s), {:.0} messages/s",
                 record.run_id,
                 done.plan.item_count,
-                present::count(record.chunk_count, "chunk"),
-                present::count(stats.sent, "message"),
+                count_of(record.chunk_count, "chunk", "chunks"),
+                count_of(stats.sent, "message", "messages"),
                 stats.requests,
                 stats.sent as f64 / stats.seconds.max(1e-6)
             );
@@ -77,10 +78,21 @@ fn failed_of(status: &QueueRunStatus) -> Vec<FailedChild> {
         .collect()
 }
 
-fn print_status(status: &QueueRunStatus, format: Format) {
+/// The run report; written to `_batchfan/runs/RUN/report.json` once the run is over.
+async fn queue_report(
+    client: &Client,
+    record: &QueueRunRecord,
+    status: &QueueRunStatus,
+) -> Result<batchfan::report::RunReport> {
+    let failed = failed_of(status);
+    batchfan::report::of_run(client, &record.run_id, &record.output, record.chunk_count, &failed, status.complete).await
+}
+
+fn print_status(status: &QueueRunStatus, format: Format, report: &batchfan::report::RunReport) {
     let failed = failed_of(status);
     match format {
         Format::Json => print_json(&json!({
+            "report": report,
             "run_id": status.run_id,
             "kind": "queue",
             "complete": status.complete,
@@ -97,7 +109,7 @@ fn print_status(status: &QueueRunStatus, format: Format) {
                 "run {} (queue): {} of {} committed, {} dead-lettered, {} pending{}",
                 status.run_id,
                 status.committed,
-                present::count(status.chunk_count, "chunk"),
+                count_of(status.chunk_count, "chunk", "chunks"),
                 status.dead_lettered.len(),
                 status.pending,
                 if status.complete { "" } else { " - in progress" }
@@ -119,7 +131,8 @@ pub async fn status(client: &Client, record: QueueRunRecord, format: Format, exi
     if status.complete {
         batchfan::claim::release_run(client, &record.output, &record.run_id).await?;
     }
-    print_status(&status, format);
+    let report = queue_report(client, &record, &status).await?;
+    print_status(&status, format, &report);
     let failed = !status.dead_lettered.is_empty();
     Ok(if exit_status && failed { ExitCode::from(code::WORK_FAILED) } else { ExitCode::SUCCESS })
 }
@@ -149,7 +162,8 @@ pub async fn wait(
     let status = status?;
     // The run is over: its output is free for the next run.
     batchfan::claim::release_run(client, &record.output, &record.run_id).await?;
-    print_status(&status, format);
+    let report = queue_report(client, &record, &status).await?;
+    print_status(&status, format, &report);
     let failures = status.dead_lettered.len() as u64;
     Ok(if crate::batch_cmd::tolerated(failures, status.chunk_count, tolerance) {
         ExitCode::SUCCESS
@@ -175,7 +189,7 @@ pub async fn redrive(client: &Client, mut record: QueueRunRecord, dry_run: bool,
             "run {}: {} {} to {}: {chunks:?}",
             record.run_id,
             if dry_run { "would send" } else { "sent" },
-            present::count(chunks.len() as u64, "dead-lettered chunk"),
+            count_of(chunks.len() as u64, "dead-lettered chunk", "dead-lettered chunks"),
             record.queue_url
         ),
     }
@@ -222,7 +236,7 @@ pub async fn workers(client: &Client, args: WorkersArgs) -> Result<ExitCode> {
     pool.scale_to(args.count)?;
     eprintln!(
         "{} on {}; logs in {}; Ctrl-C or SIGTERM drains them",
-        present::count(args.count as u64, "worker"),
+        count_of(args.count as u64, "worker", "workers"),
         info.url,
         log_dir.display()
     );
@@ -252,7 +266,7 @@ pub async fn workers(client: &Client, args: WorkersArgs) -> Result<ExitCode> {
     let deadline = Duration::from_secs_f64(args.stop_deadline.unwrap_or(stop_timeout + 5.0));
     eprintln!(
         "stopping: draining {} (up to {:.0} s)",
-        present::count(pool.capacity() as u64, "worker"),
+        count_of(pool.capacity() as u64, "worker", "workers"),
         deadline.as_secs_f64()
     );
     let killed = pool.stop(deadline).await?;
@@ -260,7 +274,7 @@ pub async fn workers(client: &Client, args: WorkersArgs) -> Result<ExitCode> {
         eprintln!("{}", describe(&event));
     }
     if killed > 0 {
-        eprintln!("{} did not drain in time and were killed", present::count(killed as u64, "worker"));
+        eprintln!("{} did not drain in time and were killed", count_of(killed as u64, "worker", "workers"));
     }
     Ok(ExitCode::from(code::INTERRUPTED))
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use batchfan::local::{self, Event, LocalOptions};
 use batchfan::size::format_size;
 use batchfan::status::count_of;
+use batchfan::uri::Location;
 use batchfan::{Client, Error, limits};
 
 use crate::cli::{Format, RunArgs, run_spec};
@@ -99,7 +100,10 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
     let interrupted = crate::interrupted();
     let summary = client.run_local(&prepared, &local_options, &on_event, interrupted).await;
     bar.finish_and_clear();
-    let summary = summary?;
+    let mut summary = summary?;
+    let report =
+        batchfan::report::write(client, &summary.run_id, &summary.output, header.chunk_count, &summary.failed).await?;
+    summary.report = Some(Location::parse(&report.output)?.join_display(&batchfan::report::report_key(&report.run_id)));
     let wall = started.elapsed();
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),
@@ -150,6 +154,9 @@ fn print_summary(summary: &local::RunSummary, wall: Duration) {
     println!("output:   {}", summary.output);
     println!("manifest: {}", summary.manifest);
     println!("logs:     {}", summary.log_dir);
+    if let Some(report) = &summary.report {
+        println!("report:   {report}");
+    }
     if !summary.failed.is_empty() {
         println!("\nfailed children:\n{}", present::failure_table(&summary.failed));
     }

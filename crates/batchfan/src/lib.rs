@@ -43,6 +43,7 @@ pub mod pool;
 #[cfg(feature = "queue")]
 pub mod queue;
 pub mod records;
+pub mod report;
 pub mod run;
 pub mod runs;
 pub mod size;

@@ -97,6 +97,9 @@ pub struct RunSummary {
     pub wall_seconds: f64,
     /// Where child logs are.
     pub log_dir: String,
+    /// The run report's URI, once written (`batchfan::report`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
 }
 
 /// Finds `program` like a shell would (a path, or a name on `PATH`), so a typo fails before
@@ -193,6 +196,7 @@ pub async fn run_local(
         bytes,
         wall_seconds: started.elapsed().as_secs_f64(),
         log_dir: options.log_dir.display().to_string(),
+        report: None,
     })
 }
 
