@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use aws_sdk_s3::primitives::ByteStream;
+
 use batchfan_tests::{
     Moto, command, create_bucket, dataset_in_bucket, download_prefix, merge_counts, moto, part_bodies,
     reference_wordcount, run,
@@ -149,4 +151,56 @@ async fn an_input_list_selects_keys_and_a_missing_key_is_named() {
     let out = run(batchfan(moto).args(["plan", "--input", "s3://list-in/d/", "--input-list"]).arg(&list));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("s3://list-in/d/not-there.txt"));
+}
+
+// Rough edges of --input-list (issue 10): every missing key named at once; a URI outside --input
+// is an error saying so; keys that start or end with spaces are kept; folder markers skipped.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_input_list_names_every_missing_key_keeps_spaces_and_refuses_outside_uris() {
+    let moto = moto();
+    let s3 = moto.s3().await;
+    create_bucket(&s3, "list-edges").await;
+    for key in ["d/ spaced.txt ", "d/plain.txt"] {
+        s3.put_object().bucket("list-edges").key(key).body(ByteStream::from_static(b"x\n")).send().await.unwrap();
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let list = tmp.path().join("keys.txt");
+    std::fs::write(&list, " spaced.txt \r\nplain.txt\nsub/\n   \n# comment\n").unwrap();
+    let plan = plan_json(moto, "s3://list-edges/d/", &["--input-list", &list.display().to_string()]);
+    let keys: Vec<&str> = plan["chunks"][0]["first_key"].as_str().into_iter().collect();
+    assert_eq!(plan["objects"], 2, "{plan}");
+    assert_eq!(keys, [" spaced.txt "], "{plan}");
+
+    std::fs::write(&list, "plain.txt\ngone-1.txt\ngone-2.txt\n").unwrap();
+    let out = run(batchfan(moto).args(["plan", "--input", "s3://list-edges/d/", "--input-list"]).arg(&list));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("2 of its keys do not exist") && stderr.contains("gone-1.txt") && stderr.contains("gone-2.txt"),
+        "{stderr}"
+    );
+
+    std::fs::write(&list, "s3://other-bucket/d/plain.txt\n").unwrap();
+    let out = run(batchfan(moto).args(["plan", "--input", "s3://list-edges/d/", "--input-list"]).arg(&list));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is outside --input"));
+}
+
+// `--include` globs narrow the S3 listing to their literal prefix (issue 10).
+#[tokio::test(flavor = "multi_thread")]
+async fn include_globs_list_only_their_literal_prefix() {
+    let moto = moto();
+    let s3 = moto.s3().await;
+    create_bucket(&s3, "narrow").await;
+    for day in ["26", "27"] {
+        for i in 0..5 {
+            let key = format!("events/dt=2026-11-{day}/part-{i}.json");
+            s3.put_object().bucket("narrow").key(key).body(ByteStream::from_static(b"{}\n")).send().await.unwrap();
+        }
+    }
+    let plan = plan_json(moto, "s3://narrow/events/", &["--include", "dt=2026-11-27/**"]);
+    assert_eq!((plan["objects"].as_u64(), plan["objects_listed"].as_u64()), (Some(5), Some(5)), "{plan}");
+    // A file-name glob matches anywhere: everything is listed.
+    let plan = plan_json(moto, "s3://narrow/events/", &["--include", "part-1.json"]);
+    assert_eq!((plan["objects"].as_u64(), plan["objects_listed"].as_u64()), (Some(2), Some(10)), "{plan}");
 }

@@ -79,9 +79,12 @@ impl PlanOptions {
     }
 
     fn filters(&self) -> Result<Filters> {
+        let (include_paths, include_names) = self.include.iter().cloned().partition(|p| p.contains('/'));
         Ok(Filters {
             include: GlobPair::new("--include", &self.include)?,
             exclude: GlobPair::new("--exclude", &self.exclude)?,
+            include_paths,
+            include_names,
         })
     }
 
@@ -128,9 +131,39 @@ impl GlobPair {
 struct Filters {
     include: GlobPair,
     exclude: GlobPair,
+    /// The `--include` patterns with a `/` (matched against whole keys) and without.
+    include_paths: Vec<String>,
+    include_names: Vec<String>,
 }
 
 impl Filters {
+    /// The key prefixes a listing must cover: the literal start (up to its last `/`) of every
+    /// `--include` path glob, so `dt=2026-11-27/**` lists only `dt=2026-11-27/`. One empty
+    /// prefix (everything) when there is no include, or one that matches file names anywhere.
+    fn list_prefixes(&self) -> Vec<String> {
+        if self.include.empty || !self.include_names.is_empty() {
+            return vec![String::new()];
+        }
+        let mut prefixes: Vec<String> = self
+            .include_paths
+            .iter()
+            .map(|p| {
+                let literal = &p[..p.find(['*', '?', '[', '{', '\\']).unwrap_or(p.len())];
+                literal[..literal.rfind('/').map_or(0, |i| i + 1)].to_string()
+            })
+            .collect();
+        prefixes.sort();
+        prefixes.dedup();
+        // A prefix inside another is listed by it.
+        let mut kept: Vec<String> = Vec::new();
+        for p in prefixes {
+            if !kept.iter().any(|k| p.starts_with(k.as_str())) {
+                kept.push(p);
+            }
+        }
+        kept
+    }
+
     fn keep(&self, key: &str) -> bool {
         !is_batchfan_own(key) && (self.include.empty || self.include.matches(key)) && !self.exclude.matches(key)
     }
@@ -308,12 +341,14 @@ pub async fn list_input(client: &Client, input: &Location, options: &PlanOptions
     store.check_root().await?;
     let Some(list) = options.input_list.as_deref() else {
         let mut listing = Listing::default();
-        let mut objects = store.list("");
-        while let Some(object) = objects.next().await {
-            let object = object?;
-            listing.listed += 1;
-            if filters.keep(&object.key) {
-                listing.objects.push(object);
+        for prefix in filters.list_prefixes() {
+            let mut objects = store.list(&prefix);
+            while let Some(object) = objects.next().await {
+                let object = object?;
+                listing.listed += 1;
+                if filters.keep(&object.key) {
+                    listing.objects.push(object);
+                }
             }
         }
         return Ok(listing);
@@ -323,29 +358,69 @@ pub async fn list_input(client: &Client, input: &Location, options: &PlanOptions
     let text = store::read_all(list_store.as_ref(), &list_name, None, None).await?;
     let text = String::from_utf8(text.to_vec())
         .map_err(|_| Error::option("--input-list", list, "must be UTF-8 text, one key per line"))?;
-    let prefix = input.to_string();
-    let keys: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| l.strip_prefix(prefix.as_str()).unwrap_or(l).trim_start_matches('/').to_string())
-        .collect();
+    let keys = list_file_keys(&text, input, list)?;
     let listed = keys.len();
-    let objects = heads(store.as_ref(), keys.into_iter().filter(|k| filters.keep(k)).collect()).await?;
+    let objects = heads(store.as_ref(), keys.into_iter().filter(|k| filters.keep(k)).collect(), list).await?;
     Ok(Listing { objects, listed })
 }
 
-async fn heads(store: &dyn Store, keys: Vec<String>) -> Result<Vec<ObjectMeta>> {
-    futures_util::stream::iter(keys)
-        .map(|key| async move {
-            match store.head(&key).await? {
-                Some(meta) => Ok(meta),
-                None => Err(Error::NotFound { uri: store.location().join_display(&key) }),
+/// The keys of an `--input-list` file. A line is a key relative to `--input`, or a URI under it;
+/// keys are taken as written (spaces included) but for a line ending `\r\n`. Blank lines, lines
+/// starting with `#`, and folder markers (keys ending in `/`) are skipped. A URI outside
+/// `--input` is an error naming it.
+pub fn list_file_keys(text: &str, input: &Location, list: &str) -> Result<Vec<String>> {
+    let prefix = input.to_string();
+    let mut keys = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = match line.strip_prefix(prefix.as_str()) {
+            Some(rest) => rest.trim_start_matches('/'),
+            None if line.starts_with("s3://") || line.starts_with('/') || line.starts_with("file://") => {
+                return Err(Error::option(
+                    "--input-list",
+                    list,
+                    format!(
+                        "line {}: `{line}` is outside --input `{prefix}`; list keys under it (relative keys or URIs starting with it)",
+                        n + 1
+                    ),
+                ));
             }
-        })
+            None => line,
+        };
+        if !key.is_empty() && !key.ends_with('/') {
+            keys.push(key.to_string());
+        }
+    }
+    Ok(keys)
+}
+
+/// Looks every key up (HEAD, a few at a time); every missing key is named in one error.
+async fn heads(store: &dyn Store, keys: Vec<String>, list: &str) -> Result<Vec<ObjectMeta>> {
+    let found: Vec<(String, Option<ObjectMeta>)> = futures_util::stream::iter(keys)
+        .map(|key| async move { store.head(&key).await.map(|meta| (key, meta)) })
         .buffered(LIST_FILE_CONCURRENCY)
         .try_collect()
-        .await
+        .await?;
+    let missing: Vec<&str> = found.iter().filter(|(_, m)| m.is_none()).map(|(k, _)| k.as_str()).collect();
+    if !missing.is_empty() {
+        const SHOWN: usize = 20;
+        let more = missing.len().saturating_sub(SHOWN);
+        let names: Vec<String> = missing.iter().take(SHOWN).map(|k| store.location().join_display(k)).collect();
+        return Err(Error::option(
+            "--input-list",
+            list,
+            format!(
+                "{} of its keys do not exist: {}{}; fix or remove those lines",
+                missing.len(),
+                names.join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() }
+            ),
+        ));
+    }
+    Ok(found.into_iter().filter_map(|(_, meta)| meta).collect())
 }
 
 /// Lists and plans in one call: options are checked before anything is listed.

@@ -53,7 +53,15 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectMeta>) -> Res
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
         let path = entry.path();
-        let md = std::fs::metadata(&path).map_err(|e| Error::io("reading metadata of", &path, e))?;
+        if entry.file_name().to_string_lossy().contains(TMP_MARK) {
+            continue; // a write in progress (or a dead writer's leftover), never an object
+        }
+        let md = match std::fs::metadata(&path) {
+            Ok(md) => md,
+            // Gone between the directory read and now (renamed or deleted by a writer).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io("reading metadata of", &path, e)),
+        };
         let rel = path.strip_prefix(root).unwrap_or(&path);
         // Keys are UTF-8 (as S3 keys are); a lossy name would plan a file that does not exist.
         let Some(key) = rel.components().map(|c| c.as_os_str().to_str()).collect::<Option<Vec<_>>>() else {
