@@ -794,3 +794,39 @@ fn a_local_run_leaves_a_report_of_every_chunk() {
         assert_eq!(chunks[i]["bytes_out"].as_u64(), Some(std::fs::metadata(output.join(&key)).unwrap().len()));
     }
 }
+
+// `run --local --resume` (issue 10): after a failed run, only the chunks without a completion
+// marker run again, under the same run id; a changed plan is refused.
+#[test]
+fn resume_reruns_only_the_chunks_without_a_marker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    write_dataset(&input, 27);
+    let fault = batchfan_tests::bin("fault_worker").display().to_string();
+    let extra = ["--children", "4", "--format", "json"];
+    let out = run(local_cmd(&input, &output, &extra, &[&fault]).env("FAULT_FAIL_CHUNK", "2"));
+    assert_eq!(out.status.code(), Some(1));
+    let first: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let before = std::fs::metadata(output.join("part-00000")).unwrap().modified().unwrap();
+
+    let resumed = [&extra[..], &["--resume"]].concat();
+    let out = run(&mut local_cmd(&input, &output, &resumed, &[&fault]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let second: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(second["run_id"], first["run_id"], "the same run goes on");
+    assert_eq!(second["counts"]["succeeded"], 1, "only chunk 2 ran: {second}");
+    assert_eq!(std::fs::metadata(output.join("part-00000")).unwrap().modified().unwrap(), before, "chunk 0 untouched");
+    assert_eq!(part_bodies(&output).len(), 4);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(second["report"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(report["succeeded"], 4);
+
+    // The input changed: the plan is not the run's any more.
+    std::fs::write(input.join("new.txt"), b"more words\n").unwrap();
+    let out = run(&mut local_cmd(&input, &output, &resumed, &[&fault]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a run of the same plan"));
+    // Nothing to resume in an empty output.
+    let out = run(&mut local_cmd(&input, &tmp.path().join("empty"), &resumed, &[&fault]));
+    assert_eq!(out.status.code(), Some(2));
+}

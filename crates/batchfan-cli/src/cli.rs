@@ -541,6 +541,10 @@ pub struct RunArgs {
     /// Where child logs go [default: a folder under the system temp dir].
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
+    /// Resume the newest earlier run of the same plan in --output: run only its chunks without
+    /// a completion marker (refused when the plan changed since).
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume: bool,
     /// Output format of the final summary.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

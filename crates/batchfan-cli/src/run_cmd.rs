@@ -28,7 +28,20 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
     limits::check_positive("--parallel", parallel as u64, None)?;
     limits::check_positive("--attempts", u64::from(args.attempts), Some(u64::from(*limits::ATTEMPTS.end())))?;
 
-    let prepared = client.prepare_run(&spec).await?;
+    let (prepared, pending) = if args.resume {
+        let resumed = batchfan::run::resume_run(client, &spec).await?;
+        if args.format == Format::Text {
+            eprintln!(
+                "resuming run {}: {} of {} without a completion marker",
+                resumed.prepared.run_id,
+                count_of(resumed.pending.len() as u64, "chunk", "chunks"),
+                resumed.prepared.manifest.header().chunk_count
+            );
+        }
+        (resumed.prepared, Some(resumed.pending))
+    } else {
+        (client.prepare_run(&spec).await?, None)
+    };
     let (run_id, manifest_uri) = (&prepared.run_id, &prepared.manifest_uri);
     let header = prepared.manifest.header();
 
@@ -40,6 +53,7 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
         attempts: args.attempts,
         log_dir,
         stop_deadline: local::default_stop_deadline(),
+        chunks: pending,
     };
     if args.format == Format::Text {
         eprintln!(

@@ -29,6 +29,8 @@ pub struct LocalOptions {
     /// How long children get after SIGTERM (on cancel) before SIGKILL; see
     /// [`default_stop_deadline`].
     pub stop_deadline: Duration,
+    /// Run only these chunks (a resumed run: those without a completion marker); `None`: all.
+    pub chunks: Option<Vec<u64>>,
 }
 
 /// The children's drain time (`BATCHFAN_STOP_TIMEOUT`, default 25 s) plus 5 s to commit and exit.
@@ -162,7 +164,7 @@ pub async fn run_local(
 ) -> Result<RunSummary> {
     std::fs::create_dir_all(&options.log_dir).map_err(|e| Error::io("creating log folder", &options.log_dir, e))?;
     let started = Instant::now();
-    let total = header.chunk_count;
+    let total = options.chunks.as_ref().map_or(header.chunk_count, |c| c.len() as u64);
     let counts = StatusCounts { runnable: total, ..Default::default() };
     let spool = std::env::var_os(env::SPOOL_DIR)
         .map(PathBuf::from)
@@ -230,15 +232,17 @@ fn sweep_output(header: &Header) {
 }
 
 async fn worker(shared: &Shared<'_>) -> Result<()> {
-    let total = shared.header.chunk_count;
+    let only = shared.options.chunks.as_deref();
+    let total = only.map_or(shared.header.chunk_count, |c| c.len() as u64);
     loop {
         if shared.stopping.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let index = shared.next.fetch_add(1, Ordering::Relaxed);
-        if index >= total {
+        let n = shared.next.fetch_add(1, Ordering::Relaxed);
+        if n >= total {
             return Ok(());
         }
+        let index = only.map_or(n, |c| c[n as usize]);
         update(shared, |c| {
             c.runnable -= 1;
             c.running += 1;

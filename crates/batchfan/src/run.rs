@@ -127,3 +127,67 @@ pub fn check_no_overlap(input: &Location, output: &Location) -> Result<()> {
     }
     Ok(())
 }
+
+/// An earlier local run to resume, and the chunks it has left.
+#[derive(Debug)]
+pub struct Resumed {
+    /// The run, its manifest opened; its output location is claimed for it again.
+    pub prepared: PreparedRun,
+    /// Chunks without a completion marker, in order.
+    pub pending: Vec<u64>,
+}
+
+/// Finds the newest run in `spec.output` (by run id, which sorts by time), checks that planning
+/// `spec` again gives the same plan (input, items, bytes, chunks), claims the output for it and
+/// returns the chunks without a completion marker. Nothing is written but the claim.
+pub async fn resume_run(client: &Client, spec: &RunSpec) -> Result<Resumed> {
+    spec.options.validate()?;
+    let input = spec.input.absolute()?;
+    let output = spec.output.absolute()?;
+    let store = client.store(&output)?;
+    let runs_prefix = format!("{}/runs/", contract::META_DIR);
+    let listed = match crate::store::list_all(store.as_ref(), &runs_prefix).await {
+        Err(crate::Error::NotFound { .. }) => Vec::new(),
+        other => other?,
+    };
+    let newest = listed
+        .iter()
+        .filter(|o| o.key.ends_with("/manifest.jsonl"))
+        .filter_map(|o| o.key.strip_prefix(&runs_prefix)?.split('/').next())
+        .max()
+        .map(str::to_string);
+    let Some(run_id) = newest else {
+        return Err(crate::Error::option(
+            "--resume",
+            &output,
+            "an output holding an earlier run (none found under _batchfan/runs/); run without --resume",
+        ));
+    };
+    let manifest_uri = output.join_display(&contract::manifest_key(&run_id));
+    let manifest = ManifestReader::open(client, &manifest_uri).await?;
+    let header = manifest.header();
+    let plan = plan::plan(client, &input, &spec.options).await?;
+    let same = header.input_location()?.absolute()? == input
+        && header.item_count == plan.items.len() as u64
+        && header.total_bytes == plan.total_bytes()
+        && header.chunk_count == plan.chunks.len() as u64;
+    if !same {
+        return Err(crate::Error::option(
+            "--resume",
+            &run_id,
+            format!(
+                "a run of the same plan: planning now gives {} items ({} bytes) in {} chunks, run {run_id} had {} items ({} bytes) in {} chunks; start a new run with --overwrite instead",
+                plan.items.len(),
+                plan.total_bytes(),
+                plan.chunks.len(),
+                header.item_count,
+                header.total_bytes,
+                header.chunk_count
+            ),
+        ));
+    }
+    crate::claim::take(store.as_ref(), &run_id).await?;
+    let committed = crate::status::committed_chunks(client, &run_id, &output.to_string()).await?;
+    let pending = (0..header.chunk_count).filter(|i| !committed.contains(i)).collect();
+    Ok(Resumed { prepared: PreparedRun { run_id, manifest_uri, manifest }, pending })
+}

@@ -35,6 +35,7 @@ async fn pipeline(args: &[String]) -> batchfan::Result<bool> {
         attempts: 2,
         log_dir: std::env::temp_dir().join("batchfan-pipeline").join(&prepared.run_id),
         stop_deadline: local::default_stop_deadline(),
+        chunks: None,
     };
     let on_event = |event: &Event| {
         if let Event::Finished { index, succeeded, counts, .. } = event {
