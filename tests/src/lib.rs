@@ -448,3 +448,27 @@ pub fn decompress(data: &[u8]) -> Vec<u8> {
         out
     })
 }
+
+/// The fields of `/proc/PID/stat` after the command name: state, ppid, pgrp, ...
+fn proc_stat(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(')')?.1.split_whitespace().map(str::to_string).collect())
+}
+
+/// True while process `pid` runs (a zombie waiting for its reaper does not).
+pub fn alive(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|f| f.first().map(String::as_str) != Some("Z"))
+}
+
+/// The running child processes of `parent`.
+pub fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            proc_stat(pid)
+                .is_some_and(|f| f.first().map(String::as_str) != Some("Z") && f.get(1) == Some(&parent.to_string()))
+        })
+        .collect()
+}

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use batchfan_tests::{Compress, command, compress, create_bucket, decompress, files, moto, run};
+use batchfan_tests::{Compress, alive, command, compress, create_bucket, decompress, files, moto, run};
 
 fn worker() -> String {
     batchfan_tests::bin("batchfan-worker").display().to_string()
@@ -191,10 +191,10 @@ fn exec_child(manifest: &str, spool: &Path, stop_timeout: &str, exec_args: &[&st
     cmd
 }
 
-fn wait_for_lines(path: &Path, n: usize) -> Vec<i32> {
+fn wait_for_lines(path: &Path, n: usize) -> Vec<u32> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let pids: Vec<i32> =
+        let pids: Vec<u32> =
             std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect();
         if pids.len() >= n {
             return pids;
@@ -202,14 +202,6 @@ fn wait_for_lines(path: &Path, n: usize) -> Vec<i32> {
         assert!(Instant::now() < deadline, "the program did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn alive(pid: i32) -> bool {
-    // A zombie waiting for its reaper is not running.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.split_whitespace().next() != Some("Z")))
-        .unwrap_or(false)
 }
 
 #[test]

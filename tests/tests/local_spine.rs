@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use batchfan_tests::{command, files, merge_counts, reference_wordcount, run, write_dataset};
+use batchfan_tests::{alive, children_of, command, files, merge_counts, reference_wordcount, run, write_dataset};
 
 /// `batchfan run --local --input INPUT --output OUTPUT EXTRA... -- PROGRAM...`
 fn local_cmd(input: &Path, output: &Path, extra: &[&str], program: &[&str]) -> Command {
@@ -494,29 +494,6 @@ fn a_closed_stdout_pipe_ends_the_cli_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_ne!(out.status.code(), Some(101), "{stderr}");
     assert!(out.status.success() || out.status.signal() == Some(13), "quiet end: {:?}", out.status);
-}
-
-/// The live child processes of `parent`.
-fn children_of(parent: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|stat| {
-                let fields: Vec<String> =
-                    stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().map(str::to_string).collect();
-                fields.first().map(String::as_str) != Some("Z") && fields.get(1) == Some(&parent.to_string())
-            })
-        })
-        .collect()
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.split_whitespace().next() != Some("Z")))
-        .unwrap_or(false)
 }
 
 /// Starts `run --local` of fault_worker, waits for `n` children, SIGTERMs the parent; returns its

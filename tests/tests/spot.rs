@@ -7,26 +7,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use batchfan_tests::{Rng, command, files, write_dataset};
+use batchfan_tests::{Rng, children_of, command, files, write_dataset};
 
 fn fault_worker() -> String {
     batchfan_tests::bin("fault_worker").display().to_string()
-}
-
-/// The live child processes of `parent`.
-fn children_of(parent: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|stat| {
-                let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-                let fields: Vec<&str> = rest.split_whitespace().collect();
-                fields.first() != Some(&"Z") && fields.get(1) == Some(&parent.to_string().as_str())
-            })
-        })
-        .collect()
 }
 
 fn local_run(input: &Path, output: &Path) -> Command {

@@ -48,7 +48,7 @@ impl Claim {
 
     /// True when the holding process is known to be gone (same host, no such process).
     pub fn is_stale(&self) -> bool {
-        self.pid.is_some_and(|pid| self.host == host_name() && !process_alive(pid))
+        self.pid.is_some_and(|pid| self.host == host_name() && !crate::store::process_alive(pid))
     }
 
     fn describe(&self) -> String {
@@ -132,13 +132,6 @@ fn host_name() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown-host".into())
-}
-
-fn process_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.split_whitespace().next() != Some("Z")))
-        .unwrap_or(false)
 }
 
 /// After a submit or enqueue: a run that started keeps the claim, detached from this process

@@ -179,10 +179,7 @@ impl Store for LocalStore {
         let path = self.path(key)?;
         let tmp = tmp_path(&path)?;
         let result = async {
-            let full = |op, e| Error::write_io(op, &tmp, &self.location, "", e);
-            let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| full("creating", e))?;
-            file.write_all(&body).await.map_err(|e| full("writing", e))?;
-            file.sync_all().await.map_err(|e| full("syncing", e))?;
+            self.write_tmp(&tmp, &body).await?;
             tokio::fs::rename(&tmp, &path).await.map_err(|e| Error::io("renaming into place", &path, e))
         }
         .await;
@@ -196,10 +193,7 @@ impl Store for LocalStore {
         let path = self.path(key)?;
         let tmp = tmp_path(&path)?;
         let result = async {
-            let full = |op, e| Error::write_io(op, &tmp, &self.location, "", e);
-            let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| full("creating", e))?;
-            file.write_all(&body).await.map_err(|e| full("writing", e))?;
-            file.sync_all().await.map_err(|e| full("syncing", e))?;
+            self.write_tmp(&tmp, &body).await?;
             // A hard link fails when the name exists: the object appears whole, once.
             match tokio::fs::hard_link(&tmp, &path).await {
                 Ok(()) => Ok(true),
@@ -300,6 +294,14 @@ async fn same_version(file: &tokio::fs::File, key: &str, expect: &ObjectMeta) ->
 
 /// A hidden temporary sibling of `path` (same folder, so the final rename is atomic).
 impl LocalStore {
+    /// Writes `body` to the temporary file `tmp` and syncs it; a full disk names this store.
+    async fn write_tmp(&self, tmp: &Path, body: &[u8]) -> Result<()> {
+        let full = |op, e| Error::write_io(op, tmp, &self.location, "", e);
+        let mut file = tokio::fs::File::create(tmp).await.map_err(|e| full("creating", e))?;
+        file.write_all(body).await.map_err(|e| full("writing", e))?;
+        file.sync_all().await.map_err(|e| full("syncing", e))
+    }
+
     /// Removes temporary files (`.NAME.batchfan-tmp-PID-N`) whose writer process is no longer
     /// running: what a writer killed mid-write leaves. Listing skips them, so nothing else would.
     /// Returns how many were removed.
@@ -336,8 +338,8 @@ fn tmp_writer(name: &str) -> Option<u32> {
     rest.split('-').next()?.parse().ok()
 }
 
-fn process_alive(pid: u32) -> bool {
-    // A zombie (exited, not yet reaped) writes nothing more.
+/// True while process `pid` of this host runs (a zombie, exited and not yet reaped, does not).
+pub(crate) fn process_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.split_whitespace().next() != Some("Z")))

@@ -18,6 +18,7 @@ use futures_util::{Stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 pub use self::local::LocalStore;
+pub(crate) use self::local::process_alive;
 pub use self::prefix::PrefixStore;
 pub use self::s3::S3Store;
 use crate::error::{Error, Result};
