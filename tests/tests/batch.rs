@@ -699,3 +699,31 @@ async fn cancel_of_a_finished_run_says_so_and_json_outputs_name_the_run() {
         (Some(true), Some(0))
     );
 }
+
+// `register --cli-input-json` takes what users paste (issue 10): `describe-job-definitions`
+// output registers with a note on the read-only fields it ignored; legacy vcpus get a hint.
+#[tokio::test(flavor = "multi_thread")]
+async fn register_accepts_pasted_describe_output_and_hints_at_legacy_fields() {
+    let moto = moto();
+    let env = Env::new(moto);
+    let tmp = tempfile::tempdir().unwrap();
+    let described = tmp.path().join("described.json");
+    std::fs::write(
+        &described,
+        r#"{"jobDefinitions": [{"jobDefinitionName": "pasted", "revision": 3, "status": "ACTIVE",
+            "jobDefinitionArn": "arn:aws:batch:us-east-1:123456789012:job-definition/pasted:3", "type": "container",
+            "containerProperties": {"image": "batchfan-worker:0.1.0", "volumes": [], "mountPoints": [], "ulimits": [],
+              "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "2048"}]},
+            "platformCapabilities": ["EC2"], "containerOrchestrationType": "ECS"}]}"#,
+    )
+    .unwrap();
+    let out = run(env.batchfan(moto).args(["register", "--cli-input-json"]).arg(&described));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("note: ignored read-only fields"));
+    let legacy = tmp.path().join("legacy.json");
+    std::fs::write(&legacy, r#"{"jobDefinitionName": "old", "containerProperties": {"image": "i", "memory": 2048}}"#)
+        .unwrap();
+    let out = run(env.batchfan(moto).args(["register", "--cli-input-json"]).arg(&legacy));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resourceRequirements"));
+}

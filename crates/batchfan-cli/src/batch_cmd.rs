@@ -25,7 +25,11 @@ pub async fn register(client: &Client, args: RegisterArgs) -> Result<ExitCode> {
             let path = file.strip_prefix("file://").unwrap_or(file);
             let text = std::fs::read_to_string(path)
                 .map_err(|e| Error::option("--cli-input-json", path, format!("cannot be read: {e}")))?;
-            JobDefinitionSpec::from_json(&text)?
+            let (spec, notes) = JobDefinitionSpec::from_pasted_json(&text)?;
+            for note in notes {
+                eprintln!("note: {note}");
+            }
+            spec
         }
         (None, Some(name), Some(image)) => ShortForm {
             name: name.clone(),

@@ -251,6 +251,35 @@ pub struct JobDefinitionSpec {
     pub platform_capabilities: Vec<String>,
 }
 
+/// Drops what a `--generate-cli-skeleton` leaves unfilled, recursively: empty strings, arrays,
+/// objects and nulls (the skeleton's `"KeyName": ""` placeholders among them), and zero legacy
+/// `vcpus` / `memory`.
+fn prune_empty(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    let empty = |v: &Value| match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    };
+    match value {
+        Value::Object(map) => {
+            for v in map.values_mut() {
+                prune_empty(v);
+            }
+            map.retain(|k, v| !empty(v) && !((k == "vcpus" || k == "memory") && v.as_i64() == Some(0)));
+        }
+        Value::Array(items) => {
+            for v in items.iter_mut() {
+                prune_empty(v);
+            }
+            items.retain(|v| !empty(v));
+        }
+        _ => {}
+    }
+}
+
 fn container_type() -> String {
     "container".into()
 }
@@ -306,9 +335,58 @@ impl ShortForm {
 impl JobDefinitionSpec {
     /// Parses the `--cli-input-json` document.
     pub fn from_json(json: &str) -> Result<JobDefinitionSpec> {
-        serde_json::from_str(json).map_err(|e| {
-            Error::option("--cli-input-json", "the document", format!("is not a register-job-definition input: {e}"))
-        })
+        Ok(Self::from_pasted_json(json)?.0)
+    }
+
+    /// Reads what users paste as a definition, with notes on what was left out:
+    /// `register-job-definition --cli-input-json` input, a filled-in `--generate-cli-skeleton`
+    /// (its empty placeholders are dropped), or `describe-job-definitions` output (one
+    /// definition, or the newest ACTIVE revision; read-only fields such as `revision` are
+    /// ignored). Legacy `vcpus` / `memory` are refused with the `resourceRequirements` to write.
+    pub fn from_pasted_json(json: &str) -> Result<(JobDefinitionSpec, Vec<String>)> {
+        let bad = |reason: String| Error::option("--cli-input-json", "the document", reason);
+        let mut value: serde_json::Value = serde_json::from_str(json).map_err(|e| bad(format!("is not JSON: {e}")))?;
+        let mut notes = Vec::new();
+        if let Some(list) = value.get("jobDefinitions").and_then(|v| v.as_array()).cloned() {
+            let newest = list
+                .iter()
+                .filter(|d| d.get("status").and_then(|s| s.as_str()).is_none_or(|s| s == "ACTIVE"))
+                .max_by_key(|d| d.get("revision").and_then(|r| r.as_i64()).unwrap_or(0))
+                .cloned()
+                .ok_or_else(|| bad("holds no ACTIVE job definition in `jobDefinitions`".into()))?;
+            if list.len() > 1 {
+                notes.push(format!(
+                    "took the newest ACTIVE revision ({}) of the {} definitions in `jobDefinitions`",
+                    newest.get("revision").and_then(|r| r.as_i64()).unwrap_or(0),
+                    list.len()
+                ));
+            }
+            value = newest;
+        }
+        prune_empty(&mut value);
+        if let Some(map) = value.as_object_mut() {
+            let read_only = ["jobDefinitionArn", "revision", "status", "containerOrchestrationType"];
+            let dropped: Vec<&str> = read_only.into_iter().filter(|k| map.remove(*k).is_some()).collect();
+            if !dropped.is_empty() {
+                notes.push(format!("ignored read-only fields of describe output: {}", dropped.join(", ")));
+            }
+        }
+        if let Some(container) = value.get("containerProperties") {
+            for (legacy, kind) in [("vcpus", "VCPU"), ("memory", "MEMORY")] {
+                if let Some(v) = container.get(legacy) {
+                    return Err(Error::option(
+                        &format!("containerProperties.{legacy}"),
+                        v,
+                        format!(
+                            "the legacy form: write it in resourceRequirements instead, e.g. \"resourceRequirements\": [{{\"type\": \"{kind}\", \"value\": \"{v}\"}}]"
+                        ),
+                    ));
+                }
+            }
+        }
+        let spec =
+            serde_json::from_value(value).map_err(|e| bad(format!("is not a register-job-definition input: {e}")))?;
+        Ok((spec, notes))
     }
 
     /// True when the definition runs on Fargate.
@@ -428,5 +506,43 @@ pub(super) mod tests {
         let mut spec = JobDefinitionSpec::from_json(CLI_JSON).unwrap();
         spec.timeout = Some(TimeoutSpec { attempt_duration_seconds: 30 });
         assert!(spec.check().unwrap_err().to_string().contains("attemptDurationSeconds"));
+    }
+
+    #[test]
+    fn pasted_describe_output_and_skeletons_are_read_with_notes() {
+        let described = r#"{"jobDefinitions": [
+            {"jobDefinitionName": "wc", "jobDefinitionArn": "arn:aws:batch:us-east-1:1:job-definition/wc:1",
+             "revision": 1, "status": "INACTIVE", "type": "container",
+             "containerProperties": {"image": "old"}},
+            {"jobDefinitionName": "wc", "jobDefinitionArn": "arn:aws:batch:us-east-1:1:job-definition/wc:2",
+             "revision": 2, "status": "ACTIVE", "type": "container", "containerOrchestrationType": "ECS",
+             "parameters": {}, "tags": {}, "platformCapabilities": ["EC2"],
+             "containerProperties": {"image": "new", "command": ["batchfan-worker"], "volumes": [],
+                "environment": [], "mountPoints": [], "ulimits": [], "secrets": [],
+                "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "2048"}]}}]}"#;
+        let (spec, notes) = JobDefinitionSpec::from_pasted_json(described).unwrap();
+        assert_eq!(spec.container_properties.image, "new");
+        assert!(notes.iter().any(|n| n.contains("revision (2)")), "{notes:?}");
+        assert!(
+            notes.iter().any(|n| n.contains("jobDefinitionArn, revision, status, containerOrchestrationType")),
+            "{notes:?}"
+        );
+        spec.check().unwrap();
+
+        let skeleton = r#"{"jobDefinitionName": "wc", "type": "container", "parameters": {"KeyName": ""},
+            "schedulingPriority": 0, "containerProperties": {"image": "img", "vcpus": 0, "memory": 0,
+            "command": [""], "jobRoleArn": "", "volumes": [{"host": {"sourcePath": ""}, "name": ""}],
+            "resourceRequirements": [{"value": "1", "type": "VCPU"}, {"value": "2048", "type": "MEMORY"}]},
+            "tags": {"KeyName": ""}, "platformCapabilities": ["EC2"]}"#;
+        let (spec, _) = JobDefinitionSpec::from_pasted_json(skeleton).unwrap();
+        assert!(spec.container_properties.command.is_empty() && spec.container_properties.job_role_arn.is_none());
+        assert!(spec.parameters.is_empty() && spec.tags.is_empty());
+
+        let legacy = r#"{"jobDefinitionName": "wc", "containerProperties": {"image": "img", "vcpus": 2}}"#;
+        let err = JobDefinitionSpec::from_pasted_json(legacy).unwrap_err().to_string();
+        assert!(
+            err.contains("containerProperties.vcpus") && err.contains(r#"{"type": "VCPU", "value": "2"}"#),
+            "{err}"
+        );
     }
 }
