@@ -136,7 +136,13 @@ async fn register_reuses_an_identical_revision_and_registers_a_changed_one() {
     std::fs::write(&file, r#"{"jobDefinitionName":"regtest","containerProperties":{"image":"i","vcpus":1}}"#).unwrap();
     let out = run(env.batchfan(moto).args(["register", "--cli-input-json"]).arg(&file));
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `vcpus`"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("containerProperties.vcpus") && stderr.contains("resourceRequirements"), "{stderr}");
+    // An unknown field is named.
+    std::fs::write(&file, r#"{"jobDefinitionName":"regtest","containerProperties":{"image":"i","cpus":1}}"#).unwrap();
+    let out = run(env.batchfan(moto).args(["register", "--cli-input-json"]).arg(&file));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `cpus`"));
 }
 
 // Regression (issue 6): a Fargate definition that omits fargatePlatformConfiguration registered a

@@ -807,3 +807,48 @@ fn resume_reruns_only_the_chunks_without_a_marker() {
     let out = run(&mut local_cmd(&input, &tmp.path().join("empty"), &resumed, &[&fault]));
     assert_eq!(out.status.code(), Some(2));
 }
+
+// `status` and `redrive` take a local run's output location or id (issue 10): status shows the
+// report, redrive runs the chunks without a marker with the program the run was started with.
+#[test]
+fn status_and_redrive_take_a_local_runs_output_location() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    write_dataset(&input, 28);
+    let fault = batchfan_tests::bin("fault_worker").display().to_string();
+    let home = tmp.path().join("home");
+    let batchfan = || {
+        let mut cmd = command("batchfan", None);
+        cmd.env("BATCHFAN_HOME", &home);
+        cmd
+    };
+    let out = run(batchfan()
+        .args(["run", "--local", "--children", "3", "--format", "json", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .args(["--", &fault])
+        .env("FAULT_FAIL_UNTIL_ATTEMPT", "2"));
+    assert_eq!(out.status.code(), Some(1));
+    let run_id =
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["run_id"].as_str().unwrap().to_string();
+
+    let out = run(batchfan().args(["status", "--exit-status", "--format", "json"]).arg(&output));
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["run_id"].as_str(), report["failed"].as_u64()), (Some(run_id.as_str()), Some(3)), "{report}");
+    assert!(report["chunks"][0]["reason"].as_str().unwrap().contains("injected failure on attempt 1"));
+
+    // Redrive by run id; its children inherit its environment, here without the injected failure.
+    let out = run(batchfan().args(["redrive", "--dry-run", "--format", "json", &run_id]));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["chunks"],
+        serde_json::json!([0, 1, 2])
+    );
+    let out = run(batchfan().args(["redrive", &run_id]).env("FAULT_FAIL_UNTIL_ATTEMPT", "0"));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(batchfan().args(["status", "--exit-status"]).arg(&output));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 of 3 chunks committed, 0 failed"));
+    assert_eq!(part_bodies(&output).len(), 3);
+}

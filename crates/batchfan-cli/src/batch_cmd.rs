@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::cli::{
     CancelArgs, Format, RedriveArgs, RegisterArgs, StatusArgs, SubmitArgs, ToleranceArgs, WaitArgs, run_spec,
 };
-use crate::{code, present, queue_cmd};
+use crate::{code, present, queue_cmd, run_cmd};
 
 fn print_json(value: &impl serde::Serialize) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
@@ -174,8 +174,10 @@ fn print_status(status: &RunStatus, failed: &[FailedChild]) {
 
 pub async fn status(client: &Client, args: StatusArgs) -> Result<ExitCode> {
     let found = runs::find_record(client, &args.run.run).await?;
-    if found.kind == RunKind::Queue {
-        return queue_cmd::status(client, found.parse()?, args.format, args.exit_status).await;
+    match found.kind {
+        RunKind::Queue => return queue_cmd::status(client, found.parse()?, args.format, args.exit_status).await,
+        RunKind::Local => return run_cmd::status_local(client, &found.parse()?, args.format, args.exit_status).await,
+        _ => {}
     }
     status_of(client, &found.parse()?, args.format, args.exit_status).await
 }
@@ -204,6 +206,10 @@ pub async fn wait(client: &Client, args: WaitArgs) -> Result<ExitCode> {
         None => None,
     };
     let found = runs::find_record(client, &args.run.run).await?;
+    if found.kind == RunKind::Local {
+        // A local run is over when its command returned: its status is final.
+        return run_cmd::status_local(client, &found.parse()?, args.format, true).await;
+    }
     let waiting = async {
         if found.kind == RunKind::Queue {
             queue_cmd::wait(client, found.parse()?, &args.tolerance, args.format).await
@@ -310,8 +316,10 @@ pub async fn cancel(client: &Client, args: CancelArgs) -> Result<ExitCode> {
 
 pub async fn redrive(client: &Client, args: RedriveArgs) -> Result<ExitCode> {
     let found = runs::find_record(client, &args.run.run).await?;
-    if found.kind == RunKind::Queue {
-        return queue_cmd::redrive(client, found.parse()?, args.dry_run, args.format).await;
+    match found.kind {
+        RunKind::Queue => return queue_cmd::redrive(client, found.parse()?, args.dry_run, args.format).await,
+        RunKind::Local => return run_cmd::redrive_local(client, &found.parse()?, args.dry_run, args.format).await,
+        _ => {}
     }
     let mut record: RunRecord = found.parse()?;
     let submitted = client.redrive(&mut record, args.dry_run).await?;

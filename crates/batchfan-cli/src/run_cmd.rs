@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use batchfan::local::{self, Event, LocalOptions};
+use batchfan::local::{self, Event, LocalOptions, LocalRunRecord};
 use batchfan::size::format_size;
 use batchfan::status::count_of;
 use batchfan::uri::Location;
@@ -28,7 +28,7 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
     limits::check_positive("--parallel", parallel as u64, None)?;
     limits::check_positive("--attempts", u64::from(args.attempts), Some(u64::from(*limits::ATTEMPTS.end())))?;
 
-    let (prepared, pending) = if args.resume {
+    let (prepared, pending, resumed) = if args.resume {
         let resumed = batchfan::run::resume_run(client, &spec).await?;
         if args.format == Format::Text {
             eprintln!(
@@ -38,13 +38,12 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
                 resumed.prepared.manifest.header().chunk_count
             );
         }
-        (resumed.prepared, Some(resumed.pending))
+        (resumed.prepared, Some(resumed.pending), true)
     } else {
-        (client.prepare_run(&spec).await?, None)
+        (client.prepare_run(&spec).await?, None, false)
     };
-    let (run_id, manifest_uri) = (&prepared.run_id, &prepared.manifest_uri);
+    let run_id = &prepared.run_id;
     let header = prepared.manifest.header();
-
     let log_dir = args.log_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("batchfan").join(run_id));
     let local_options = LocalOptions {
         program,
@@ -55,7 +54,27 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
         stop_deadline: local::default_stop_deadline(),
         chunks: pending,
     };
-    if args.format == Format::Text {
+    if !resumed {
+        // The record lets `status` and `redrive` take this run's id or output location.
+        LocalRunRecord::new(run_id, &prepared.manifest_uri, &header.output, header.chunk_count, &local_options)?
+            .save(client)
+            .await?;
+    }
+    execute(client, &prepared, &local_options, args.format).await
+}
+
+/// Runs a prepared run's chunks (all, or `options.chunks`), with progress, the report and the
+/// summary.
+async fn execute(
+    client: &Client,
+    prepared: &batchfan::run::PreparedRun,
+    local_options: &LocalOptions,
+    format: Format,
+) -> batchfan::Result<ExitCode> {
+    let (run_id, manifest_uri) = (&prepared.run_id, &prepared.manifest_uri);
+    let header = prepared.manifest.header();
+    let parallel = local_options.parallel;
+    if format == Format::Text {
         eprintln!(
             "run {run_id}: {} ({}) in {}, {parallel} at a time; manifest {manifest_uri}",
             count_of(header.item_count, "item", "items"),
@@ -63,12 +82,12 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
             count_of(header.chunk_count, "chunk", "chunks")
         );
     }
-    let bar = present::progress_bar(header.chunk_count);
+    let total = local_options.chunks.as_ref().map_or(header.chunk_count, |c| c.len() as u64);
+    let bar = present::progress_bar(total);
     let started = Instant::now();
     // Without a terminal (CI, a log file) there is no bar: one line per interval instead.
-    let log_lines = !std::io::IsTerminal::is_terminal(&std::io::stderr()) && args.format == Format::Text;
+    let log_lines = !std::io::IsTerminal::is_terminal(&std::io::stderr()) && format == Format::Text;
     let last_line = std::sync::Mutex::new(Instant::now());
-    let total = header.chunk_count;
     let on_event = {
         let bar = bar.clone();
         let done = std::sync::Mutex::new((0u64, 0u64));
@@ -112,14 +131,14 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
     // The library installs no signal handler: Ctrl-C and SIGTERM are this command's choice. Both
     // stop the children through their own SIGTERM path (a chunk that can finish commits).
     let interrupted = crate::interrupted();
-    let summary = client.run_local(&prepared, &local_options, &on_event, interrupted).await;
+    let summary = client.run_local(prepared, local_options, &on_event, interrupted).await;
     bar.finish_and_clear();
     let mut summary = summary?;
     let report =
         batchfan::report::write(client, &summary.run_id, &summary.output, header.chunk_count, &summary.failed).await?;
     summary.report = Some(Location::parse(&report.output)?.join_display(&batchfan::report::report_key(&report.run_id)));
     let wall = started.elapsed();
-    match args.format {
+    match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),
         Format::Text => print_summary(&summary, wall),
     }
@@ -174,4 +193,105 @@ fn print_summary(summary: &local::RunSummary, wall: Duration) {
     if !summary.failed.is_empty() {
         println!("\nfailed children:\n{}", present::failure_table(&summary.failed));
     }
+}
+
+/// `status` of a local run: its report, from the completion markers and the failures the run
+/// recorded.
+pub async fn status_local(
+    client: &Client,
+    record: &LocalRunRecord,
+    format: Format,
+    exit_status: bool,
+) -> batchfan::Result<ExitCode> {
+    let report = local_report(client, record).await?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        Format::Text => {
+            println!(
+                "run {} (local): {} of {} committed, {} failed, {} not committed",
+                record.run_id,
+                report.succeeded,
+                count_of(record.chunk_count, "chunk", "chunks"),
+                report.failed,
+                report.not_committed
+            );
+            for c in report.chunks.iter().filter(|c| c.status == "FAILED") {
+                println!(
+                    "  chunk {:>5}  exit {:>4}  {}",
+                    c.index,
+                    c.exit_code.map_or("-".into(), |e| e.to_string()),
+                    c.reason.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    let failed = report.failed + report.not_committed > 0;
+    Ok(if exit_status && failed { ExitCode::from(code::WORK_FAILED) } else { ExitCode::SUCCESS })
+}
+
+/// The report of a local run: the one it wrote (for its failures), refreshed from the markers.
+async fn local_report(client: &Client, record: &LocalRunRecord) -> batchfan::Result<batchfan::report::RunReport> {
+    let store = client.store(&Location::parse(&record.output)?)?;
+    let written = batchfan::store::read_all(store.as_ref(), &batchfan::report::report_key(&record.run_id), None, None)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice::<batchfan::report::RunReport>(&b).ok());
+    let failed: Vec<batchfan::status::FailedChild> = written
+        .iter()
+        .flat_map(|r| &r.chunks)
+        .filter(|c| c.status == "FAILED")
+        .map(|c| batchfan::status::FailedChild {
+            index: c.index,
+            attempts: c.attempts.unwrap_or(0),
+            exit_code: c.exit_code,
+            reason: c.reason.clone().unwrap_or_default(),
+            log: String::new(),
+        })
+        .collect();
+    batchfan::report::build(client, &record.run_id, &record.output, record.chunk_count, &failed).await
+}
+
+/// `redrive` of a local run: its chunks without a completion marker run again, with the program
+/// and settings the run was started with.
+pub async fn redrive_local(
+    client: &Client,
+    record: &LocalRunRecord,
+    dry_run: bool,
+    format: Format,
+) -> batchfan::Result<ExitCode> {
+    let committed = batchfan::status::committed_chunks(client, &record.run_id, &record.output).await?;
+    let pending: Vec<u64> = (0..record.chunk_count).filter(|i| !committed.contains(i)).collect();
+    if dry_run || pending.is_empty() {
+        match format {
+            Format::Json => {
+                println!("{}", serde_json::json!({ "run_id": record.run_id, "kind": "local", "chunks": pending }))
+            }
+            Format::Text if pending.is_empty() => {
+                println!("run {}: every chunk is committed; nothing to redrive", record.run_id)
+            }
+            Format::Text => println!(
+                "run {}: would run {} again: {:?}",
+                record.run_id,
+                count_of(pending.len() as u64, "chunk", "chunks"),
+                pending
+            ),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let program = local::resolve_program(&record.program)?;
+    let store = client.store(&Location::parse(&record.output)?)?;
+    batchfan::claim::take(store.as_ref(), &record.run_id).await?;
+    let manifest = client.open_manifest(&record.manifest).await?;
+    let prepared =
+        batchfan::run::PreparedRun { run_id: record.run_id.clone(), manifest_uri: record.manifest.clone(), manifest };
+    let options = LocalOptions {
+        program,
+        args: record.args.clone(),
+        parallel: record.parallel,
+        attempts: record.attempts,
+        log_dir: std::env::temp_dir().join("batchfan").join(&record.run_id),
+        stop_deadline: local::default_stop_deadline(),
+        chunks: Some(pending),
+    };
+    execute(client, &prepared, &options, format).await
 }

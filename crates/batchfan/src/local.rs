@@ -43,6 +43,66 @@ pub fn default_stop_deadline() -> Duration {
     Duration::from_secs_f64(drain + 5.0)
 }
 
+/// The record of a local run (`run.json` next to its manifest): enough to show its status and
+/// to run its chunks without a marker again (`batchfan redrive`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct LocalRunRecord {
+    /// [`crate::contract::RUN_RECORD_VERSION`].
+    pub batchfan_run: u32,
+    /// Always [`crate::runs::RunKind::Local`].
+    pub kind: crate::runs::RunKind,
+    /// The run.
+    pub run_id: String,
+    /// Where this record is.
+    pub record_uri: String,
+    /// The manifest.
+    pub manifest: String,
+    /// The output location.
+    pub output: String,
+    /// Chunks.
+    pub chunk_count: u64,
+    /// When the run started (ms since the epoch).
+    pub created_unix_ms: u64,
+    /// The program each child ran, and its arguments.
+    pub program: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Children at a time.
+    pub parallel: usize,
+    /// Attempts per child.
+    pub attempts: u32,
+}
+
+impl LocalRunRecord {
+    /// The record of a prepared local run, at `OUTPUT/_batchfan/runs/RUN/run.json`.
+    pub fn new(run_id: &str, manifest: &str, output: &str, chunk_count: u64, options: &LocalOptions) -> Result<Self> {
+        let record_uri = crate::uri::Location::parse(output)?.join_display(&format!(
+            "{}/runs/{run_id}/{}",
+            crate::contract::META_DIR,
+            crate::contract::RUN_RECORD_NAME
+        ));
+        Ok(LocalRunRecord {
+            batchfan_run: crate::contract::RUN_RECORD_VERSION,
+            kind: crate::runs::RunKind::Local,
+            run_id: run_id.to_string(),
+            record_uri,
+            manifest: manifest.to_string(),
+            output: output.to_string(),
+            chunk_count,
+            created_unix_ms: crate::layout::now_ms(),
+            program: options.program.display().to_string(),
+            args: options.args.clone(),
+            parallel: options.parallel,
+            attempts: options.attempts,
+        })
+    }
+
+    /// Writes the record (and the run note under the run id).
+    pub async fn save(&self, client: &crate::Client) -> Result<()> {
+        crate::runs::save_record(client, &self.run_id, &self.record_uri, self).await
+    }
+}
+
 /// What happens during a local run, for progress displays.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

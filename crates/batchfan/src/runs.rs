@@ -23,6 +23,8 @@ pub enum RunKind {
     Batch,
     /// Messages on an SQS queue served by workers.
     Queue,
+    /// Processes on one machine (`batchfan run --local`).
+    Local,
 }
 
 /// The fields every run record has.
@@ -68,6 +70,7 @@ impl FoundRun {
         let is = match self.kind {
             RunKind::Batch => "an AWS Batch run (submitted with `batchfan submit`)",
             RunKind::Queue => "a queue run (sent with `batchfan enqueue`)",
+            RunKind::Local => "a local run (`batchfan run --local`)",
         };
         Error::UnknownRun { run: self.run.clone(), reason: format!("it is {is}, not {wanted}") }
     }
