@@ -53,6 +53,9 @@ fn wordcount_over_a_local_folder_equals_the_reference() {
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("0 failed"), "{stdout}");
+    // Without a terminal the progress is a log line (at most one per 10 s) instead of a bar.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("progress: 1/5 children done (1 ok"), "{stderr}");
     let parts = part_bodies(&output);
     assert!(parts.len() >= 2, "expected several chunks, got {}", parts.len());
     assert_eq!(merge_counts(parts.iter().map(Vec::as_slice)), reference_wordcount(&input));

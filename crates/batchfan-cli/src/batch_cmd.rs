@@ -234,19 +234,22 @@ pub async fn wait(client: &Client, args: WaitArgs) -> Result<ExitCode> {
 
 async fn wait_for(client: &Client, record: &RunRecord, tolerance: &ToleranceArgs, format: Format) -> Result<ExitCode> {
     let bar = present::progress_bar(record.chunk_count);
+    let log_line = present::log_line_every(format);
     let on_poll = {
         let bar = bar.clone();
         move |s: &RunStatus| {
             let c = &s.counts;
-            bar.set_length(c.total());
-            bar.set_position(c.terminal());
-            bar.set_message(format!(
+            let message = format!(
                 "succeeded {} failed {} running {} runnable {}",
                 c.succeeded,
                 c.failed,
                 c.running + c.starting,
                 c.runnable
-            ));
+            );
+            log_line(&format!("{}/{} children done: {message}", c.terminal(), c.total()));
+            bar.set_length(c.total());
+            bar.set_position(c.terminal());
+            bar.set_message(message);
         }
     };
     let status = client.wait(record, Duration::from_secs_f64(tolerance.interval), &on_poll).await;

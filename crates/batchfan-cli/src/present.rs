@@ -94,6 +94,20 @@ pub fn failure_table(failed: &[FailedChild]) -> String {
     out
 }
 
+/// Without a terminal (CI, a log file) progress bars are hidden: this logs a line to stderr at
+/// most every 10 s instead (never for JSON output, nor on a terminal).
+pub fn log_line_every(format: crate::cli::Format) -> impl Fn(&str) {
+    let on = !std::io::stderr().is_terminal() && format == crate::cli::Format::Text;
+    let last = std::sync::Mutex::new(None::<std::time::Instant>);
+    move |line: &str| {
+        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+        if on && last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            *last = Some(std::time::Instant::now());
+            eprintln!("progress: {line}");
+        }
+    }
+}
+
 /// A progress bar over `len` children on stderr, hidden when stderr is not a terminal.
 pub fn progress_bar(len: u64) -> ProgressBar {
     if !std::io::stderr().is_terminal() {

@@ -144,17 +144,20 @@ pub async fn wait(
     format: Format,
 ) -> Result<ExitCode> {
     let bar = present::progress_bar(record.chunk_count);
+    let log_line = present::log_line_every(format);
     let on_poll = {
         let bar = bar.clone();
         move |s: &QueueRunStatus| {
-            bar.set_position(s.committed + s.dead_lettered.len() as u64);
-            bar.set_message(format!(
+            let message = format!(
                 "committed {} dead-lettered {} | queue {} visible {} in flight",
                 s.committed,
                 s.dead_lettered.len(),
                 s.queue.visible,
                 s.queue.in_flight
-            ));
+            );
+            log_line(&format!("{} of {} chunks: {message}", s.committed + s.dead_lettered.len() as u64, s.chunk_count));
+            bar.set_position(s.committed + s.dead_lettered.len() as u64);
+            bar.set_message(message);
         }
     };
     let status = queue::wait_queue_run(client, &record, Duration::from_secs_f64(tolerance.interval), &on_poll).await;

@@ -85,9 +85,7 @@ async fn execute(
     let total = local_options.chunks.as_ref().map_or(header.chunk_count, |c| c.len() as u64);
     let bar = present::progress_bar(total);
     let started = Instant::now();
-    // Without a terminal (CI, a log file) there is no bar: one line per interval instead.
-    let log_lines = !std::io::IsTerminal::is_terminal(&std::io::stderr()) && format == Format::Text;
-    let last_line = std::sync::Mutex::new(Instant::now());
+    let log_line = present::log_line_every(format);
     let on_event = {
         let bar = bar.clone();
         let done = std::sync::Mutex::new((0u64, 0u64));
@@ -110,18 +108,14 @@ async fn execute(
                     "ok {} failed {} running {} | {rates}",
                     counts.succeeded, counts.failed, counts.running
                 ));
-                let mut last = last_line.lock().unwrap_or_else(|p| p.into_inner());
-                if log_lines && (last.elapsed() >= PROGRESS_INTERVAL || counts.terminal() == total) {
-                    *last = Instant::now();
-                    eprintln!(
-                        "progress: {}/{total} children done ({} ok, {} failed, {} running) after {:.0} s; {rates}",
-                        counts.terminal(),
-                        counts.succeeded,
-                        counts.failed,
-                        counts.running,
-                        secs
-                    );
-                }
+                log_line(&format!(
+                    "{}/{total} children done ({} ok, {} failed, {} running) after {:.0} s; {rates}",
+                    counts.terminal(),
+                    counts.succeeded,
+                    counts.failed,
+                    counts.running,
+                    secs
+                ));
             }
             if let Event::Retrying { index, attempt, reason } = event {
                 bar.println(format!("child {index} attempt {attempt} failed ({reason}); retrying"));
@@ -144,9 +138,6 @@ async fn execute(
     }
     Ok(if summary.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(code::WORK_FAILED) })
 }
-
-/// How often a run without a terminal logs its progress.
-const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A rate as people read it: `0.4`, `3.2`, `41`, `1,250`.
 fn per_second(rate: f64) -> String {
