@@ -733,3 +733,46 @@ async fn register_accepts_pasted_describe_output_and_hints_at_legacy_fields() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("resourceRequirements"));
 }
+
+// Volumes, EFS mounts and ulimits are registered as given (issue 10), and an identical
+// definition is still reused.
+#[tokio::test(flavor = "multi_thread")]
+async fn register_carries_volumes_efs_mounts_and_ulimits() {
+    let moto = moto();
+    let env = Env::new(moto);
+    let tmp = tempfile::tempdir().unwrap();
+    let doc = tmp.path().join("volumes.json");
+    std::fs::write(
+        &doc,
+        r#"{"jobDefinitionName": "with-volumes", "type": "container", "platformCapabilities": ["EC2"],
+            "containerProperties": {"image": "batchfan-worker:0.1.0",
+              "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "2048"}],
+              "volumes": [{"name": "scratch", "host": {"sourcePath": "/mnt/scratch"}},
+                          {"name": "shared", "efsVolumeConfiguration": {"fileSystemId": "fs-12345678",
+                            "rootDirectory": "/data", "transitEncryption": "ENABLED",
+                            "authorizationConfig": {"accessPointId": "fsap-1234", "iam": "ENABLED"}}}],
+              "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/scratch"},
+                              {"sourceVolume": "shared", "containerPath": "/shared", "readOnly": true}],
+              "ulimits": [{"name": "nofile", "softLimit": 65536, "hardLimit": 65536}]}}"#,
+    )
+    .unwrap();
+    let register = || {
+        let out = run(env.batchfan(moto).args(["register", "--format", "json", "--cli-input-json"]).arg(&doc));
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        json(&out)
+    };
+    let first = register();
+    let described = batch_client(&moto.endpoint)
+        .await
+        .describe_job_definitions()
+        .job_definition_name("with-volumes")
+        .send()
+        .await
+        .unwrap();
+    let container = described.job_definitions()[0].container_properties().unwrap();
+    assert_eq!((container.volumes().len(), container.mount_points().len(), container.ulimits().len()), (2, 2, 1));
+    let efs = container.volumes()[1].efs_volume_configuration().unwrap();
+    assert_eq!((efs.file_system_id(), efs.root_directory()), (Some("fs-12345678"), Some("/data")));
+    let again = register();
+    assert_eq!((again["reused"].as_bool(), &again["revision"]), (Some(true), &first["revision"]), "{again}");
+}

@@ -101,6 +101,42 @@ impl JobDefinitionSpec {
                 .map(|f| FargatePlatformSpec { platform_version: f.platform_version().unwrap_or_default().into() }),
             user: c.user().map(str::to_string),
             privileged: c.privileged(),
+            volumes: c
+                .volumes()
+                .iter()
+                .map(|v| VolumeSpec {
+                    name: v.name().map(str::to_string),
+                    host: v.host().map(|h| HostSpec { source_path: h.source_path().map(str::to_string) }),
+                    efs_volume_configuration: v.efs_volume_configuration().map(|e| EfsVolumeSpec {
+                        file_system_id: e.file_system_id().unwrap_or_default().to_string(),
+                        root_directory: e.root_directory().map(str::to_string),
+                        transit_encryption: e.transit_encryption().map(|t| t.as_str().to_string()),
+                        transit_encryption_port: e.transit_encryption_port(),
+                        authorization_config: e.authorization_config().map(|a| EfsAuthorizationSpec {
+                            access_point_id: a.access_point_id().map(str::to_string),
+                            iam: a.iam().map(|i| i.as_str().to_string()),
+                        }),
+                    }),
+                })
+                .collect(),
+            mount_points: c
+                .mount_points()
+                .iter()
+                .map(|m| MountPointSpec {
+                    container_path: m.container_path().map(str::to_string),
+                    read_only: m.read_only(),
+                    source_volume: m.source_volume().map(str::to_string),
+                })
+                .collect(),
+            ulimits: c
+                .ulimits()
+                .iter()
+                .map(|u| UlimitSpec {
+                    name: u.name().unwrap_or_default().to_string(),
+                    soft_limit: u.soft_limit().unwrap_or_default(),
+                    hard_limit: u.hard_limit().unwrap_or_default(),
+                })
+                .collect(),
         });
         JobDefinitionSpec {
             job_definition_name: d.job_definition_name().unwrap_or_default().into(),
@@ -167,8 +203,51 @@ impl JobDefinitionSpec {
             )
             .set_user(c.user.clone())
             .set_privileged(c.privileged)
+            .set_volumes((!c.volumes.is_empty()).then(|| c.volumes.iter().map(sdk_volume).collect()))
+            .set_mount_points((!c.mount_points.is_empty()).then(|| {
+                c.mount_points
+                    .iter()
+                    .map(|m| {
+                        sdk::MountPoint::builder()
+                            .set_container_path(m.container_path.clone())
+                            .set_read_only(m.read_only)
+                            .set_source_volume(m.source_volume.clone())
+                            .build()
+                    })
+                    .collect()
+            }))
+            .set_ulimits((!c.ulimits.is_empty()).then(|| {
+                c.ulimits
+                    .iter()
+                    .map(|u| {
+                        sdk::Ulimit::builder().name(&u.name).soft_limit(u.soft_limit).hard_limit(u.hard_limit).build()
+                    })
+                    .collect()
+            }))
             .build()
     }
+}
+
+/// A volume as the SDK takes it.
+fn sdk_volume(v: &VolumeSpec) -> sdk::Volume {
+    sdk::Volume::builder()
+        .set_name(v.name.clone())
+        .set_host(v.host.as_ref().map(|h| sdk::Host::builder().set_source_path(h.source_path.clone()).build()))
+        .set_efs_volume_configuration(v.efs_volume_configuration.as_ref().map(|e| {
+            sdk::EfsVolumeConfiguration::builder()
+                .file_system_id(&e.file_system_id)
+                .set_root_directory(e.root_directory.clone())
+                .set_transit_encryption(e.transit_encryption.as_deref().map(sdk::EfsTransitEncryption::from))
+                .set_transit_encryption_port(e.transit_encryption_port)
+                .set_authorization_config(e.authorization_config.as_ref().map(|a| {
+                    sdk::EfsAuthorizationConfig::builder()
+                        .set_access_point_id(a.access_point_id.clone())
+                        .set_iam(a.iam.as_deref().map(sdk::EfsAuthorizationConfigIam::from))
+                        .build()
+                }))
+                .build()
+        }))
+        .build()
 }
 
 /// Environment variables as the SDK takes them.
