@@ -72,3 +72,22 @@ fn a_5xx_on_a_bodiless_response_prints_its_status_name() {
     );
     one_clean_line(&stderr);
 }
+
+// The parent's own retries show at RUST_LOG=debug (issue 10, bug 7), and not without it.
+#[test]
+fn the_parents_retries_show_at_rust_log_debug() {
+    let moto = moto();
+    let proxy = start_s3_fault_proxy(&moto.endpoint, S3Faults { error_percent: 100, seed: 2, ..Default::default() });
+    let vars = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", proxy.endpoint.as_str()),
+    ];
+    let (_, quiet) = plan_with(&vars, "s3://some-bucket/p/");
+    assert!(!quiet.to_lowercase().contains("retry"), "{quiet}");
+    let debug = [&vars[..], &[("RUST_LOG", "debug")]].concat();
+    let (code, loud) = plan_with(&debug, "s3://some-bucket/p/");
+    assert_eq!(code, Some(75));
+    assert!(loud.to_lowercase().contains("retry"), "{loud}");
+}
