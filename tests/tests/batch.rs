@@ -776,3 +776,30 @@ async fn register_carries_volumes_efs_mounts_and_ulimits() {
     let again = register();
     assert_eq!((again["reused"].as_bool(), &again["revision"]), (Some(true), &first["revision"]), "{again}");
 }
+
+// Regression (issue 10, bug 3): `--vcpu 3` on a Fargate definition passed `--dry-run` and failed
+// for real. A dry run makes the read-only checks a real submit makes: both exit 2.
+#[tokio::test(flavor = "multi_thread")]
+async fn fargate_resource_overrides_are_checked_by_dry_runs_too() {
+    let moto = moto();
+    let env = Env::new(moto);
+    batch_queue(moto, "q-fargate", false);
+    bucket_with_inputs(moto, "batch-fargate", 3).await;
+    let out = run(env
+        .batchfan(moto)
+        .args(["register", "--name", "fg", "--image", "w:1", "--vcpu", "1", "--memory", "2048", "--fargate"])
+        .args(["--execution-role", "arn:aws:iam::123456789012:role/exec"]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for dry in [true, false] {
+        let mut cmd = env.batchfan(moto);
+        cmd.args(["submit", "--job-queue", "q-fargate", "--job-definition", "fg", "--vcpu", "3", "--memory", "4096"])
+            .args(["--input", "s3://batch-fargate/in/", "--output", "s3://batch-fargate/out/"]);
+        if dry {
+            cmd.arg("--dry-run");
+        }
+        let out = run(&mut cmd);
+        assert_eq!(out.status.code(), Some(2), "dry run {dry}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("VCPU"), "dry run {dry}");
+    }
+    assert!(download_prefix(&moto.s3().await, "batch-fargate", "out/").await.is_empty(), "nothing written");
+}
