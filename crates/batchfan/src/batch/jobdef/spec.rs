@@ -372,6 +372,75 @@ fn prune_empty(value: &mut serde_json::Value) {
     }
 }
 
+/// True when a skeleton section holds something a user wrote: a string other than an enum word
+/// the skeleton fills in (`DISABLED`, `RETRY`, a log driver), or a number other than 0.
+fn filled(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    // Lowercase enum values the skeleton cycles through (log drivers, FireLens types).
+    const SKELETON_WORDS: [&str; 10] = [
+        "awslogs",
+        "fluentd",
+        "gelf",
+        "json-file",
+        "journald",
+        "logentries",
+        "syslog",
+        "splunk",
+        "awsfirelens",
+        "fluentbit",
+    ];
+    match value {
+        Value::String(s) => {
+            !s.is_empty()
+                && !SKELETON_WORDS.contains(&s.as_str())
+                && !(s.bytes().any(|b| b.is_ascii_uppercase())
+                    && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
+        }
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::Array(items) => items.iter().any(filled),
+        Value::Object(map) => map.values().any(filled),
+        Value::Bool(_) | Value::Null => false,
+    }
+}
+
+/// In a `--generate-cli-skeleton` document, drops what the skeleton put there and the user did
+/// not fill: sections (objects, lists of objects) without a filled value, `true` flags (the
+/// skeleton's placeholder for every flag) and zero numbers. Names what it dropped.
+fn drop_placeholders(value: &mut serde_json::Value, path: &str, dropped: &mut Vec<String>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let keys: Vec<String> = map.keys().cloned().collect();
+            for key in keys {
+                let here = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let Some(v) = map.get_mut(&key) else { continue };
+                let placeholder = match v {
+                    Value::Object(_) => !filled(v),
+                    Value::Array(items) if items.iter().any(Value::is_object) => {
+                        items.retain(filled);
+                        items.is_empty()
+                    }
+                    Value::Bool(true) => true,
+                    Value::Number(n) => n.as_f64() == Some(0.0),
+                    _ => false,
+                };
+                if placeholder {
+                    map.remove(&key);
+                    dropped.push(here);
+                } else {
+                    drop_placeholders(v, &here, dropped);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                drop_placeholders(v, &format!("{path}[{i}]"), dropped);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn container_type() -> String {
     "container".into()
 }
@@ -456,6 +525,17 @@ impl JobDefinitionSpec {
             value = newest;
         }
         prune_empty(&mut value);
+        let skeleton_sections = ["nodeProperties", "eksProperties", "ecsProperties", "consumableResourceProperties"];
+        if skeleton_sections.iter().any(|k| value.get(*k).is_some()) {
+            let mut dropped = Vec::new();
+            drop_placeholders(&mut value, "", &mut dropped);
+            if !dropped.is_empty() {
+                notes.push(format!(
+                    "read as a --generate-cli-skeleton: dropped the unfilled placeholders {} (set them again if you meant them)",
+                    dropped.join(", ")
+                ));
+            }
+        }
         if let Some(map) = value.as_object_mut() {
             let read_only = ["jobDefinitionArn", "revision", "status", "containerOrchestrationType"];
             let dropped: Vec<&str> = read_only.into_iter().filter(|k| map.remove(*k).is_some()).collect();
@@ -636,5 +716,30 @@ pub(super) mod tests {
             err.contains("containerProperties.vcpus") && err.contains(r#"{"type": "VCPU", "value": "2"}"#),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_filled_in_cli_skeleton_registers_what_was_filled() {
+        let mut doc: serde_json::Value =
+            serde_json::from_str(include_str!("testdata/register-job-definition-skeleton.json")).unwrap();
+        doc["jobDefinitionName"] = "from-skeleton".into();
+        doc["type"] = "container".into();
+        doc["platformCapabilities"] = serde_json::json!(["EC2"]);
+        doc["containerProperties"]["image"] = "batchfan-worker:0.1.0".into();
+        doc["containerProperties"]["command"] = serde_json::json!(["batchfan-worker", "wordcount"]);
+        doc["containerProperties"]["resourceRequirements"] =
+            serde_json::json!([{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}]);
+        doc["retryStrategy"]["attempts"] = 3.into();
+        doc["containerProperties"]["privileged"] = false.into();
+        let (spec, notes) = JobDefinitionSpec::from_pasted_json(&doc.to_string()).unwrap();
+        spec.check().unwrap();
+        let c = &spec.container_properties;
+        assert_eq!((c.image.as_str(), c.command.len(), c.resource_requirements.len()), ("batchfan-worker:0.1.0", 2, 2));
+        assert_eq!(c.privileged, Some(false), "a flag the user turned off is kept");
+        assert!(c.readonly_root_filesystem.is_none() && c.linux_parameters.is_none() && c.volumes.is_empty());
+        let retry = spec.retry_strategy.unwrap();
+        assert_eq!((retry.attempts, retry.evaluate_on_exit.len()), (Some(3), 0));
+        assert!(spec.timeout.is_none() && spec.scheduling_priority.is_none());
+        assert!(notes.iter().any(|n| n.contains("containerProperties.readonlyRootFilesystem")), "{notes:?}");
     }
 }
