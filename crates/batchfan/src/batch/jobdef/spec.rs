@@ -391,10 +391,9 @@ fn filled(value: &serde_json::Value) -> bool {
     ];
     match value {
         Value::String(s) => {
-            !s.is_empty()
-                && !SKELETON_WORDS.contains(&s.as_str())
-                && !(s.bytes().any(|b| b.is_ascii_uppercase())
-                    && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
+            let enum_word = s.bytes().any(|b| b.is_ascii_uppercase())
+                && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            !(s.is_empty() || enum_word || SKELETON_WORDS.contains(&s.as_str()))
         }
         Value::Number(n) => n.as_f64() != Some(0.0),
         Value::Array(items) => items.iter().any(filled),
