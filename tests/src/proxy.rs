@@ -87,6 +87,16 @@ fn read_request(conn: &mut TcpStream) -> std::io::Result<(String, Vec<u8>)> {
     Ok((path, buf))
 }
 
+/// Sends one request to the upstream server and reads its whole response (it closes the
+/// connection after answering).
+fn forward(upstream: &str, request: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut up = TcpStream::connect(upstream)?;
+    up.write_all(request)?;
+    let mut response = Vec::new();
+    up.read_to_end(&mut response)?;
+    Ok(response)
+}
+
 fn handle(
     mut conn: TcpStream,
     upstream: &str,
@@ -108,10 +118,7 @@ fn handle(
             return conn.write_all(response.as_bytes());
         }
     }
-    let mut up = TcpStream::connect(upstream)?;
-    up.write_all(&request)?;
-    let mut response = Vec::new();
-    up.read_to_end(&mut response)?;
+    let response = forward(upstream, &request)?;
     if path.starts_with("/v1/submitjob") {
         stats.submits_forwarded.fetch_add(1, Ordering::SeqCst);
         if !dropped_once.swap(true, Ordering::SeqCst) {
@@ -210,10 +217,7 @@ fn handle_s3(
         );
         return conn.write_all(response.as_bytes());
     }
-    let mut up = TcpStream::connect(upstream)?;
-    up.write_all(&request)?;
-    let mut response = Vec::new();
-    up.read_to_end(&mut response)?;
+    let response = forward(upstream, &request)?;
     let header_end = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |i| i + 4);
     let body_len = response.len() - header_end;
     let ok = response.starts_with(b"HTTP/1.1 20") || response.starts_with(b"HTTP/1.0 20");

@@ -278,7 +278,11 @@ async fn run_report(
     failed: &[FailedChild],
     over: bool,
 ) -> Result<batchfan::report::RunReport> {
-    batchfan::report::of_run(client, &record.run_id, &record.output, record.chunk_count, failed, over).await
+    let report = batchfan::report::build(client, &record.run_id, &record.output, record.chunk_count, failed).await?;
+    if over {
+        report.save(client).await?;
+    }
+    Ok(report)
 }
 
 /// Whether `failures` of `total` children are within `--tolerated-failure-count/-percent`.

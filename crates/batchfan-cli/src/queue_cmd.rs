@@ -85,7 +85,11 @@ async fn queue_report(
     status: &QueueRunStatus,
 ) -> Result<batchfan::report::RunReport> {
     let failed = failed_of(status);
-    batchfan::report::of_run(client, &record.run_id, &record.output, record.chunk_count, &failed, status.complete).await
+    let report = batchfan::report::build(client, &record.run_id, &record.output, record.chunk_count, &failed).await?;
+    if status.complete {
+        report.save(client).await?;
+    }
+    Ok(report)
 }
 
 fn print_status(status: &QueueRunStatus, format: Format, report: &batchfan::report::RunReport) {

@@ -129,8 +129,8 @@ async fn execute(
     bar.finish_and_clear();
     let mut summary = summary?;
     let report =
-        batchfan::report::write(client, &summary.run_id, &summary.output, header.chunk_count, &summary.failed).await?;
-    summary.report = Some(Location::parse(&report.output)?.join_display(&batchfan::report::report_key(&report.run_id)));
+        batchfan::report::build(client, &summary.run_id, &summary.output, header.chunk_count, &summary.failed).await?;
+    summary.report = Some(report.save(client).await?);
     let wall = started.elapsed();
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),

@@ -134,17 +134,14 @@ impl QueueConfig {
 /// SQS's longest long poll.
 const MAX_WAIT: Duration = Duration::from_secs(20);
 
-/// Default [`Config::stop_timeout`].
-pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(25);
+/// Default [`Config::stop_timeout`] (the contract's, shared with `batchfan run --local`).
+pub use batchfan::contract::DEFAULT_STOP_TIMEOUT;
 
 /// Seconds from a variable: a non-negative number (fractions allowed).
 pub(crate) fn seconds(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Result<Option<Duration>, WorkerError> {
     let Some(v) = lookup(name).filter(|v| !v.trim().is_empty()) else { return Ok(None) };
-    v.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
-        .map(|s| Some(Duration::from_secs_f64(s)))
+    batchfan::contract::parse_seconds(&v)
+        .map(Some)
         .ok_or_else(|| WorkerError::Config(format!("{name}=`{v}` is not a number of seconds from 0 to 86400")))
 }
 

@@ -6,11 +6,11 @@ use std::io;
 
 use async_compression::tokio::bufread::{BzDecoder, GzipDecoder, XzDecoder, ZstdDecoder};
 use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::TryStreamExt;
 use tokio::io::{AsyncBufRead, AsyncRead};
 use tokio_util::io::{ReaderStream, StreamReader};
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::store::ByteStream;
 
 /// A compression format batchfan reads.
@@ -81,7 +81,7 @@ impl Codec {
     /// input, a storage failure) come through unchanged.
     pub fn decode(self, raw: ByteStream, uri: String) -> ByteStream {
         let reader = StreamReader::new(raw.map_err(io::Error::other));
-        let decoded: ByteStream = match self {
+        let decoded: IoStream = match self {
             Codec::Gzip => {
                 let mut d = GzipDecoder::new(reader);
                 d.multiple_members(true);
@@ -104,12 +104,10 @@ impl Codec {
             }
             Codec::Snappy => snappy_stream(reader),
         };
-        Box::pin(decoded.map_err(move |e| match e {
-            Error::Io { op: "decoding", source, .. } => match source.downcast::<Error>() {
-                Ok(inner) => inner,
-                Err(source) => Error::Decompress { uri: uri.clone(), codec: self, source },
-            },
-            other => other,
+        // An error of `raw` comes back out of the decoder as it went in; any other is the codec's.
+        Box::pin(decoded.map_err(move |source| match source.downcast::<Error>() {
+            Ok(inner) => inner,
+            Err(source) => Error::Decompress { uri: uri.clone(), codec: self, source },
         }))
     }
 }
@@ -126,20 +124,19 @@ impl fmt::Display for Codec {
     }
 }
 
-/// Reads an async reader as a stream of blocks; its I/O errors are kept whole for `decode`.
-fn stream_of<R: AsyncRead + Send + 'static>(reader: R) -> ByteStream {
-    Box::pin(ReaderStream::with_capacity(reader, 64 << 10).map(|r| r.map_err(decoding_error)))
-}
+/// Decoded blocks, with the decoder's I/O errors (which carry errors of the raw stream inside).
+type IoStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = io::Result<Bytes>> + Send>>;
 
-fn decoding_error(source: io::Error) -> Error {
-    Error::Io { op: "decoding", path: std::path::PathBuf::new(), source }
+/// Reads an async reader as a stream of blocks.
+fn stream_of<R: AsyncRead + Send + 'static>(reader: R) -> IoStream {
+    Box::pin(ReaderStream::with_capacity(reader, 64 << 10))
 }
 
 /// Snappy has no async decoder: the `snap` frame decoder runs on a blocking thread, fed through a
 /// bridge, and hands back blocks through a small channel (two blocks of read-ahead).
-fn snappy_stream<R: AsyncBufRead + Unpin + Send + 'static>(reader: R) -> ByteStream {
+fn snappy_stream<R: AsyncBufRead + Unpin + Send + 'static>(reader: R) -> IoStream {
     use std::io::Read;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(2);
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(2);
     let bridge = tokio_util::io::SyncIoBridge::new(reader);
     tokio::task::spawn_blocking(move || {
         let mut decoder = snap::read::FrameDecoder::new(bridge);
@@ -155,7 +152,7 @@ fn snappy_stream<R: AsyncBufRead + Unpin + Send + 'static>(reader: R) -> ByteStr
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    let _ = tx.blocking_send(Err(decoding_error(e)));
+                    let _ = tx.blocking_send(Err(e));
                     return;
                 }
             }
@@ -167,6 +164,7 @@ fn snappy_stream<R: AsyncBufRead + Unpin + Send + 'static>(reader: R) -> ByteStr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Result;
 
     #[test]
     fn codecs_by_extension_and_encoding() {

@@ -17,6 +17,19 @@ use crate::error::Result;
 use crate::store::ObjectMeta;
 use crate::uri::Location;
 
+/// How long a worker lets work in flight go on after SIGTERM unless `BATCHFAN_STOP_TIMEOUT` says
+/// otherwise: under the 30 s ECS and AWS Batch give before SIGKILL.
+pub const DEFAULT_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(25);
+
+/// A number of seconds as the `BATCHFAN_*` variables take it: 0 to 86,400, fractions allowed.
+pub fn parse_seconds(text: &str) -> Option<std::time::Duration> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+        .map(std::time::Duration::from_secs_f64)
+}
+
 /// Environment variables children and clients read.
 pub mod env {
     /// The manifest (or view) URI a child reads; required.

@@ -35,12 +35,8 @@ pub struct LocalOptions {
 
 /// The children's drain time (`BATCHFAN_STOP_TIMEOUT`, default 25 s) plus 5 s to commit and exit.
 pub fn default_stop_deadline() -> Duration {
-    let drain = std::env::var(env::STOP_TIMEOUT)
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
-        .unwrap_or(25.0);
-    Duration::from_secs_f64(drain + 5.0)
+    let drain = std::env::var(env::STOP_TIMEOUT).ok().and_then(|v| crate::contract::parse_seconds(&v));
+    drain.unwrap_or(crate::contract::DEFAULT_STOP_TIMEOUT) + Duration::from_secs(5)
 }
 
 /// The record of a local run (`run.json` next to its manifest): enough to show its status and

@@ -79,12 +79,9 @@ impl PlanOptions {
     }
 
     fn filters(&self) -> Result<Filters> {
-        let (include_paths, include_names) = self.include.iter().cloned().partition(|p| p.contains('/'));
         Ok(Filters {
             include: GlobPair::new("--include", &self.include)?,
             exclude: GlobPair::new("--exclude", &self.exclude)?,
-            include_paths,
-            include_names,
         })
     }
 
@@ -101,25 +98,30 @@ struct GlobPair {
     path: GlobSet,
     name: GlobSet,
     empty: bool,
+    /// The patterns of `path`, as written.
+    path_patterns: Vec<String>,
 }
 
 impl GlobPair {
     fn new(field: &str, patterns: &[String]) -> Result<GlobPair> {
         let mut path = GlobSetBuilder::new();
         let mut name = GlobSetBuilder::new();
+        let mut path_patterns = Vec::new();
         for pattern in patterns {
             let glob: Glob = GlobBuilder::new(pattern)
                 .literal_separator(true)
                 .build()
                 .map_err(|e| Error::option(field, pattern, format!("not a valid glob: {e}")))?;
             if pattern.contains('/') {
-                path.add(glob)
+                path.add(glob);
+                path_patterns.push(pattern.clone());
             } else {
-                name.add(glob)
-            };
+                name.add(glob);
+            }
         }
         let build = |b: GlobSetBuilder| b.build().map_err(|e| Error::option(field, patterns.join(","), e.to_string()));
-        Ok(GlobPair { path: build(path)?, name: build(name)?, empty: patterns.is_empty() })
+        let empty = patterns.is_empty();
+        Ok(GlobPair { path: build(path)?, name: build(name)?, empty, path_patterns })
     }
 
     fn matches(&self, key: &str) -> bool {
@@ -131,9 +133,6 @@ impl GlobPair {
 struct Filters {
     include: GlobPair,
     exclude: GlobPair,
-    /// The `--include` patterns with a `/` (matched against whole keys) and without.
-    include_paths: Vec<String>,
-    include_names: Vec<String>,
 }
 
 impl Filters {
@@ -141,11 +140,12 @@ impl Filters {
     /// `--include` path glob, so `dt=2026-11-27/**` lists only `dt=2026-11-27/`. One empty
     /// prefix (everything) when there is no include, or one that matches file names anywhere.
     fn list_prefixes(&self) -> Vec<String> {
-        if self.include.empty || !self.include_names.is_empty() {
+        if self.include.empty || !self.include.name.is_empty() {
             return vec![String::new()];
         }
         let mut prefixes: Vec<String> = self
-            .include_paths
+            .include
+            .path_patterns
             .iter()
             .map(|p| {
                 let literal = &p[..p.find(['*', '?', '[', '{', '\\']).unwrap_or(p.len())];

@@ -132,35 +132,14 @@ pub async fn build(
     Ok(report)
 }
 
-/// Builds the report and writes it to `OUTPUT/_batchfan/runs/RUN/report.json`.
-pub async fn write(
-    client: &Client,
-    run_id: &str,
-    output: &str,
-    chunk_count: u64,
-    failed: &[FailedChild],
-) -> Result<RunReport> {
-    let report = build(client, run_id, output, chunk_count, failed).await?;
-    let store = client.store(&Location::parse(output)?)?;
-    let body = serde_json::to_vec_pretty(&report)
-        .map_err(|e| Error::Manifest { uri: output.to_string(), reason: format!("report: {e}") })?;
-    store.put(&report_key(run_id), Bytes::from(body)).await?;
-    Ok(report)
-}
-
-/// The report of a run: written when `over` (the run ended), else only built (a run in
-/// progress has no report file yet).
-pub async fn of_run(
-    client: &Client,
-    run_id: &str,
-    output: &str,
-    chunk_count: u64,
-    failed: &[FailedChild],
-    over: bool,
-) -> Result<RunReport> {
-    if over {
-        write(client, run_id, output, chunk_count, failed).await
-    } else {
-        build(client, run_id, output, chunk_count, failed).await
+impl RunReport {
+    /// Writes the report to `OUTPUT/_batchfan/runs/RUN/report.json`; returns its URI.
+    pub async fn save(&self, client: &Client) -> Result<String> {
+        let output = Location::parse(&self.output)?;
+        let body = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::Manifest { uri: self.output.clone(), reason: format!("report: {e}") })?;
+        let key = report_key(&self.run_id);
+        client.store(&output)?.put(&key, Bytes::from(body)).await?;
+        Ok(output.join_display(&key))
     }
 }

@@ -145,25 +145,20 @@ pub async fn resume_run(client: &Client, spec: &RunSpec) -> Result<Resumed> {
     let input = spec.input.absolute()?;
     let output = spec.output.absolute()?;
     let store = client.store(&output)?;
-    let runs_prefix = format!("{}/runs/", contract::META_DIR);
-    let listed = match crate::store::list_all(store.as_ref(), &runs_prefix).await {
-        Err(crate::Error::NotFound { .. }) => Vec::new(),
-        other => other?,
-    };
-    let newest = listed
-        .iter()
-        .filter(|o| o.key.ends_with("/manifest.jsonl"))
-        .filter_map(|o| o.key.strip_prefix(&runs_prefix)?.split('/').next())
-        .max()
-        .map(str::to_string);
-    let Some(run_id) = newest else {
-        return Err(crate::Error::option(
+    // The newest run in the output, found as `status OUTPUT` finds it; its record names the manifest.
+    #[derive(serde::Deserialize)]
+    struct Manifested {
+        manifest: String,
+    }
+    let found = crate::runs::find_record(client, &output.to_string()).await.map_err(|e| match e {
+        crate::Error::UnknownRun { .. } => crate::Error::option(
             "--resume",
             &output,
-            "an output holding an earlier run (none found under _batchfan/runs/); run without --resume",
-        ));
-    };
-    let manifest_uri = output.join_display(&contract::manifest_key(&run_id));
+            format!("an output holding an earlier run ({e}); run without --resume"),
+        ),
+        other => other,
+    })?;
+    let (run_id, manifest_uri) = (found.run_id.clone(), found.parse::<Manifested>()?.manifest);
     let manifest = ManifestReader::open(client, &manifest_uri).await?;
     let header = manifest.header();
     let plan = plan::plan(client, &input, &spec.options).await?;

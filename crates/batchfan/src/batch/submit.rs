@@ -315,36 +315,33 @@ pub async fn submit(client: &Client, spec: &RunSpec, options: &SubmitOptions) ->
     let (planned, mut plan) = check_and_plan(client, spec, options).await?;
     let chunk_count = plan.chunk_count;
     let prepared = write_run(client, planned, spec.overwrite).await?;
-    let output = prepared.manifest.header().output.clone();
-    let run_id = prepared.run_id.clone();
-    let sent = send_arrays(client, options, &mut plan, prepared, chunk_count).await;
-    // Jobs sent: the run holds its output until it is seen complete. None sent: it never ran.
-    let started = match &sent {
-        Ok(_) => true,
-        Err(_) => crate::runs::find_record(client, &run_id).await.is_ok(),
-    };
-    crate::claim::hand_over(client, &output, &run_id, started).await?;
-    let record = sent?;
-    Ok(Submitted { plan, record })
-}
-
-async fn send_arrays(
-    client: &Client,
-    options: &SubmitOptions,
-    plan: &mut SubmitPlan,
-    prepared: crate::run::PreparedRun,
-    chunk_count: u64,
-) -> Result<RunRecord> {
-    for (uri, view) in &plan.views {
-        manifest::write_view(client, uri, view).await?;
-    }
     let mut record = RunRecord::new(
-        plan,
+        &plan,
         &prepared.manifest_uri,
         &prepared.manifest.header().output,
         options.template(&plan.run_id)?,
         StoredOptions::from(options),
     );
+    let sent = send_arrays(client, options, &mut plan, &prepared.manifest_uri, &mut record).await;
+    // Jobs sent: the run holds its output until it is seen complete. None sent: it never ran.
+    crate::claim::hand_over(client, &record.output, &record.run_id, !record.arrays.is_empty()).await?;
+    sent?;
+    debug_assert_eq!(record.chunk_count, chunk_count);
+    Ok(Submitted { plan, record })
+}
+
+/// Writes the views and sends the arrays, adding each to `record` and saving it after every
+/// array: a failure midway still leaves a record of what was submitted.
+async fn send_arrays(
+    client: &Client,
+    options: &SubmitOptions,
+    plan: &mut SubmitPlan,
+    manifest_uri: &str,
+    record: &mut RunRecord,
+) -> Result<()> {
+    for (uri, view) in &plan.views {
+        manifest::write_view(client, uri, view).await?;
+    }
     let mut previous: Option<String> = None;
     for (k, request) in plan.requests.iter_mut().enumerate() {
         if options.sequential
@@ -355,7 +352,7 @@ async fn send_arrays(
         let job_id = request.send(client).await?;
         let first = k as u64 * limits::MAX_ARRAY_SIZE as u64;
         let size = request.array_properties.map_or(1, |a| a.size as u64);
-        let manifest = plan.views.get(k).map_or(prepared.manifest_uri.clone(), |(uri, _)| uri.clone());
+        let manifest = plan.views.get(k).map_or(manifest_uri.to_string(), |(uri, _)| uri.clone());
         record.arrays.push(ArrayRecord {
             job_id: job_id.clone(),
             job_name: request.job_name.clone(),
@@ -366,11 +363,9 @@ async fn send_arrays(
             redrive: 0,
         });
         previous = Some(job_id);
-        // Saved after every array: a failure midway still leaves a record of what was submitted.
-        save_run(client, &record).await?;
+        save_run(client, record).await?;
     }
-    debug_assert_eq!(record.chunk_count, chunk_count);
-    Ok(record)
+    Ok(())
 }
 
 #[cfg(test)]

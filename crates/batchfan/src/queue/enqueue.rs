@@ -129,16 +129,16 @@ pub async fn enqueue(client: &Client, spec: &RunSpec, options: &EnqueueOptions) 
         redrives: Vec::new(),
     };
     // Saved first: a failure midway still leaves a run that `status` can show.
-    let saved = record.save(client).await;
-    let sent = match saved {
-        Ok(()) => {
-            let chunks: Vec<u64> = (0..plan.chunk_count).collect();
-            send_chunks(client, &plan.queue, &record.run_id, &record.manifest, &chunks, 0).await
-        }
-        Err(e) => Err(e),
-    };
-    // Messages sent: the run holds its output until it is seen complete.
-    crate::claim::hand_over(client, &record.output, &record.run_id, sent.is_ok()).await?;
+    if let Err(e) = record.save(client).await {
+        // Nothing was sent: the run never started.
+        crate::claim::hand_over(client, &record.output, &record.run_id, false).await?;
+        return Err(e);
+    }
+    let chunks: Vec<u64> = (0..plan.chunk_count).collect();
+    let sent = send_chunks(client, &plan.queue, &record.run_id, &record.manifest, &chunks, 0).await;
+    // Messages are out (all, or some before a failure): the run holds its output until it is
+    // seen complete.
+    crate::claim::hand_over(client, &record.output, &record.run_id, true).await?;
     let stats = sent?;
     record.sent = stats.sent;
     record.save(client).await?;

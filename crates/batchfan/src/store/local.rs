@@ -78,7 +78,7 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectMeta>) -> Res
             if prefix.starts_with(&format!("{key}/")) || key.starts_with(prefix) || prefix.is_empty() {
                 walk(root, &path, prefix, out)?;
             }
-        } else if md.is_file() && key.starts_with(prefix) && !key.contains(TMP_MARK) {
+        } else if md.is_file() && key.starts_with(prefix) {
             out.push(meta_of(key, &md));
         }
     }
