@@ -449,6 +449,30 @@ pub fn decompress(data: &[u8]) -> Vec<u8> {
     })
 }
 
+/// Writes a manifest of `input` for runs of workers started by hand (index by index), through a
+/// `batchfan run --local` of `true`, and claims `output` for that run as a submitted run holds
+/// it: its workers' commits are fenced by the claim, and a run that ended holds nothing.
+pub fn manifest_for(input: &Path, output: &Path, max_items_per_chunk: u64) -> String {
+    let out = run(command("batchfan", None)
+        .args(["run", "--local", "--format", "json", "--max-items-per-chunk", &max_items_per_chunk.to_string()])
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output)
+        .args(["--", "true"]));
+    assert_eq!(out.status.code(), Some(0));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
+    hold_output(output, summary["run_id"].as_str().expect("run id"));
+    summary["manifest"].as_str().expect("manifest").to_string()
+}
+
+/// Claims a local output folder for `run_id`, as `batchfan submit` leaves a run's claim.
+pub fn hold_output(output: &Path, run_id: &str) {
+    let claim = serde_json::json!({"batchfan_claim": 1, "run_id": run_id, "host": "tests", "created_unix_ms": 0});
+    std::fs::create_dir_all(output.join("_batchfan")).expect("mkdir");
+    std::fs::write(output.join("_batchfan/claim.json"), claim.to_string()).expect("write claim");
+}
+
 /// The fields of `/proc/PID/stat` after the command name: state, ppid, pgrp, ...
 fn proc_stat(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -458,6 +482,35 @@ fn proc_stat(pid: u32) -> Option<Vec<String>> {
 /// True while process `pid` runs (a zombie waiting for its reaper does not).
 pub fn alive(pid: u32) -> bool {
     proc_stat(pid).is_some_and(|f| f.first().map(String::as_str) != Some("Z"))
+}
+
+/// Processes (not zombies) whose command line contains `needle`.
+pub fn processes_matching(needle: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let me = std::process::id();
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me && alive(pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
+        })
+        .collect()
+}
+
+/// Polls `condition` every 20 ms until it holds or `within` passes; true when it held.
+pub fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The running child processes of `parent`.

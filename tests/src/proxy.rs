@@ -141,6 +141,9 @@ pub struct S3Faults {
     pub data_gets_only: bool,
     /// Seed of the proxy's random choices.
     pub seed: u64,
+    /// GETs whose path contains this are always answered 503 SlowDown (a deterministic fault,
+    /// e.g. `manifest.jsonl` for a manifest that cannot be read back).
+    pub fail_gets_of: Option<&'static str>,
 }
 
 /// Counters of what the S3 fault proxy did.
@@ -199,7 +202,8 @@ fn handle_s3(
         let mut rng = rng.lock().unwrap_or_else(|p| p.into_inner());
         (rng.below(100), rng.below(100))
     };
-    if eligible && error_roll < faults.error_percent {
+    let targeted = request.starts_with(b"GET ") && faults.fail_gets_of.is_some_and(|p| path.contains(p));
+    if targeted || (eligible && error_roll < faults.error_percent) {
         stats.errors.fetch_add(1, Ordering::SeqCst);
         let (status, code) = if n.is_multiple_of(2) {
             ("503 Slow Down", "SlowDown")

@@ -193,8 +193,10 @@ async fn overwrite_deletes_earlier_outputs_1000_keys_a_request() {
     let (batch, single) = (counter.batch.clone(), counter.single.clone());
     let config = plain.config().to_builder().interceptor(counter).build();
     let store = S3Store::new(aws_sdk_s3::Client::from_conf(config), "overwrite-batches", "out/");
-    let deleted = layout::prepare_output(&store, true).await.unwrap();
-    assert_eq!(deleted, 1_004);
+    let mut earlier = layout::earlier_outputs(&store, None).await.unwrap();
+    earlier.read_markers(&store).await.unwrap();
+    assert_eq!(earlier.found(), 1_004);
+    store.delete_many(&earlier.objects).await.unwrap();
     assert_eq!(batch.load(Ordering::SeqCst), 2, "1,004 keys are two DeleteObjects requests");
     assert_eq!(single.load(Ordering::SeqCst), 0, "no DeleteObject per key");
     let left: Vec<String> = list_all(&store, "").await.unwrap().into_iter().map(|o| o.key).collect();

@@ -54,6 +54,43 @@ fn a_full_spool_disk_exits_75_naming_the_spool_folder() {
     assert!(!files(&output).iter().any(|(k, _)| k.starts_with("part-")), "nothing may be committed");
 }
 
+// Regression (issue 14, bug 12): an exec program that failed on a full spool disk exited 1 with
+// only its own stderr; it is exit 75 naming the full spool folder, as the harness's own writes.
+#[test]
+fn an_exec_program_on_a_full_spool_disk_exits_75_naming_the_spool_folder() {
+    // The input copied into the spool for {input}; the program's own {output} write (--stdin).
+    let programs: [&[&str]; 2] = [
+        &["--raw", "--", "sh", "-c", r#"cat "$1" > "$2""#, "sh", "{input}", "{output}"],
+        &["--stdin", "--", "sh", "-c", r#"cat > "$1""#, "sh", "{output}"],
+    ];
+    for program in programs {
+        let tmp = tempfile::tempdir().unwrap();
+        let (input, output, spool) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("spool"));
+        many_words(&input);
+        std::fs::create_dir_all(&spool).unwrap();
+        // Each input is about 360 KB, the spool disk 64 KiB.
+        let out = run(command("batchfan", None)
+            .env("BATCHFAN_SPOOL_DIR", &spool)
+            .env("FULL", &spool)
+            .args(["run", "--local", "--attempts", "1", "--format", "json", "--input"])
+            .arg(&input)
+            .arg("--output")
+            .arg(&output)
+            .args(["--", "unshare", "-rm", "sh", "-c", MOUNT, "sh", "-", &worker(), "exec"])
+            .args(program));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{summary}");
+        assert_eq!(summary["failed"][0]["exit_code"], 75, "{program:?}: {summary}");
+        let logs = logs_of(&summary);
+        assert!(
+            logs.contains(&format!("no space left on the device holding `{}/batchfan-spool-", spool.display()))
+                && logs.contains("BATCHFAN_SPOOL_DIR moves it"),
+            "{program:?}: {logs}"
+        );
+        assert!(!files(&output).iter().any(|(k, _)| !k.starts_with("_batchfan/")), "nothing may be committed");
+    }
+}
+
 #[test]
 fn a_full_output_disk_exits_75_naming_the_output_location() {
     let tmp = tempfile::tempdir().unwrap();

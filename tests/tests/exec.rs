@@ -168,15 +168,7 @@ async fn an_input_key_that_would_leave_the_output_root_fails_its_item() {
 
 /// Plans a run of `input` into `output` and returns its manifest, without running a worker.
 fn manifest_for(input: &Path, output: &Path) -> String {
-    let out = run(command("batchfan", None)
-        .args(["run", "--local", "--format", "json", "--max-items-per-chunk", "100", "--input"])
-        .arg(input)
-        .arg("--output")
-        .arg(output)
-        .args(["--", "true"]));
-    assert_eq!(out.status.code(), Some(0));
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    summary["manifest"].as_str().unwrap().to_string()
+    batchfan_tests::manifest_for(input, output, 100)
 }
 
 fn exec_child(manifest: &str, spool: &Path, stop_timeout: &str, exec_args: &[&str]) -> Command {

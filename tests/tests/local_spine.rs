@@ -101,10 +101,7 @@ fn failed_children_exit_1_with_a_table() {
 
 /// Plans a manifest with `batchfan run` into `out` and returns its URI (wordcount over `input`).
 fn manifest_for(input: &Path, output: &Path) -> String {
-    let out = run_local(input, output, &["--format", "json", "--max-items-per-chunk", "4"], &["true"]);
-    assert_eq!(out.status.code(), Some(0));
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    summary["manifest"].as_str().unwrap().to_string()
+    batchfan_tests::manifest_for(input, output, 4)
 }
 
 fn worker_cmd(program: &str, manifest: &str, index: u64, spool: &Path) -> Command {

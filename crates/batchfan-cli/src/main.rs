@@ -22,18 +22,23 @@ pub(crate) mod code {
     pub const INTERRUPTED: u8 = 130;
 }
 
-/// Resolves on Ctrl-C or SIGTERM: how long-running commands learn they should stop.
+/// Resolves on Ctrl-C, SIGTERM or SIGHUP (a closed terminal): how long-running commands learn
+/// they should stop. All three take the same path: children drain, nothing is orphaned.
 pub(crate) async fn interrupted() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut sigterm) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = sigterm.recv() => {}
+    use tokio::signal::unix::{SignalKind, signal};
+    let (term, hup) = (signal(SignalKind::terminate()), signal(SignalKind::hangup()));
+    let recv = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
+        match s {
+            Ok(mut s) => {
+                s.recv().await;
             }
+            Err(_) => std::future::pending::<()>().await,
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = recv(term) => {}
+        () = recv(hup) => {}
     }
 }
 

@@ -1,6 +1,5 @@
 //! `batchfan enqueue | workers`, and `status | wait | redrive` of queue runs.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -247,30 +246,40 @@ pub async fn workers(client: &Client, args: WorkersArgs) -> Result<ExitCode> {
         info.url,
         log_dir.display()
     );
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|source| {
-        Error::Io { op: "installing the SIGTERM handler for", path: PathBuf::from("batchfan"), source }
-    })?;
-    loop {
+    let interrupted = crate::interrupted();
+    tokio::pin!(interrupted);
+    let failure = loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = sigterm.recv() => break,
+            () = &mut interrupted => break None,
             () = tokio::time::sleep(Duration::from_millis(200)) => {
-                pool.supervise()?;
+                let supervised = pool.supervise();
                 for event in pool.take_events() {
                     eprintln!("{}", describe(&event));
                 }
+                if let Err(e) = supervised {
+                    break Some(e);
+                }
                 if pool.is_empty() {
-                    eprintln!("every worker exited 0 (idle: the queue is drained)");
-                    return Ok(ExitCode::SUCCESS);
+                    // Every worker took its idle exit. Drained is what the queue's counts say,
+                    // never what exit codes say: messages in flight or delayed come back.
+                    let counts = queue::queue_counts(client, &info.url).await?;
+                    if counts.total() == 0 {
+                        eprintln!("every worker exited 0 and the queue is drained (0 visible, 0 in flight, 0 delayed)");
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    eprintln!(
+                        "every worker exited 0 but the queue holds {} visible, {} in flight, {} delayed: starting {} again",
+                        counts.visible,
+                        counts.in_flight,
+                        counts.delayed,
+                        count_of(args.count as u64, "worker", "workers")
+                    );
+                    pool.scale_to(args.count)?;
                 }
             }
         }
-    }
-    let stop_timeout = std::env::var(batchfan::contract::env::STOP_TIMEOUT)
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .unwrap_or(25.0);
-    let deadline = Duration::from_secs_f64(args.stop_deadline.unwrap_or(stop_timeout + 5.0));
+    };
+    let deadline = args.stop_deadline.map_or_else(local::default_stop_deadline, Duration::from_secs_f64);
     eprintln!(
         "stopping: draining {} (up to {:.0} s)",
         count_of(pool.capacity() as u64, "worker", "workers"),
@@ -283,5 +292,8 @@ pub async fn workers(client: &Client, args: WorkersArgs) -> Result<ExitCode> {
     if killed > 0 {
         eprintln!("{} did not drain in time and were killed", count_of(killed as u64, "worker", "workers"));
     }
-    Ok(ExitCode::from(code::INTERRUPTED))
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::from(code::INTERRUPTED)),
+    }
 }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use batchfan::local::{self, Event, LocalOptions, LocalRunRecord};
+use batchfan::report::ChunkStatus;
 use batchfan::size::format_size;
 use batchfan::status::count_of;
 use batchfan::uri::Location;
@@ -28,8 +29,12 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
     limits::check_positive("--parallel", parallel as u64, None)?;
     limits::check_positive("--attempts", u64::from(args.attempts), Some(u64::from(*limits::ATTEMPTS.end())))?;
 
+    // The log folder is checked before the claim and the manifest: a bad one is exit 2 with
+    // nothing written.
+    let log_base = args.log_dir.clone().unwrap_or_else(default_log_base);
+    batchfan::preflight::local_folder("--log-dir", &log_base)?;
     let (prepared, pending, resumed) = if args.resume {
-        let resumed = batchfan::run::resume_run(client, &spec).await?;
+        let resumed = batchfan::run::resume_run(client, &spec, &program, &args.command[1..]).await?;
         if args.format == Format::Text {
             eprintln!(
                 "resuming run {}: {} of {} without a completion marker",
@@ -44,7 +49,7 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
     };
     let run_id = &prepared.run_id;
     let header = prepared.manifest.header();
-    let log_dir = args.log_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("batchfan").join(run_id));
+    let log_dir = if args.log_dir.is_some() { log_base } else { log_base.join(run_id) };
     let local_options = LocalOptions {
         program,
         args: args.command[1..].to_vec(),
@@ -56,11 +61,22 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
     };
     if !resumed {
         // The record lets `status` and `redrive` take this run's id or output location.
-        LocalRunRecord::new(run_id, &prepared.manifest_uri, &header.output, header.chunk_count, &local_options)?
-            .save(client)
-            .await?;
+        let record =
+            LocalRunRecord::new(run_id, &prepared.manifest_uri, &header.output, header.chunk_count, &local_options)?;
+        if let Err(e) = record.save(client).await {
+            let _ = batchfan::run::abandon(client, &prepared, &[&record.record_uri]).await;
+            return Err(e);
+        }
     }
     execute(client, &prepared, &local_options, args.format).await
+}
+
+/// Where child logs go unless `--log-dir` says: a folder of this user's under the temp dir
+/// (`/tmp/batchfan-UID/RUN`), so users sharing a machine never write into each other's.
+fn default_log_base() -> std::path::PathBuf {
+    // SAFETY: getuid(2) cannot fail.
+    let uid = unsafe { libc::getuid() };
+    std::env::temp_dir().join(format!("batchfan-{uid}"))
 }
 
 /// Runs a prepared run's chunks (all, or `options.chunks`), with progress, the report and the
@@ -206,7 +222,7 @@ pub async fn status_local(
                 report.failed,
                 report.not_committed
             );
-            for c in report.chunks.iter().filter(|c| c.status == "FAILED") {
+            for c in report.chunks.iter().filter(|c| c.status == ChunkStatus::Failed) {
                 println!(
                     "  chunk {:>5}  exit {:>4}  {}",
                     c.index,
@@ -230,7 +246,7 @@ async fn local_report(client: &Client, record: &LocalRunRecord) -> batchfan::Res
     let failed: Vec<batchfan::status::FailedChild> = written
         .iter()
         .flat_map(|r| &r.chunks)
-        .filter(|c| c.status == "FAILED")
+        .filter(|c| c.status == ChunkStatus::Failed)
         .map(|c| batchfan::status::FailedChild {
             index: c.index,
             attempts: c.attempts.unwrap_or(0),
@@ -250,8 +266,10 @@ pub async fn redrive_local(
     dry_run: bool,
     format: Format,
 ) -> batchfan::Result<ExitCode> {
-    let committed = batchfan::status::committed_chunks(client, &record.run_id, &record.output).await?;
-    let pending: Vec<u64> = (0..record.chunk_count).filter(|i| !committed.contains(i)).collect();
+    // Not committed: no marker, or a marker whose outputs changed since (a late writer).
+    let report = local_report(client, record).await?;
+    let pending: Vec<u64> =
+        report.chunks.iter().filter(|c| c.status != ChunkStatus::Succeeded).map(|c| c.index).collect();
     if dry_run || pending.is_empty() {
         match format {
             Format::Json => {
@@ -272,15 +290,27 @@ pub async fn redrive_local(
     let program = local::resolve_program(&record.program)?;
     let store = client.store(&Location::parse(&record.output)?)?;
     batchfan::claim::take(store.as_ref(), &record.run_id).await?;
+    // A marker that is not trusted (its output changed since) would make its chunk's worker skip
+    // the chunk as committed: the markers of every chunk to run again go first.
+    let untrusted: Vec<String> =
+        pending.iter().map(|&index| batchfan::contract::marker_key(&record.run_id, index)).collect();
+    if let Err(e) = store.delete_many(&untrusted).await {
+        let _ = batchfan::claim::release(store.as_ref(), &record.run_id).await;
+        return Err(e);
+    }
     let manifest = client.open_manifest(&record.manifest).await?;
-    let prepared =
-        batchfan::run::PreparedRun { run_id: record.run_id.clone(), manifest_uri: record.manifest.clone(), manifest };
+    let prepared = batchfan::run::PreparedRun {
+        run_id: record.run_id.clone(),
+        manifest_uri: record.manifest.clone(),
+        manifest,
+        earlier: Default::default(),
+    };
     let options = LocalOptions {
         program,
         args: record.args.clone(),
         parallel: record.parallel,
         attempts: record.attempts,
-        log_dir: std::env::temp_dir().join("batchfan").join(&record.run_id),
+        log_dir: default_log_base().join(&record.run_id),
         stop_deadline: local::default_stop_deadline(),
         chunks: Some(pending),
     };

@@ -25,6 +25,19 @@ pub enum WorkerError {
     /// SIGTERM arrived before the chunk was committed.
     #[error("terminated by SIGTERM before commit; nothing was committed")]
     Terminated,
+    /// The run no longer holds its output location: another run took it over, or the run was
+    /// cancelled or seen finished. Nothing more is committed.
+    #[error(
+        "run {run_id} no longer holds output {output}: {holder}; nothing was committed (this child belongs to a run that was replaced, cancelled or ended, and must not write over the output of the run that holds it)"
+    )]
+    Fenced {
+        /// This child's run.
+        run_id: String,
+        /// The output location.
+        output: String,
+        /// Who holds the output now, in words.
+        holder: String,
+    },
 }
 
 impl WorkerError {
@@ -36,6 +49,7 @@ impl WorkerError {
             WorkerError::Handler(e) => classify(e.as_ref()).unwrap_or(exit::HANDLER_FAILED),
             WorkerError::Panic(_) => exit::HANDLER_FAILED,
             WorkerError::Terminated => exit::TERMINATED,
+            WorkerError::Fenced { .. } => exit::FENCED,
         }
     }
 }

@@ -149,9 +149,17 @@ async fn per_item(options: &ExecOptions, chunk: &Chunk, work: &WorkDir, n: usize
     let output = out_dir.join(format!("{}{}", local_name(item, options.raw), options.suffix));
     let mut reader = if options.raw { chunk.open_raw(item).await? } else { chunk.open(item).await? };
     if !options.stdin {
-        copy_to_file(&mut reader, &input).await?;
+        copy_to_file(&mut reader, &input, chunk.spool_dir()).await?;
     }
-    let vars = Vars { input: &input, output: &output, inputs: None, key: &item.key, chunk };
+    let vars = Vars {
+        input: &input,
+        output: &output,
+        inputs: None,
+        key: &item.key,
+        chunk,
+        work: &work.path,
+        spool: chunk.spool_dir(),
+    };
     let writes_output = options.program.iter().any(|a| a.contains("{output}"));
     let stdin = if options.stdin { Some(reader) } else { None };
     run_program(options, &vars, stdin, (!writes_output).then_some(output.as_path())).await.map_err(|e| match e {
@@ -182,14 +190,22 @@ async fn per_chunk(options: &ExecOptions, chunk: &Chunk, work: &WorkDir) -> Resu
             tokio::fs::create_dir_all(parent).await.map_err(|e| io_error("creating", parent, e))?;
         }
         let mut reader = if options.raw { chunk.open_raw(item).await? } else { chunk.open(item).await? };
-        copy_to_file(&mut reader, &path).await?;
+        copy_to_file(&mut reader, &path, chunk.spool_dir()).await?;
         list.push_str(&path.display().to_string());
         list.push('\n');
     }
     let inputs = work.path.join("inputs.txt");
     tokio::fs::write(&inputs, list).await.map_err(|e| io_error("writing", &inputs, e))?;
     let output = work.path.join("output");
-    let vars = Vars { input: Path::new(""), output: &output, inputs: Some(&inputs), key: "", chunk };
+    let vars = Vars {
+        input: Path::new(""),
+        output: &output,
+        inputs: Some(&inputs),
+        key: "",
+        chunk,
+        work: &work.path,
+        spool: chunk.spool_dir(),
+    };
     let writes_output = options.program.iter().any(|a| a.contains("{output}"));
     run_program(options, &vars, None, (!writes_output).then_some(output.as_path())).await.map_err(|e| match e {
         ProgramError::Failed(msg, code) => {
@@ -212,6 +228,24 @@ struct Vars<'a> {
     inputs: Option<&'a Path>,
     key: &'a str,
     chunk: &'a Chunk,
+    /// The chunk's scratch folder, and the spool folder holding it (for disk-full messages).
+    work: &'a Path,
+    spool: &'a Path,
+}
+
+/// What a full spool disk's message adds.
+const SPOOL_NOTE: &str = " (the worker's spool folder; BATCHFAN_SPOOL_DIR moves it)";
+
+/// True when the file system holding `dir` has no room left for an unprivileged writer.
+fn disk_full(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else { return false };
+    // SAFETY: statvfs(3) writes only into the zeroed struct it is given.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        // Less than one block (or inode) left: the next write fails with ENOSPC.
+        libc::statvfs(c.as_ptr(), &mut st) == 0 && (st.f_bavail == 0 || (st.f_files > 0 && st.f_favail == 0))
+    }
 }
 
 impl Vars<'_> {
@@ -279,10 +313,10 @@ async fn run_program(
             cmd.stdout(Stdio::inherit());
         }
     }
-    let mut child = cmd.spawn().map_err(|e| {
+    let (mut child, holder) = spawn_held(cmd).map_err(|e| {
         ProgramError::Failed(format!("cannot start `{}`: {e} (is it installed and on PATH?)", args[0]), 127)
     })?;
-    let group = GroupGuard::new(child.id());
+    let group = GroupGuard::new(child.id(), holder);
     let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
     let stderr = child.stderr.take().map(|stderr| {
         let tail = tail.clone();
@@ -323,6 +357,15 @@ async fn run_program(
     if status.success() {
         return Ok(());
     }
+    // A program that failed on a full disk says so only in its own words: the disk's state
+    // says it the worker's way (exit 75, naming the full location), so the chunk is retried.
+    if disk_full(vars.work) {
+        return Err(ProgramError::Other(Box::new(WorkerError::Batchfan(batchfan::Error::NoSpace {
+            location: vars.spool.display().to_string(),
+            what: SPOOL_NOTE.to_string(),
+            source: std::io::Error::from_raw_os_error(libc::ENOSPC),
+        }))));
+    }
     let tail: Vec<String> = tail.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect();
     let how = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
         (Some(code), _) => format!("exited with code {code}"),
@@ -339,11 +382,13 @@ async fn run_program(
 /// dropped before the program ended (the handler was aborted at the drain deadline).
 struct GroupGuard {
     pgid: Option<i32>,
+    /// Dropped after the group is gone (fields drop after `Drop::drop`).
+    _holder: Holder,
 }
 
 impl GroupGuard {
-    fn new(pid: Option<u32>) -> GroupGuard {
-        GroupGuard { pgid: pid.and_then(|p| i32::try_from(p).ok()) }
+    fn new(pid: Option<u32>, holder: Holder) -> GroupGuard {
+        GroupGuard { pgid: pid.and_then(|p| i32::try_from(p).ok()), _holder: holder }
     }
 
     fn disarm(mut self) {
@@ -370,6 +415,43 @@ impl Drop for GroupGuard {
         // SAFETY: as above.
         unsafe { libc::killpg(pgid, libc::SIGKILL) };
     }
+}
+
+/// Keeps alive the thread a program was started from; see [`spawn_held`].
+struct Holder(Option<std::sync::mpsc::Sender<()>>);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        self.0.take(); // the thread's receive ends, and it exits
+    }
+}
+
+/// Starts `cmd` so that it dies with the worker, however the worker dies (an orphan would go
+/// on working for nobody): SIGKILL on the death of its parent (`PR_SET_PDEATHSIG`). Linux ties
+/// that signal to the *thread* that forked, and a runtime's worker threads end at shutdown,
+/// possibly before the drain's SIGTERM grace is over; so the fork happens on a thread of its
+/// own, which ends only when the returned [`Holder`] is dropped, after the program is gone.
+fn spawn_held(mut cmd: tokio::process::Command) -> std::io::Result<(tokio::process::Child, Holder)> {
+    // SAFETY: getpid(2) cannot fail.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe functions.
+    unsafe { cmd.pre_exec(move || batchfan::local::die_with_parent(parent)) };
+    let runtime = tokio::runtime::Handle::current();
+    let (spawned_tx, spawned_rx) = std::sync::mpsc::sync_channel(1);
+    let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new().name("batchfan-exec".into()).spawn(move || {
+        let spawned = {
+            let _runtime = runtime.enter(); // tokio's child reaper belongs to the runtime
+            cmd.spawn()
+        };
+        let started = spawned.is_ok();
+        let _ = spawned_tx.send(spawned);
+        if started {
+            let _ = hold_rx.recv(); // until the holder is dropped
+        }
+    })?;
+    let child = spawned_rx.recv().map_err(|_| std::io::Error::other("the exec spawner thread ended"))??;
+    Ok((child, Holder(Some(hold_tx))))
 }
 
 /// True while some process of the group runs (a zombie leader nobody reaped yet does not count).
@@ -405,10 +487,15 @@ impl Drop for WorkDir {
     }
 }
 
-async fn copy_to_file(reader: &mut batchfan::records::ItemReader, path: &Path) -> Result<(), BoxError> {
-    let mut file = tokio::fs::File::create(path).await.map_err(|e| io_error("creating", path, e))?;
-    tokio::io::copy(reader, &mut file).await.map_err(|e| batchfan::Error::from_io(e, path))?;
-    file.flush().await.map_err(|e| io_error("writing", path, e))?;
+/// Copies an item into the local file `path` in the spool folder `spool` (a full disk names it).
+async fn copy_to_file(reader: &mut batchfan::records::ItemReader, path: &Path, spool: &Path) -> Result<(), BoxError> {
+    let full = |op, e| crate::output::spool_error(op, path, spool, e);
+    let mut file = tokio::fs::File::create(path).await.map_err(|e| full("creating", e))?;
+    tokio::io::copy(reader, &mut file).await.map_err(|e| {
+        // A write that found the disk full; any other error comes from the read side.
+        if batchfan::error::is_no_space(&e) { full("writing", e) } else { batchfan::Error::from_io(e, path).into() }
+    })?;
+    file.flush().await.map_err(|e| full("writing", e))?;
     Ok(())
 }
 

@@ -142,6 +142,12 @@ impl Output {
         Ok((path, size))
     }
 
+    /// A guard that removes the spool file when dropped (a chunk aborted at the drain deadline
+    /// is dropped before it can remove its spool itself).
+    pub(crate) fn remove_on_drop(&self) -> RemoveOnDrop {
+        RemoveOnDrop(self.lock().path.clone())
+    }
+
     pub(crate) async fn remove(&self) {
         let path = {
             let mut spool = self.lock();
@@ -149,6 +155,51 @@ impl Output {
             spool.path.clone()
         };
         let _ = tokio::fs::remove_file(&path).await;
+    }
+}
+
+/// Removes what workers of this host that are gone left in `spool_dir`: spool files
+/// (`batchfan-RUN-INDEX-PID-N.spool`) and exec folders (`batchfan-exec-RUN-INDEX-PID-N`) whose
+/// process no longer runs. Returns how many. A spool folder shared by workers of other hosts or
+/// PID namespaces must not be swept: give each its own.
+pub(crate) fn sweep_stale_spools(spool_dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(spool_dir) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = spool_owner(&name) else { continue };
+        if batchfan::store::process_alive(pid) {
+            continue;
+        }
+        let path = entry.path();
+        let gone = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed += usize::from(gone.is_ok());
+    }
+    removed
+}
+
+/// The pid in a spool file's or exec folder's name: the second-to-last `-` field.
+fn spool_owner(name: &str) -> Option<u32> {
+    let stem = name.strip_suffix(".spool").unwrap_or(name);
+    if !name.starts_with("batchfan-") || (stem.len() == name.len() && !name.starts_with("batchfan-exec-")) {
+        return None;
+    }
+    let mut fields = stem.rsplit('-');
+    fields.next()?; // the random part
+    fields.next()?.parse().ok()
+}
+
+/// Removes a spool file when dropped; see [`Output::remove_on_drop`].
+#[derive(Debug)]
+pub(crate) struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -149,22 +149,28 @@ enum Settled {
 /// the exit code: 0 when it stopped with nothing unfinished (idle exit, or a drain that let all
 /// work finish), 143 when it released unfinished messages at a stop, 2 for bad configuration.
 pub async fn run<H: MessageHandler>(handler: H) -> ExitCode {
+    // The SIGTERM handler first: a SIGTERM before it would kill the worker with no log line.
+    let stop = stop::on_sigterm(stop::timeout_from_env());
     log::init();
-    serve_from_env(Arc::new(handler)).await
+    serve_from_env(Arc::new(handler), stop).await
 }
 
 /// [`crate::run`] in queue mode: messages are chunks of manifests.
-pub(crate) async fn serve_chunks<H: Handler>(handler: H) -> ExitCode {
-    serve_from_env(Arc::new(Chunks { handler, manifests: Mutex::new(HashMap::new()) })).await
+pub(crate) async fn serve_chunks<H: Handler>(handler: H, stop: std::io::Result<StopSignal>) -> ExitCode {
+    serve_from_env(Arc::new(Chunks { handler, manifests: Mutex::new(HashMap::new()) }), stop).await
 }
 
-async fn serve_from_env<H: QueueHandler>(handler: Arc<H>) -> ExitCode {
+async fn serve_from_env<H: QueueHandler>(handler: Arc<H>, stop: std::io::Result<StopSignal>) -> ExitCode {
     let span = tracing::info_span!("worker", queue = Empty);
     let result = async {
         let config = QueueConfig::from_env()?;
         Span::current().record("queue", config.queue_url.as_str());
-        let stop = stop::on_sigterm(config.stop_timeout)
-            .map_err(|e| WorkerError::Config(format!("cannot install the SIGTERM handler: {e}")))?;
+        let stop = stop.map_err(|e| WorkerError::Config(format!("cannot install the SIGTERM handler: {e}")))?;
+        // Spool files of workers killed on this host (SIGKILL, OOM) are nobody's any more.
+        let swept = crate::output::sweep_stale_spools(&config.spool_dir);
+        if swept > 0 {
+            tracing::info!(swept, spool_dir = %config.spool_dir.display(), "removed spool files of workers that are gone");
+        }
         let client = Client::from_env().await;
         serve(&config, &client, handler, &stop).await
     }
@@ -251,8 +257,9 @@ impl<H: Handler> Chunks<H> {
             Ok(_) => Ok(()),
             Err(e) => {
                 let code = e.exit_code();
-                // Retrying cannot help an input changed since planning or a bad chunk index.
-                if code == exit::INPUT_CHANGED || code == exit::CONFIG {
+                // Retrying cannot help an input changed since planning, a bad chunk index, or a
+                // run that no longer holds its output.
+                if code == exit::INPUT_CHANGED || code == exit::CONFIG || code == exit::FENCED {
                     Err(DeadLetter(e.to_string()).into())
                 } else {
                     Err(Box::new(e))

@@ -32,8 +32,10 @@ pub struct Chunk {
     read: ReadOptions,
     output: Output,
     output_store: Arc<dyn Store>,
-    /// Objects committed through [`Chunk::commit_file`], listed in the marker.
-    objects: Arc<Mutex<Vec<String>>>,
+    /// Objects committed through [`Chunk::commit_file`], listed in the marker, with their
+    /// versions.
+    objects: Arc<Mutex<Committed>>,
+    fence: Fence,
     /// The next item's reader, opened while the handler works on the current one.
     prefetch: Arc<tokio::sync::Mutex<Option<Prefetch>>>,
     spool_dir: Arc<std::path::Path>,
@@ -148,10 +150,14 @@ impl Chunk {
     ///
     /// Keys under `_batchfan/`, and keys with `.`/`..` segments, empty segments or a leading
     /// `/`, are refused.
+    ///
+    /// Like every commit, it is fenced: it fails with [`WorkerError::Fenced`] once the run no
+    /// longer holds its output.
     pub async fn commit_file(&self, key: &str, path: &std::path::Path) -> Result<(), WorkerError> {
         check_output_key(key)?;
-        self.output_store.put_file(key, path).await?;
-        self.objects.lock().unwrap_or_else(|p| p.into_inner()).push(key.to_string());
+        self.fence.check().await?;
+        let written = self.output_store.put_file(key, path).await?;
+        self.objects.lock().unwrap_or_else(|p| p.into_inner()).add(key, &written);
         Ok(())
     }
 
@@ -220,15 +226,17 @@ pub enum Outcome {
 /// stderr, JSON with `BATCHFAN_LOG_FORMAT=json`, filtered by `RUST_LOG` (default `info`). Events
 /// of the handler, `tracing::info!` and the like, carry the chunk's run id, index and attempt.
 pub async fn run<H: Handler>(handler: H) -> ExitCode {
+    // The SIGTERM handler comes first: a SIGTERM before it would kill the process with no log
+    // line and no exit code of ours.
+    let stop = stop::on_sigterm(stop::timeout_from_env());
     log::init();
     if std::env::var_os(contract::env::QUEUE_URL).is_some() {
-        return crate::queue::serve_chunks(handler).await;
+        return crate::queue::serve_chunks(handler, stop).await;
     }
     let span = tracing::info_span!("chunk", run_id = Empty, chunk = Empty, attempt = Empty);
     let result = async {
         let config = Config::from_env()?;
-        let stop = stop::on_sigterm(config.stop_timeout)
-            .map_err(|e| WorkerError::Config(format!("cannot install the SIGTERM handler: {e}")))?;
+        let stop = stop.map_err(|e| WorkerError::Config(format!("cannot install the SIGTERM handler: {e}")))?;
         let client = Client::from_env().await;
         let manifest = ManifestReader::open(&client, &config.manifest).await.map_err(config_error)?;
         run_chunk(&client, &manifest, &Job::from(&config), &handler, &stop).await
@@ -300,6 +308,7 @@ pub(crate) async fn run_chunk<H: Handler>(
     let span = Span::current();
     span.record("run_id", header.run_id.as_str()).record("chunk", index).record("attempt", job.attempt);
     let output_store = client.store(&header.output_location()?)?;
+    let fence = Fence { store: output_store.clone(), run_id: header.run_id.clone(), on: header.fenced };
     let marker_key = contract::marker_key(&header.run_id, index);
     if let Some(marker) = read_marker(output_store.as_ref(), &marker_key).await? {
         tracing::info!("chunk already committed by an earlier attempt; nothing to do");
@@ -313,6 +322,8 @@ pub(crate) async fn run_chunk<H: Handler>(
     let spool_name =
         format!("batchfan-{}-{index:05}-{}-{}.spool", header.run_id, std::process::id(), fastrand::u32(..));
     let output = Output::create(&job.spool_dir, &spool_name, job.compression).await?;
+    // Removes the spool file however the chunk ends, an abort at the drain deadline included.
+    let _spool = output.remove_on_drop();
     // Local files read fastest as one stream (measured: parallel parts cost 8% more wall time).
     let read = if input.parallel_reads() { job.read } else { ReadOptions { concurrency: 1, ..job.read } };
     let chunk = Chunk {
@@ -325,6 +336,7 @@ pub(crate) async fn run_chunk<H: Handler>(
         output: output.clone(),
         output_store: output_store.clone(),
         objects: Arc::default(),
+        fence: fence.clone(),
         prefetch: Arc::default(),
         spool_dir: job.spool_dir.as_path().into(),
         prefetch_next: job.prefetch,
@@ -336,7 +348,7 @@ pub(crate) async fn run_chunk<H: Handler>(
     let committed = match result {
         Ok(()) => {
             let objects = std::mem::take(&mut *objects.lock().unwrap_or_else(|p| p.into_inner()));
-            commit(job, index, &header, output_store.as_ref(), &output, objects, &marker_key).await
+            commit(job, index, &header, output_store.as_ref(), &fence, &output, objects, &marker_key).await
         }
         Err(e) => Err(e),
     };
@@ -394,18 +406,76 @@ pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "non-string panic payload".to_string())
 }
 
-/// Output first (one atomic write), then the marker: a crash between the two re-runs the chunk,
-/// which rewrites the same deterministic key, so nothing is duplicated.
+/// What a chunk committed through [`Chunk::commit_file`]: keys in order, and their versions.
+#[derive(Debug, Default)]
+struct Committed {
+    keys: Vec<String>,
+    versions: std::collections::BTreeMap<String, String>,
+}
+
+impl Committed {
+    fn add(&mut self, key: &str, written: &store::ObjectMeta) {
+        if !self.keys.iter().any(|k| k == key) {
+            self.keys.push(key.to_string());
+        }
+        if let Some(version) = written.version() {
+            self.versions.insert(key.to_string(), version);
+        }
+    }
+}
+
+/// A run's hold on its output, checked right before every write of a commit: a child whose run
+/// no longer holds the output's claim commits nothing ([`WorkerError::Fenced`]).
+///
+/// What remains is the window between a check and the write it guards (one request): a writer
+/// that passed its check just before another run took the output over can still land one
+/// object. Every object a commit writes is recorded with its version in the marker, and
+/// readers of a run (its report, `batchfan outputs`) trust an object only when its version is
+/// still the one its marker recorded, so such a late write is seen as a changed output, never
+/// counted as the new run's.
+#[derive(Debug, Clone)]
+pub(crate) struct Fence {
+    store: Arc<dyn Store>,
+    run_id: String,
+    /// The manifest is fenced ([`Header::fenced`]); without it, nothing is checked.
+    on: bool,
+}
+
+impl Fence {
+    pub(crate) async fn check(&self) -> Result<(), WorkerError> {
+        if !self.on {
+            return Ok(());
+        }
+        match batchfan::claim::read(self.store.as_ref()).await? {
+            Some(claim) if claim.run_id == self.run_id => Ok(()),
+            holder => Err(WorkerError::Fenced {
+                run_id: self.run_id.clone(),
+                output: self.store.location().to_string(),
+                holder: match holder {
+                    Some(claim) => format!("run {} holds it now", claim.run_id),
+                    None => "no run holds it (this run was released as finished or cancelled)".to_string(),
+                },
+            }),
+        }
+    }
+}
+
+/// Output first (one atomic write), then the marker, each after a fence check: a crash between
+/// the two re-runs the chunk, which rewrites the same deterministic key, so nothing is
+/// duplicated.
+#[allow(clippy::too_many_arguments)]
 async fn commit(
     job: &Job,
     index: u64,
     header: &Header,
     store: &dyn Store,
+    fence: &Fence,
     output: &Output,
-    objects: Vec<String>,
+    committed: Committed,
     marker_key: &str,
 ) -> Result<Marker, WorkerError> {
     let (spool, mut bytes_out) = output.finish().await?;
+    let Committed { keys: objects, mut versions } = committed;
     // A chunk that committed its own objects and wrote nothing to its output has no part file.
     let output_key = if output.is_empty() && !objects.is_empty() {
         bytes_out = 0;
@@ -413,7 +483,11 @@ async fn commit(
     } else {
         let ext = output.compression().map_or("", |c| c.extension());
         let key = format!("{}{ext}", contract::part_key(index));
-        store.put_file(&key, &spool).await?;
+        fence.check().await?;
+        let written = store.put_file(&key, &spool).await?;
+        if let Some(version) = written.version() {
+            versions.insert(key.clone(), version);
+        }
         key
     };
     let marker = Marker {
@@ -427,9 +501,11 @@ async fn commit(
         output_key,
         bytes_out,
         objects,
+        versions,
         committed_unix_ms: layout::now_ms(),
     };
     let body = serde_json::to_vec_pretty(&marker).map_err(|e| WorkerError::Config(e.to_string()))?;
+    fence.check().await?;
     store.put(marker_key, Bytes::from(body)).await?;
     Ok(marker)
 }

@@ -40,6 +40,16 @@ impl StopSignal {
     }
 }
 
+/// `BATCHFAN_STOP_TIMEOUT` as far as it parses, else the default: read before the
+/// configuration is checked, because the SIGTERM handler is installed first (a bad value is
+/// still reported by the configuration check).
+pub(crate) fn timeout_from_env() -> Duration {
+    std::env::var(batchfan::contract::env::STOP_TIMEOUT)
+        .ok()
+        .and_then(|v| batchfan::contract::parse_seconds(&v))
+        .unwrap_or(batchfan::contract::DEFAULT_STOP_TIMEOUT)
+}
+
 /// Drives the phases from SIGTERM: the first starts the drain and its deadline, the second (or
 /// the deadline) aborts. Returns the signal and the moment the drain started, when it has.
 pub(crate) fn on_sigterm(stop_timeout: Duration) -> std::io::Result<StopSignal> {

@@ -61,27 +61,38 @@ impl Claim {
 
 /// Takes the claim on `store`'s location for `run_id`, breaking a stale one. A location held by
 /// another run is [`Error::OutputClaimed`] naming it and saying how to break a stale claim.
+///
+/// A claim of `run_id` itself (a resumed or redriven run) is taken over only when the process
+/// holding it is gone, or it was handed to AWS Batch or SQS: two processes never run one run's
+/// chunks at once.
 pub async fn take(store: &dyn Store, run_id: &str) -> Result<()> {
     let key = claim_key();
     let body = |c: &Claim| serde_json::to_vec_pretty(c).map(Bytes::from).unwrap_or_default();
     let mine = Claim::new(run_id);
+    let held = |h: &Claim, why: &str| Error::OutputClaimed {
+        uri: store.location().to_string(),
+        holder: format!("{}{why}", h.describe()),
+        claim: store.location().join_display(&key),
+    };
     for _ in 0..2 {
         if store.put_if_absent(&key, body(&mine)).await? {
             return Ok(());
         }
         let holder = read(store).await?;
         match holder {
+            Some(h) if h.run_id == run_id && h.pid.is_some_and(|p| p != std::process::id()) && !h.is_stale() => {
+                return Err(held(&h, ", which is still running"));
+            }
+            Some(h) if h.run_id == run_id => {
+                // Its process is gone (or it is this one): the claim names this process now, so
+                // nobody breaks it as stale while this process runs the run.
+                store.put(&key, body(&mine)).await?;
+                return Ok(());
+            }
             Some(h) if h.is_stale() => {
                 store.delete(&key).await?; // its process is gone: the claim is stale
             }
-            Some(h) if h.run_id == run_id => return Ok(()),
-            Some(h) => {
-                return Err(Error::OutputClaimed {
-                    uri: store.location().to_string(),
-                    holder: h.describe(),
-                    claim: store.location().join_display(&key),
-                });
-            }
+            Some(h) => return Err(held(&h, "")),
             None => {} // released meanwhile: try again
         }
     }
@@ -139,6 +150,14 @@ fn host_name() -> String {
 pub async fn hand_over(client: &crate::Client, output: &str, run_id: &str, started: bool) -> Result<()> {
     let store = client.store(&crate::uri::Location::parse(output)?)?;
     if started { detach(store.as_ref(), run_id).await } else { release(store.as_ref(), run_id).await }
+}
+
+/// Takes the claim on `output` (a URI) for `run_id` again, before a redrive sends more work:
+/// its children commit only while their run holds the output. Refused while another run holds
+/// it.
+pub async fn retake(client: &crate::Client, output: &str, run_id: &str) -> Result<()> {
+    let store = client.store(&crate::uri::Location::parse(output)?)?;
+    take(store.as_ref(), run_id).await
 }
 
 /// Releases `run_id`'s claim on `output` (a URI), once the run is seen complete or cancelled.

@@ -375,6 +375,10 @@ impl Client {
     /// Runs every chunk of a prepared run as a local process (`batchfan run --local`), until
     /// all finish or `cancel` completes (the CLI passes Ctrl-C): then running children are
     /// stopped and [`crate::Error::Interrupted`] is returned.
+    ///
+    /// What earlier runs left in the output (`--overwrite`) is deleted first, the last step
+    /// before the first child starts; the output's claim is released at the end, however the
+    /// run ends, after unfinished multipart uploads of killed children are aborted.
     pub async fn run_local(
         &self,
         prepared: &PreparedRun,
@@ -383,11 +387,15 @@ impl Client {
         cancel: impl Future<Output = ()>,
     ) -> Result<RunSummary> {
         let header = prepared.manifest.header();
-        let result = crate::local::run_local(header, &prepared.manifest_uri, options, on_event, cancel).await;
+        let store = self.store(&header.output_location()?)?;
+        let result = match run::clear_earlier(self, prepared).await {
+            Ok(()) => crate::local::run_local(header, &prepared.manifest_uri, options, on_event, cancel).await,
+            Err(e) => Err(e),
+        };
         // A local run holds its output only while it runs.
-        if let Ok(store) = header.output_location().and_then(|output| self.store(&output)) {
-            crate::claim::release(store.as_ref(), &header.run_id).await?;
-        }
+        let aborted = store.abort_uploads("").await;
+        crate::claim::release(store.as_ref(), &header.run_id).await?;
+        aborted?;
         result
     }
 }

@@ -84,6 +84,9 @@ pub mod exit {
     pub const INPUT_CHANGED: i32 = 3;
     /// A transient storage error (network, throttling, 5xx): a retry may succeed.
     pub const TRANSIENT: i32 = 75;
+    /// The run no longer holds its output location (another run took it over, or the run was
+    /// cancelled or seen finished): nothing was committed, and retrying does not help.
+    pub const FENCED: i32 = 4;
     /// SIGTERM (e.g. Spot reclaim) stopped the chunk before its commit: a retry may succeed.
     pub const TERMINATED: i32 = 143;
     /// Exit codes worth retrying (for AWS Batch `evaluateOnExit` rules).
@@ -192,6 +195,12 @@ pub struct Marker {
     /// outputs of `batchfan-worker exec --per-item`. `output_key` is empty when there are only these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub objects: Vec<String>,
+    /// The version each committed object had right after its write (`output_key` and
+    /// `objects`; see [`crate::store::ObjectMeta::version`]): an object whose version differs
+    /// later was overwritten by another writer, and the chunk does not count as committed.
+    /// Absent in markers of earlier releases.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub versions: std::collections::BTreeMap<String, String>,
     /// When the commit finished (ms since the epoch).
     pub committed_unix_ms: u64,
 }
@@ -276,6 +285,12 @@ pub struct Header {
     pub split_bytes: Option<u64>,
     /// Per chunk: `[offset, length, items, bytes]`, offset and length of its item lines.
     pub chunks: Vec<[u64; 4]>,
+    /// Children commit only while the output's claim (`_batchfan/claim.json`) names this run:
+    /// set by every run batchfan starts, so a child of a replaced run cannot overwrite the
+    /// outputs of the run that replaced it. Absent (false) in manifests written without a
+    /// claim, such as by [`crate::manifest::write_plan`] alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fenced: bool,
 }
 
 impl Header {

@@ -179,7 +179,7 @@ pub enum Error {
     },
     /// The output location already holds chunk outputs of an earlier run.
     #[error(
-        "output `{uri}` already holds {found} chunk outputs or markers of an earlier run: choose another --output, or pass --overwrite to delete them first"
+        "output `{uri}` already holds {found} chunk outputs or markers of an earlier run: continue that run with --resume (it runs only the chunks without a completion marker), pass --overwrite to delete them (only what earlier runs committed), or choose another --output"
     )]
     OutputNotEmpty {
         /// The output location.
@@ -198,6 +198,19 @@ pub enum Error {
         holder: String,
         /// The claim object.
         claim: String,
+    },
+    /// A pool worker exited 2: its configuration is bad (the queue is gone, a bad setting), and
+    /// every restart would end the same way.
+    #[error(
+        "worker {slot} exited 2 (bad configuration): {message}; every worker was stopped, since a restart would fail the same way (log: {log})"
+    )]
+    WorkerConfig {
+        /// The worker's slot.
+        slot: u64,
+        /// Its log.
+        log: std::path::PathBuf,
+        /// The last line of its log.
+        message: String,
     },
     /// The run was interrupted (Ctrl-C); running children were stopped.
     #[error("interrupted: running children were stopped; committed chunks stay committed")]
@@ -292,6 +305,7 @@ impl Error {
                 | Error::Spawn { .. }
                 | Error::OutputNotEmpty { .. }
                 | Error::OutputClaimed { .. }
+                | Error::WorkerConfig { .. }
                 | Error::BatchRejected { .. }
                 | Error::UnknownRun { .. }
                 | Error::InvalidKey { .. }

@@ -40,6 +40,7 @@ pub mod local;
 pub mod manifest;
 pub mod plan;
 pub mod pool;
+pub mod preflight;
 #[cfg(feature = "queue")]
 pub mod queue;
 pub mod records;

@@ -222,10 +222,11 @@ pub async fn run_local(
     let started = Instant::now();
     let total = options.chunks.as_ref().map_or(header.chunk_count, |c| c.len() as u64);
     let counts = StatusCounts { runnable: total, ..Default::default() };
-    let spool = std::env::var_os(env::SPOOL_DIR)
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
-        .join(format!("batchfan-spool-{}", header.run_id));
+    let spool = std::env::var_os(env::SPOOL_DIR).map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join(format!(
+        "batchfan-spool-{}-{}",
+        header.run_id,
+        std::process::id()
+    ));
     std::fs::create_dir_all(&spool).map_err(|e| Error::io("creating spool folder", &spool, e))?;
     let shared = Shared {
         header,
@@ -275,9 +276,40 @@ async fn run_all(shared: &Shared<'_>, total: u64, cancel: impl std::future::Futu
             unsafe { libc::kill(pid, libc::SIGTERM) };
         }
     }
-    // Children that outlive the deadline are killed when `all` (holding them) is dropped.
-    let _ = tokio::time::timeout(shared.options.stop_deadline, &mut all).await;
+    if tokio::time::timeout(shared.options.stop_deadline, &mut all).await.is_err() {
+        // Out of time: every process of every child's group goes, grandchildren that ignore
+        // SIGTERM among them (the children themselves are killed when `all` is dropped).
+        let pids: Vec<u32> = shared.running.lock().unwrap_or_else(|p| p.into_inner()).iter().copied().collect();
+        for pid in pids {
+            kill_group(pid);
+        }
+    }
     Err(Error::Interrupted)
+}
+
+/// SIGKILL to the process group a child leads (each child runs in its own group).
+fn kill_group(pid: u32) {
+    if let Ok(pgid) = i32::try_from(pid) {
+        // SAFETY: killpg only sends a signal; a group that is gone is ESRCH.
+        unsafe { libc::killpg(pgid, libc::SIGKILL) };
+    }
+}
+
+/// Makes the process about to be exec'd get SIGKILL when its parent (this process) dies, however
+/// it dies (SIGKILL, a crash): an orphaned child would go on writing into an output that a
+/// later run may own. Called between fork and exec.
+pub fn die_with_parent(parent: libc::pid_t) -> std::io::Result<()> {
+    // SAFETY: prctl and getppid are async-signal-safe and touch no memory of ours.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // The parent died between the fork and the prctl: the signal will never come.
+        if libc::getppid() != parent {
+            libc::_exit(137);
+        }
+    }
+    Ok(())
 }
 
 /// Removes temporary files of writers that are gone from a local output folder.
@@ -371,12 +403,19 @@ async fn run_child(shared: &Shared<'_>, index: u64, attempt: u32) -> Result<Opti
     } else {
         command.env_remove(env::ARRAY_INDEX).env(env::JOB_ID, &shared.header.run_id);
     }
+    // SAFETY: getpid(2) cannot fail.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe functions.
+    unsafe { command.pre_exec(move || die_with_parent(parent)) };
     let mut child =
         command.spawn().map_err(|source| Error::Spawn { program: options.program.display().to_string(), source })?;
     let pid = child.id();
     shared.running.lock().unwrap_or_else(|p| p.into_inner()).extend(pid);
     let status = child.wait().await;
     if let Some(pid) = pid {
+        // The child is gone; what it left running in its group goes with it, as processes of
+        // a container go when its main process exits.
+        kill_group(pid);
         shared.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&pid);
     }
     let status = status.map_err(|e| Error::io("waiting for", &options.program, e))?;
@@ -399,7 +438,7 @@ async fn run_child(shared: &Shared<'_>, index: u64, attempt: u32) -> Result<Opti
 }
 
 /// The last non-empty line of a log, for failure tables.
-fn last_line(path: &Path) -> Option<String> {
+pub(crate) fn last_line(path: &Path) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = std::fs::File::open(path).ok()?;
     let len = file.metadata().ok()?.len();

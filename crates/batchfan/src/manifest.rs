@@ -46,7 +46,7 @@ fn preamble(header_bytes: usize) -> String {
 /// Serializes a plan as a manifest, in memory.
 pub fn encode(plan: &Plan, run_id: &str, output: &Location) -> Result<Vec<u8>> {
     let mut body = Vec::with_capacity(plan.items.len() * 96);
-    let head = encode_body(plan, run_id, output, &mut body)?;
+    let head = encode_body(plan, run_id, output, false, &mut body)?;
     let mut out = head;
     out.extend_from_slice(&body);
     Ok(out)
@@ -54,7 +54,7 @@ pub fn encode(plan: &Plan, run_id: &str, output: &Location) -> Result<Vec<u8>> {
 
 /// Writes the item lines of `plan` to `body` and returns what goes before them: the preamble
 /// and the header, whose chunk table holds the body offsets.
-fn encode_body(plan: &Plan, run_id: &str, output: &Location, body: &mut impl Write) -> Result<Vec<u8>> {
+fn encode_body(plan: &Plan, run_id: &str, output: &Location, fenced: bool, body: &mut impl Write) -> Result<Vec<u8>> {
     let mut chunks = Vec::with_capacity(plan.chunks.len());
     let mut offset = 0u64;
     let mut line = Vec::with_capacity(256);
@@ -82,6 +82,7 @@ fn encode_body(plan: &Plan, run_id: &str, output: &Location, body: &mut impl Wri
         chunk_count: plan.chunks.len() as u64,
         split_bytes: plan.split_bytes,
         chunks,
+        fenced,
     };
     let mut header_json = serde_json::to_vec(&header).map_err(|e| encode_error(output, e))?;
     header_json.push(b'\n');
@@ -104,7 +105,22 @@ impl Drop for TempFiles {
 /// Writes `plan` as a manifest to `uri` without holding the encoded manifest in memory: the
 /// items are staged in a temporary file, then the header and items go up in one atomic write
 /// (a multipart upload on S3 for large manifests).
+///
+/// Children of such a manifest commit whether or not the output is claimed; a run batchfan
+/// starts writes its manifest fenced by the output's claim instead (see [`Header::fenced`]).
 pub async fn write_plan(client: &Client, uri: &str, plan: &Plan, run_id: &str, output: &Location) -> Result<()> {
+    write_plan_as(client, uri, plan, run_id, output, false).await
+}
+
+/// [`write_plan`], with [`Header::fenced`] as given.
+pub(crate) async fn write_plan_as(
+    client: &Client,
+    uri: &str,
+    plan: &Plan,
+    run_id: &str,
+    output: &Location,
+    fenced: bool,
+) -> Result<()> {
     let (dir, name) = Location::parse_file(uri)?;
     let store = client.store(&dir)?;
     // Children of a run read its manifest for as long as the run lasts: never replace one. (Two
@@ -123,7 +139,7 @@ pub async fn write_plan(client: &Client, uri: &str, plan: &Plan, run_id: &str, o
         move |e| Error::io(op, path, e)
     }
     let mut body = std::io::BufWriter::new(std::fs::File::create(&body_path).map_err(io("creating", &body_path))?);
-    let head = encode_body(plan, run_id, output, &mut body)?;
+    let head = encode_body(plan, run_id, output, fenced, &mut body)?;
     body.flush().map_err(io("writing", &body_path))?;
     drop(body);
     let mut full = std::fs::File::create(&full_path).map_err(io("creating", &full_path))?;
@@ -131,7 +147,7 @@ pub async fn write_plan(client: &Client, uri: &str, plan: &Plan, run_id: &str, o
     let mut staged = std::fs::File::open(&body_path).map_err(io("reading", &body_path))?;
     std::io::copy(&mut staged, &mut full).map_err(io("writing", &full_path))?;
     full.sync_all().map_err(io("syncing", &full_path))?;
-    store.put_file(&name, &full_path).await
+    store.put_file(&name, &full_path).await.map(drop)
 }
 
 fn encode_error(output: &Location, e: serde_json::Error) -> Error {

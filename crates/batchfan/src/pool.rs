@@ -1,10 +1,18 @@
 //! A local pool of queue workers (`batchfan workers`): N processes serving one queue, the
 //! embedded default of a queue-driven service and the capacity the scaling helper drives.
 //!
-//! A worker that crashes (a signal, or an exit code other than 0 and 143) is restarted, with a
-//! growing delay when it crashes soon after starting. A worker that exits 0 (its idle exit: the
-//! queue is drained) is not. Scaling in sends SIGTERM to the newest workers, which drain through
-//! their own SIGTERM path; they count as capacity until they exit.
+//! A worker that ends without being asked to (a crash, a signal the pool did not send, exit 143
+//! after someone else's SIGTERM) is restarted, with a growing delay when it ends soon after
+//! starting. A worker that exits 0 (its idle exit) is not restarted here: whether the queue is
+//! drained is for the caller to decide from the queue's counts (`batchfan workers` starts
+//! workers again while messages remain). A worker that exits 2 (bad configuration: the queue is
+//! gone, a bad setting) stops the pool with [`Error::WorkerConfig`]: every restart would end the
+//! same way. Scaling in sends SIGTERM to the newest workers, which drain through their own
+//! SIGTERM path; they count as capacity until they exit.
+//!
+//! Workers run in process groups of their own (a terminal's Ctrl-C reaches the pool, which
+//! drains them) and die with the pool's process, however it dies. They spool into a folder of
+//! the pool's, removed when the pool stops or is dropped.
 
 use std::fs::OpenOptions;
 use std::path::PathBuf;
@@ -76,6 +84,8 @@ struct Restart {
 /// The running pool.
 pub struct Pool {
     options: PoolOptions,
+    /// `BATCHFAN_SPOOL_DIR` of every worker: this pool's own folder.
+    spool: PathBuf,
     active: Vec<Worker>,
     draining: Vec<Worker>,
     restarts: Vec<Restart>,
@@ -97,8 +107,14 @@ impl Pool {
     /// An empty pool; [`Pool::scale_to`] starts workers.
     pub fn new(options: PoolOptions) -> Result<Pool> {
         std::fs::create_dir_all(&options.log_dir).map_err(|e| Error::io("creating log folder", &options.log_dir, e))?;
+        let spool = std::env::var_os(env::SPOOL_DIR)
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir)
+            .join(format!("batchfan-pool-{}-{:08x}", std::process::id(), fastrand::u32(..)));
+        std::fs::create_dir_all(&spool).map_err(|e| Error::io("creating spool folder", &spool, e))?;
         Ok(Pool {
             options,
+            spool,
             active: Vec::new(),
             draining: Vec::new(),
             restarts: Vec::new(),
@@ -133,16 +149,24 @@ impl Pool {
         let open = || OpenOptions::new().create(true).append(true).open(&log_path);
         let log = open().map_err(|e| Error::io("opening log", &log_path, e))?;
         let log_err = open().map_err(|e| Error::io("opening log", &log_path, e))?;
-        let child = Command::new(&self.options.program)
+        let mut command = Command::new(&self.options.program);
+        command
             .args(&self.options.args)
             .env(env::QUEUE_URL, &self.options.queue_url)
+            .env(env::SPOOL_DIR, &self.spool)
             .env_remove(env::MANIFEST)
             .env_remove(env::ARRAY_INDEX)
             .env_remove(env::JOB_ID)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
-            .kill_on_drop(true)
+            .process_group(0)
+            .kill_on_drop(true);
+        // SAFETY: getpid(2) cannot fail.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the closure runs between fork and exec and calls only async-signal-safe functions.
+        unsafe { command.pre_exec(move || crate::local::die_with_parent(parent)) };
+        let child = command
             .spawn()
             .map_err(|source| Error::Spawn { program: self.options.program.display().to_string(), source })?;
         self.events.push(PoolEvent::Started { slot, pid: child.id().unwrap_or(0) });
@@ -174,15 +198,25 @@ impl Pool {
     /// regularly (the CLI does, every 200 ms).
     pub fn supervise(&mut self) -> Result<()> {
         let mut still = Vec::with_capacity(self.active.len());
+        let mut config_error = None;
         for mut worker in std::mem::take(&mut self.active) {
             match worker.child.try_wait() {
                 Ok(None) => still.push(worker),
                 Ok(Some(status)) => {
                     let (code, signal) = describe(status);
-                    let crashed = !matches!(code, Some(0) | Some(143));
-                    self.events.push(PoolEvent::Exited { slot: worker.slot, code, signal, restart: crashed });
-                    if crashed {
-                        // Crashing right after a start backs off (up to 30 s); a worker that ran
+                    if code == Some(crate::contract::exit::CONFIG) {
+                        self.events.push(PoolEvent::Exited { slot: worker.slot, code, signal, restart: false });
+                        let log = self.options.log_dir.join(format!("worker-{:03}.log", worker.slot));
+                        let message = crate::local::last_line(&log).unwrap_or_else(|| "no log line".into());
+                        config_error.get_or_insert(Error::WorkerConfig { slot: worker.slot, log, message });
+                        continue;
+                    }
+                    // Exit 0 is the worker's idle exit; anything else ended it without the
+                    // pool asking (the pool's own SIGTERMs go to draining workers only).
+                    let restart = code != Some(0);
+                    self.events.push(PoolEvent::Exited { slot: worker.slot, code, signal, restart });
+                    if restart {
+                        // Ending right after a start backs off (up to 30 s); a worker that ran
                         // a minute starts the count again.
                         let crashes =
                             if worker.started.elapsed() > Duration::from_secs(60) { 1 } else { worker.crashes + 1 };
@@ -194,6 +228,9 @@ impl Pool {
             }
         }
         self.active = still;
+        if let Some(e) = config_error {
+            return Err(e);
+        }
         let mut draining = Vec::with_capacity(self.draining.len());
         for mut worker in std::mem::take(&mut self.draining) {
             match worker.child.try_wait() {
@@ -216,7 +253,8 @@ impl Pool {
         Ok(())
     }
 
-    /// True when no worker runs, drains or waits for a restart (all exited 0).
+    /// True when no worker runs, drains or waits for a restart: every worker took its idle
+    /// exit (whether the queue is drained is the queue's counts' to say).
     pub fn is_empty(&self) -> bool {
         self.capacity() == 0
     }
@@ -233,10 +271,23 @@ impl Pool {
         }
         let killed = self.draining.len();
         for mut worker in std::mem::take(&mut self.draining) {
+            // The whole group: a worker's exec program and its children too.
+            if let Some(pid) = worker.child.id().and_then(|p| i32::try_from(p).ok()) {
+                // SAFETY: killpg only sends a signal to the group this pool's child leads.
+                unsafe { libc::killpg(pid, libc::SIGKILL) };
+            }
             let _ = worker.child.kill().await;
             self.events.push(PoolEvent::Exited { slot: worker.slot, code: None, signal: Some(9), restart: false });
         }
+        let _ = std::fs::remove_dir_all(&self.spool);
         Ok(killed)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Workers still held are killed by `kill_on_drop`; their spool files go with the folder.
+        let _ = std::fs::remove_dir_all(&self.spool);
     }
 }
 

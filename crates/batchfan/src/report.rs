@@ -10,9 +10,10 @@ use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
-use crate::contract::META_DIR;
+use crate::contract::{META_DIR, Marker};
 use crate::error::{Error, Result};
 use crate::status::FailedChild;
+use crate::store::Store;
 use crate::uri::Location;
 
 /// The report's format version.
@@ -23,20 +24,51 @@ pub fn report_key(run_id: &str) -> String {
     format!("{META_DIR}/runs/{run_id}/report.json")
 }
 
+/// What became of a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum ChunkStatus {
+    /// Its completion marker exists and every object it committed is as it was committed.
+    Succeeded,
+    /// The executor gave up on it (all attempts failed, or it was dead-lettered).
+    Failed,
+    /// Neither: still to run, running, or a child that ended without committing (a Batch
+    /// child that exited 0 without the harness), or its committed output was overwritten.
+    NotCommitted,
+}
+
+impl ChunkStatus {
+    /// The name as the report writes it: `SUCCEEDED`, `FAILED`, `NOT_COMMITTED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChunkStatus::Succeeded => "SUCCEEDED",
+            ChunkStatus::Failed => "FAILED",
+            ChunkStatus::NotCommitted => "NOT_COMMITTED",
+        }
+    }
+}
+
+impl std::fmt::Display for ChunkStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What became of one chunk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkReport {
     /// The chunk.
     pub index: u64,
-    /// `SUCCEEDED` (its marker exists), `FAILED`, or `NOT_COMMITTED` (neither yet).
-    pub status: String,
-    /// Attempts made, when the executor knows.
+    /// What became of it.
+    pub status: ChunkStatus,
+    /// Attempts made, when known (the committing attempt, for succeeded chunks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts: Option<u32>,
     /// Exit code of the last attempt of a failed chunk.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
-    /// Why a chunk failed.
+    /// Why a chunk failed, or why a marker is not trusted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The committed output (`part-NNNNN`, with `.gz` / `.zst` when compressed).
@@ -66,9 +98,75 @@ pub struct RunReport {
     pub chunks: Vec<ChunkReport>,
 }
 
+/// The completion markers of a run, read (16 at a time), by chunk index. Markers of other runs
+/// are never among them: each run's markers live in its own folder.
+pub async fn read_markers(store: &dyn Store, run_id: &str) -> Result<BTreeMap<u64, Marker>> {
+    use futures_util::StreamExt;
+    let listed = match store.list(&crate::contract::marker_prefix(run_id)).try_collect::<Vec<_>>().await {
+        Err(Error::NotFound { .. }) => Vec::new(),
+        other => other?,
+    };
+    let read: Vec<Result<Option<(u64, Marker)>>> = futures_util::stream::iter(listed)
+        .map(|meta| async move {
+            let Some(index) = crate::contract::marker_index(&meta.key) else { return Ok(None) };
+            let bytes = match crate::store::read_all(store, &meta.key, None, None).await {
+                Err(Error::NotFound { .. }) => return Ok(None),
+                other => other?,
+            };
+            // A marker is written after its outputs; one that does not parse still says so.
+            let marker = serde_json::from_slice(&bytes).unwrap_or_else(|_| Marker { index, ..Marker::default() });
+            Ok(Some((index, marker)))
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let mut markers = BTreeMap::new();
+    for entry in read {
+        if let Some((index, marker)) = entry? {
+            markers.insert(index, marker);
+        }
+    }
+    Ok(markers)
+}
+
+/// Why a marker is not to be trusted: an object it committed is gone, or has another version
+/// than the one the commit wrote (a late writer of a replaced run overwrote it). `None` when
+/// every object is as committed, or the marker (of an earlier release) recorded no versions.
+pub fn untrusted(marker: &Marker, now: &BTreeMap<String, Option<String>>) -> Option<String> {
+    marker.versions.iter().find_map(|(key, committed)| match now.get(key) {
+        Some(Some(version)) if version == committed => None,
+        Some(Some(_)) => Some(format!(
+            "its output `{key}` changed after the commit (overwritten by another writer, such as a child of a replaced run): redrive the chunk"
+        )),
+        _ => Some(format!("its output `{key}` is gone since the commit: redrive the chunk")),
+    })
+}
+
+/// The versions the objects `markers` committed have now (one listing of `store`).
+pub async fn versions_now(
+    store: &dyn Store,
+    markers: &BTreeMap<u64, Marker>,
+) -> Result<BTreeMap<String, Option<String>>> {
+    let mut now: BTreeMap<String, Option<String>> =
+        markers.values().flat_map(|m| m.versions.keys().map(|k| (k.clone(), None))).collect();
+    if now.is_empty() {
+        return Ok(now);
+    }
+    let mut listing = store.list("");
+    while let Some(meta) = listing.try_next().await.or_else(|e| match e {
+        Error::NotFound { .. } => Ok(None),
+        e => Err(e),
+    })? {
+        if let Some(slot) = now.get_mut(&meta.key) {
+            *slot = meta.version();
+        }
+    }
+    Ok(now)
+}
+
 /// Builds the report of `run_id` (of `chunk_count` chunks, outputs under `output`) from its
-/// markers and committed outputs, with `failed` from the executor. A failed chunk whose marker
-/// exists (a redrive committed it) counts as succeeded.
+/// markers, checked against what the output holds now, with `failed` from the executor. A
+/// failed chunk whose marker exists (a redrive committed it) counts as succeeded.
 pub async fn build(
     client: &Client,
     run_id: &str,
@@ -77,19 +175,8 @@ pub async fn build(
     failed: &[FailedChild],
 ) -> Result<RunReport> {
     let store = client.store(&Location::parse(output)?)?;
-    let committed = crate::status::committed_chunks(client, run_id, output).await?;
-    let parts = match store.list("part-").try_collect::<Vec<_>>().await {
-        Err(Error::NotFound { .. }) => Vec::new(),
-        other => other?,
-    };
-    // `part-00012` or `part-00012.gz`: the index is the digits after `part-`.
-    let outputs: BTreeMap<u64, (String, u64)> = parts
-        .into_iter()
-        .filter_map(|o| {
-            let digits: String = o.key.strip_prefix("part-")?.chars().take_while(char::is_ascii_digit).collect();
-            Some((digits.parse().ok()?, (o.key, o.size)))
-        })
-        .collect();
+    let markers = read_markers(store.as_ref(), run_id).await?;
+    let now = versions_now(store.as_ref(), &markers).await?;
     let failed: BTreeMap<u64, &FailedChild> = failed.iter().map(|f| (f.index, f)).collect();
     let mut report = RunReport {
         batchfan_report: REPORT_VERSION,
@@ -103,29 +190,38 @@ pub async fn build(
     for index in 0..chunk_count {
         let mut chunk = ChunkReport {
             index,
-            status: String::new(),
+            status: ChunkStatus::NotCommitted,
             attempts: None,
             exit_code: None,
             reason: None,
             output_key: None,
             bytes_out: None,
         };
-        if committed.contains(&index) {
-            report.succeeded += 1;
-            chunk.status = "SUCCEEDED".into();
-            if let Some((key, bytes)) = outputs.get(&index) {
-                chunk.output_key = Some(key.clone());
-                chunk.bytes_out = Some(*bytes);
+        let marker = markers.get(&index);
+        let distrust = marker.and_then(|m| untrusted(m, &now));
+        match (marker, distrust) {
+            (Some(marker), None) => {
+                chunk.status = ChunkStatus::Succeeded;
+                chunk.attempts = (marker.attempt > 0).then_some(marker.attempt);
+                if !marker.output_key.is_empty() {
+                    chunk.output_key = Some(marker.output_key.clone());
+                    chunk.bytes_out = Some(marker.bytes_out);
+                }
             }
-        } else if let Some(f) = failed.get(&index) {
-            report.failed += 1;
-            chunk.status = "FAILED".into();
-            chunk.attempts = Some(f.attempts);
-            chunk.exit_code = f.exit_code;
-            chunk.reason = Some(f.reason.clone());
-        } else {
-            report.not_committed += 1;
-            chunk.status = "NOT_COMMITTED".into();
+            (Some(_), Some(reason)) => chunk.reason = Some(reason),
+            (None, _) => {
+                if let Some(f) = failed.get(&index) {
+                    chunk.status = ChunkStatus::Failed;
+                    chunk.attempts = Some(f.attempts);
+                    chunk.exit_code = f.exit_code;
+                    chunk.reason = Some(f.reason.clone());
+                }
+            }
+        }
+        match chunk.status {
+            ChunkStatus::Succeeded => report.succeeded += 1,
+            ChunkStatus::Failed => report.failed += 1,
+            ChunkStatus::NotCommitted => report.not_committed += 1,
         }
         report.chunks.push(chunk);
     }

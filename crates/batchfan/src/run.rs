@@ -23,7 +23,9 @@ pub struct RunSpec {
     pub overwrite: bool,
 }
 
-/// A run whose manifest is written and ready for children.
+/// A run whose manifest is written and ready for children. Its output is claimed for it; what
+/// earlier runs left there is deleted by [`clear_earlier`], the last step before the first
+/// child starts.
 #[derive(Debug, Clone)]
 pub struct PreparedRun {
     /// The new run id.
@@ -32,6 +34,9 @@ pub struct PreparedRun {
     pub manifest_uri: String,
     /// The manifest, opened (its header holds the chunk table).
     pub manifest: ManifestReader,
+    /// What earlier runs left in the output, to delete before the first child starts
+    /// (`--overwrite`; empty otherwise).
+    pub earlier: layout::Earlier,
 }
 
 /// A planned run: checked and planned, nothing written yet (what `--dry-run` shows).
@@ -47,8 +52,8 @@ pub struct PlannedRun {
     pub output: Location,
 }
 
-/// Checks everything and plans; writes nothing. Options, locations, listing, the chunk limit and
-/// the output location are all checked here.
+/// Checks everything and plans; writes nothing. Options, locations (the manifest's among
+/// them), listing, the chunk limit and the output location are all checked here.
 pub async fn plan_run(client: &Client, spec: &RunSpec) -> Result<PlannedRun> {
     spec.options.validate()?;
     let input = spec.input.absolute()?;
@@ -58,45 +63,100 @@ pub async fn plan_run(client: &Client, spec: &RunSpec) -> Result<PlannedRun> {
         None => None,
     };
     check_no_overlap(&input, &output)?;
+    if let Location::Local { path } = &output {
+        crate::preflight::local_folder("--output", path)?;
+    }
     let plan = plan::plan(client, &input, &spec.options).await?;
     let output_store = client.store(&output)?;
     if output.is_s3() {
         output_store.check_root().await?;
     }
     if !spec.overwrite {
-        layout::prepare_output(output_store.as_ref(), false).await?;
+        layout::refuse_earlier(output_store.as_ref(), &layout::earlier_outputs(output_store.as_ref(), None).await?)?;
     }
     let run_id = layout::new_run_id();
     let manifest_uri = match manifest_dir {
         Some((dir, name)) => dir.absolute()?.join_display(&name),
         None => output.join_display(&contract::manifest_key(&run_id)),
     };
+    crate::preflight::manifest(client, &manifest_uri).await?;
     Ok(PlannedRun { run_id, manifest_uri, plan, output })
 }
 
-/// Writes a planned run's manifest (after clearing old outputs when `overwrite`).
+/// Claims the output for a planned run and writes its manifest: the claim first (under it no
+/// other run can check, clear or write this output), then the output check again, then the
+/// manifest, read back. Nothing is deleted here: with `overwrite`, what earlier runs left is in
+/// [`PreparedRun::earlier`] for [`clear_earlier`]. A failure takes back what was written (the
+/// manifest, the claim), so the same command can be run again.
 pub async fn write_run(client: &Client, planned: PlannedRun, overwrite: bool) -> Result<PreparedRun> {
     // Temporary files of writers killed mid-write are invisible to listings: sweep them here.
     if let Location::Local { path } = &planned.output {
         crate::store::LocalStore::new(Location::Local { path: path.clone() }).sweep_stale_temps();
     }
-    // The claim comes first: under it no other run can check, clear or write this output.
     let output_store = client.store(&planned.output)?;
     crate::claim::take(output_store.as_ref(), &planned.run_id).await?;
-    let run_id = planned.run_id.clone();
+    let (run_id, manifest_uri) = (planned.run_id.clone(), planned.manifest_uri.clone());
+    let mut wrote_manifest = false;
     let written = async {
         // Checked again under the claim: the check in `plan_run` raced with other runs.
-        layout::prepare_output(output_store.as_ref(), overwrite).await?;
-        manifest::write_plan(client, &planned.manifest_uri, &planned.plan, &planned.run_id, &planned.output).await?;
+        let mut earlier = layout::earlier_outputs(output_store.as_ref(), None).await?;
+        if overwrite {
+            earlier.read_markers(output_store.as_ref()).await?;
+        } else {
+            layout::refuse_earlier(output_store.as_ref(), &earlier)?;
+        }
+        manifest::write_plan_as(client, &planned.manifest_uri, &planned.plan, &planned.run_id, &planned.output, true)
+            .await
+            .inspect(|()| wrote_manifest = true)?;
         drop(planned.plan); // children read the manifest; the plan's memory is not needed any more
         let manifest = ManifestReader::open(client, &planned.manifest_uri).await?;
-        Ok(PreparedRun { run_id: planned.run_id, manifest_uri: planned.manifest_uri, manifest })
+        Ok(PreparedRun { run_id: planned.run_id, manifest_uri: planned.manifest_uri, manifest, earlier })
     }
     .await;
     if written.is_err() {
+        if wrote_manifest {
+            let _ = delete_file(client, &manifest_uri).await;
+        }
         let _ = crate::claim::release(output_store.as_ref(), &run_id).await;
     }
     written
+}
+
+/// Deletes what earlier runs left in a prepared run's output (`--overwrite`: their completion
+/// markers and exactly the objects those list, and batchfan-named `part-NNNNN` files; nothing
+/// else) and aborts unfinished multipart uploads under it. The last step before the first
+/// child starts: every check has passed and the manifest and run record are written.
+pub async fn clear_earlier(client: &Client, prepared: &PreparedRun) -> Result<()> {
+    let store = client.store(&prepared.manifest.header().output_location()?)?;
+    if !prepared.earlier.objects.is_empty() {
+        store.delete_many(&prepared.earlier.objects).await?;
+    }
+    store.abort_uploads("").await?;
+    Ok(())
+}
+
+/// Takes back a prepared run that will not start (a later step failed before any child ran):
+/// deletes its manifest and `written` (its run record, views) and releases its claim, so the
+/// same command can be run again. Best effort: the first error is returned after every step was
+/// tried.
+pub async fn abandon(client: &Client, prepared: &PreparedRun, written: &[&str]) -> Result<()> {
+    let mut first = Ok(());
+    for uri in std::iter::once(prepared.manifest_uri.as_str()).chain(written.iter().copied()) {
+        if let Err(e) = delete_file(client, uri).await {
+            first = first.and(Err(e));
+        }
+    }
+    let released = async {
+        let store = client.store(&prepared.manifest.header().output_location()?)?;
+        crate::claim::release(store.as_ref(), &prepared.run_id).await
+    }
+    .await;
+    first.and(released)
+}
+
+async fn delete_file(client: &Client, uri: &str) -> Result<()> {
+    let (dir, name) = Location::parse_file(uri)?;
+    client.store(&dir)?.delete(&name).await
 }
 
 /// Checks everything, plans, and writes the manifest. Nothing is written when any input is bad.
@@ -137,19 +197,22 @@ pub struct Resumed {
     pub pending: Vec<u64>,
 }
 
-/// Finds the newest run in `spec.output` (by run id, which sorts by time), checks that planning
-/// `spec` again gives the same plan (input, items, bytes, chunks), claims the output for it and
-/// returns the chunks without a completion marker. Nothing is written but the claim.
-pub async fn resume_run(client: &Client, spec: &RunSpec) -> Result<Resumed> {
+/// Finds the newest run in `spec.output` (by run id, which sorts by time), checks that it is a
+/// local run of the same program and arguments and that planning `spec` again gives the same
+/// plan (input, items, bytes, chunks), claims the output for it (refused while the process that
+/// ran it still runs) and returns the chunks without a completion marker. Nothing is written
+/// but the claim; unfinished multipart uploads of its killed children are aborted.
+pub async fn resume_run(
+    client: &Client,
+    spec: &RunSpec,
+    program: &std::path::Path,
+    args: &[String],
+) -> Result<Resumed> {
     spec.options.validate()?;
     let input = spec.input.absolute()?;
     let output = spec.output.absolute()?;
     let store = client.store(&output)?;
-    // The newest run in the output, found as `status OUTPUT` finds it; its record names the manifest.
-    #[derive(serde::Deserialize)]
-    struct Manifested {
-        manifest: String,
-    }
+    // The newest run in the output, found as `status OUTPUT` finds it.
     let found = crate::runs::find_record(client, &output.to_string()).await.map_err(|e| match e {
         crate::Error::UnknownRun { .. } => crate::Error::option(
             "--resume",
@@ -158,8 +221,27 @@ pub async fn resume_run(client: &Client, spec: &RunSpec) -> Result<Resumed> {
         ),
         other => other,
     })?;
-    let (run_id, manifest_uri) = (found.run_id.clone(), found.parse::<Manifested>()?.manifest);
-    let manifest = ManifestReader::open(client, &manifest_uri).await?;
+    if found.kind != crate::runs::RunKind::Local {
+        return Err(crate::Error::option(
+            "--resume",
+            &found.run_id,
+            "a local run: the newest run in this output was not run with `run --local`; use `batchfan redrive` for it",
+        ));
+    }
+    let record: crate::local::LocalRunRecord = found.parse()?;
+    let run_id = record.run_id.clone();
+    let given = command_line(&program.display().to_string(), args);
+    if command_line(&record.program, &record.args) != given {
+        return Err(crate::Error::option(
+            "--resume",
+            &run_id,
+            format!(
+                "a run of the same program: run {run_id} ran `{}`, this command runs `{given}`, and one output must not mix two programs' parts; start a new run with --overwrite instead",
+                command_line(&record.program, &record.args)
+            ),
+        ));
+    }
+    let manifest = ManifestReader::open(client, &record.manifest).await?;
     let header = manifest.header();
     let plan = plan::plan(client, &input, &spec.options).await?;
     let same = header.input_location()?.absolute()? == input
@@ -182,7 +264,24 @@ pub async fn resume_run(client: &Client, spec: &RunSpec) -> Result<Resumed> {
         ));
     }
     crate::claim::take(store.as_ref(), &run_id).await?;
-    let committed = crate::status::committed_chunks(client, &run_id, &output.to_string()).await?;
-    let pending = (0..header.chunk_count).filter(|i| !committed.contains(i)).collect();
-    Ok(Resumed { prepared: PreparedRun { run_id, manifest_uri, manifest }, pending })
+    let pending = async {
+        store.abort_uploads("").await?;
+        let committed = crate::status::committed_chunks(client, &run_id, &output.to_string()).await?;
+        Ok::<_, crate::Error>((0..header.chunk_count).filter(|i| !committed.contains(i)).collect())
+    }
+    .await;
+    let pending = match pending {
+        Ok(pending) => pending,
+        Err(e) => {
+            let _ = crate::claim::release(store.as_ref(), &run_id).await;
+            return Err(e);
+        }
+    };
+    let manifest_uri = record.manifest.clone();
+    Ok(Resumed { prepared: PreparedRun { run_id, manifest_uri, manifest, earlier: Default::default() }, pending })
+}
+
+/// A program and its arguments as one line, for comparing and for messages.
+fn command_line(program: &str, args: &[String]) -> String {
+    std::iter::once(program).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
 }

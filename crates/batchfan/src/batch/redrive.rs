@@ -36,6 +36,25 @@ pub async fn redrive(
     let indices: BTreeSet<u64> = failed.children.iter().map(|f| f.index).collect();
     let generation = record.arrays.iter().map(|a| a.redrive).max().unwrap_or(0) + 1;
     let indices: Vec<u64> = indices.into_iter().collect();
+    if !dry_run && !indices.is_empty() {
+        // The redriven children commit only while the run holds its output again.
+        crate::claim::retake(client, &record.output, &record.run_id).await?;
+    }
+    let sent = send_redrive(client, record, &indices, generation, dry_run).await;
+    if !dry_run && !indices.is_empty() {
+        let started = record.arrays.iter().any(|a| a.redrive == generation);
+        crate::claim::hand_over(client, &record.output, &record.run_id, started).await?;
+    }
+    sent
+}
+
+async fn send_redrive(
+    client: &Client,
+    record: &mut RunRecord,
+    indices: &[u64],
+    generation: u32,
+    dry_run: bool,
+) -> Result<Vec<(SubmitJobRequest, Vec<u64>)>> {
     let mut all = Vec::new();
     for (k, slice) in indices.chunks(limits::MAX_ARRAY_SIZE).enumerate() {
         let view_uri = sibling(&record.manifest, &format!("redrive-{generation:03}-{k:03}.json"))?;

@@ -322,15 +322,33 @@ pub async fn submit(client: &Client, spec: &RunSpec, options: &SubmitOptions) ->
         options.template(&plan.run_id)?,
         StoredOptions::from(options),
     );
+    let started = async {
+        for (uri, view) in &plan.views {
+            manifest::write_view(client, uri, view).await?;
+        }
+        // The last step before the first child can start.
+        crate::run::clear_earlier(client, &prepared).await
+    }
+    .await;
+    if let Err(e) = started {
+        let views: Vec<&str> = plan.views.iter().map(|(uri, _)| uri.as_str()).collect();
+        let _ = crate::run::abandon(client, &prepared, &views).await;
+        return Err(e);
+    }
     let sent = send_arrays(client, options, &mut plan, &prepared.manifest_uri, &mut record).await;
     // Jobs sent: the run holds its output until it is seen complete. None sent: it never ran.
-    crate::claim::hand_over(client, &record.output, &record.run_id, !record.arrays.is_empty()).await?;
+    if record.arrays.is_empty() {
+        let views: Vec<&str> = plan.views.iter().map(|(uri, _)| uri.as_str()).collect();
+        let _ = crate::run::abandon(client, &prepared, &views).await;
+    } else {
+        crate::claim::hand_over(client, &record.output, &record.run_id, true).await?;
+    }
     sent?;
     debug_assert_eq!(record.chunk_count, chunk_count);
     Ok(Submitted { plan, record })
 }
 
-/// Writes the views and sends the arrays, adding each to `record` and saving it after every
+/// Sends the arrays, adding each to `record` and saving it after every
 /// array: a failure midway still leaves a record of what was submitted.
 async fn send_arrays(
     client: &Client,
@@ -339,9 +357,6 @@ async fn send_arrays(
     manifest_uri: &str,
     record: &mut RunRecord,
 ) -> Result<()> {
-    for (uri, view) in &plan.views {
-        manifest::write_view(client, uri, view).await?;
-    }
     let mut previous: Option<String> = None;
     for (k, request) in plan.requests.iter_mut().enumerate() {
         if options.sequential

@@ -128,10 +128,15 @@ pub async fn enqueue(client: &Client, spec: &RunSpec, options: &EnqueueOptions) 
         sent: 0,
         redrives: Vec::new(),
     };
-    // Saved first: a failure midway still leaves a run that `status` can show.
-    if let Err(e) = record.save(client).await {
+    // Saved first: a failure midway still leaves a run that `status` can show. Then what
+    // earlier runs left goes, the last step before the first message.
+    let started = match record.save(client).await {
+        Ok(()) => crate::run::clear_earlier(client, &prepared).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = started {
         // Nothing was sent: the run never started.
-        crate::claim::hand_over(client, &record.output, &record.run_id, false).await?;
+        let _ = crate::run::abandon(client, &prepared, &[&record.record_uri]).await;
         return Err(e);
     }
     let chunks: Vec<u64> = (0..plan.chunk_count).collect();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
 
-use super::status::ERROR_ATTRIBUTE;
+use super::status::{ATTEMPTS_ATTRIBUTE, ERROR_ATTRIBUTE};
 use super::{QueueInfo, call};
 use crate::client::Client;
 use crate::error::Result;
@@ -91,22 +91,28 @@ pub async fn set_visibility(client: &Client, url: &str, receipt: &str, seconds: 
 pub async fn dead_letter(client: &Client, queue: &QueueInfo, message: &Received, reason: &str) -> Result<bool> {
     let Some(dlq) = &queue.dead_letter_queue else { return Ok(false) };
     let reason: String = reason.chars().take(1_000).collect();
-    let attribute = MessageAttributeValue::builder().data_type("String").string_value(reason).build().map_err(|e| {
-        crate::Error::Queue {
-            op: "SendMessage",
-            queue: dlq.url.clone(),
-            message: e.to_string(),
-            transient: false,
-            source: Some(Box::new(e)),
-        }
-    })?;
+    let unbuildable = |e: aws_sdk_sqs::error::BuildError| crate::Error::Queue {
+        op: "SendMessage",
+        queue: dlq.url.clone(),
+        message: e.to_string(),
+        transient: false,
+        source: Some(Box::new(e)),
+    };
+    let attribute =
+        MessageAttributeValue::builder().data_type("String").string_value(reason).build().map_err(unbuildable)?;
+    let attempts = MessageAttributeValue::builder()
+        .data_type("Number")
+        .string_value(message.receive_count.to_string())
+        .build()
+        .map_err(unbuildable)?;
     let fifo = dlq.url.ends_with(".fifo");
     call(client, "SendMessage", &dlq.url, |sqs| {
         let mut send = sqs
             .send_message()
             .queue_url(&dlq.url)
             .message_body(&message.body)
-            .message_attributes(ERROR_ATTRIBUTE, attribute);
+            .message_attributes(ERROR_ATTRIBUTE, attribute)
+            .message_attributes(ATTEMPTS_ATTRIBUTE, attempts);
         if fifo {
             send = send.message_group_id(&message.message_id).message_deduplication_id(&message.message_id);
         }

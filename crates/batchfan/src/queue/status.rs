@@ -19,6 +19,9 @@ use crate::layout;
 /// The message attribute a worker sets on a message it moves to the dead-letter queue itself
 /// (a body that is not a chunk, an input changed since planning): why.
 pub const ERROR_ATTRIBUTE: &str = "batchfan_error";
+/// The message attribute a worker sets beside [`ERROR_ATTRIBUTE`]: the receives the message had
+/// in the work queue (the moved message starts counting again in the dead-letter queue).
+pub const ATTEMPTS_ATTRIBUTE: &str = "batchfan_attempts";
 /// Most dead-letter messages one scan looks at.
 const SCAN_LIMIT: usize = 10_000;
 
@@ -77,6 +80,7 @@ async fn scan(client: &Client, dlq: &str, run_id: &str, hold: i32) -> Result<Vec
                 .visibility_timeout(hold)
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
                 .message_attribute_names(ERROR_ATTRIBUTE)
+                .message_attribute_names(ATTEMPTS_ATTRIBUTE)
                 .send()
         })
         .await?;
@@ -85,11 +89,20 @@ async fn scan(client: &Client, dlq: &str, run_id: &str, hold: i32) -> Result<Vec
         }
         for m in out.messages() {
             let chunk = ChunkMessage::parse(m.body().unwrap_or_default()).ok().filter(|c| c.run_id == run_id);
-            let receive_count = m
-                .attributes()
-                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+            // Moved by a worker: its receives in the work queue. Moved by the redrive policy: its
+            // receive count, less this scan's own receive.
+            let attempts = m
+                .message_attributes()
+                .and_then(|a| a.get(ATTEMPTS_ATTRIBUTE))
+                .and_then(|v| v.string_value())
+                .and_then(|v| v.parse::<u32>().ok());
+            let receive_count = attempts.unwrap_or_else(|| {
+                m.attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .unwrap_or(0)
+                    .saturating_sub(1)
+            });
             let reason = m
                 .message_attributes()
                 .and_then(|a| a.get(ERROR_ATTRIBUTE))
@@ -154,7 +167,7 @@ fn dead_letters_of(held: &[Held], committed: &BTreeSet<u64>, max_receive_count: 
             Some(n) => format!("failed {n} receives (the queue's maxReceiveCount); see the workers' logs"),
             None => "moved to the dead-letter queue".into(),
         });
-        by_chunk.entry(chunk).or_insert(DeadLetter { chunk, receive_count: h.receive_count.saturating_sub(1), reason });
+        by_chunk.entry(chunk).or_insert(DeadLetter { chunk, receive_count: h.receive_count, reason });
     }
     by_chunk.into_values().collect()
 }
@@ -239,10 +252,18 @@ pub async fn redrive_queue_run(client: &Client, record: &mut QueueRunRecord, dry
     }
     let queue = describe_queue(client, &record.queue_url).await?;
     let generation = record.redrives.len() as u32 + 1;
-    if let Err(e) = send_chunks(client, &queue, &record.run_id, &record.manifest, &chunks, generation).await {
+    // The chunks sent again commit only while the run holds its output again.
+    if let Err(e) = crate::claim::retake(client, &record.output, &record.run_id).await {
         release(client, &dlq, &ours).await?;
         return Err(e);
     }
+    if let Err(e) = send_chunks(client, &queue, &record.run_id, &record.manifest, &chunks, generation).await {
+        release(client, &dlq, &ours).await?;
+        // Some may have gone out: the run keeps its output until it is seen complete.
+        crate::claim::hand_over(client, &record.output, &record.run_id, true).await?;
+        return Err(e);
+    }
+    crate::claim::hand_over(client, &record.output, &record.run_id, true).await?;
     // Sent again: the dead letters (committed duplicates too) are done with.
     delete(client, &dlq, &ours).await?;
     record.redrives.push(QueueRedrive { unix_ms: layout::now_ms(), chunks: chunks.clone() });
@@ -274,6 +295,6 @@ mod tests {
         assert_eq!(dead.iter().map(|d| d.chunk).collect::<Vec<_>>(), [1, 3]);
         assert_eq!(dead[0].reason, "input changed");
         assert!(dead[1].reason.contains("maxReceiveCount"), "{}", dead[1].reason);
-        assert_eq!(dead[1].receive_count, 3, "the scan's own receive is not counted");
+        assert_eq!(dead[1].receive_count, 4, "the first message of a chunk, with its count as the scan took it");
     }
 }

@@ -206,7 +206,7 @@ impl Store for LocalStore {
         result
     }
 
-    async fn put_file(&self, key: &str, source: &Path) -> Result<()> {
+    async fn put_file(&self, key: &str, source: &Path) -> Result<ObjectMeta> {
         let path = self.path(key)?;
         let tmp = tmp_path(&path)?;
         let result = async {
@@ -215,7 +215,10 @@ impl Store for LocalStore {
             tokio::fs::copy(source, &tmp).await.map_err(|e| full("copying", e))?;
             let file = tokio::fs::File::open(&tmp).await.map_err(|e| Error::io("opening", &tmp, e))?;
             file.sync_all().await.map_err(|e| full("syncing", e))?;
-            tokio::fs::rename(&tmp, &path).await.map_err(|e| Error::io("renaming into place", &path, e))
+            // The version is the temporary file's: a rename keeps its mtime.
+            let md = file.metadata().await.map_err(|e| Error::io("reading metadata of", &tmp, e))?;
+            tokio::fs::rename(&tmp, &path).await.map_err(|e| Error::io("renaming into place", &path, e))?;
+            Ok(meta_of(key.to_string(), &md))
         }
         .await;
         if result.is_err() {
@@ -339,7 +342,7 @@ fn tmp_writer(name: &str) -> Option<u32> {
 }
 
 /// True while process `pid` of this host runs (a zombie, exited and not yet reaped, does not).
-pub(crate) fn process_alive(pid: u32) -> bool {
+pub fn process_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.split_whitespace().next() != Some("Z")))

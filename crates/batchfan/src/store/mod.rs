@@ -18,7 +18,7 @@ use futures_util::{Stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 pub use self::local::LocalStore;
-pub(crate) use self::local::process_alive;
+pub use self::local::process_alive;
 pub use self::prefix::PrefixStore;
 pub use self::s3::S3Store;
 use crate::error::{Error, Result};
@@ -49,6 +49,17 @@ pub struct ObjectMeta {
 }
 
 impl ObjectMeta {
+    /// The version an object has as a short string, for comparing two sightings of one key:
+    /// the S3 ETag, or `MTIME_NS/SIZE` for local files (a rename keeps the writer's mtime, so
+    /// another writer's later file differs). `None` when the store knows neither.
+    pub fn version(&self) -> Option<String> {
+        match (&self.etag, self.mtime_ns) {
+            (Some(etag), _) => Some(etag.clone()),
+            (None, Some(mtime)) => Some(format!("{mtime}/{}", self.size)),
+            (None, None) => None,
+        }
+    }
+
     /// The version as text for messages: the ETag, or `mtime_ns=..,size=..`.
     pub fn version_text(&self) -> String {
         match (&self.etag, self.mtime_ns) {
@@ -116,8 +127,17 @@ pub trait Store: Send + Sync + fmt::Debug {
         Ok(true)
     }
 
-    /// Writes an object atomically from a local file (multipart on S3 for large files).
-    async fn put_file(&self, key: &str, path: &Path) -> Result<()>;
+    /// Writes an object atomically from a local file (multipart on S3 for large files) and
+    /// returns what was written: its key, size and version (S3 ETag, or local mtime).
+    async fn put_file(&self, key: &str, path: &Path) -> Result<ObjectMeta>;
+
+    /// Aborts the unfinished multipart uploads under `prefix` (what writers killed mid-upload
+    /// leave: invisible, but billed until aborted); returns how many. Stores without multipart
+    /// uploads have none (the default).
+    async fn abort_uploads(&self, prefix: &str) -> Result<u64> {
+        let _ = prefix;
+        Ok(0)
+    }
 
     /// Whether one object reads faster as parallel ranged GETs than as one stream: true for
     /// network stores, false (the default) for local files, which one stream reads fastest.

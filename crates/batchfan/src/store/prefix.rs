@@ -77,8 +77,14 @@ impl Store for PrefixStore {
         self.inner.put_if_absent(&self.full(key), body).await
     }
 
-    async fn put_file(&self, key: &str, path: &Path) -> Result<()> {
-        self.inner.put_file(&self.full(key), path).await
+    async fn put_file(&self, key: &str, path: &Path) -> Result<ObjectMeta> {
+        let mut meta = self.inner.put_file(&self.full(key), path).await?;
+        meta.key = key.to_string();
+        Ok(meta)
+    }
+
+    async fn abort_uploads(&self, prefix: &str) -> Result<u64> {
+        self.inner.abort_uploads(&self.full(prefix)).await
     }
 
     fn parallel_reads(&self) -> bool {

@@ -376,11 +376,28 @@ impl Store for S3Store {
         }
     }
 
-    async fn put_file(&self, key: &str, path: &Path) -> Result<()> {
+    async fn put_file(&self, key: &str, path: &Path) -> Result<ObjectMeta> {
         let size = tokio::fs::metadata(path).await.map_err(|e| Error::io("reading metadata of", path, e))?.len();
+        let written = |etag: Option<&str>| ObjectMeta {
+            key: key.to_string(),
+            size,
+            etag: etag.map(str::to_string),
+            mtime_ns: None,
+            content_encoding: None,
+        };
         if size <= MULTIPART_THRESHOLD {
             let body = tokio::fs::read(path).await.map_err(|e| Error::io("reading", path, e))?;
-            return self.put(key, Bytes::from(body)).await;
+            let out = self
+                .sdk()
+                .await
+                .put_object()
+                .bucket(&self.bucket)
+                .key(self.full(key))
+                .body(SdkByteStream::from(Bytes::from(body)))
+                .send()
+                .await
+                .map_err(|e| self.error("PutObject", key, e))?;
+            return Ok(written(out.e_tag()));
         }
         let full = self.full(key);
         let created = self
@@ -393,7 +410,7 @@ impl Store for S3Store {
             .await
             .map_err(|e| self.error("CreateMultipartUpload", key, e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
-        let result = self.upload_parts(key, &full, &upload_id, path).await;
+        let result = self.upload_parts(key, &full, &upload_id, path).await.map(|etag| written(etag.as_deref()));
         if result.is_err() {
             // An abandoned upload is invisible, but costs storage until aborted.
             let _ = self
@@ -411,6 +428,45 @@ impl Store for S3Store {
 
     fn parallel_reads(&self) -> bool {
         true
+    }
+
+    async fn abort_uploads(&self, prefix: &str) -> Result<u64> {
+        let full = self.full(prefix);
+        let mut aborted = 0;
+        let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .sdk()
+                .await
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(&full)
+                .set_key_marker(key_marker.clone())
+                .set_upload_id_marker(id_marker.clone())
+                .send()
+                .await
+                .map_err(|e| self.error("ListMultipartUploads", prefix, e))?;
+            for upload in page.uploads() {
+                let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) else { continue };
+                let sent =
+                    self.sdk().await.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(id).send().await;
+                match sent {
+                    Ok(_) => aborted += 1,
+                    // Completed or aborted meanwhile.
+                    Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {}
+                    Err(e) => return Err(self.error("AbortMultipartUpload", key, e)),
+                }
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            id_marker = page.next_upload_id_marker().map(str::to_string);
+            if key_marker.is_none() && id_marker.is_none() {
+                break;
+            }
+        }
+        Ok(aborted)
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -471,7 +527,8 @@ impl Store for S3Store {
 }
 
 impl S3Store {
-    async fn upload_parts(&self, key: &str, full: &str, upload_id: &str, path: &Path) -> Result<()> {
+    /// Uploads the parts and completes the upload; returns the object's ETag.
+    async fn upload_parts(&self, key: &str, full: &str, upload_id: &str, path: &Path) -> Result<Option<String>> {
         let mut file = tokio::fs::File::open(path).await.map_err(|e| Error::io("opening", path, e))?;
         let mut parts = Vec::new();
         for number in 1.. {
@@ -499,7 +556,8 @@ impl S3Store {
             parts
                 .push(CompletedPart::builder().part_number(number).set_e_tag(part.e_tag().map(str::to_string)).build());
         }
-        self.sdk()
+        let done = self
+            .sdk()
             .await
             .complete_multipart_upload()
             .bucket(&self.bucket)
@@ -509,6 +567,6 @@ impl S3Store {
             .send()
             .await
             .map_err(|e| self.error("CompleteMultipartUpload", key, e))?;
-        Ok(())
+        Ok(done.e_tag().map(str::to_string))
     }
 }
