@@ -248,6 +248,7 @@ pub async fn workers(client: &Client, args: WorkersArgs) -> Result<ExitCode> {
     );
     let interrupted = crate::interrupted();
     tokio::pin!(interrupted);
+    let mut last_check: Option<std::time::Instant> = None;
     let failure = loop {
         tokio::select! {
             () = &mut interrupted => break None,
@@ -259,22 +260,27 @@ pub async fn workers(client: &Client, args: WorkersArgs) -> Result<ExitCode> {
                 if let Err(e) = supervised {
                     break Some(e);
                 }
-                if pool.is_empty() {
-                    // Every worker took its idle exit. Drained is what the queue's counts say,
-                    // never what exit codes say: messages in flight or delayed come back.
+                // Workers that took their idle exit leave the pool short. Whether the queue is
+                // drained is what its counts say, never what exit codes say (a worker someone
+                // else stopped with SIGTERM drains and exits 0 too): at most once a second.
+                let short = pool.active() < args.count;
+                if short && last_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    last_check = Some(std::time::Instant::now());
                     let counts = queue::queue_counts(client, &info.url).await?;
-                    if counts.total() == 0 {
+                    let waiting = counts.visible + counts.delayed > 0 || (pool.is_empty() && counts.in_flight > 0);
+                    if waiting {
+                        eprintln!(
+                            "the queue holds {} visible, {} in flight, {} delayed: {} running again",
+                            counts.visible,
+                            counts.in_flight,
+                            counts.delayed,
+                            count_of(args.count as u64, "worker", "workers")
+                        );
+                        pool.scale_to(args.count)?;
+                    } else if pool.is_empty() {
                         eprintln!("every worker exited 0 and the queue is drained (0 visible, 0 in flight, 0 delayed)");
                         return Ok(ExitCode::SUCCESS);
                     }
-                    eprintln!(
-                        "every worker exited 0 but the queue holds {} visible, {} in flight, {} delayed: starting {} again",
-                        counts.visible,
-                        counts.in_flight,
-                        counts.delayed,
-                        count_of(args.count as u64, "worker", "workers")
-                    );
-                    pool.scale_to(args.count)?;
                 }
             }
         }
