@@ -194,7 +194,11 @@ fn handle_s3(
     let (path, request) = read_request(&mut conn)?;
     let n = stats.requests.fetch_add(1, Ordering::SeqCst);
     // Path-style requests: GetObject is `GET /bucket/key`, a listing `GET /bucket?list-type=2`.
-    let object_get = request.starts_with(b"GET ") && !path.contains("list-type") && path.matches('/').count() >= 2;
+    let query = path.split_once('?').map_or("", |(_, q)| q);
+    let object_get = request.starts_with(b"GET ")
+        && !query.contains("list-type")
+        && !query.contains("uploads")
+        && path.split('?').next().unwrap_or("").matches('/').count() >= 2;
     let data = !path.contains("/_batchfan/");
     let eligible = !faults.data_gets_only || (object_get && data);
     let cuttable = object_get && (!faults.data_gets_only || data);

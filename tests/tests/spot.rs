@@ -7,19 +7,19 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use batchfan_tests::{Rng, children_of, command, files, write_dataset};
+use batchfan_tests::{Rng, children_of, command, files, hold_output, write_dataset};
 
 fn fault_worker() -> String {
     batchfan_tests::bin("fault_worker").display().to_string()
 }
 
-fn local_run(input: &Path, output: &Path) -> Command {
+fn local_run(input: &Path, output: &Path, attempts: &str) -> Command {
     let mut cmd = command("batchfan", None);
     cmd.args([
         "run",
         "--local",
         "--attempts",
-        "1",
+        attempts,
         "--parallel",
         "2",
         "--max-items-per-chunk",
@@ -49,17 +49,17 @@ fn sigterm_at_20_random_points_then_a_rerun_equals_a_clean_run() {
     let tmp = tempfile::tempdir().unwrap();
     let (input, clean_out, out) = (tmp.path().join("in"), tmp.path().join("clean"), tmp.path().join("out"));
     write_dataset(&input, 77);
-    let clean = local_run(&input, &clean_out).output().unwrap();
+    let clean = local_run(&input, &clean_out, "1").output().unwrap();
     assert_eq!(clean.status.code(), Some(0));
     let clean_parts = parts(&clean_out);
     assert!(clean_parts.len() >= 6, "{}", clean_parts.len());
 
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
-    eprintln!("signal schedule seed {seed}");
-    let mut rng = Rng::new(seed);
+    // A fixed schedule: the same run on every machine.
+    let mut rng = Rng::new(20_261_130);
     // Each chunk pauses 400 ms after its first item; a SIGTERM then drains for at most 150 ms,
-    // so early signals abort the chunk (143) and late ones let it commit.
-    let mut parent = local_run(&input, &out)
+    // so early signals abort the chunk (143) and late ones let it commit. Three attempts per
+    // chunk leave children to signal until all 20 signals have landed.
+    let mut parent = local_run(&input, &out, "3")
         .env("FAULT_SLEEP_MS", "400")
         .env("BATCHFAN_STOP_TIMEOUT", "0.15")
         .stdout(std::process::Stdio::piped())
@@ -93,7 +93,9 @@ fn sigterm_at_20_random_points_then_a_rerun_equals_a_clean_run() {
         summary["counts"]["succeeded"], summary["counts"]["failed"]
     );
 
-    // The re-run: every chunk without a completion marker runs again, as an AWS Batch retry would.
+    // The re-run: every chunk without a completion marker runs again, as an AWS Batch retry would,
+    // while the run holds its output.
+    hold_output(&out, run_id);
     let done = out.join(format!("_batchfan/runs/{run_id}/done"));
     for index in 0..total {
         if done.join(format!("{index:05}.json")).exists() {

@@ -393,9 +393,8 @@ impl Client {
             Err(e) => Err(e),
         };
         // A local run holds its output only while it runs.
-        let aborted = store.abort_uploads("").await;
+        run::abort_uploads(store.as_ref()).await;
         crate::claim::release(store.as_ref(), &header.run_id).await?;
-        aborted?;
         result
     }
 }

@@ -131,8 +131,20 @@ pub async fn clear_earlier(client: &Client, prepared: &PreparedRun) -> Result<()
     if !prepared.earlier.objects.is_empty() {
         store.delete_many(&prepared.earlier.objects).await?;
     }
-    store.abort_uploads("").await?;
+    abort_uploads(store.as_ref()).await;
     Ok(())
+}
+
+/// Aborts unfinished multipart uploads under an output, best effort: a failure is logged, never
+/// the run's (a bucket lifecycle rule is the fallback the README names).
+pub(crate) async fn abort_uploads(store: &dyn crate::store::Store) {
+    match store.abort_uploads("").await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(aborted = n, output = %store.location(), "aborted unfinished multipart uploads"),
+        Err(e) => {
+            tracing::warn!(error = %e, output = %store.location(), "could not abort unfinished multipart uploads")
+        }
+    }
 }
 
 /// Takes back a prepared run that will not start (a later step failed before any child ran):
@@ -265,7 +277,7 @@ pub async fn resume_run(
     }
     crate::claim::take(store.as_ref(), &run_id).await?;
     let pending = async {
-        store.abort_uploads("").await?;
+        abort_uploads(store.as_ref()).await;
         let committed = crate::status::committed_chunks(client, &run_id, &output.to_string()).await?;
         Ok::<_, crate::Error>((0..header.chunk_count).filter(|i| !committed.contains(i)).collect())
     }
