@@ -38,6 +38,7 @@ pub mod engine;
 mod error;
 pub mod export;
 pub mod init;
+pub mod metric;
 pub mod plot;
 pub mod policy;
 pub mod simulate;
