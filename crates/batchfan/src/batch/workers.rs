@@ -49,16 +49,22 @@ impl WorkerJobs {
     /// The live worker jobs with whether each is running, newest first.
     pub async fn live_workers(&self, client: &Client) -> Result<Vec<LiveWorker>> {
         let mut parents: Vec<(i64, String, Option<i32>, bool)> = Vec::new();
-        for job in jobs_named(client, &self.job_queue, &format!("{}*", self.name_prefix)).await? {
+        let listed = jobs_named(client, &self.job_queue, &format!("{}*", self.name_prefix)).await?;
+        // Real AWS lists parents only, with their array size; moto lists children too, and its
+        // parents without the size (and never finished until described): a parent is an array
+        // when its children are listed.
+        let with_children: std::collections::HashSet<&str> =
+            listed.iter().filter_map(|j| j.job_id().and_then(|id| id.split_once(':')).map(|(p, _)| p)).collect();
+        for job in &listed {
             let id = job.job_id().unwrap_or_default();
-            // Real AWS lists parents only; moto lists children too: skip them here.
             if id.contains(':') || !live(job.status()) {
                 continue;
             }
+            let size = job.array_properties().and_then(|a| a.size()).or(with_children.contains(id).then_some(0));
             parents.push((
                 job.created_at().unwrap_or(0),
                 id.to_string(),
-                job.array_properties().and_then(|a| a.size()),
+                size,
                 job.status() == Some(&sdk::JobStatus::Running),
             ));
         }
