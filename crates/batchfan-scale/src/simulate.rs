@@ -137,7 +137,8 @@ pub struct Minute {
     pub minute: u64,
     /// Workers asked for at the minute's end.
     pub capacity: u32,
-    /// Workers ready at the minute's end.
+    /// Workers ready (started and not draining) at the fewest in the minute: below `capacity`
+    /// while asked-for workers are still starting.
     pub ready: u32,
     /// Messages waiting or in flight at the minute's end.
     pub backlog: u64,
@@ -251,6 +252,7 @@ pub fn simulate(config: &ScalingConfig, bounds: Option<Capacity>, trace: &Trace,
     let (mut sent, mut received) = (0u64, 0u64);
     let mut result = SimResult::start(trace, initial);
     let mut minute = Minute::new(0);
+    let mut fewest_ready = u32::MAX;
     let service = options.service_time.max(1e-6);
     let slo = options.slo;
     let mut t: u64 = 0;
@@ -345,10 +347,13 @@ pub fn simulate(config: &ScalingConfig, bounds: Option<Capacity>, trace: &Trace,
                 }
             }
         }
+        let ready = workers.iter().filter(|w| !w.draining && w.ready_at <= now + 1.0).count() as u32;
+        fewest_ready = fewest_ready.min(ready);
         t += 1;
         if t.is_multiple_of(60) {
             minute.capacity = workers.iter().filter(|w| !w.draining).count() as u32;
-            minute.ready = workers.iter().filter(|w| !w.draining && w.ready_at <= now + 1.0).count() as u32;
+            minute.ready = fewest_ready;
+            fewest_ready = u32::MAX;
             minute.waiting = queue.iter().map(|q| q.1).sum::<u64>();
             minute.backlog = minute.waiting + workers.iter().filter(|w| w.busy > 0.0).count() as u64;
             minute.over_slo =
@@ -405,6 +410,28 @@ fn apply(workers: &mut Vec<Worker>, target: u32, ready_at: f64, now: f64) {
             surplus -= 1;
         }
     }
+}
+
+/// A lower bound on the task-hours of any schedule that starts every message of `trace` within
+/// `slo` seconds when a worker costs `startup` seconds before its first message: the work itself
+/// (messages × `service_time`) plus the start-up of the fewest workers that must run at once.
+/// For arrival times `a <= b`, the messages arriving in `[a, b]` all start within
+/// `[a, b + slo]` and each keeps a worker busy for `service_time`, so at least
+/// `N × service_time / (b + slo + service_time - a)` workers run then, each launched (and its
+/// start-up paid) at some point. Returns the task-hours and that number of workers.
+pub fn lower_bound(trace: &Trace, service_time: f64, slo: f64, startup: f64) -> (f64, u32) {
+    let arrivals: Vec<(u64, u64)> = trace.arrivals.iter().copied().filter(|a| a.1 > 0).collect();
+    let mut peak = 0u32;
+    for (i, (a, _)) in arrivals.iter().enumerate() {
+        let mut messages = 0u64;
+        for (b, n) in &arrivals[i..] {
+            messages += n;
+            let window = (*b - *a) as f64 + slo + service_time;
+            peak = peak.max((messages as f64 * service_time / window - 1e-9).ceil() as u32);
+        }
+    }
+    let work = trace.messages() as f64 * service_time;
+    ((work + f64::from(peak) * startup) / 3600.0, peak)
 }
 
 /// The oracle: capacity chosen per minute with the whole trace known in advance (workers
@@ -494,6 +521,14 @@ mod tests {
         assert_eq!(t.messages(), 15);
         let err = Trace::parse_csv("0,10\nten,5\n").unwrap_err();
         assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn the_lower_bound_pays_the_work_and_the_start_up_of_the_workers_a_burst_needs() {
+        // 600 messages at once, 1 s each, within 300 s: 600 / 301 -> 2 workers at once.
+        let (hours, workers) = lower_bound(&Trace { arrivals: vec![(0, 600)], ..Default::default() }, 1.0, 300.0, 60.0);
+        assert_eq!(workers, 2);
+        assert!((hours - (600.0 + 120.0) / 3600.0).abs() < 1e-9, "{hours}");
     }
 
     #[test]
