@@ -33,7 +33,7 @@ use serde::Serialize;
 
 use crate::metric::{MetricState, Quantity, Statistic};
 use crate::policy::{
-    AdjustmentType, Aggregation, Capacity, KedaPolicy, MissingData, Policy, ScalingConfig, StepPolicy,
+    AdjustmentType, Aggregation, Capacity, KedaPolicy, MissingData, Policy, ScalingConfig, Step, StepPolicy,
     TargetTrackingPolicy,
 };
 
@@ -510,13 +510,7 @@ impl Scaler {
         let current = i64::from(capacity);
         let cooldown = f64::from(p.cooldown);
         let raw = adjusted(p.adjustment_type, step.adjustment, current, p.min_adjustment_magnitude);
-        let mut reason = format!(
-            "alarm `{}` ALARM at {}: step {} ({})",
-            p.alarm.name,
-            format_number(metric),
-            step.index,
-            describe_adjustment(p.adjustment_type, step.adjustment)
-        );
+        let mut reason = fired(p, metric, step);
         let proposed = match activity {
             // Scale-out within a scale-out's cooldown: what it added counts toward this step.
             Some(a) if a.out && now < a.time + cooldown && raw > current => {
@@ -573,7 +567,7 @@ impl Scaler {
                 reason: format!("no datapoint of {} (dropped: a division by zero?): no change", p.metric.describe()),
             });
         };
-        let desired = (f64::from(capacity) * v / target).ceil() as i64;
+        let desired = tracked(capacity, v, target);
         let above =
             |n: usize| datapoints.len() >= n && datapoints.iter().rev().take(n).all(|d| d.is_some_and(|d| d > target));
         let below = |n: usize| {
@@ -675,6 +669,22 @@ fn keda_counted(p: &KedaPolicy, obs: &Observation) -> f64 {
         + if p.scale_on_delayed { obs.delayed } else { 0.0 }
 }
 
+/// Why a step policy asks for a capacity: `alarm `a` ALARM at 700: step 1 (+5)`.
+fn fired(p: &StepPolicy, metric: f64, step: &Step) -> String {
+    format!(
+        "alarm `{}` ALARM at {}: step {} ({})",
+        p.alarm.name,
+        format_number(metric),
+        step.index,
+        describe_adjustment(p.adjustment_type, step.adjustment)
+    )
+}
+
+/// Target tracking's desired capacity: `capacity` × `metric` / `target`, rounded up.
+fn tracked(capacity: u32, metric: f64, target: f64) -> i64 {
+    (f64::from(capacity) * metric / target).ceil() as i64
+}
+
 /// A step's adjustment as people read it: `+5`, `-1`, `set 6`, `+25%`.
 pub fn describe_adjustment(kind: AdjustmentType, adjustment: i64) -> String {
     match kind {
@@ -759,13 +769,7 @@ pub fn evaluate(config: &ScalingConfig, bounds: Option<Capacity>, obs: &Observat
                             proposed: clamp(bounds, raw),
                             acts: true,
                             alarm: Some(view(state)),
-                            reason: format!(
-                                "alarm `{}` in ALARM at {}: step {} ({})",
-                                p.alarm.name,
-                                format_number(m),
-                                step.index,
-                                describe_adjustment(p.adjustment_type, step.adjustment)
-                            ),
+                            reason: fired(p, m, step),
                         }
                     }
                     (AlarmState::Alarm, None) => Opinion {
@@ -808,7 +812,7 @@ pub fn evaluate(config: &ScalingConfig, bounds: Option<Capacity>, obs: &Observat
                         (capacity, format!("no datapoint of {} (a division by zero?): no change", p.metric.describe()))
                     }
                     Some(v) => {
-                        let desired = (f64::from(capacity) * v / p.target_value).ceil() as i64;
+                        let desired = tracked(capacity, v, p.target_value);
                         let moves = (v > p.target_value && desired > i64::from(capacity))
                             || (v < 0.9 * p.target_value && desired < i64::from(capacity) && !p.disable_scale_in);
                         (

@@ -6,6 +6,7 @@
 //! simulation ended are written on the age panel. Counts have integer axes.
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordi64;
 use plotters::prelude::*;
 
 use crate::error::ScaleError;
@@ -58,6 +59,34 @@ fn legend(area: &DrawingArea<SVGBackend<'_>, Shift>, entries: &[(Mark, String)])
     Ok(())
 }
 
+type CountChart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordi64, RangedCoordi64>>;
+
+/// A panel of counts over `minutes`, up to `top` (with headroom), integer axes.
+fn count_chart<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: &str,
+    y_desc: &str,
+    minutes: i64,
+    top: i64,
+) -> Result<CountChart<'a, 'b>, ScaleError> {
+    let mut chart = ChartBuilder::on(area)
+        .margin(8)
+        .x_label_area_size(22)
+        .y_label_area_size(60)
+        .caption(caption, ("sans-serif", 15))
+        .build_cartesian_2d(0i64..minutes, 0i64..top + top / 10 + 1)
+        .map_err(draw_error)?;
+    chart.configure_mesh().y_desc(y_desc).draw().map_err(draw_error)?;
+    Ok(chart)
+}
+
+/// The area under a step line, closed along the x axis.
+fn under(mut points: Vec<(i64, i64)>, minutes: i64, color: RGBAColor) -> Polygon<(i64, i64)> {
+    points.insert(0, (0, 0));
+    points.push((minutes, 0));
+    Polygon::new(points, color.filled())
+}
+
 /// Draws the run; `slo` (seconds) draws the objective on the age panel.
 pub fn svg(result: &SimResult, title: &str, slo: Option<f64>) -> Result<String, ScaleError> {
     let mut out = String::new();
@@ -76,19 +105,11 @@ pub fn svg(result: &SimResult, title: &str, slo: Option<f64>) -> Result<String, 
             }
             points
         };
-        let x_label = |n: usize| if n == 3 { "minute" } else { "" };
 
         // 1. Arrivals.
         let (plot, side) = panels[0].split_horizontally(WIDTH - LEGEND);
         let top = result.minutes.iter().map(|m| m.arrived).max().unwrap_or(0).max(1) as i64;
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(8)
-            .x_label_area_size(22)
-            .y_label_area_size(60)
-            .caption("messages arriving per minute", ("sans-serif", 15))
-            .build_cartesian_2d(0i64..minutes, 0i64..top + top / 20 + 1)
-            .map_err(draw_error)?;
-        chart.configure_mesh().x_desc(x_label(0)).y_desc("messages").draw().map_err(draw_error)?;
+        let mut chart = count_chart(&plot, "messages arriving per minute", "messages", minutes, top)?;
         chart
             .draw_series(result.minutes.iter().filter(|m| m.arrived > 0).map(|m| {
                 Rectangle::new([(m.minute as i64, 0), (m.minute as i64 + 1, m.arrived as i64)], ARRIVALS.filled())
@@ -100,24 +121,12 @@ pub fn svg(result: &SimResult, title: &str, slo: Option<f64>) -> Result<String, 
         // 2. Backlog.
         let (plot, side) = panels[1].split_horizontally(WIDTH - LEGEND);
         let top = result.minutes.iter().map(|m| m.backlog).max().unwrap_or(0).max(1) as i64;
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(8)
-            .x_label_area_size(22)
-            .y_label_area_size(60)
-            .caption("backlog", ("sans-serif", 15))
-            .build_cartesian_2d(0i64..minutes, 0i64..top + top / 20 + 1)
-            .map_err(draw_error)?;
-        chart.configure_mesh().x_desc(x_label(1)).y_desc("messages").draw().map_err(draw_error)?;
+        let mut chart = count_chart(&plot, "backlog", "messages", minutes, top)?;
         let mut entries = vec![(Mark::Line(BACKLOG, 2), "waiting or in flight".to_string())];
         if slo.is_some() {
             let late = steps(&|i| result.minutes[i].over_slo as i64);
             if late.iter().any(|p| p.1 > 0) {
-                let mut polygon = late.clone();
-                polygon.push((minutes, 0));
-                polygon.insert(0, (0, 0));
-                chart
-                    .draw_series(std::iter::once(Polygon::new(polygon, LATE.mix(0.6).filled())))
-                    .map_err(draw_error)?;
+                chart.draw_series(std::iter::once(under(late, minutes, LATE.mix(0.6)))).map_err(draw_error)?;
             }
             entries.push((Mark::Area(LATE), "waiting past the SLO".to_string()));
         }
@@ -129,18 +138,9 @@ pub fn svg(result: &SimResult, title: &str, slo: Option<f64>) -> Result<String, 
         // 3. Workers: ready (area) under asked for (line).
         let (plot, side) = panels[2].split_horizontally(WIDTH - LEGEND);
         let top = result.minutes.iter().map(|m| m.capacity.max(m.ready)).max().unwrap_or(0).max(1) as i64;
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(8)
-            .x_label_area_size(22)
-            .y_label_area_size(60)
-            .caption("workers", ("sans-serif", 15))
-            .build_cartesian_2d(0i64..minutes, 0i64..top + top / 10 + 1)
-            .map_err(draw_error)?;
-        chart.configure_mesh().x_desc(x_label(2)).y_desc("workers").draw().map_err(draw_error)?;
-        let mut ready = steps(&|i| i64::from(result.minutes[i].ready));
-        ready.insert(0, (0, 0));
-        ready.push((minutes, 0));
-        chart.draw_series(std::iter::once(Polygon::new(ready, READY.filled()))).map_err(draw_error)?;
+        let mut chart = count_chart(&plot, "workers", "workers", minutes, top)?;
+        let ready = steps(&|i| i64::from(result.minutes[i].ready));
+        chart.draw_series(std::iter::once(under(ready, minutes, READY.to_rgba()))).map_err(draw_error)?;
         chart
             .draw_series(LineSeries::new(steps(&|i| i64::from(result.minutes[i].capacity)), ASKED.stroke_width(2)))
             .map_err(draw_error)?;
@@ -165,7 +165,7 @@ pub fn svg(result: &SimResult, title: &str, slo: Option<f64>) -> Result<String, 
             .map_err(draw_error)?;
         chart
             .configure_mesh()
-            .x_desc(x_label(3))
+            .x_desc("minute")
             .y_desc("seconds")
             .y_label_formatter(&|v| format!("{v:.0}"))
             .draw()
