@@ -84,6 +84,47 @@ fn a_bad_scaling_file_exits_2_naming_policy_and_step() {
     }
 }
 
+/// `scale simulate --format json` of `policy` on `trace` with `args`, after checking that the
+/// documents `scale export` writes for it simulate to the same capacity minute by minute.
+fn simulate_installed(policy: &Path, trace: &Path, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let simulate = |policy: &Path| {
+        let out = run(command("batchfan", None)
+            .args(["scale", "simulate", "--policy"])
+            .arg(policy)
+            .arg("--trace")
+            .arg(trace)
+            .args(["--format", "json"])
+            .args(args));
+        (out.status.code(), json(&out))
+    };
+    let (code, result) = simulate(policy);
+    let out = run(command("batchfan", None).args(["scale", "export", "--policy"]).arg(policy).args([
+        "--resource-id",
+        "service/cluster/workers",
+        "--queue-name",
+        "work",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+    let exported = policy.with_extension("exported.json");
+    std::fs::write(&exported, &out.stdout).unwrap();
+    let (again_code, again) = simulate(&exported);
+    let capacities = |r: &serde_json::Value| {
+        r["minutes"].as_array().unwrap().iter().map(|m| m["capacity"].clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(capacities(&result), capacities(&again), "the installed documents simulate differently");
+    assert_eq!((code, &result["totals"]), (again_code, &again["totals"]));
+    (code, result)
+}
+
+/// The texts of an SVG's `<text>` elements.
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| t.split_once('>').and_then(|(_, rest)| rest.split_once("</text>")))
+        .map(|(text, _)| text.trim().to_string())
+        .collect()
+}
+
 #[test]
 fn init_writes_a_policy_that_simulates_within_the_slo_and_plots() {
     let tmp = tempfile::tempdir().unwrap();
@@ -94,30 +135,227 @@ fn init_writes_a_policy_that_simulates_within_the_slo_and_plots() {
     assert_eq!(out.status.code(), Some(0));
     let plot = tmp.path().join("burst.svg");
     let trace = workspace().join("crates/batchfan-scale/traces/burst.csv");
-    let out = run(command("batchfan", None)
-        .args(["scale", "simulate", "--policy"])
-        .arg(&policy)
-        .arg("--trace")
-        .arg(&trace)
-        .args(["--slo", "300", "--format", "json", "--plot"])
-        .arg(&plot));
-    assert_eq!(out.status.code(), Some(0));
-    let result = json(&out);
+    let (code, result) = simulate_installed(&policy, &trace, &["--slo", "300", "--plot", plot.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
     assert_eq!(result["totals"]["slo_violations"], 0);
     assert_eq!(result["totals"]["finished"], result["totals"]["messages"]);
+    assert_eq!(result["totals"]["still_waiting"], 0);
     let ratio = result["totals"]["task_hours"].as_f64().unwrap() / result["oracle"]["task_hours"].as_f64().unwrap();
     assert!((1.0..1.5).contains(&ratio), "task-hours {ratio:.2}x the oracle's");
+    // The plot: four panels, asked-for and ready told apart, the SLO drawn, integer axes.
     let svg = std::fs::read_to_string(&plot).unwrap();
-    assert!(svg.contains("<svg") && svg.contains("capacity (workers)") && svg.contains("backlog"), "a plot");
+    let texts = svg_texts(&svg);
+    for caption in [
+        "messages arriving per minute",
+        "backlog",
+        "workers",
+        "oldest waiting message&apos;s age",
+        "asked for (peak 58)",
+        "ready",
+        "SLO 300 s (0 over)",
+    ] {
+        assert!(texts.iter().any(|t| t == caption), "`{caption}` in the plot: {texts:?}");
+    }
+    assert!(svg.contains("<polygon"), "ready workers are a filled area under the asked-for line");
+    let decimals: Vec<&String> = texts.iter().filter(|t| t.parse::<f64>().is_ok() && t.contains('.')).collect();
+    assert!(decimals.is_empty(), "axis labels are integers: {decimals:?}");
     // Text output: a row per minute and the totals.
     let out =
         run(command("batchfan", None).args(["scale", "simulate", "--policy"]).arg(&policy).arg("--trace").arg(&trace));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("minute  capacity") && text.contains("task-hours"), "{text}");
+    assert!(text.contains("messages: 27398 in the trace: 27398 finished"), "{text}");
     // An SLO too short for a worker's start-up is refused, naming the option.
     let out = run(command("batchfan", None).args(["scale", "init", "--service-time", "1", "--slo", "60"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--slo"));
+}
+
+// Issue 17: `scale init --min 0` stranded small backlogs; `simulate` hid them ("0 of 5 messages
+// finished, worst message age 0 s, 0 messages waited longer") and exited 0.
+#[test]
+fn no_message_is_stranded_by_init_and_none_is_hidden_by_simulate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let five = tmp.path().join("five.csv");
+    std::fs::write(&five, "seconds,messages\n0,5\n").unwrap();
+    let policy = tmp.path().join("min0.json");
+    let out = run(command("batchfan", None)
+        .args(["scale", "init", "--service-time", "1", "--slo", "300", "--min", "0", "--max", "20", "--output"])
+        .arg(&policy));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a message visible for 120 s gets a worker asked for"));
+    let (code, result) = simulate_installed(&policy, &five, &["--slo", "300"]);
+    assert_eq!(code, Some(0), "every message within the SLO");
+    assert_eq!(
+        (result["totals"]["finished"].as_u64(), result["totals"]["slo_violations"].as_u64()),
+        (Some(5), Some(0))
+    );
+
+    // Target tracking on backlog per task cannot scale out from no task: it strands them.
+    let stranding = tmp.path().join("stranding.json");
+    std::fs::write(
+        &stranding,
+        r#"{"ScalableTarget": {"ServiceNamespace": "ecs", "ResourceId": "service/c/s", "ScalableDimension": "ecs:service:DesiredCount", "MinCapacity": 0, "MaxCapacity": 10},
+            "ScalingPolicy": {"PolicyName": "backlog", "PolicyType": "TargetTrackingScaling", "TargetTrackingScalingPolicyConfiguration": {"TargetValue": 100}}}"#,
+    )
+    .unwrap();
+    let (code, result) = simulate_installed(&stranding, &five, &["--slo", "300"]);
+    assert_eq!(code, Some(1), "--slo fails the run when a message waited longer");
+    let totals = &result["totals"];
+    assert_eq!((totals["finished"].as_u64(), totals["still_waiting"].as_u64()), (Some(0), Some(5)));
+    assert_eq!(totals["slo_violations"], 5);
+    assert!(totals["worst_message_age_s"].as_f64().unwrap() >= 6.0 * 3600.0, "{totals}");
+    let out = run(command("batchfan", None)
+        .args(["scale", "simulate", "--policy"])
+        .arg(&stranding)
+        .arg("--trace")
+        .arg(&five)
+        .args(["--slo", "300"]));
+    assert_eq!(out.status.code(), Some(1));
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("messages: 5 in the trace: 0 finished, 5 STILL WAITING when the simulation ended"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("SLO 300 s: 5 messages waited longer"), "{stdout}");
+    assert!(stderr.contains("5 of 5 messages waited longer than the SLO of 300 s (5 never started)"), "{stderr}");
+    // Without --slo there is nothing to fail, and the summary still tells.
+    let out = run(command("batchfan", None)
+        .args(["scale", "simulate", "--policy"])
+        .arg(&stranding)
+        .arg("--trace")
+        .arg(&five));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("5 STILL WAITING"));
+    // The plot shows them.
+    let plot = tmp.path().join("stranded.svg");
+    let out = run(command("batchfan", None)
+        .args(["scale", "simulate", "--policy"])
+        .arg(&stranding)
+        .arg("--trace")
+        .arg(&five)
+        .args(["--slo", "300", "--plot"])
+        .arg(&plot));
+    assert_eq!(out.status.code(), Some(1));
+    let texts = svg_texts(&std::fs::read_to_string(&plot).unwrap());
+    assert!(texts.iter().any(|t| t.starts_with("5 messages never started: oldest waited")), "{texts:?}");
+}
+
+// Issue 17: `evaluate` answered for an AWS/ECS CPUUtilization policy as for backlog per task.
+#[test]
+fn a_metric_batchfan_cannot_compute_is_refused_by_name_or_fed_from_a_trace_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("cpu.json");
+    std::fs::write(
+        &policy,
+        r#"{"ScalableTarget": {"ServiceNamespace": "ecs", "ResourceId": "service/c/s", "ScalableDimension": "ecs:service:DesiredCount", "MinCapacity": 1, "MaxCapacity": 50},
+            "ScalingPolicy": {"PolicyName": "cpu", "PolicyType": "TargetTrackingScaling",
+              "TargetTrackingScalingPolicyConfiguration": {"TargetValue": 60, "ScaleInCooldown": 60,
+                "CustomizedMetricSpecification": {"MetricName": "CPUUtilization", "Namespace": "AWS/ECS", "Statistic": "Average"}}}}"#,
+    )
+    .unwrap();
+    let out = run(command("batchfan", None).args(["scale", "evaluate", "--policy"]).arg(&policy).args([
+        "--metric",
+        "700",
+        "--capacity",
+        "4",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("policy `cpu`: metric AWS/ECS CPUUtilization") && stderr.contains("--metric-value"),
+        "{stderr}"
+    );
+    let out = run(command("batchfan", None).args(["scale", "evaluate", "--policy"]).arg(&policy).args([
+        "--metric-value",
+        "CPUUtilization=90",
+        "--capacity",
+        "4",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json(&out)["new_capacity"], 6, "4 x 90 / 60");
+
+    let plain = tmp.path().join("plain.csv");
+    std::fs::write(&plain, "seconds,messages\n0,5\n").unwrap();
+    let out =
+        run(command("batchfan", None).args(["scale", "simulate", "--policy"]).arg(&policy).arg("--trace").arg(&plain));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("AWS/ECS CPUUtilization") && stderr.contains("--metric-column"), "{stderr}");
+    let out = run(command("batchfan", None)
+        .args(["scale", "simulate", "--policy"])
+        .arg(&policy)
+        .arg("--trace")
+        .arg(&plain)
+        .args(["--metric-column", "cpu"]));
+    assert_eq!(out.status.code(), Some(2), "a column the trace does not have");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("names none"));
+    let with_cpu = tmp.path().join("cpu.csv");
+    std::fs::write(&with_cpu, "seconds,messages,cpu\n0,5,90\n600,0,20\n2400,0,\n").unwrap();
+    let (code, result) = simulate_installed(&policy, &with_cpu, &["--metric-column", "cpu"]);
+    assert_eq!(code, Some(0));
+    assert!(result["totals"]["peak_capacity"].as_u64().unwrap() > 1, "90% CPU scales out");
+    assert_eq!(result["minutes"].as_array().unwrap().last().unwrap()["capacity"], 1, "20% scales back in");
+}
+
+#[test]
+fn scale_run_refuses_a_metric_it_cannot_read_by_name_before_touching_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("age.json");
+    std::fs::write(
+        &policy,
+        r#"{"ScalableTarget": {"ServiceNamespace": "ecs", "ResourceId": "service/c/s", "ScalableDimension": "ecs:service:DesiredCount", "MinCapacity": 0, "MaxCapacity": 5},
+            "ScalingPolicy": {"PolicyName": "old", "StepScalingPolicyConfiguration": {"AdjustmentType": "ChangeInCapacity",
+                "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]}},
+            "Alarm": {"AlarmName": "age", "Namespace": "AWS/SQS", "MetricName": "ApproximateAgeOfOldestMessage", "Statistic": "Maximum",
+                "Period": 60, "EvaluationPeriods": 1, "Threshold": 120, "ComparisonOperator": "GreaterThanThreshold"}}"#,
+    )
+    .unwrap();
+    let out = run(command("batchfan", None)
+        .args(["scale", "run", "--queue-url", "http://127.0.0.1:9/000000000000/nowhere", "--policy"])
+        .arg(&policy)
+        .args(["--target", "print"]));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("policy `old`: metric AWS/SQS ApproximateAgeOfOldestMessage")
+            && stderr.contains("GetQueueAttributes"),
+        "{stderr}"
+    );
+}
+
+// Issue 17: the first line says what is polled and when the first decision comes; then one line
+// per decision with the alarm's datapoints, its state, the step that fired and the capacity.
+#[tokio::test(flavor = "multi_thread")]
+async fn scale_run_says_what_it_polls_then_prints_a_line_per_decision() {
+    let moto = moto();
+    let tmp = tempfile::tempdir().unwrap();
+    let (queue, _) = moto.queue("scale-print", 30, None).await;
+    for i in 0..3 {
+        moto.sqs().send_message().queue_url(&queue).message_body(format!("m{i}")).send().await.unwrap();
+    }
+    let policy = tmp.path().join("min0.json");
+    let out = run(command("batchfan", None)
+        .args(["scale", "init", "--service-time", "1", "--slo", "300", "--min", "0", "--max", "5", "--output"])
+        .arg(&policy));
+    assert_eq!(out.status.code(), Some(0));
+    let out = run(command("batchfan", Some(moto))
+        .args(["scale", "run", "--queue-url", &queue, "--policy"])
+        .arg(&policy)
+        .args(["--target", "print", "--interval", "5", "--duration", "75"]));
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].contains("polling") && lines[0].contains("every 5 s"), "{stdout}");
+    assert!(lines[0].contains("first decision in about 60 s"), "{stdout}");
+    assert!(lines[0].contains("`queue-proportional` on alarm `queue-backlog`"), "{stdout}");
+    let decision =
+        lines.iter().find(|l| l.contains("capacity 0 -> 1")).unwrap_or_else(|| panic!("a scale-out: {stdout}"));
+    assert!(decision.contains("alarm `queue-backlog` ALARM on [3], step 1 (set 1) fired: asks for 1"), "{decision}");
+    assert!(!stdout.contains(" { ") && !stdout.contains("Some("), "no Rust debug structures: {stdout}");
 }
 
 #[test]
@@ -230,6 +468,9 @@ async fn scale_run_scales_the_local_pool_out_and_back_in_without_losing_a_messag
     let mut stderr = String::new();
     controller.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     assert_eq!(status.code(), Some(130), "{stderr}");
+    // Issue 17: pool events as sentences, not `Exited { slot: 2, code: Some(0), .. }`.
+    assert!(stderr.contains("pool: worker 0 started (pid "), "{stderr}");
+    assert!(!stderr.contains(" { ") && !stderr.contains("Some("), "no Rust debug structures: {stderr}");
 
     let out = run(batchfan().args(["wait", &run_id, "--interval", "0.2", "--format", "json"]));
     assert_eq!(out.status.code(), Some(0), "every chunk committed");

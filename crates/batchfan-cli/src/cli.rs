@@ -60,7 +60,8 @@ pub const EXIT_CODES: &str = "Exit codes: 0 ok, 1 work failed (children failed, 
 
 #[derive(Debug, Subcommand)]
 pub enum ScaleCommand {
-    /// The decision for one metric value: new capacity, adjustment, which policy and step fired.
+    /// The decision for one state of the queue and the workers: new capacity, adjustment, which
+    /// policy and step fired, computed from the metric each policy names.
     Evaluate(ScaleEvaluateArgs),
     /// Replay an arrival trace (CSV `seconds,messages`) through the policies and a worker model.
     Simulate(ScaleSimulateArgs),
@@ -85,14 +86,39 @@ pub struct BoundsArgs {
 
 #[derive(Debug, Args)]
 pub struct ScaleEvaluateArgs {
-    /// The scaling file (AWS CLI input documents; see `batchfan scale init`).
+    /// The scaling file (AWS CLI input documents, or `scale export` output; see `batchfan scale init`).
     #[arg(long, value_name = "FILE")]
     pub policy: PathBuf,
-    /// The metric: each alarm's metric value, the visible messages for target tracking, the
-    /// counted messages for KEDA.
-    #[arg(long, value_name = "VALUE")]
-    pub metric: f64,
-    /// The current capacity.
+    /// Visible messages (ApproximateNumberOfMessagesVisible): each policy's metric is computed
+    /// from the queue values given, as its document says.
+    #[arg(long, value_name = "N", visible_alias = "visible")]
+    pub metric: Option<f64>,
+    /// Messages in flight (ApproximateNumberOfMessagesNotVisible).
+    #[arg(long, value_name = "N")]
+    pub in_flight: Option<f64>,
+    /// Delayed messages (ApproximateNumberOfMessagesDelayed).
+    #[arg(long, value_name = "N")]
+    pub delayed: Option<f64>,
+    /// Age of the oldest message (ApproximateAgeOfOldestMessage), seconds.
+    #[arg(long, value_name = "S")]
+    pub oldest_age: Option<f64>,
+    /// Messages sent per minute (NumberOfMessagesSent).
+    #[arg(long, value_name = "N")]
+    pub sent: Option<f64>,
+    /// Messages received per minute (NumberOfMessagesReceived).
+    #[arg(long, value_name = "N")]
+    pub received: Option<f64>,
+    /// Messages deleted per minute (NumberOfMessagesDeleted).
+    #[arg(long, value_name = "N")]
+    pub deleted: Option<f64>,
+    /// Workers running (RunningTaskCount) [default: --capacity].
+    #[arg(long, value_name = "N")]
+    pub running: Option<f64>,
+    /// The value of a metric batchfan cannot compute (CPU, memory, a custom namespace): NAME is
+    /// its MetricName, its query Id, or any name when the policies name only one such metric.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub metric_value: Vec<String>,
+    /// The current capacity (DesiredTaskCount).
     #[arg(long, value_name = "N")]
     pub capacity: u32,
     #[command(flatten)]
@@ -104,10 +130,10 @@ pub struct ScaleEvaluateArgs {
 
 #[derive(Debug, Args)]
 pub struct ScaleSimulateArgs {
-    /// The scaling file.
+    /// The scaling file (or `scale export` output).
     #[arg(long, value_name = "FILE")]
     pub policy: PathBuf,
-    /// Arrivals: CSV lines `seconds,messages`.
+    /// Arrivals: CSV lines `seconds,messages[,COLUMN...]` (a header line names extra columns).
     #[arg(long, value_name = "FILE")]
     pub trace: PathBuf,
     /// Seconds of work per message.
@@ -116,12 +142,18 @@ pub struct ScaleSimulateArgs {
     /// Seconds from asking for a worker until it takes messages.
     #[arg(long, value_name = "S", default_value_t = 60.0)]
     pub startup_delay: f64,
-    /// The latency objective: messages that wait longer are counted, and the oracle is run.
-    #[arg(long, value_name = "S")]
+    /// The latency objective: messages that wait longer (or are still waiting at the end) are
+    /// counted, the oracle is run, and the exit code is 1 when any did.
+    #[arg(long, value_name = "SECONDS")]
     pub slo: Option<f64>,
+    /// A trace column that feeds a metric batchfan cannot compute (CPU, memory, a custom
+    /// namespace): the column named NAME in the trace's header feeds the metric whose MetricName
+    /// or query Id is NAME, or the one such metric the policies name.
+    #[arg(long, value_name = "NAME")]
+    pub metric_column: Vec<String>,
     #[command(flatten)]
     pub bounds: BoundsArgs,
-    /// Draw capacity and backlog over time to this SVG file.
+    /// Draw arrivals, backlog, workers and the oldest message's age to this SVG file.
     #[arg(long, value_name = "OUT.svg")]
     pub plot: Option<PathBuf>,
     /// Output format.

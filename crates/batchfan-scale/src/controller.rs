@@ -9,6 +9,22 @@ use async_trait::async_trait;
 
 use crate::engine::{Decision, Observation, Scaler};
 use crate::error::ScaleError;
+use crate::metric::Quantity;
+
+/// Whether `run` can observe `q`: what GetQueueAttributes returns (visible, in flight, delayed)
+/// and the capacity target's counts (running, asked for, starting). The age of the oldest
+/// message and the per-minute counters are CloudWatch metrics only.
+pub fn observable(q: &Quantity) -> bool {
+    matches!(
+        q,
+        Quantity::Visible
+            | Quantity::NotVisible
+            | Quantity::Delayed
+            | Quantity::RunningTasks
+            | Quantity::DesiredTasks
+            | Quantity::PendingTasks
+    )
+}
 
 /// Where observations come from (an SQS queue's attributes).
 #[async_trait]
@@ -22,6 +38,10 @@ pub trait MetricSource: Send {
 pub trait CapacityTarget: Send {
     /// The capacity now, workers that are still draining included.
     async fn capacity(&mut self) -> Result<u32, ScaleError>;
+    /// Workers running now (ECS's `RunningTaskCount`); by default all of the capacity.
+    async fn running(&mut self) -> Result<u32, ScaleError> {
+        self.capacity().await
+    }
     /// Moves the capacity to `n`.
     async fn set_capacity(&mut self, n: u32) -> Result<(), ScaleError>;
 }
@@ -40,8 +60,11 @@ pub async fn run(
     let mut changes = 0;
     tokio::pin!(stop);
     loop {
-        let observation = source.observe().await?;
+        let mut observation = source.observe().await?;
         let capacity = target.capacity().await?;
+        let running = target.running().await?.min(capacity);
+        observation.running = Some(f64::from(running));
+        observation.pending = Some(f64::from(capacity - running));
         if let Some(decision) = scaler.observe(started.elapsed().as_secs_f64(), &observation, capacity) {
             on_decision(&observation, &decision);
             if decision.new_capacity != capacity {

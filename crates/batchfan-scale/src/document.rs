@@ -136,20 +136,22 @@ pub struct StepAdjustmentDoc {
     pub scaling_adjustment: i64,
 }
 
-/// `TargetTrackingScalingPolicyConfiguration`. batchfan simulates it on the SQS backlog per
-/// task (visible messages / running tasks), the metric AWS recommends for SQS-driven services;
-/// the metric specification is exported as given.
+/// `TargetTrackingScalingPolicyConfiguration`: the metric it names is the metric simulated and
+/// exported. Without a metric specification, batchfan fills in AWS's backlog per task (visible
+/// messages over running tasks, [`crate::metric::backlog_per_task`]) when the file is loaded, so
+/// what is simulated is what `export` writes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct TargetTrackingDoc {
-    /// The backlog per task to hold (acceptable latency / processing time per message).
+    /// The value of the metric to hold (for backlog per task: acceptable latency / processing
+    /// time per message).
     pub target_value: f64,
-    /// The metric (metric math of visible messages over running tasks).
+    /// A CloudWatch metric or metric math.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub customized_metric_specification: Option<serde_json::Value>,
-    /// A predefined metric (not simulated).
+    pub customized_metric_specification: Option<CustomizedMetricDoc>,
+    /// A predefined metric (CPU, memory, requests: simulated only from a trace column).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub predefined_metric_specification: Option<serde_json::Value>,
+    pub predefined_metric_specification: Option<PredefinedMetricDoc>,
     /// Seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_out_cooldown: Option<i64>,
@@ -220,9 +222,9 @@ pub struct AlarmDoc {
     /// Percentile low-sample handling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluate_low_sample_count_percentile: Option<String>,
-    /// Metric math (not simulated).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metrics: Option<serde_json::Value>,
+    /// Metric math: the query with `ReturnData` true is what the alarm watches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricDataQueryDoc>,
     /// Tags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<serde_json::Value>,
@@ -239,6 +241,99 @@ pub struct DimensionDoc {
     pub name: String,
     /// The queue's name.
     pub value: String,
+}
+
+/// A CloudWatch metric: namespace, name and dimensions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct MetricDoc {
+    /// `AWS/SQS`, `ECS/ContainerInsights`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The metric's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_name: Option<String>,
+    /// Its dimensions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dimensions: Vec<DimensionDoc>,
+}
+
+/// `MetricStat` of a metric math query (CloudWatch's, and target tracking's
+/// `TargetTrackingMetricStat`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct MetricStatDoc {
+    /// The metric.
+    pub metric: MetricDoc,
+    /// Seconds (required in alarms; target tracking: 60 unless given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<i64>,
+    /// `Average`, `Sum`, `Minimum`, `Maximum`, `SampleCount`.
+    pub stat: String,
+    /// Unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+/// One metric math query (`MetricDataQuery`, `TargetTrackingMetricDataQuery`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct MetricDataQueryDoc {
+    /// Its name in expressions (starts with a lowercase letter).
+    pub id: String,
+    /// A metric statistic...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_stat: Option<MetricStatDoc>,
+    /// ...or an expression over other queries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    /// A label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Whether this is the value watched (default true: exactly one query may return data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_data: Option<bool>,
+    /// Seconds per datapoint of an expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<i64>,
+    /// Cross-account metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+}
+
+/// Target tracking's `CustomizedMetricSpecification`: one metric, or metric math in `Metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CustomizedMetricDoc {
+    /// The metric's name (one metric).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_name: Option<String>,
+    /// Its namespace (one metric).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Its dimensions (one metric).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dimensions: Vec<DimensionDoc>,
+    /// Its statistic (one metric).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistic: Option<String>,
+    /// Unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// Metric math queries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricDataQueryDoc>,
+}
+
+/// Target tracking's `PredefinedMetricSpecification`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct PredefinedMetricDoc {
+    /// `ECSServiceAverageCPUUtilization`, ...
+    pub predefined_metric_type: String,
+    /// For `ALBRequestCountPerTarget`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_label: Option<String>,
 }
 
 /// A KEDA `aws-sqs-queue` scaler with its ScaledObject's replica and timing settings.
@@ -294,9 +389,16 @@ fn three_hundred() -> i64 {
 }
 
 impl ScalingFile {
-    /// Parses a scaling file; an unknown field is an error naming it.
+    /// Parses a scaling file, or what `batchfan scale export` printed (so the documents that
+    /// will be installed can be simulated as they are); an unknown field is an error naming it.
     pub fn from_json(text: &str) -> Result<ScalingFile, ScaleError> {
-        serde_json::from_str(text).map_err(|e| ScaleError::Parse { message: e.to_string() })
+        let parse = |e: serde_json::Error| ScaleError::Parse { message: e.to_string() };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(parse)?;
+        if value.get("put-scaling-policy").is_some() {
+            let exported: ExportedDocs = serde_json::from_value(value).map_err(parse)?;
+            return exported.into_file();
+        }
+        serde_json::from_value(value).map_err(parse)
     }
 
     /// The policies, whichever form the file uses.
@@ -309,5 +411,62 @@ impl ScalingFile {
             );
         }
         entries
+    }
+}
+
+/// What `batchfan scale export` prints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportedDocs {
+    #[serde(rename = "register-scalable-target")]
+    scalable_target: ScalableTargetDoc,
+    #[serde(rename = "put-scaling-policy")]
+    scaling_policies: Vec<ScalingPolicyDoc>,
+    #[serde(rename = "put-metric-alarm")]
+    alarms: Vec<AlarmDoc>,
+}
+
+impl ExportedDocs {
+    /// Each alarm goes with the policy its action names: the `${PolicyARN:NAME}` placeholder,
+    /// or an Application Auto Scaling policy ARN ending in `policyName/NAME`.
+    fn into_file(self) -> Result<ScalingFile, ScaleError> {
+        let names = |alarm: &AlarmDoc| -> Vec<String> {
+            alarm
+                .alarm_actions
+                .iter()
+                .filter_map(|a| {
+                    a.strip_prefix("${PolicyARN:")
+                        .and_then(|r| r.strip_suffix('}'))
+                        .or_else(|| a.rsplit_once(":policyName/").map(|(_, n)| n))
+                        .map(str::to_string)
+                })
+                .collect()
+        };
+        let mut policies = Vec::new();
+        for policy in &self.scaling_policies {
+            let mut alarms = self.alarms.iter().filter(|a| names(a).contains(&policy.policy_name));
+            let alarm = alarms.next().cloned();
+            if let Some(second) = alarms.next() {
+                return Err(ScaleError::Parse {
+                    message: format!(
+                        "policy `{}` is the action of two alarms (`{}`, `{}`): batchfan simulates one alarm per step policy",
+                        policy.policy_name,
+                        alarm.map(|a| a.alarm_name).unwrap_or_default(),
+                        second.alarm_name
+                    ),
+                });
+            }
+            policies.push(PolicyEntry { scaling_policy: Some(policy.clone()), alarm, keda: None });
+        }
+        let known: Vec<&str> = self.scaling_policies.iter().map(|p| p.policy_name.as_str()).collect();
+        if let Some(orphan) = self.alarms.iter().find(|a| !names(a).iter().any(|n| known.contains(&n.as_str()))) {
+            return Err(ScaleError::Parse {
+                message: format!(
+                    "alarm `{}` invokes no policy of this file (AlarmActions {:?})",
+                    orphan.alarm_name, orphan.alarm_actions
+                ),
+            });
+        }
+        Ok(ScalingFile { scalable_target: Some(self.scalable_target), policies, ..Default::default() })
     }
 }

@@ -2,35 +2,46 @@
 //! CloudWatch compute them. Pure: time is the caller's (seconds), so the simulator and the
 //! controller drive the same code.
 //!
-//! - An alarm turns the observations of each `Period` into one datapoint (its `Statistic`) and is
-//!   in ALARM when at least `DatapointsToAlarm` of the last `EvaluationPeriods` datapoints breach
-//!   its threshold. While in ALARM its policy is invoked once a minute (CloudWatch keeps invoking
-//!   Auto Scaling actions once per minute while an alarm stays in ALARM).
+//! - Metrics: SQS and Container Insights publish one datapoint a minute, so the engine takes one
+//!   sample of every metric a policy names each minute (from the first observation on), and an
+//!   alarm's or a target's datapoint is its metric ([`crate::metric`]: one statistic or metric
+//!   math) over the samples of its `Period`.
+//! - An alarm is in ALARM when at least `DatapointsToAlarm` of the last `EvaluationPeriods`
+//!   datapoints breach its threshold (a missing datapoint counts as `TreatMissingData` says).
+//!   While in ALARM its policy is invoked once a minute (CloudWatch keeps invoking Auto Scaling
+//!   actions once per minute while an alarm stays in ALARM).
 //! - The step is picked by the `MetricAggregationType` aggregate of the evaluated datapoints.
 //! - Step scaling cooldown (Application Auto Scaling User Guide, "Step scaling policies"): during
 //!   a scale-out's cooldown the capacity it added counts toward the next scale-out (+2, then a
 //!   +3 step within the cooldown, adds 1); a scale-in blocks further scale-ins until its cooldown
 //!   ends; a scale-out during it proceeds at once and ends it.
-//! - Backlog-per-task target tracking: every minute, backlog per task = visible / running tasks;
-//!   desired = ceil(visible / target). Like the two alarms target tracking creates, it scales out
-//!   after 3 one-minute datapoints above the target and in after 15 below 90% of it.
+//! - Target tracking: desired = ceil(capacity × metric / target), the proportional rule for a
+//!   metric that falls as capacity rises (backlog per task, utilization). Like the two alarms
+//!   target tracking creates, it scales out after 3 one-minute datapoints above the target and in
+//!   after 15 below 90% of it. A missing datapoint (backlog per task with no task running: a
+//!   division by zero) changes nothing, so target tracking never scales out from zero.
 //! - KEDA (`aws-sqs-queue`): every `pollingInterval`, counted messages / `queueLength`, the HPA's
 //!   10% tolerance and 300 s scale-down stabilization, 0 <-> 1 by `activationQueueLength`, and
 //!   scale to zero after `cooldownPeriod` without activity.
 //! - Several policies: out if any says out (the largest), in only if every policy with an
-//!   opinion agrees (the smallest reduction); the result is clamped to the target's bounds.
+//!   opinion agrees (the smallest reduction); the result is clamped to the target's bounds. A
+//!   step policy whose alarm is not in ALARM has no opinion.
 
 use std::collections::VecDeque;
 
 use serde::Serialize;
 
+use crate::metric::{MetricState, Quantity, Statistic};
 use crate::policy::{
-    AdjustmentType, Aggregation, Alarm, BacklogPolicy, Capacity, KedaPolicy, Policy, ScalingConfig, SqsMetric,
-    Statistic, StepPolicy,
+    AdjustmentType, Aggregation, Capacity, KedaPolicy, MissingData, Policy, ScalingConfig, Step, StepPolicy,
+    TargetTrackingPolicy,
 };
 
-/// One look at the queue.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+/// Seconds between the one-minute samples of the metrics.
+pub const SAMPLE_EVERY: f64 = 60.0;
+
+/// One look at the queue and the workers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Observation {
     /// Visible messages (waiting).
     pub visible: f64,
@@ -38,19 +49,92 @@ pub struct Observation {
     pub in_flight: f64,
     /// Delayed.
     pub delayed: f64,
-    /// Age of the oldest message, seconds.
-    pub oldest_age: f64,
+    /// Age of the oldest message not yet deleted, seconds (`None`: not known).
+    pub oldest_age: Option<f64>,
+    /// Messages sent since the start (`None`: not known).
+    pub sent: Option<f64>,
+    /// Messages received since the start.
+    pub received: Option<f64>,
+    /// Messages deleted since the start.
+    pub deleted: Option<f64>,
+    /// Workers running (`None`: not known).
+    pub running: Option<f64>,
+    /// Workers asked for and still starting (`None`: not known).
+    pub pending: Option<f64>,
+    /// Values of trace columns (`--metric-column`).
+    pub columns: Vec<(String, f64)>,
 }
 
 impl Observation {
-    fn metric(&self, metric: SqsMetric) -> f64 {
-        match metric {
-            SqsMetric::Visible => self.visible,
-            SqsMetric::NotVisible => self.in_flight,
-            SqsMetric::Delayed => self.delayed,
-            SqsMetric::AgeOfOldestMessage => self.oldest_age,
+    /// The value of `q` with `capacity` workers asked for; counters are the messages since
+    /// `since` (the previous sample's counters).
+    fn value(&self, q: &Quantity, capacity: u32, since: &Counters) -> Option<f64> {
+        match q {
+            Quantity::Visible => Some(self.visible),
+            Quantity::NotVisible => Some(self.in_flight),
+            Quantity::Delayed => Some(self.delayed),
+            Quantity::AgeOfOldestMessage => self.oldest_age,
+            Quantity::Sent => self.sent.map(|c| (c - since.sent).max(0.0)),
+            Quantity::Received => self.received.map(|c| (c - since.received).max(0.0)),
+            Quantity::Deleted => self.deleted.map(|c| (c - since.deleted).max(0.0)),
+            Quantity::RunningTasks => self.running,
+            Quantity::DesiredTasks => Some(f64::from(capacity)),
+            Quantity::PendingTasks => self.pending,
+            Quantity::Column(c) => self.columns.iter().find(|(n, _)| n == c).map(|(_, v)| *v),
+            Quantity::Unknown => None,
         }
     }
+
+    fn counters(&self) -> Counters {
+        Counters {
+            sent: self.sent.unwrap_or(0.0),
+            received: self.received.unwrap_or(0.0),
+            deleted: self.deleted.unwrap_or(0.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Counters {
+    sent: f64,
+    received: f64,
+    deleted: f64,
+}
+
+/// A CloudWatch alarm's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AlarmState {
+    /// Not breaching.
+    #[serde(rename = "OK")]
+    Ok,
+    /// Breaching: the policy is invoked once a minute.
+    #[serde(rename = "ALARM")]
+    Alarm,
+    /// No datapoint yet.
+    #[serde(rename = "INSUFFICIENT_DATA")]
+    InsufficientData,
+}
+
+impl AlarmState {
+    /// CloudWatch's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlarmState::Ok => "OK",
+            AlarmState::Alarm => "ALARM",
+            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+}
+
+/// What an alarm saw.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlarmView {
+    /// Its name.
+    pub name: String,
+    /// Its state.
+    pub state: AlarmState,
+    /// The datapoints it evaluated, oldest first (`None`: missing).
+    pub datapoints: Vec<Option<f64>>,
 }
 
 /// What one policy said.
@@ -60,10 +144,15 @@ pub struct Opinion {
     pub policy: String,
     /// The step that fired (its position in the file), for step policies.
     pub step: Option<usize>,
-    /// The value it judged (alarm aggregate, backlog per task, counted messages).
-    pub metric: f64,
+    /// The value it judged (alarm aggregate, target tracking metric, KEDA's counted messages);
+    /// `None` when the datapoint is missing.
+    pub metric: Option<f64>,
     /// The capacity it asks for.
     pub proposed: u32,
+    /// Whether it takes part in the decision: a step policy does only when its alarm invoked it.
+    pub acts: bool,
+    /// A step policy's alarm.
+    pub alarm: Option<AlarmView>,
     /// Why.
     pub reason: String,
 }
@@ -85,6 +174,13 @@ pub struct Decision {
     pub opinions: Vec<Opinion>,
     /// Why the capacity changes or not.
     pub reason: String,
+}
+
+impl Decision {
+    /// The opinion of the policy that was applied.
+    pub fn applied_opinion(&self) -> Option<&Opinion> {
+        self.opinions.iter().find(|o| Some(&o.policy) == self.applied.as_ref())
+    }
 }
 
 /// Rounds a percent adjustment as Application Auto Scaling does: above 1 rounds down, between
@@ -121,57 +217,55 @@ pub fn adjusted(kind: AdjustmentType, adjustment: i64, current: i64, min_magnitu
     }
 }
 
-fn statistic(stat: Statistic, samples: &[f64]) -> f64 {
-    if samples.is_empty() {
-        return 0.0;
-    }
-    match stat {
-        Statistic::Average => samples.iter().sum::<f64>() / samples.len() as f64,
-        Statistic::Sum => samples.iter().sum(),
-        Statistic::Minimum => samples.iter().copied().fold(f64::INFINITY, f64::min),
-        Statistic::Maximum => samples.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        Statistic::SampleCount => samples.len() as f64,
-    }
+fn aggregate(kind: Aggregation, values: &[Option<f64>]) -> Option<f64> {
+    let stat = match kind {
+        Aggregation::Average => Statistic::Average,
+        Aggregation::Minimum => Statistic::Minimum,
+        Aggregation::Maximum => Statistic::Maximum,
+    };
+    stat.of(values.iter().flatten().copied())
 }
 
-fn aggregate(kind: Aggregation, values: &[f64]) -> f64 {
-    match kind {
-        Aggregation::Average => statistic(Statistic::Average, values),
-        Aggregation::Minimum => statistic(Statistic::Minimum, values),
-        Aggregation::Maximum => statistic(Statistic::Maximum, values),
-    }
+fn format_points(points: &[Option<f64>]) -> String {
+    let shown: Vec<String> = points.iter().map(|p| p.map_or("missing".into(), format_number)).collect();
+    format!("[{}]", shown.join(", "))
 }
 
-/// A CloudWatch alarm's running state.
-#[derive(Debug, Clone)]
-struct AlarmState {
-    period_start: Option<f64>,
-    samples: Vec<f64>,
-    datapoints: VecDeque<f64>,
-    in_alarm: bool,
+/// A number as people read it: integers without decimals, others with up to 2.
+pub fn format_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{v:.0}") } else { format!("{v:.2}") }
 }
 
-impl AlarmState {
-    fn new() -> AlarmState {
-        AlarmState { period_start: None, samples: Vec::new(), datapoints: VecDeque::new(), in_alarm: false }
+/// The alarm's state after its datapoints changed.
+fn judge(policy: &StepPolicy, datapoints: &VecDeque<Option<f64>>, previous: AlarmState) -> AlarmState {
+    let alarm = &policy.alarm;
+    if alarm.missing == MissingData::Ignore && datapoints.back().is_some_and(Option::is_none) {
+        return previous;
     }
-
-    /// Adds a sample; closes the period when it is over (evaluating the alarm).
-    fn sample(&mut self, alarm: &Alarm, now: f64, value: f64) {
-        let start = *self.period_start.get_or_insert(now);
-        if now - start >= f64::from(alarm.period) - 1e-9 && !self.samples.is_empty() {
-            let point = statistic(alarm.statistic, &self.samples);
-            self.datapoints.push_back(point);
-            while self.datapoints.len() > alarm.evaluation_periods as usize {
-                self.datapoints.pop_front();
+    let mut present = 0;
+    let mut breaching = 0;
+    for point in datapoints {
+        match (point, alarm.missing) {
+            (Some(v), _) => {
+                present += 1;
+                if alarm.comparison.breaches(*v, alarm.threshold) {
+                    breaching += 1;
+                }
             }
-            let breaching = self.datapoints.iter().filter(|v| alarm.comparison.breaches(**v, alarm.threshold)).count();
-            self.in_alarm = breaching >= alarm.datapoints_to_alarm as usize;
-            self.samples.clear();
-            self.period_start =
-                Some(start + f64::from(alarm.period) * ((now - start) / f64::from(alarm.period)).floor());
+            (None, MissingData::Breaching) => {
+                present += 1;
+                breaching += 1;
+            }
+            (None, MissingData::NotBreaching) => present += 1,
+            (None, _) => {}
         }
-        self.samples.push(value);
+    }
+    if breaching >= alarm.datapoints_to_alarm as usize {
+        AlarmState::Alarm
+    } else if present == 0 {
+        AlarmState::InsufficientData
+    } else {
+        AlarmState::Ok
     }
 }
 
@@ -185,9 +279,24 @@ struct Activity {
 
 #[derive(Debug, Clone)]
 enum State {
-    Step { alarm: AlarmState, last_invoke: Option<f64>, activity: Option<Activity> },
-    Backlog { minutes: VecDeque<f64>, next: Option<f64>, last_out: Option<f64>, last_in: Option<f64> },
-    Keda { next: Option<f64>, last_active: Option<f64>, recommendations: VecDeque<(f64, u32)>, opinion: Option<u32> },
+    Step {
+        metric: MetricState,
+        datapoints: VecDeque<Option<f64>>,
+        alarm: AlarmState,
+        activity: Option<Activity>,
+    },
+    TargetTracking {
+        metric: MetricState,
+        datapoints: VecDeque<Option<f64>>,
+        last_out: Option<f64>,
+        last_in: Option<f64>,
+    },
+    Keda {
+        next: Option<f64>,
+        last_active: Option<f64>,
+        recommendations: VecDeque<(f64, u32)>,
+        opinion: Option<u32>,
+    },
 }
 
 /// The engine: one per scalable target.
@@ -196,6 +305,8 @@ pub struct Scaler {
     policies: Vec<Policy>,
     states: Vec<State>,
     bounds: Capacity,
+    next_sample: Option<f64>,
+    counters: Counters,
 }
 
 impl Scaler {
@@ -207,16 +318,24 @@ impl Scaler {
             .policies
             .iter()
             .map(|p| match p {
-                Policy::Step(_) => State::Step { alarm: AlarmState::new(), last_invoke: None, activity: None },
-                Policy::Backlog(_) => {
-                    State::Backlog { minutes: VecDeque::new(), next: None, last_out: None, last_in: None }
-                }
+                Policy::Step(p) => State::Step {
+                    metric: p.alarm.metric.state(),
+                    datapoints: VecDeque::new(),
+                    alarm: AlarmState::InsufficientData,
+                    activity: None,
+                },
+                Policy::TargetTracking(p) => State::TargetTracking {
+                    metric: p.metric.state(),
+                    datapoints: VecDeque::new(),
+                    last_out: None,
+                    last_in: None,
+                },
                 Policy::Keda(_) => {
                     State::Keda { next: None, last_active: None, recommendations: VecDeque::new(), opinion: None }
                 }
             })
             .collect();
-        Scaler { policies: config.policies.clone(), states, bounds }
+        Scaler { policies: config.policies.clone(), states, bounds, next_sample: None, counters: Counters::default() }
     }
 
     /// The bounds in force.
@@ -224,33 +343,53 @@ impl Scaler {
         self.bounds
     }
 
+    /// When the first decision can come (seconds after the first observation): the longest of
+    /// the alarms' first invocation (`DatapointsToAlarm` periods), target tracking's 3 minutes
+    /// and KEDA's first poll.
+    pub fn first_decision(&self) -> f64 {
+        self.policies
+            .iter()
+            .map(|p| match p {
+                Policy::Step(p) => f64::from(p.alarm.metric.period) * f64::from(p.alarm.datapoints_to_alarm),
+                Policy::TargetTracking(p) => f64::from(p.metric.period) * 3.0,
+                Policy::Keda(_) => 0.0,
+            })
+            .fold(f64::INFINITY, f64::min)
+    }
+
     /// Feeds one observation at `now` (seconds, non-decreasing) with the current capacity; returns
     /// a decision when any policy was evaluated (the capacity may stay the same).
     pub fn observe(&mut self, now: f64, obs: &Observation, capacity: u32) -> Option<Decision> {
+        let sample = match self.next_sample {
+            None => true,
+            Some(t) => now >= t - 1e-9,
+        };
+        if sample {
+            let next = self.next_sample.unwrap_or(now);
+            self.next_sample = Some(next + SAMPLE_EVERY * (((now - next) / SAMPLE_EVERY).floor() + 1.0));
+        }
+        let since = self.counters;
+        let value = |q: &Quantity| obs.value(q, capacity, &since);
         let mut opinions: Vec<(usize, Opinion)> = Vec::new();
         let mut standing: Vec<(usize, u32)> = Vec::new();
         for i in 0..self.policies.len() {
             let policy = self.policies[i].clone();
-            match policy {
-                Policy::Step(p) => {
-                    if let Some(o) = self.step(i, &p, now, obs, capacity) {
-                        opinions.push((i, o));
-                    }
-                }
-                Policy::Backlog(p) => {
-                    if let Some(o) = self.backlog(i, &p, now, obs, capacity) {
-                        opinions.push((i, o));
-                    }
-                }
+            let opinion = match &policy {
+                Policy::Step(p) if sample => self.step(i, p, now, &value, capacity),
+                Policy::TargetTracking(p) if sample => self.target_tracking(i, p, now, &value, capacity),
                 Policy::Keda(p) => {
-                    if let Some(o) = self.keda(i, &p, now, obs, capacity) {
-                        opinions.push((i, o));
-                    }
+                    let o = self.keda(i, p, now, obs, capacity);
                     if let State::Keda { opinion: Some(o), .. } = &self.states[i] {
                         standing.push((i, *o));
                     }
+                    o
                 }
-            }
+                _ => None,
+            };
+            opinions.extend(opinion.map(|o| (i, o)));
+        }
+        if sample {
+            self.counters = obs.counters();
         }
         if opinions.is_empty() {
             return None;
@@ -294,7 +433,7 @@ impl Scaler {
                     added: if out { carried + i64::from(to) - i64::from(from) } else { 0 },
                 });
             }
-            State::Backlog { last_out, last_in, .. } => {
+            State::TargetTracking { last_out, last_in, .. } => {
                 if out {
                     *last_out = Some(now);
                     *last_in = None; // a scale-out ends a scale-in cooldown
@@ -306,29 +445,72 @@ impl Scaler {
         }
     }
 
-    fn step(&mut self, i: usize, p: &StepPolicy, now: f64, obs: &Observation, capacity: u32) -> Option<Opinion> {
-        let State::Step { alarm, last_invoke, activity } = &mut self.states[i] else { return None };
-        alarm.sample(&p.alarm, now, obs.metric(p.alarm.metric));
-        if !alarm.in_alarm || last_invoke.is_some_and(|t| now - t < 60.0 - 1e-9) {
-            return None;
+    /// One minute's sample for a step policy: a datapoint when its period closes, and an
+    /// invocation while its alarm is in ALARM.
+    fn step(
+        &mut self,
+        i: usize,
+        p: &StepPolicy,
+        now: f64,
+        value: &dyn Fn(&Quantity) -> Option<f64>,
+        capacity: u32,
+    ) -> Option<Opinion> {
+        let bounds = self.bounds;
+        let State::Step { metric, datapoints, alarm, activity } = &mut self.states[i] else { return None };
+        let closed = metric.sample(&p.alarm.metric, value);
+        if let Some(point) = closed {
+            datapoints.push_back(point);
+            while datapoints.len() > p.alarm.evaluation_periods as usize {
+                datapoints.pop_front();
+            }
+            *alarm = judge(p, datapoints, *alarm);
         }
-        *last_invoke = Some(now);
-        let values: Vec<f64> = alarm.datapoints.iter().copied().collect();
-        let metric = aggregate(p.aggregation, &values);
+        let points: Vec<Option<f64>> = datapoints.iter().copied().collect();
+        let view = AlarmView { name: p.alarm.name.clone(), state: *alarm, datapoints: points.clone() };
+        let aggregate = aggregate(p.aggregation, &points);
+        if *alarm != AlarmState::Alarm {
+            // Only a new datapoint is worth reporting.
+            closed?;
+            return Some(Opinion {
+                policy: p.name.clone(),
+                step: None,
+                metric: aggregate,
+                proposed: capacity,
+                acts: false,
+                reason: format!("alarm `{}` {} on {}: not invoked", p.alarm.name, alarm.name(), format_points(&points)),
+                alarm: Some(view),
+            });
+        }
+        let Some(metric) = aggregate else {
+            return Some(Opinion {
+                policy: p.name.clone(),
+                step: None,
+                metric: None,
+                proposed: capacity,
+                acts: false,
+                reason: format!("alarm `{}` in ALARM on missing datapoints: no step applies", p.alarm.name),
+                alarm: Some(view),
+            });
+        };
         let Some(step) = p.step_for(metric) else {
             return Some(Opinion {
                 policy: p.name.clone(),
                 step: None,
-                metric,
+                metric: Some(metric),
                 proposed: capacity,
-                reason: format!("alarm `{}` in ALARM at {metric}, but no step covers that value", p.alarm.name),
+                acts: false,
+                reason: format!(
+                    "alarm `{}` in ALARM at {}, but no step covers that value",
+                    p.alarm.name,
+                    format_number(metric)
+                ),
+                alarm: Some(view),
             });
         };
         let current = i64::from(capacity);
         let cooldown = f64::from(p.cooldown);
         let raw = adjusted(p.adjustment_type, step.adjustment, current, p.min_adjustment_magnitude);
-        let mut reason =
-            format!("alarm `{}` in ALARM at {metric}: step {} ({:+})", p.alarm.name, step.index, step.adjustment);
+        let mut reason = fired(p, metric, step);
         let proposed = match activity {
             // Scale-out within a scale-out's cooldown: what it added counts toward this step.
             Some(a) if a.out && now < a.time + cooldown && raw > current => {
@@ -347,78 +529,101 @@ impl Scaler {
         Some(Opinion {
             policy: p.name.clone(),
             step: Some(step.index),
-            metric,
-            proposed: self_clamp(self.bounds, proposed),
+            metric: Some(metric),
+            proposed: clamp(bounds, proposed),
+            acts: true,
+            alarm: Some(view),
             reason,
         })
     }
 
-    fn backlog(&mut self, i: usize, p: &BacklogPolicy, now: f64, obs: &Observation, capacity: u32) -> Option<Opinion> {
-        let State::Backlog { minutes, next, last_out, last_in } = &mut self.states[i] else { return None };
-        if next.is_some_and(|t| now < t - 1e-9) {
+    fn target_tracking(
+        &mut self,
+        i: usize,
+        p: &TargetTrackingPolicy,
+        now: f64,
+        value: &dyn Fn(&Quantity) -> Option<f64>,
+        capacity: u32,
+    ) -> Option<Opinion> {
+        let bounds = self.bounds;
+        let State::TargetTracking { metric, datapoints, last_out, last_in } = &mut self.states[i] else {
             return None;
+        };
+        let point = metric.sample(&p.metric, value)?;
+        datapoints.push_back(point);
+        while datapoints.len() > 15 {
+            datapoints.pop_front();
         }
-        *next = Some(now + 60.0);
-        let running = f64::from(capacity.max(1));
-        let per_task = obs.visible / running;
-        minutes.push_back(per_task);
-        while minutes.len() > 15 {
-            minutes.pop_front();
-        }
-        let desired = (obs.visible / p.target_per_task).ceil() as i64;
-        let high = minutes.len() >= 3 && minutes.iter().rev().take(3).all(|v| *v > p.target_per_task);
-        let high = high || (capacity == 0 && obs.visible > 0.0);
-        let low = minutes.len() >= 15 && minutes.iter().all(|v| *v < 0.9 * p.target_per_task);
+        let target = p.target_value;
         let current = i64::from(capacity);
-        let (proposed, reason) = if high && desired > current {
+        let Some(v) = point else {
+            return Some(Opinion {
+                policy: p.name.clone(),
+                step: None,
+                metric: None,
+                proposed: capacity,
+                acts: true,
+                alarm: None,
+                reason: format!("no datapoint of {} (dropped: a division by zero?): no change", p.metric.describe()),
+            });
+        };
+        let desired = tracked(capacity, v, target);
+        let above =
+            |n: usize| datapoints.len() >= n && datapoints.iter().rev().take(n).all(|d| d.is_some_and(|d| d > target));
+        let below = |n: usize| {
+            datapoints.len() >= n && datapoints.iter().rev().take(n).all(|d| d.is_some_and(|d| d < 0.9 * target))
+        };
+        let shown = format_number(v);
+        let (proposed, reason) = if above(3) && desired > current {
             let in_cooldown = last_out.is_some_and(|t| now < t + f64::from(p.scale_out_cooldown));
             // During the cooldown only a larger desired capacity scales out further (desired
             // capacity is absolute, so what the last scale-out added is already counted).
             (
                 desired,
                 format!(
-                    "backlog per task {per_task:.1} above target {} for 3 minutes{}",
-                    p.target_per_task,
+                    "metric {shown} above target {} for 3 minutes: {capacity} x {shown} / {} = {desired}{}",
+                    format_number(target),
+                    format_number(target),
                     if in_cooldown { " (in scale-out cooldown)" } else { "" }
                 ),
             )
-        } else if low && desired < current && !p.disable_scale_in {
+        } else if below(15) && desired < current && !p.disable_scale_in {
             if last_in.is_some_and(|t| now < t + f64::from(p.scale_in_cooldown)) {
                 (current, "scale-in cooldown".to_string())
             } else {
-                (
-                    desired,
-                    format!("backlog per task {per_task:.1} below 90% of target {} for 15 minutes", p.target_per_task),
-                )
+                (desired, format!("metric {shown} below 90% of target {} for 15 minutes", format_number(target)))
             }
+        } else if capacity == 0 {
+            (current, format!("metric {shown}, target {}: no capacity to scale from", format_number(target)))
         } else {
-            (current, format!("backlog per task {per_task:.1}, target {}", p.target_per_task))
+            (current, format!("metric {shown}, target {}", format_number(target)))
         };
         Some(Opinion {
             policy: p.name.clone(),
             step: None,
-            metric: per_task,
-            proposed: self_clamp(self.bounds, proposed),
+            metric: Some(v),
+            proposed: clamp(bounds, proposed),
+            acts: true,
+            alarm: None,
             reason,
         })
     }
 
     fn keda(&mut self, i: usize, p: &KedaPolicy, now: f64, obs: &Observation, capacity: u32) -> Option<Opinion> {
+        let bounds = self.bounds;
         let State::Keda { next, last_active, recommendations, opinion } = &mut self.states[i] else { return None };
         if next.is_some_and(|t| now < t - 1e-9) {
             return None;
         }
         *next = Some(now + f64::from(p.polling_interval));
-        let counted = obs.visible
-            + if p.scale_on_in_flight { obs.in_flight } else { 0.0 }
-            + if p.scale_on_delayed { obs.delayed } else { 0.0 };
+        let counted = keda_counted(p, obs);
         let active = counted > p.activation_queue_length;
         if active || last_active.is_none() {
             *last_active = Some(now);
         }
         let mut desired = (counted / p.queue_length).ceil() as u32;
         let ratio = if capacity > 0 { counted / (f64::from(capacity) * p.queue_length) } else { f64::INFINITY };
-        let mut reason = format!("{counted} counted messages / queueLength {}", p.queue_length);
+        let mut reason = format!("{} counted messages / queueLength {}", format_number(counted), p.queue_length);
         if capacity > 0 && (ratio - 1.0).abs() <= 0.1 {
             desired = capacity;
             reason.push_str("; within the HPA's 10% tolerance");
@@ -444,16 +649,54 @@ impl Scaler {
             desired = 0;
             reason.push_str("; inactive past cooldownPeriod: scale to zero");
         }
-        let proposed = desired.clamp(p.min, p.max);
-        let proposed = self_clamp(self.bounds, i64::from(proposed));
+        let proposed = clamp(bounds, i64::from(desired.clamp(p.min, p.max)));
         *opinion = Some(proposed);
-        Some(Opinion { policy: p.name.clone(), step: None, metric: counted, proposed, reason })
+        Some(Opinion {
+            policy: p.name.clone(),
+            step: None,
+            metric: Some(counted),
+            proposed,
+            acts: true,
+            alarm: None,
+            reason,
+        })
     }
 }
 
-/// Several policies' opinions to one decision: out if any asks for more (the largest), in only
-/// if every policy with an opinion (`standing` holds those of policies not evaluated now)
-/// agrees (the smallest reduction).
+fn keda_counted(p: &KedaPolicy, obs: &Observation) -> f64 {
+    obs.visible
+        + if p.scale_on_in_flight { obs.in_flight } else { 0.0 }
+        + if p.scale_on_delayed { obs.delayed } else { 0.0 }
+}
+
+/// Why a step policy asks for a capacity: `alarm `a` ALARM at 700: step 1 (+5)`.
+fn fired(p: &StepPolicy, metric: f64, step: &Step) -> String {
+    format!(
+        "alarm `{}` ALARM at {}: step {} ({})",
+        p.alarm.name,
+        format_number(metric),
+        step.index,
+        describe_adjustment(p.adjustment_type, step.adjustment)
+    )
+}
+
+/// Target tracking's desired capacity: `capacity` × `metric` / `target`, rounded up.
+fn tracked(capacity: u32, metric: f64, target: f64) -> i64 {
+    (f64::from(capacity) * metric / target).ceil() as i64
+}
+
+/// A step's adjustment as people read it: `+5`, `-1`, `set 6`, `+25%`.
+pub fn describe_adjustment(kind: AdjustmentType, adjustment: i64) -> String {
+    match kind {
+        AdjustmentType::ChangeInCapacity => format!("{adjustment:+}"),
+        AdjustmentType::ExactCapacity => format!("set {adjustment}"),
+        AdjustmentType::PercentChangeInCapacity => format!("{adjustment:+}%"),
+    }
+}
+
+/// Several policies' opinions to one decision: out if any acting policy asks for more (the
+/// largest), in only if every acting policy (`standing` holds those of policies not evaluated
+/// now) agrees (the smallest reduction).
 fn combine(
     now: f64,
     capacity: u32,
@@ -461,17 +704,17 @@ fn combine(
     standing: &[(usize, u32)],
     names: &[String],
 ) -> Decision {
-    let out = opinions.iter().filter(|(_, o)| o.proposed > capacity).max_by_key(|(_, o)| o.proposed);
+    let acting = || opinions.iter().filter(|(_, o)| o.acts);
+    let out = acting().filter(|(_, o)| o.proposed > capacity).max_by_key(|(_, o)| o.proposed);
     let (applied, new_capacity, reason) = if let Some((i, o)) = out {
         (Some(*i), o.proposed, format!("scale out: policy `{}` asks for {}", o.policy, o.proposed))
     } else {
-        let blocking = opinions
-            .iter()
+        let blocking = acting()
             .map(|(i, o)| (*i, o.proposed))
             .chain(standing.iter().copied())
             .find(|(_, p)| *p >= capacity)
             .map(|(i, _)| names[i].clone());
-        let inward = opinions.iter().filter(|(_, o)| o.proposed < capacity).max_by_key(|(_, o)| o.proposed);
+        let inward = acting().filter(|(_, o)| o.proposed < capacity).max_by_key(|(_, o)| o.proposed);
         match (inward, blocking) {
             (Some((i, o)), None) => {
                 (Some(*i), o.proposed, format!("scale in: every policy agrees; `{}` asks for {}", o.policy, o.proposed))
@@ -493,82 +736,106 @@ fn combine(
     }
 }
 
-/// What the policies decide when their metric has held at `metric` long enough for every alarm
-/// (`batchfan scale evaluate`), from a fresh state (no cooldown running). `metric` is each step
-/// policy's alarm metric, the visible messages for backlog target tracking, the counted messages
-/// for KEDA.
-pub fn evaluate(config: &ScalingConfig, bounds: Option<Capacity>, metric: f64, capacity: u32) -> Decision {
+/// What the policies decide when the queue and the workers have held at `obs` long enough for
+/// every alarm (`batchfan scale evaluate`), from a fresh state (no cooldown running). Each
+/// policy's metric is computed from `obs` as its document says (`sent`, `received` and `deleted`
+/// are messages per minute here); a metric it cannot compute is a missing datapoint (check
+/// [`ScalingConfig::require`] first).
+pub fn evaluate(config: &ScalingConfig, bounds: Option<Capacity>, obs: &Observation, capacity: u32) -> Decision {
     let bounds = bounds.or(config.capacity).unwrap_or(Capacity { min: 0, max: u32::MAX });
     let names: Vec<String> = config.policies.iter().map(|p| p.name().to_string()).collect();
+    let zero = Counters::default();
+    let value = |q: &Quantity| obs.value(q, capacity, &zero);
     let mut opinions = Vec::new();
     for (i, policy) in config.policies.iter().enumerate() {
         let opinion = match policy {
             Policy::Step(p) => {
-                if !p.alarm.comparison.breaches(metric, p.alarm.threshold) {
-                    Opinion {
+                let metric = p.alarm.metric.steady(&value);
+                let points = vec![metric; p.alarm.evaluation_periods as usize];
+                let view = |state| AlarmView { name: p.alarm.name.clone(), state, datapoints: points.clone() };
+                let state = judge(p, &points.iter().copied().collect(), AlarmState::InsufficientData);
+                match (state, metric.and_then(|m| p.step_for(m).map(|s| (m, s)))) {
+                    (AlarmState::Alarm, Some((m, step))) => {
+                        let raw = adjusted(
+                            p.adjustment_type,
+                            step.adjustment,
+                            i64::from(capacity),
+                            p.min_adjustment_magnitude,
+                        );
+                        Opinion {
+                            policy: p.name.clone(),
+                            step: Some(step.index),
+                            metric: Some(m),
+                            proposed: clamp(bounds, raw),
+                            acts: true,
+                            alarm: Some(view(state)),
+                            reason: fired(p, m, step),
+                        }
+                    }
+                    (AlarmState::Alarm, None) => Opinion {
                         policy: p.name.clone(),
                         step: None,
                         metric,
                         proposed: capacity,
+                        acts: false,
+                        alarm: Some(view(state)),
                         reason: format!(
-                            "alarm `{}` is OK: {metric} is not {} {}",
+                            "alarm `{}` in ALARM, but no step covers {}",
                             p.alarm.name,
-                            p.alarm.comparison.name(),
-                            p.alarm.threshold
+                            format_points(&points[..1])
                         ),
-                    }
-                } else {
-                    match p.step_for(metric) {
-                        Some(step) => {
-                            let raw = adjusted(
-                                p.adjustment_type,
-                                step.adjustment,
-                                i64::from(capacity),
-                                p.min_adjustment_magnitude,
-                            );
-                            Opinion {
-                                policy: p.name.clone(),
-                                step: Some(step.index),
-                                metric,
-                                proposed: self_clamp(bounds, raw),
-                                reason: format!(
-                                    "alarm `{}` in ALARM at {metric}: step {} ({:+}, {:?})",
-                                    p.alarm.name, step.index, step.adjustment, p.adjustment_type
-                                ),
-                            }
-                        }
-                        None => Opinion {
-                            policy: p.name.clone(),
-                            step: None,
-                            metric,
-                            proposed: capacity,
-                            reason: format!(
-                                "alarm `{}` in ALARM at {metric}, but no step covers that value",
-                                p.alarm.name
+                    },
+                    (state, _) => Opinion {
+                        policy: p.name.clone(),
+                        step: None,
+                        metric,
+                        proposed: capacity,
+                        acts: false,
+                        alarm: Some(view(state)),
+                        reason: match metric {
+                            Some(m) => format!(
+                                "alarm `{}` is OK: {} is not {} {}",
+                                p.alarm.name,
+                                format_number(m),
+                                p.alarm.comparison.name(),
+                                format_number(p.alarm.threshold)
                             ),
+                            None => format!("alarm `{}` is {}: its datapoint is missing", p.alarm.name, state.name()),
                         },
-                    }
+                    },
                 }
             }
-            Policy::Backlog(p) => {
-                let per_task = metric / f64::from(capacity.max(1));
-                let desired = (metric / p.target_per_task).ceil() as i64;
-                let moves = (per_task > p.target_per_task && desired > i64::from(capacity))
-                    || (per_task < 0.9 * p.target_per_task && desired < i64::from(capacity) && !p.disable_scale_in);
-                Opinion {
-                    policy: p.name.clone(),
-                    step: None,
-                    metric: per_task,
-                    proposed: if moves { self_clamp(bounds, desired) } else { capacity },
-                    reason: format!("backlog per task {per_task:.1}, target {}", p.target_per_task),
-                }
+            Policy::TargetTracking(p) => {
+                let metric = p.metric.steady(&value);
+                let (proposed, reason) = match metric {
+                    None => {
+                        (capacity, format!("no datapoint of {} (a division by zero?): no change", p.metric.describe()))
+                    }
+                    Some(v) => {
+                        let desired = tracked(capacity, v, p.target_value);
+                        let moves = (v > p.target_value && desired > i64::from(capacity))
+                            || (v < 0.9 * p.target_value && desired < i64::from(capacity) && !p.disable_scale_in);
+                        (
+                            if moves { clamp(bounds, desired) } else { capacity },
+                            format!(
+                                "metric {}, target {}: {capacity} x {} / {} = {desired}",
+                                format_number(v),
+                                format_number(p.target_value),
+                                format_number(v),
+                                format_number(p.target_value)
+                            ),
+                        )
+                    }
+                };
+                Opinion { policy: p.name.clone(), step: None, metric, proposed, acts: true, alarm: None, reason }
             }
             Policy::Keda(p) => {
-                let mut desired = (metric / p.queue_length).ceil() as u32;
-                if capacity > 0 && (metric / (f64::from(capacity) * p.queue_length) - 1.0).abs() <= 0.1 {
+                let counted = keda_counted(p, obs);
+                let mut desired = (counted / p.queue_length).ceil() as u32;
+                if capacity > 0 && (counted / (f64::from(capacity) * p.queue_length) - 1.0).abs() <= 0.1 {
                     desired = capacity;
                 }
-                if metric > p.activation_queue_length {
+                if counted > p.activation_queue_length {
                     desired = desired.max(1);
                 } else {
                     desired = 0;
@@ -576,9 +843,11 @@ pub fn evaluate(config: &ScalingConfig, bounds: Option<Capacity>, metric: f64, c
                 Opinion {
                     policy: p.name.clone(),
                     step: None,
-                    metric,
-                    proposed: self_clamp(bounds, i64::from(desired.clamp(p.min, p.max))),
-                    reason: format!("{metric} counted messages / queueLength {}", p.queue_length),
+                    metric: Some(counted),
+                    proposed: clamp(bounds, i64::from(desired.clamp(p.min, p.max))),
+                    acts: true,
+                    alarm: None,
+                    reason: format!("{} counted messages / queueLength {}", format_number(counted), p.queue_length),
                 }
             }
         };
@@ -587,7 +856,7 @@ pub fn evaluate(config: &ScalingConfig, bounds: Option<Capacity>, metric: f64, c
     combine(0.0, capacity, opinions, &[], &names)
 }
 
-fn self_clamp(bounds: Capacity, n: i64) -> u32 {
+fn clamp(bounds: Capacity, n: i64) -> u32 {
     n.clamp(i64::from(bounds.min), i64::from(bounds.max)) as u32
 }
 

@@ -4,10 +4,11 @@
 //! `put-scaling-policy` prints: the placeholder `${PolicyARN:NAME}` stands for it).
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::document::{ScalableTargetDoc, ScalingPolicyDoc};
+use crate::document::{DimensionDoc, ScalableTargetDoc, ScalingPolicyDoc};
 use crate::error::ScaleError;
+use crate::metric::CONTAINER_INSIGHTS;
 use crate::policy::ScalingConfig;
 
 /// The documents.
@@ -78,15 +79,30 @@ pub fn export(config: &ScalingConfig, resource_id: &str, queue_name: &str) -> Re
             doc.policy_type = Some("StepScaling".into());
         }
         if let Some(tt) = &mut doc.target_tracking_scaling_policy_configuration
-            && tt.customized_metric_specification.is_none()
+            && let Some(metric) = &mut tt.customized_metric_specification
         {
-            tt.customized_metric_specification = Some(backlog_per_task_metric(queue_name, cluster, service));
+            let namespace = metric.namespace.clone();
+            name_dimensions(namespace.as_deref(), &mut metric.dimensions, queue_name, cluster, service);
+            for query in &mut metric.metrics {
+                if let Some(stat) = &mut query.metric_stat {
+                    let namespace = stat.metric.namespace.clone();
+                    name_dimensions(namespace.as_deref(), &mut stat.metric.dimensions, queue_name, cluster, service);
+                }
+            }
         }
         exported.scaling_policies.push(value(&doc));
         if let Some(alarm) = &entry.alarm {
             let mut alarm = alarm.clone();
-            alarm.dimensions =
-                vec![crate::document::DimensionDoc { name: "QueueName".into(), value: queue_name.into() }];
+            let namespace = alarm.namespace.clone();
+            if alarm.metric_name.is_some() {
+                name_dimensions(namespace.as_deref(), &mut alarm.dimensions, queue_name, cluster, service);
+            }
+            for query in &mut alarm.metrics {
+                if let Some(stat) = &mut query.metric_stat {
+                    let namespace = stat.metric.namespace.clone();
+                    name_dimensions(namespace.as_deref(), &mut stat.metric.dimensions, queue_name, cluster, service);
+                }
+            }
             alarm.alarm_actions = vec![arn_placeholder(&doc.policy_name)];
             exported.alarms.push(value(&alarm));
         }
@@ -94,21 +110,16 @@ pub fn export(config: &ScalingConfig, resource_id: &str, queue_name: &str) -> Re
     Ok(exported)
 }
 
-/// AWS's backlog-per-task metric: visible messages over the service's running tasks.
-fn backlog_per_task_metric(queue: &str, cluster: &str, service: &str) -> Value {
-    json!({
-        "Metrics": [
-            {"Id": "m1", "Label": "Visible messages", "ReturnData": false, "MetricStat": {
-                "Metric": {"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
-                           "Dimensions": [{"Name": "QueueName", "Value": queue}]},
-                "Stat": "Sum"}},
-            {"Id": "m2", "Label": "Running tasks", "ReturnData": false, "MetricStat": {
-                "Metric": {"Namespace": "ECS/ContainerInsights", "MetricName": "RunningTaskCount",
-                           "Dimensions": [{"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": service}]},
-                "Stat": "Average"}},
-            {"Id": "e1", "Label": "Backlog per task", "Expression": "m1 / m2", "ReturnData": true}
-        ]
-    })
+/// Names the queue in `AWS/SQS` metrics (`QueueName`) and the service in ECS metrics
+/// (`ClusterName`, `ServiceName`); other namespaces keep their dimensions.
+fn name_dimensions(namespace: Option<&str>, dims: &mut Vec<DimensionDoc>, queue: &str, cluster: &str, service: &str) {
+    let wanted: Vec<(&str, &str)> = match namespace {
+        Some("AWS/SQS") => vec![("QueueName", queue)],
+        Some(CONTAINER_INSIGHTS | "AWS/ECS") => vec![("ClusterName", cluster), ("ServiceName", service)],
+        _ => return,
+    };
+    dims.retain(|d| !wanted.iter().any(|(n, _)| *n == d.name));
+    dims.extend(wanted.into_iter().map(|(name, value)| DimensionDoc { name: name.into(), value: value.into() }));
 }
 
 /// A document as JSON (the documents serialize infallibly: strings, numbers, maps).

@@ -2,7 +2,8 @@
 //! `batchfan scale init` writes for a service time and a latency objective.
 
 use crate::document::{
-    AlarmDoc, DimensionDoc, ScalableTargetDoc, ScalingFile, ScalingPolicyDoc, StepAdjustmentDoc, StepConfigDoc,
+    AlarmDoc, DimensionDoc, MetricDataQueryDoc, MetricDoc, MetricStatDoc, ScalableTargetDoc, ScalingFile,
+    ScalingPolicyDoc, StepAdjustmentDoc, StepConfigDoc,
 };
 use crate::error::ScaleError;
 
@@ -38,9 +39,12 @@ pub const CLASSIC_EXAMPLE: &str = r#"{
 
 /// Seconds a new worker takes to start, assumed by [`recommended`] (the simulator's default).
 pub const ASSUMED_STARTUP: f64 = 60.0;
-/// Seconds between a message's arrival and a decision that sees it: the alarm's one-minute
-/// period plus half a minute until the next once-a-minute invocation.
+/// Seconds between a message's arrival and a decision that sees it, on average: the next
+/// one-minute sample (30 s) and its datapoint, known a minute later, invoking the policy.
 pub const REACTION: f64 = 90.0;
+/// The longest a message waits before a decision asks for a worker for it: a one-minute sample
+/// and the minute until its datapoint invokes the policy. The activation step's stated time.
+pub const ACTIVATION: f64 = 120.0;
 
 /// Capacity levels from `min` to `max`, about geometric, at most `steps` of them.
 fn levels(min: u32, max: u32, steps: usize) -> Vec<u32> {
@@ -69,16 +73,28 @@ fn levels(min: u32, max: u32, steps: usize) -> Vec<u32> {
     levels
 }
 
+/// A number for an expression: at most 3 decimals, no trailing zeros.
+fn constant(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// A recommended policy for a service that takes `service_time` seconds per message and must
 /// start every message within `slo` seconds: capacity proportional to the queue,
 /// `ceil(visible * service_time / T)`, with `T = slo - start-up - reaction` the time the
-/// objective leaves once a decision has seen a message and its worker has started. Written as
-/// AWS-native step scaling: an alarm on visible messages at threshold 0 (so it stays in ALARM and
-/// the policy is invoked every minute) and `ExactCapacity` steps (at most 20, the default quota)
-/// at geometric capacity levels, each step's bounds halfway between levels. Capacity follows the
-/// queue down as fast as up (cooldown 60 s), which target tracking's 15-minute scale-in does not.
-/// Measured on the shipped traces (BENCHMARKS.md): within 1.01x to 1.24x of the oracle's
-/// task-hours with no message over the objective.
+/// objective leaves once a decision has seen a message and its worker has started, and never
+/// fewer workers than messages in flight (so a scale-in does not stop work in progress).
+///
+/// Written as AWS-native step scaling: an alarm on the metric math
+/// `MAX([m1, m2 * T / service_time])` (m1 visible, m2 in flight, each the one-minute Maximum) at
+/// threshold 0, so it stays in ALARM and the policy is invoked every minute, and `ExactCapacity`
+/// steps (at most 20, the default quota) at geometric capacity levels, each step's bounds
+/// halfway between levels. With `min` 0 the first step is the activation step: a metric of 1
+/// (one message visible or in flight) asks for a worker, so no message waits longer than
+/// [`ACTIVATION`] seconds for one to be asked for. Capacity follows the queue down as fast as up
+/// (cooldown 60 s), which target tracking's 15-minute scale-in does not. Every metric it names is
+/// one `scale run` reads from GetQueueAttributes. Measured on the shipped traces:
+/// BENCHMARKS.md.
 pub fn recommended(
     service_time: f64,
     slo: f64,
@@ -111,8 +127,16 @@ pub fn recommended(
             ),
         ));
     }
+    let per_worker = t / service_time;
     let levels = levels(min, max, 20);
-    let edge = |a: u32, b: u32| ((f64::from(a) + f64::from(b)) / 2.0 * t / service_time).round();
+    let edge = |a: u32, b: u32| {
+        if a == 0 {
+            // The activation step: one message is enough for a worker.
+            1.0
+        } else {
+            ((f64::from(a) + f64::from(b)) / 2.0 * per_worker).round()
+        }
+    };
     let steps = levels
         .iter()
         .enumerate()
@@ -137,16 +161,43 @@ pub fn recommended(
         }),
         target_tracking_scaling_policy_configuration: None,
     };
+    let queue_metric = |id: &str, name: &str, label: &str| MetricDataQueryDoc {
+        id: id.into(),
+        label: Some(label.into()),
+        return_data: Some(false),
+        metric_stat: Some(MetricStatDoc {
+            metric: MetricDoc {
+                namespace: Some("AWS/SQS".into()),
+                metric_name: Some(name.into()),
+                dimensions: vec![DimensionDoc { name: "QueueName".into(), value: queue_name.into() }],
+            },
+            period: Some(60),
+            stat: "Maximum".into(),
+            unit: None,
+        }),
+        ..Default::default()
+    };
+    let activation = if min == 0 {
+        format!(" Activation step: a metric of 1 (one message) asks for a worker within {ACTIVATION:.0} s.")
+    } else {
+        String::new()
+    };
     let alarm = AlarmDoc {
-        alarm_name: "queue-visible-messages".into(),
+        alarm_name: "queue-backlog".into(),
         alarm_description: Some(format!(
-            "Always in ALARM (threshold 0): invokes queue-proportional every minute. T = {t:.0} s for {service_time} s per message and an SLO of {slo} s."
+            "Always in ALARM (threshold 0): invokes queue-proportional every minute. Capacity = max(ceil(visible x {service_time} s / T), in flight), T = {t:.0} s for an SLO of {slo} s.{activation}"
         )),
-        namespace: Some("AWS/SQS".into()),
-        metric_name: Some("ApproximateNumberOfMessagesVisible".into()),
-        dimensions: vec![DimensionDoc { name: "QueueName".into(), value: queue_name.into() }],
-        statistic: Some("Maximum".into()),
-        period: Some(60),
+        metrics: vec![
+            queue_metric("m1", "ApproximateNumberOfMessagesVisible", "Visible messages"),
+            queue_metric("m2", "ApproximateNumberOfMessagesNotVisible", "Messages in flight"),
+            MetricDataQueryDoc {
+                id: "e1".into(),
+                label: Some("Visible messages, or in flight x T / service time".into()),
+                expression: Some(format!("MAX([m1, m2 * {}])", constant(per_worker))),
+                return_data: Some(true),
+                ..Default::default()
+            },
+        ],
         evaluation_periods: 1,
         threshold: Some(0.0),
         comparison_operator: "GreaterThanOrEqualToThreshold".into(),

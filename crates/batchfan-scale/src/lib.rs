@@ -1,17 +1,19 @@
 //! batchfan-scale: SQS queue depth to worker capacity.
 //!
-//! Application Auto Scaling step scaling and backlog-per-task target tracking computed as AWS
-//! computes them, plus KEDA's proportional `aws-sqs-queue` mode, so a policy can be validated,
-//! evaluated and simulated on a laptop before it is trusted:
+//! Application Auto Scaling step scaling and target tracking computed as AWS computes them, on the
+//! metric each policy names (SQS queue metrics, ECS task counts, CloudWatch metric math), plus
+//! KEDA's proportional `aws-sqs-queue` mode, so a policy can be validated, evaluated and simulated
+//! on a laptop before it is trusted:
 //!
 //! - [`document`]: the scaling file (the AWS CLI input documents of the scalable target, the
-//!   scaling policy and its CloudWatch alarm);
+//!   scaling policy and its CloudWatch alarm, or what `export` printed);
 //! - [`policy`]: the checked policies (every rule an error naming the policy and the step);
+//! - [`metric`]: the metrics policies name and CloudWatch metric math over them;
 //! - [`engine`]: the decisions, pure, driven by the caller's clock;
 //! - [`simulate`]: an arrival trace replayed through a queue and worker model, and an oracle;
 //! - [`export`]: the documents that install a policy natively for an ECS service;
 //! - [`init`]: a recommended policy for a service time and a latency objective;
-//! - [`plot`]: capacity and backlog over time as SVG;
+//! - [`plot`]: arrivals, backlog, workers and the oldest message's age over time as SVG;
 //! - [`controller`]: the loop over a metric source and a capacity target (with the `targets`
 //!   feature: SQS, the local worker pool, AWS Batch, print).
 //!
@@ -38,6 +40,7 @@ pub mod engine;
 mod error;
 pub mod export;
 pub mod init;
+pub mod metric;
 pub mod plot;
 pub mod policy;
 pub mod simulate;

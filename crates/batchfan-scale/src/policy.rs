@@ -4,8 +4,9 @@
 
 use serde::Serialize;
 
-use crate::document::{AlarmDoc, KedaDoc, ScalingFile, StepConfigDoc, TargetTrackingDoc};
+use crate::document::{AlarmDoc, KedaDoc, MetricDoc, ScalingFile, StepConfigDoc, TargetTrackingDoc};
 use crate::error::ScaleError;
+use crate::metric::{Metric, MetricName, Quantity, backlog_per_task};
 
 /// How a step's `ScalingAdjustment` changes capacity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,73 +69,27 @@ impl Comparison {
     }
 }
 
-/// The statistic of each datapoint over its period's samples.
+/// What an alarm does with a missing datapoint (`TreatMissingData`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Statistic {
-    /// Mean of the samples.
-    Average,
-    /// Sum.
-    Sum,
-    /// Least.
-    Minimum,
-    /// Greatest.
-    Maximum,
-    /// How many.
-    SampleCount,
+pub enum MissingData {
+    /// `missing` (the default): the alarm looks further back; with no datapoint at all it is
+    /// INSUFFICIENT_DATA.
+    Missing,
+    /// `ignore`: the alarm keeps its state.
+    Ignore,
+    /// `breaching`.
+    Breaching,
+    /// `notBreaching`.
+    NotBreaching,
 }
 
-/// The SQS queue metrics batchfan can observe (CloudWatch names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum SqsMetric {
-    /// `ApproximateNumberOfMessagesVisible` (the SQS API's `ApproximateNumberOfMessages`).
-    Visible,
-    /// `ApproximateNumberOfMessagesNotVisible`: in flight.
-    NotVisible,
-    /// `ApproximateNumberOfMessagesDelayed`.
-    Delayed,
-    /// `ApproximateAgeOfOldestMessage` (seconds; simulated, not readable from GetQueueAttributes).
-    AgeOfOldestMessage,
-}
-
-/// Every metric CloudWatch publishes in `AWS/SQS` (SQS Developer Guide, "Available CloudWatch
-/// metrics for Amazon SQS").
-const SQS_METRICS: [&str; 11] = [
-    "ApproximateAgeOfOldestMessage",
-    "ApproximateNumberOfGroupsWithInflightMessages",
-    "ApproximateNumberOfMessagesDelayed",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesVisible",
-    "NumberOfDeduplicatedSentMessages",
-    "NumberOfEmptyReceives",
-    "NumberOfMessagesDeleted",
-    "NumberOfMessagesReceived",
-    "NumberOfMessagesSent",
-    "SentMessageSize",
-];
-
-impl SqsMetric {
-    /// The CloudWatch metric name.
-    pub fn name(self) -> &'static str {
-        match self {
-            SqsMetric::Visible => "ApproximateNumberOfMessagesVisible",
-            SqsMetric::NotVisible => "ApproximateNumberOfMessagesNotVisible",
-            SqsMetric::Delayed => "ApproximateNumberOfMessagesDelayed",
-            SqsMetric::AgeOfOldestMessage => "ApproximateAgeOfOldestMessage",
-        }
-    }
-}
-
-/// A CloudWatch alarm on an SQS metric.
+/// A CloudWatch alarm: its metric (one metric or metric math) and how it is judged.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alarm {
     /// Its name.
     pub name: String,
-    /// The metric.
-    pub metric: SqsMetric,
-    /// The datapoint statistic.
-    pub statistic: Statistic,
-    /// Seconds per datapoint.
-    pub period: u32,
+    /// What it watches; its period is the alarm's.
+    pub metric: Metric,
     /// Datapoints evaluated.
     pub evaluation_periods: u32,
     /// Breaching datapoints among them that set ALARM.
@@ -143,6 +98,8 @@ pub struct Alarm {
     pub threshold: f64,
     /// The comparison.
     pub comparison: Comparison,
+    /// What a missing datapoint counts as.
+    pub missing: MissingData,
 }
 
 /// One step: bounds are offsets from the threshold (`None`: unbounded).
@@ -197,14 +154,15 @@ impl StepPolicy {
     }
 }
 
-/// Target tracking on the SQS backlog per task (visible messages / running tasks), as AWS
-/// recommends for queue-driven services.
+/// Target tracking on the metric the policy names (AWS's backlog per task when it names none).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BacklogPolicy {
+pub struct TargetTrackingPolicy {
     /// Its name.
     pub name: String,
-    /// Backlog per task to hold: acceptable latency / processing time per message.
-    pub target_per_task: f64,
+    /// The metric tracked.
+    pub metric: Metric,
+    /// The value to hold.
+    pub target_value: f64,
     /// Seconds after a scale-out before another.
     pub scale_out_cooldown: u32,
     /// Seconds after a scale-in before another.
@@ -242,8 +200,8 @@ pub struct KedaPolicy {
 pub enum Policy {
     /// Step scaling.
     Step(StepPolicy),
-    /// Backlog-per-task target tracking.
-    Backlog(BacklogPolicy),
+    /// Target tracking.
+    TargetTracking(TargetTrackingPolicy),
     /// KEDA-style proportional.
     Keda(KedaPolicy),
 }
@@ -253,8 +211,25 @@ impl Policy {
     pub fn name(&self) -> &str {
         match self {
             Policy::Step(p) => &p.name,
-            Policy::Backlog(p) => &p.name,
+            Policy::TargetTracking(p) => &p.name,
             Policy::Keda(p) => &p.name,
+        }
+    }
+
+    /// The metric it watches (KEDA reads the queue's attributes directly: none).
+    pub fn metric(&self) -> Option<&Metric> {
+        match self {
+            Policy::Step(p) => Some(&p.alarm.metric),
+            Policy::TargetTracking(p) => Some(&p.metric),
+            Policy::Keda(_) => None,
+        }
+    }
+
+    fn metric_mut(&mut self) -> Option<&mut Metric> {
+        match self {
+            Policy::Step(p) => Some(&mut p.alarm.metric),
+            Policy::TargetTracking(p) => Some(&mut p.metric),
+            Policy::Keda(_) => None,
         }
     }
 }
@@ -288,8 +263,30 @@ impl ScalingConfig {
         ScalingConfig::from_file(ScalingFile::from_json(text)?)
     }
 
-    /// Checks a parsed scaling file.
-    pub fn from_file(file: ScalingFile) -> Result<ScalingConfig, ScaleError> {
+    /// Checks a parsed scaling file. A target tracking policy that names no metric gets AWS's
+    /// backlog per task written into its document, with a warning, so that what is simulated is
+    /// what `export` writes.
+    pub fn from_file(mut file: ScalingFile) -> Result<ScalingConfig, ScaleError> {
+        let mut warnings = Vec::new();
+        let docs =
+            file.scaling_policy.iter_mut().chain(file.policies.iter_mut().filter_map(|e| e.scaling_policy.as_mut()));
+        for doc in docs {
+            if let Some(tt) = &mut doc.target_tracking_scaling_policy_configuration
+                && tt.customized_metric_specification.is_none()
+                && tt.predefined_metric_specification.is_none()
+            {
+                let parts: Vec<&str> = doc.resource_id.split('/').collect();
+                let (cluster, service) = match parts.as_slice() {
+                    ["service", c, s] => (*c, *s),
+                    _ => ("CLUSTER", "SERVICE"),
+                };
+                tt.customized_metric_specification = Some(backlog_per_task("QUEUE", cluster, service));
+                warnings.push(format!(
+                    "policy `{}` names no metric: it tracks AWS's backlog per task (m1 / m2: AWS/SQS ApproximateNumberOfMessagesVisible over ECS/ContainerInsights RunningTaskCount), as export writes it",
+                    doc.policy_name
+                ));
+            }
+        }
         let capacity = match &file.scalable_target {
             Some(t) => {
                 let name = "ScalableTarget";
@@ -322,7 +319,6 @@ impl ScalingConfig {
             });
         }
         let mut policies = Vec::new();
-        let mut warnings = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
             let policy = match (&entry.scaling_policy, &entry.keda) {
                 (Some(_), Some(_)) => {
@@ -353,7 +349,9 @@ impl ScalingConfig {
                             warnings.extend(step_warnings(&policy));
                             Policy::Step(policy)
                         }
-                        ("TargetTrackingScaling", None, Some(tt)) => Policy::Backlog(backlog_policy(name, tt)?),
+                        ("TargetTrackingScaling", None, Some(tt)) => {
+                            Policy::TargetTracking(target_tracking_policy(name, tt)?)
+                        }
                         ("StepScaling" | "TargetTrackingScaling", _, _) => {
                             return Err(ScaleError::invalid(
                                 name,
@@ -388,6 +386,83 @@ impl ScalingConfig {
             policies.push(policy);
         }
         Ok(ScalingConfig { capacity, policies, warnings, file })
+    }
+
+    /// Every metric statistic the policies watch: the policy's name, the query's Id, the metric
+    /// and what batchfan observes for it.
+    pub fn watched(&self) -> Vec<(&str, &str, &MetricName, &Quantity)> {
+        let mut out = Vec::new();
+        for p in &self.policies {
+            if let Some(m) = p.metric() {
+                out.extend(m.stats().map(|(q, s)| (p.name(), q.id.as_str(), &s.metric, &s.quantity)));
+            }
+        }
+        out
+    }
+
+    /// Feeds unknown metrics from the column (or value) `name`: the metrics whose name or query
+    /// Id is `name`, or else the one unknown metric when there is exactly one. Errors when it
+    /// feeds nothing.
+    pub fn bind(&mut self, name: &str) -> Result<usize, ScaleError> {
+        let mut bound = 0;
+        for p in &mut self.policies {
+            if let Some(m) = p.metric_mut() {
+                bound += m.bind(name, &|id, metric| id == name || metric.name == name);
+            }
+        }
+        if bound == 0 {
+            let unknown: Vec<(String, MetricName)> = self
+                .watched()
+                .into_iter()
+                .filter(|w| *w.3 == Quantity::Unknown)
+                .map(|w| (w.0.to_string(), w.2.clone()))
+                .collect();
+            let distinct = unknown.iter().fold(Vec::<&MetricName>::new(), |mut acc, (_, m)| {
+                if !acc.contains(&m) {
+                    acc.push(m);
+                }
+                acc
+            });
+            if let [only] = distinct.as_slice() {
+                let only = (*only).clone();
+                for p in &mut self.policies {
+                    if let Some(m) = p.metric_mut() {
+                        bound += m.bind(name, &|_, metric| *metric == only);
+                    }
+                }
+            } else {
+                let names: Vec<String> = distinct.iter().map(|m| format!("{} ({})", m.name, m)).collect();
+                return Err(ScaleError::Option {
+                    field: "--metric-column".into(),
+                    value: name.into(),
+                    allowed: if names.is_empty() {
+                        "a metric the policies name that batchfan cannot compute; they name none".into()
+                    } else {
+                        format!("the MetricName or query Id of a metric batchfan cannot compute: {}", names.join(", "))
+                    },
+                });
+            }
+        }
+        Ok(bound)
+    }
+
+    /// Errors naming the first metric batchfan cannot observe (`observable` says no); `how`
+    /// tells the user what to do instead.
+    pub fn require(&self, observable: &dyn Fn(&Quantity) -> bool, what: &str, how: &str) -> Result<(), ScaleError> {
+        for (policy, id, metric, quantity) in self.watched() {
+            if !observable(quantity) {
+                let query = if id.is_empty() { String::new() } else { format!(" (query `{id}`)") };
+                let message = if *quantity == Quantity::Unknown {
+                    format!(
+                        "metric {metric}{query} cannot be {what}: batchfan computes the AWS/SQS queue metrics and ECS/ContainerInsights RunningTaskCount, DesiredTaskCount and PendingTaskCount; {how}"
+                    )
+                } else {
+                    format!("metric {metric}{query} ({}) cannot be {what}; {how}", quantity.describe())
+                };
+                return Err(ScaleError::invalid(policy, None, message));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -507,51 +582,36 @@ fn step_policy(name: &str, doc: &StepConfigDoc, alarm: &AlarmDoc) -> Result<Step
 
 fn alarm_of(policy: &str, doc: &AlarmDoc) -> Result<Alarm, ScaleError> {
     let bad = |message: String| ScaleError::invalid(policy, None, format!("alarm `{}`: {message}", doc.alarm_name));
-    if doc.metrics.is_some() {
-        return Err(bad("metric math (Metrics) is not simulated: alarm on one AWS/SQS metric".into()));
-    }
     if doc.extended_statistic.is_some() {
         return Err(bad("ExtendedStatistic (percentiles) is not simulated: use Statistic".into()));
     }
-    match doc.namespace.as_deref() {
-        Some("AWS/SQS") => {}
-        other => return Err(bad(format!("Namespace {other:?}: batchfan scales on queue metrics, Namespace AWS/SQS"))),
+    if doc.threshold_metric_id.is_some() {
+        return Err(bad("ThresholdMetricId (anomaly detection) is not simulated: give a Threshold".into()));
     }
-    let name = doc.metric_name.as_deref().unwrap_or_default();
-    let metric = match name {
-        "ApproximateNumberOfMessagesVisible" => SqsMetric::Visible,
-        "ApproximateNumberOfMessagesNotVisible" => SqsMetric::NotVisible,
-        "ApproximateNumberOfMessagesDelayed" => SqsMetric::Delayed,
-        "ApproximateAgeOfOldestMessage" => SqsMetric::AgeOfOldestMessage,
-        "ApproximateNumberOfMessages" => {
-            return Err(bad(
-                "MetricName ApproximateNumberOfMessages is the SQS API's attribute, not a CloudWatch metric: use ApproximateNumberOfMessagesVisible".into(),
-            ));
+    let metric = match (&doc.metric_name, doc.metrics.is_empty()) {
+        (Some(_), false) => return Err(bad("give MetricName or Metrics (metric math), not both".into())),
+        (None, true) => return Err(bad("give MetricName (with Namespace and Statistic) or Metrics".into())),
+        (None, false) => {
+            if doc.period.is_some() || doc.statistic.is_some() || doc.namespace.is_some() {
+                return Err(bad(
+                    "with Metrics, Period and Stat go in each MetricStat; Namespace and Statistic stay unset".into(),
+                ));
+            }
+            Metric::math(&doc.metrics, None).map_err(bad)?
         }
-        known if SQS_METRICS.contains(&known) => {
-            return Err(bad(format!(
-                "MetricName {known} is not simulated: use ApproximateNumberOfMessagesVisible, ...NotVisible, ...Delayed or ApproximateAgeOfOldestMessage"
-            )));
-        }
-        unknown => {
-            return Err(bad(format!(
-                "MetricName `{unknown}` is not an AWS/SQS metric (known: {})",
-                SQS_METRICS.join(", ")
-            )));
+        (Some(name), true) => {
+            let period = doc.period.unwrap_or(60);
+            if period < 1 {
+                return Err(bad(format!("Period {period} must be positive")));
+            }
+            let metric = MetricDoc {
+                namespace: doc.namespace.clone(),
+                metric_name: Some(name.clone()),
+                dimensions: doc.dimensions.clone(),
+            };
+            Metric::single(&metric, doc.statistic.as_deref().unwrap_or("Average"), period as u32).map_err(bad)?
         }
     };
-    let statistic = match doc.statistic.as_deref().unwrap_or("Average") {
-        "Average" => Statistic::Average,
-        "Sum" => Statistic::Sum,
-        "Minimum" => Statistic::Minimum,
-        "Maximum" => Statistic::Maximum,
-        "SampleCount" => Statistic::SampleCount,
-        other => return Err(bad(format!("Statistic `{other}`: use Average, Sum, Minimum, Maximum or SampleCount"))),
-    };
-    let period = doc.period.unwrap_or(60);
-    if period < 60 || period % 60 != 0 {
-        return Err(bad(format!("Period {period}: SQS metrics are published every minute; use a multiple of 60")));
-    }
     if doc.evaluation_periods < 1 {
         return Err(bad(format!("EvaluationPeriods {} must be at least 1", doc.evaluation_periods)));
     }
@@ -562,6 +622,15 @@ fn alarm_of(policy: &str, doc: &AlarmDoc) -> Result<Alarm, ScaleError> {
             doc.evaluation_periods
         )));
     }
+    let missing = match doc.treat_missing_data.as_deref().unwrap_or("missing") {
+        "missing" => MissingData::Missing,
+        "ignore" => MissingData::Ignore,
+        "breaching" => MissingData::Breaching,
+        "notBreaching" => MissingData::NotBreaching,
+        other => {
+            return Err(bad(format!("TreatMissingData `{other}`: use missing, ignore, breaching or notBreaching")));
+        }
+    };
     let threshold = doc.threshold.ok_or_else(|| bad("Threshold is required".into()))?;
     let comparison = match doc.comparison_operator.as_str() {
         "GreaterThanOrEqualToThreshold" => Comparison::GreaterThanOrEqual,
@@ -577,12 +646,11 @@ fn alarm_of(policy: &str, doc: &AlarmDoc) -> Result<Alarm, ScaleError> {
     Ok(Alarm {
         name: doc.alarm_name.clone(),
         metric,
-        statistic,
-        period: period as u32,
         evaluation_periods: doc.evaluation_periods as u32,
         datapoints_to_alarm: to_alarm as u32,
         threshold,
         comparison,
+        missing,
     })
 }
 
@@ -626,23 +694,49 @@ fn step_warnings(policy: &StepPolicy) -> Vec<String> {
     warnings
 }
 
-fn backlog_policy(name: &str, doc: &TargetTrackingDoc) -> Result<BacklogPolicy, ScaleError> {
+fn target_tracking_policy(name: &str, doc: &TargetTrackingDoc) -> Result<TargetTrackingPolicy, ScaleError> {
     let bad = |message: String| ScaleError::invalid(name, None, message);
     if !(doc.target_value.is_finite() && doc.target_value > 0.0) {
-        return Err(bad(format!("TargetValue {} must be a positive backlog per task", doc.target_value)));
+        return Err(bad(format!("TargetValue {} must be positive", doc.target_value)));
     }
-    if doc.predefined_metric_specification.is_some() {
-        return Err(bad(
-            "PredefinedMetricSpecification is not an SQS metric: target tracking here tracks the backlog per task (CustomizedMetricSpecification)".into(),
-        ));
-    }
+    let metric = match (&doc.customized_metric_specification, &doc.predefined_metric_specification) {
+        (Some(_), Some(_)) => {
+            return Err(bad("give CustomizedMetricSpecification or PredefinedMetricSpecification, not both".into()));
+        }
+        (None, Some(p)) => Metric::predefined(&p.predefined_metric_type),
+        (Some(c), None) if !c.metrics.is_empty() => {
+            if c.metric_name.is_some() || c.namespace.is_some() || c.statistic.is_some() {
+                return Err(bad(
+                    "CustomizedMetricSpecification: give MetricName/Namespace/Statistic or Metrics, not both".into(),
+                ));
+            }
+            Metric::math(&c.metrics, Some(60)).map_err(|e| bad(format!("CustomizedMetricSpecification: {e}")))?
+        }
+        (Some(c), None) => {
+            let (Some(_), Some(statistic)) = (&c.metric_name, &c.statistic) else {
+                return Err(bad(
+                    "CustomizedMetricSpecification needs MetricName, Namespace and Statistic, or Metrics".into()
+                ));
+            };
+            let metric = MetricDoc {
+                namespace: c.namespace.clone(),
+                metric_name: c.metric_name.clone(),
+                dimensions: c.dimensions.clone(),
+            };
+            Metric::single(&metric, statistic, 60).map_err(|e| bad(format!("CustomizedMetricSpecification: {e}")))?
+        }
+        (None, None) => {
+            return Err(bad("needs a metric: CustomizedMetricSpecification or PredefinedMetricSpecification".into()));
+        }
+    };
     let cooldown = |v: Option<i64>, field: &str| match v.unwrap_or(300) {
         c if c < 0 => Err(bad(format!("{field} {c} must not be negative"))),
         c => Ok(c as u32),
     };
-    Ok(BacklogPolicy {
+    Ok(TargetTrackingPolicy {
         name: name.to_string(),
-        target_per_task: doc.target_value,
+        metric,
+        target_value: doc.target_value,
         scale_out_cooldown: cooldown(doc.scale_out_cooldown, "ScaleOutCooldown")?,
         scale_in_cooldown: cooldown(doc.scale_in_cooldown, "ScaleInCooldown")?,
         disable_scale_in: doc.disable_scale_in.unwrap_or(false),

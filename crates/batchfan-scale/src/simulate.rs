@@ -4,9 +4,14 @@
 //! ready worker takes the oldest message and works on it for `service_time` seconds (a worker
 //! finishes several short messages in one tick); a new worker is ready `startup_delay` seconds
 //! after the engine asks for it; a worker scaled in finishes its message first (the harness's
-//! drain). Every 10 seconds the engine observes the queue (visible = waiting, in flight = being
-//! worked on, the oldest waiting message's age) and its decision is applied at once. Workers
-//! cost from the moment they are asked for until they exit (task-hours).
+//! drain). Every 10 seconds the engine observes the queue and the workers as SQS and Container
+//! Insights would report them (visible = waiting, not visible = being worked on, the age of the
+//! oldest message not yet deleted, messages sent, received and deleted, workers running and
+//! starting, and any trace columns) and its decision is applied at once. Workers cost from the
+//! moment they are asked for until they exit (task-hours).
+//!
+//! Every message is accounted for: it finished, is being worked on, or is still waiting when the
+//! simulation ends (the queue empty after the trace, or [`DRAIN_LIMIT`] later), with its age then.
 
 use std::collections::VecDeque;
 
@@ -21,37 +26,78 @@ pub const OBSERVE_EVERY: u64 = 10;
 /// The simulation goes on after the trace until the queue is empty, at most this long.
 pub const DRAIN_LIMIT: u64 = 6 * 3600;
 
-/// Messages arriving over time.
+/// Messages arriving over time, and the values of any extra columns.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Trace {
     /// `(second, messages)`, sorted by second.
     pub arrivals: Vec<(u64, u64)>,
+    /// Names of the extra columns (from the header line).
+    pub columns: Vec<String>,
+    /// `(second, value of each column)`, sorted by second; an empty cell keeps the last value.
+    pub values: Vec<(u64, Vec<Option<f64>>)>,
 }
 
 impl Trace {
-    /// Parses CSV lines `seconds,messages` (a header line and `#` comments are skipped).
+    /// Parses CSV lines `seconds,messages[,COLUMN...]` (`#` comments are skipped; a first line
+    /// starting with a letter is the header, which names extra columns).
     pub fn parse_csv(text: &str) -> Result<Trace, ScaleError> {
-        let mut arrivals = Vec::new();
+        let mut rows: Vec<(u64, u64, Vec<Option<f64>>)> = Vec::new();
+        let mut columns: Option<Vec<String>> = None;
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
-            let header = arrivals.is_empty() && line.starts_with(|c: char| c.is_alphabetic());
-            if line.is_empty() || line.starts_with('#') || header {
+            if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             let bad = |message: String| ScaleError::Trace { line: i + 1, message };
-            let (s, m) = line.split_once(',').ok_or_else(|| bad(format!("`{line}` is not `seconds,messages`")))?;
-            let s: f64 = s.trim().parse().map_err(|_| bad(format!("seconds `{}` is not a number", s.trim())))?;
-            let m: f64 = m.trim().parse().map_err(|_| bad(format!("messages `{}` is not a number", m.trim())))?;
-            if !(s >= 0.0 && s.is_finite() && m >= 0.0 && m.is_finite()) {
+            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+            if rows.is_empty() && columns.is_none() && line.starts_with(|c: char| c.is_alphabetic()) {
+                if cells.len() < 2 {
+                    return Err(bad(format!("header `{line}`: expected `seconds,messages[,COLUMN...]`")));
+                }
+                let extra: Vec<String> = cells[2..].iter().map(|c| c.to_string()).collect();
+                if let Some(empty) = extra.iter().position(String::is_empty) {
+                    return Err(bad(format!("header column {} has no name", empty + 3)));
+                }
+                columns = Some(extra);
+                continue;
+            }
+            let width = columns.as_ref().map_or(0, Vec::len);
+            if cells.len() < 2 {
+                return Err(bad(format!("`{line}` is not `seconds,messages`")));
+            }
+            if cells.len() > 2 + width {
+                return Err(bad(if width == 0 {
+                    format!(
+                        "`{line}` has more than `seconds,messages`: name extra columns in a header line (seconds,messages,NAME)"
+                    )
+                } else {
+                    format!("`{line}` has {} cells; the header names {}", cells.len(), 2 + width)
+                }));
+            }
+            let number = |cell: &str, what: &str| -> Result<f64, ScaleError> {
+                let v: f64 = cell.parse().map_err(|_| bad(format!("{what} `{cell}` is not a number")))?;
+                if v.is_finite() { Ok(v) } else { Err(bad(format!("{what} `{cell}` is not a number"))) }
+            };
+            let s = number(cells[0], "seconds")?;
+            let m = number(cells[1], "messages")?;
+            if s < 0.0 || m < 0.0 {
                 return Err(bad("seconds and messages must be 0 or more".into()));
             }
-            arrivals.push((s as u64, m.round() as u64));
+            let mut values = Vec::new();
+            for (k, cell) in cells[2..].iter().enumerate() {
+                let name = columns.as_ref().map_or("", |c| c[k].as_str());
+                values.push(if cell.is_empty() { None } else { Some(number(cell, name)?) });
+            }
+            values.resize(width, None);
+            rows.push((s as u64, m.round() as u64, values));
         }
-        if arrivals.is_empty() {
+        if rows.is_empty() {
             return Err(ScaleError::Trace { line: 0, message: "no `seconds,messages` line".into() });
         }
-        arrivals.sort_by_key(|a| a.0);
-        Ok(Trace { arrivals })
+        rows.sort_by_key(|r| r.0);
+        let columns = columns.unwrap_or_default();
+        let values = if columns.is_empty() { Vec::new() } else { rows.iter().map(|r| (r.0, r.2.clone())).collect() };
+        Ok(Trace { arrivals: rows.iter().map(|r| (r.0, r.1)).collect(), columns, values })
     }
 
     /// All messages.
@@ -91,16 +137,37 @@ pub struct Minute {
     pub minute: u64,
     /// Workers asked for at the minute's end.
     pub capacity: u32,
-    /// Workers ready at the minute's end.
+    /// Workers ready (started and not draining) at the fewest in the minute: below `capacity`
+    /// while asked-for workers are still starting.
     pub ready: u32,
     /// Messages waiting or in flight at the minute's end.
     pub backlog: u64,
+    /// Messages waiting at the minute's end.
+    pub waiting: u64,
     /// The oldest waiting message's age at its worst in the minute (seconds).
     pub oldest_age: f64,
+    /// Messages waiting at the minute's end that have waited longer than the SLO.
+    pub over_slo: u64,
     /// Messages that arrived.
     pub arrived: u64,
     /// Messages that were finished.
     pub finished: u64,
+}
+
+impl Minute {
+    fn new(minute: u64) -> Minute {
+        Minute {
+            minute,
+            capacity: 0,
+            ready: 0,
+            backlog: 0,
+            waiting: 0,
+            oldest_age: 0.0,
+            over_slo: 0,
+            arrived: 0,
+            finished: 0,
+        }
+    }
 }
 
 /// A simulation's outcome.
@@ -112,14 +179,25 @@ pub struct SimResult {
     pub changes: Vec<Decision>,
     /// Worker-hours paid for.
     pub task_hours: f64,
-    /// The longest a message waited (seconds).
+    /// The longest any message waited to start, messages still waiting at the end included
+    /// (their age then): the oldest waiting age seen anywhere.
     pub worst_age: f64,
-    /// Messages that waited longer than the SLO.
+    /// Messages that waited longer than the SLO: started late, or still waiting at the end
+    /// older than it.
     pub slo_violations: u64,
     /// Messages in the trace.
     pub messages: u64,
-    /// Messages finished (all of them, unless the drain limit ran out).
+    /// Messages finished.
     pub finished: u64,
+    /// Messages being worked on when the simulation ended.
+    pub in_flight: u64,
+    /// Messages still waiting when the simulation ended.
+    pub waiting: u64,
+    /// The age of the oldest message still waiting when the simulation ended (0: none).
+    pub oldest_waiting_age: f64,
+    /// When the simulation ended (seconds): the queue empty after the trace, or the trace's end
+    /// plus [`DRAIN_LIMIT`].
+    pub end: u64,
     /// The highest capacity.
     pub peak_capacity: u32,
 }
@@ -135,8 +213,17 @@ impl SimResult {
             slo_violations: 0,
             messages: trace.messages(),
             finished: 0,
+            in_flight: 0,
+            waiting: 0,
+            oldest_waiting_age: 0.0,
+            end: 0,
             peak_capacity: capacity,
         }
+    }
+
+    /// Every message finished and none waited longer than the SLO.
+    pub fn kept_slo(&self) -> bool {
+        self.slo_violations == 0 && self.finished == self.messages
     }
 }
 
@@ -145,20 +232,29 @@ struct Worker {
     ready_at: f64,
     busy: f64,
     draining: bool,
+    /// The arrival second of the message it works on.
+    message: Option<u64>,
 }
 
-/// Replays `trace` through `config`'s policies (bounds from the file unless `bounds`).
+/// Replays `trace` through `config`'s policies (bounds from the file unless `bounds`). Metrics
+/// bound to trace columns ([`ScalingConfig::bind`]) read them; check
+/// [`ScalingConfig::require`] first: a metric nothing feeds is a missing datapoint.
 pub fn simulate(config: &ScalingConfig, bounds: Option<Capacity>, trace: &Trace, options: &SimOptions) -> SimResult {
     let mut scaler = Scaler::new(config, bounds);
     let bounds = scaler.bounds();
     let initial = options.initial_capacity.unwrap_or(bounds.min).clamp(bounds.min, bounds.max);
-    let mut workers: Vec<Worker> = (0..initial).map(|_| Worker { ready_at: 0.0, busy: 0.0, draining: false }).collect();
+    let mut workers: Vec<Worker> =
+        (0..initial).map(|_| Worker { ready_at: 0.0, busy: 0.0, draining: false, message: None }).collect();
     let mut queue: VecDeque<(u64, u64)> = VecDeque::new();
     let mut next_arrival = 0;
+    let mut next_value = 0;
+    let mut column_values: Vec<Option<f64>> = vec![None; trace.columns.len()];
+    let (mut sent, mut received) = (0u64, 0u64);
     let mut result = SimResult::start(trace, initial);
-    let mut minute =
-        Minute { minute: 0, capacity: initial, ready: 0, backlog: 0, oldest_age: 0.0, arrived: 0, finished: 0 };
+    let mut minute = Minute::new(0);
+    let mut fewest_ready = u32::MAX;
     let service = options.service_time.max(1e-6);
+    let slo = options.slo;
     let mut t: u64 = 0;
     loop {
         let now = t as f64;
@@ -167,8 +263,17 @@ pub fn simulate(config: &ScalingConfig, bounds: Option<Capacity>, trace: &Trace,
             if n > 0 {
                 queue.push_back((at, n));
                 minute.arrived += n;
+                sent += n;
             }
             next_arrival += 1;
+        }
+        while next_value < trace.values.len() && trace.values[next_value].0 <= t {
+            for (slot, v) in column_values.iter_mut().zip(&trace.values[next_value].1) {
+                if v.is_some() {
+                    *slot = *v;
+                }
+            }
+            next_value += 1;
         }
         // Work for one second.
         for w in workers.iter_mut() {
@@ -183,6 +288,7 @@ pub fn simulate(config: &ScalingConfig, bounds: Option<Capacity>, trace: &Trace,
                     budget -= used;
                     if w.busy <= 1e-12 {
                         w.busy = 0.0;
+                        w.message = None;
                         result.finished += 1;
                         minute.finished += 1;
                     }
@@ -194,28 +300,43 @@ pub fn simulate(config: &ScalingConfig, bounds: Option<Capacity>, trace: &Trace,
                 let Some(front) = queue.front_mut() else { break };
                 let wait = now + (1.0 - budget) - front.0 as f64;
                 result.worst_age = result.worst_age.max(wait);
-                if options.slo.is_some_and(|slo| wait > slo) {
+                if slo.is_some_and(|slo| wait > slo) {
                     result.slo_violations += 1;
                 }
+                w.message = Some(front.0);
                 front.1 -= 1;
                 if front.1 == 0 {
                     queue.pop_front();
                 }
+                received += 1;
                 w.busy = service;
             }
         }
         workers.retain(|w| !(w.draining && w.busy == 0.0));
         result.task_hours += workers.len() as f64 / 3600.0;
-        let oldest = queue.front().map_or(0.0, |f| now + 1.0 - f.0 as f64);
-        minute.oldest_age = minute.oldest_age.max(oldest);
+        let oldest_waiting = queue.front().map_or(0.0, |f| now + 1.0 - f.0 as f64);
+        result.worst_age = result.worst_age.max(oldest_waiting);
+        minute.oldest_age = minute.oldest_age.max(oldest_waiting);
         let active = workers.iter().filter(|w| !w.draining).count() as u32;
         if t.is_multiple_of(OBSERVE_EVERY) {
             let in_flight = workers.iter().filter(|w| w.busy > 0.0).count() as f64;
+            let oldest_message = workers.iter().filter_map(|w| w.message).chain(queue.front().map(|f| f.0)).min();
             let obs = Observation {
                 visible: queue.iter().map(|q| q.1 as f64).sum(),
                 in_flight,
                 delayed: 0.0,
-                oldest_age: oldest,
+                oldest_age: Some(oldest_message.map_or(0.0, |a| now + 1.0 - a as f64)),
+                sent: Some(sent as f64),
+                received: Some(received as f64),
+                deleted: Some(result.finished as f64),
+                running: Some(workers.iter().filter(|w| w.ready_at <= now).count() as f64),
+                pending: Some(workers.iter().filter(|w| !w.draining && w.ready_at > now).count() as f64),
+                columns: trace
+                    .columns
+                    .iter()
+                    .zip(&column_values)
+                    .filter_map(|(name, v)| v.map(|v| (name.clone(), v)))
+                    .collect(),
             };
             if let Some(decision) = scaler.observe(now, &obs, active) {
                 let target = decision.new_capacity;
@@ -226,21 +347,35 @@ pub fn simulate(config: &ScalingConfig, bounds: Option<Capacity>, trace: &Trace,
                 }
             }
         }
+        let ready = workers.iter().filter(|w| !w.draining && w.ready_at <= now + 1.0).count() as u32;
+        fewest_ready = fewest_ready.min(ready);
         t += 1;
         if t.is_multiple_of(60) {
             minute.capacity = workers.iter().filter(|w| !w.draining).count() as u32;
-            minute.ready = workers.iter().filter(|w| !w.draining && w.ready_at <= now + 1.0).count() as u32;
-            minute.backlog =
-                queue.iter().map(|q| q.1).sum::<u64>() + workers.iter().filter(|w| w.busy > 0.0).count() as u64;
+            minute.ready = fewest_ready;
+            fewest_ready = u32::MAX;
+            minute.waiting = queue.iter().map(|q| q.1).sum::<u64>();
+            minute.backlog = minute.waiting + workers.iter().filter(|w| w.busy > 0.0).count() as u64;
+            minute.over_slo =
+                slo.map_or(0, |slo| queue.iter().filter(|q| t as f64 - q.0 as f64 > slo).map(|q| q.1).sum::<u64>());
             result.minutes.push(minute);
-            minute =
-                Minute { minute: t / 60, capacity: 0, ready: 0, backlog: 0, oldest_age: 0.0, arrived: 0, finished: 0 };
+            minute = Minute::new(t / 60);
             let empty =
                 queue.is_empty() && workers.iter().all(|w| w.busy == 0.0) && next_arrival >= trace.arrivals.len();
             if (empty && t > trace.end()) || t > trace.end() + DRAIN_LIMIT {
                 break;
             }
         }
+    }
+    // Every message not finished is counted: waiting ones with their age now, as violations when
+    // older than the SLO (in-flight ones were counted when they started).
+    result.end = t;
+    result.in_flight = workers.iter().filter(|w| w.busy > 0.0).count() as u64;
+    result.waiting = queue.iter().map(|q| q.1).sum();
+    result.oldest_waiting_age = queue.front().map_or(0.0, |f| t as f64 - f.0 as f64);
+    result.worst_age = result.worst_age.max(result.oldest_waiting_age);
+    if let Some(slo) = slo {
+        result.slo_violations += queue.iter().filter(|q| t as f64 - q.0 as f64 > slo).map(|q| q.1).sum::<u64>();
     }
     result
 }
@@ -251,7 +386,7 @@ pub fn simulate(config: &ScalingConfig, bounds: Option<Capacity>, trace: &Trace,
 fn apply(workers: &mut Vec<Worker>, target: u32, ready_at: f64, now: f64) {
     let active = workers.iter().filter(|w| !w.draining).count() as u32;
     if target > active {
-        workers.extend((active..target).map(|_| Worker { ready_at, busy: 0.0, draining: false }));
+        workers.extend((active..target).map(|_| Worker { ready_at, busy: 0.0, draining: false, message: None }));
         return;
     }
     let mut surplus = active - target;
@@ -275,6 +410,28 @@ fn apply(workers: &mut Vec<Worker>, target: u32, ready_at: f64, now: f64) {
             surplus -= 1;
         }
     }
+}
+
+/// A lower bound on the task-hours of any schedule that starts every message of `trace` within
+/// `slo` seconds when a worker costs `startup` seconds before its first message: the work itself
+/// (messages × `service_time`) plus the start-up of the fewest workers that must run at once.
+/// For arrival times `a <= b`, the messages arriving in `[a, b]` all start within
+/// `[a, b + slo]` and each keeps a worker busy for `service_time`, so at least
+/// `N × service_time / (b + slo + service_time - a)` workers run then, each launched (and its
+/// start-up paid) at some point. Returns the task-hours and that number of workers.
+pub fn lower_bound(trace: &Trace, service_time: f64, slo: f64, startup: f64) -> (f64, u32) {
+    let arrivals: Vec<(u64, u64)> = trace.arrivals.iter().copied().filter(|a| a.1 > 0).collect();
+    let mut peak = 0u32;
+    for (i, (a, _)) in arrivals.iter().enumerate() {
+        let mut messages = 0u64;
+        for (b, n) in &arrivals[i..] {
+            messages += n;
+            let window = (*b - *a) as f64 + slo + service_time;
+            peak = peak.max((messages as f64 * service_time / window - 1e-9).ceil() as u32);
+        }
+    }
+    let work = trace.messages() as f64 * service_time;
+    ((work + f64::from(peak) * startup) / 3600.0, peak)
 }
 
 /// The oracle: capacity chosen per minute with the whole trace known in advance (workers
@@ -338,12 +495,15 @@ pub fn oracle(trace: &Trace, service_time: f64, slo: f64) -> SimResult {
             capacity: workers,
             ready: workers,
             backlog: backlog.round() as u64,
+            waiting: backlog.round() as u64,
             oldest_age: queue.front().map_or(0.0, |f| end as f64 - f.0 as f64),
+            over_slo: 0,
             arrived,
             finished: finished.round() as u64,
         });
         m += 1;
         if next >= trace.arrivals.len() && backlog <= 1e-9 {
+            result.end = m * 60;
             break;
         }
     }
@@ -364,9 +524,17 @@ mod tests {
     }
 
     #[test]
+    fn the_lower_bound_pays_the_work_and_the_start_up_of_the_workers_a_burst_needs() {
+        // 600 messages at once, 1 s each, within 300 s: 600 / 301 -> 2 workers at once.
+        let (hours, workers) = lower_bound(&Trace { arrivals: vec![(0, 600)], ..Default::default() }, 1.0, 300.0, 60.0);
+        assert_eq!(workers, 2);
+        assert!((hours - (600.0 + 120.0) / 3600.0).abs() < 1e-9, "{hours}");
+    }
+
+    #[test]
     fn the_oracle_pays_for_the_work_and_meets_the_slo() {
         // 600 messages a minute for 10 minutes, 1 s each: 10 workers keep up exactly.
-        let trace = Trace { arrivals: (0..600).map(|s| (s, 10)).collect() };
+        let trace = Trace { arrivals: (0..600).map(|s| (s, 10)).collect(), ..Default::default() };
         let o = oracle(&trace, 1.0, 120.0);
         assert_eq!(o.finished, 6000);
         assert!(o.worst_age <= 120.0 + 1e-6, "{}", o.worst_age);

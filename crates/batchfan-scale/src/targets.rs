@@ -43,7 +43,7 @@ impl MetricSource for SqsSource {
             visible: counts.visible as f64,
             in_flight: counts.in_flight as f64,
             delayed: counts.delayed as f64,
-            oldest_age: 0.0,
+            ..Default::default()
         })
     }
 }
@@ -89,33 +89,63 @@ impl CapacityTarget for PoolTarget {
     }
 }
 
+/// What the `batch` target did, for logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchEvent {
+    /// Worker jobs were submitted (one array job, or a plain job for one).
+    Submitted {
+        /// How many workers.
+        count: u32,
+        /// The job id.
+        job_id: String,
+    },
+    /// Worker jobs were terminated (they get SIGTERM and drain).
+    Terminated {
+        /// Their job ids.
+        job_ids: Vec<String>,
+    },
+}
+
 /// Queue workers as AWS Batch jobs (see [`WorkerJobs`]).
 #[derive(Debug, Clone)]
 pub struct BatchTarget {
     client: Client,
     jobs: WorkerJobs,
+    on_event: fn(&BatchEvent),
+    running: u32,
 }
 
 impl BatchTarget {
-    /// A target submitting `jobs` through `client`.
-    pub fn new(client: Client, jobs: WorkerJobs) -> BatchTarget {
-        BatchTarget { client, jobs }
+    /// A target submitting `jobs` through `client`; `on_event` sees every submission and
+    /// termination.
+    pub fn new(client: Client, jobs: WorkerJobs, on_event: fn(&BatchEvent)) -> BatchTarget {
+        BatchTarget { client, jobs, on_event, running: 0 }
     }
 }
 
 #[async_trait]
 impl CapacityTarget for BatchTarget {
     async fn capacity(&mut self) -> Result<u32, ScaleError> {
-        Ok(self.jobs.live(&self.client).await.map_err(io)?.len() as u32)
+        let live = self.jobs.live_workers(&self.client).await.map_err(io)?;
+        self.running = live.iter().filter(|w| w.running).count() as u32;
+        Ok(live.len() as u32)
+    }
+
+    /// The RUNNING jobs seen by the last [`CapacityTarget::capacity`].
+    async fn running(&mut self) -> Result<u32, ScaleError> {
+        Ok(self.running)
     }
 
     async fn set_capacity(&mut self, n: u32) -> Result<(), ScaleError> {
         let live = self.jobs.live(&self.client).await.map_err(io)?;
         let have = live.len() as u32;
         if n > have {
-            self.jobs.add(&self.client, n - have).await.map_err(io)?;
+            let job_id = self.jobs.add(&self.client, n - have).await.map_err(io)?;
+            (self.on_event)(&BatchEvent::Submitted { count: n - have, job_id });
         } else if n < have {
-            self.jobs.stop(&self.client, &live[..(have - n) as usize]).await.map_err(io)?;
+            let stop = &live[..(have - n) as usize];
+            self.jobs.stop(&self.client, stop).await.map_err(io)?;
+            (self.on_event)(&BatchEvent::Terminated { job_ids: stop.to_vec() });
         }
         Ok(())
     }

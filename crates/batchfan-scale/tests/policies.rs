@@ -9,6 +9,11 @@ use batchfan_scale::init::{CLASSIC_EXAMPLE, recommended};
 use batchfan_scale::policy::{Capacity, ScalingConfig};
 use serde_json::{Value, json};
 
+/// The queue with `n` visible messages and nothing else known.
+fn visible(n: f64) -> Observation {
+    Observation { visible: n, ..Default::default() }
+}
+
 fn classic() -> ScalingConfig {
     ScalingConfig::from_json(CLASSIC_EXAMPLE).unwrap()
 }
@@ -42,13 +47,13 @@ fn config(file: &Value) -> Result<ScalingConfig, ScaleError> {
 fn the_classic_policy_adds_2_5_and_10_by_queue_depth() {
     let c = classic();
     for (depth, added) in [(99.0, 0), (100.0, 2), (599.0, 2), (600.0, 5), (2099.0, 5), (2100.0, 10), (50_000.0, 10)] {
-        let d = evaluate(&c, None, depth, 4);
+        let d = evaluate(&c, None, &visible(depth), 4);
         assert_eq!(d.new_capacity, 4 + added, "depth {depth}: {}", d.reason);
     }
-    let d = evaluate(&c, None, 700.0, 4);
+    let d = evaluate(&c, None, &visible(700.0), 4);
     assert_eq!(d.opinions[0].step, Some(1), "the step that fired is named");
     assert_eq!(d.applied.as_deref(), Some("queue-depth-out"));
-    let quiet = evaluate(&c, None, 50.0, 4);
+    let quiet = evaluate(&c, None, &visible(50.0), 4);
     assert!(quiet.opinions[0].reason.contains("is OK"), "why none fired: {}", quiet.reason);
 }
 
@@ -77,14 +82,14 @@ fn percent_change_rounds_as_aws_and_min_adjustment_magnitude_applies() {
     let steps = json!([{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 25}]);
     let file = step_file(steps, json!({"AdjustmentType": "PercentChangeInCapacity"}), json!({}));
     // AWS's example: 25% of 4 is 1.
-    assert_eq!(evaluate(&config(&file).unwrap(), None, 200.0, 4).new_capacity, 5);
+    assert_eq!(evaluate(&config(&file).unwrap(), None, &visible(200.0), 4).new_capacity, 5);
     // 25% of 10 is 2.5, rounded down to 2.
-    assert_eq!(evaluate(&config(&file).unwrap(), None, 200.0, 10).new_capacity, 12);
+    assert_eq!(evaluate(&config(&file).unwrap(), None, &visible(200.0), 10).new_capacity, 12);
     // MinAdjustmentMagnitude 2 makes the 1 a 2.
     let steps = json!([{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 25}]);
     let file =
         step_file(steps, json!({"AdjustmentType": "PercentChangeInCapacity", "MinAdjustmentMagnitude": 2}), json!({}));
-    assert_eq!(evaluate(&config(&file).unwrap(), None, 200.0, 4).new_capacity, 6);
+    assert_eq!(evaluate(&config(&file).unwrap(), None, &visible(200.0), 4).new_capacity, 6);
     // Scale in by a third of 20: -6.67 rounds up to -6.
     let steps = json!([{"MetricIntervalUpperBound": 0, "ScalingAdjustment": -33}]);
     let file = step_file(
@@ -92,18 +97,18 @@ fn percent_change_rounds_as_aws_and_min_adjustment_magnitude_applies() {
         json!({"AdjustmentType": "PercentChangeInCapacity"}),
         json!({"ComparisonOperator": "LessThanThreshold"}),
     );
-    assert_eq!(evaluate(&config(&file).unwrap(), None, 10.0, 20).new_capacity, 14);
+    assert_eq!(evaluate(&config(&file).unwrap(), None, &visible(10.0), 20).new_capacity, 14);
 }
 
 #[test]
 fn results_are_clamped_to_the_scalable_target() {
     let steps = json!([{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 50}]);
     let exact = config(&step_file(steps, json!({"AdjustmentType": "ExactCapacity"}), json!({}))).unwrap();
-    assert_eq!(evaluate(&exact, None, 500.0, 3).new_capacity, 20, "MaxCapacity 20");
+    assert_eq!(evaluate(&exact, None, &visible(500.0), 3).new_capacity, 20, "MaxCapacity 20");
     let steps = json!([{"MetricIntervalUpperBound": 0, "ScalingAdjustment": -5}]);
     let down = config(&step_file(steps, json!({}), json!({"ComparisonOperator": "LessThanThreshold"}))).unwrap();
-    assert_eq!(evaluate(&down, None, 0.0, 2).new_capacity, 1, "MinCapacity 1");
-    assert_eq!(evaluate(&down, Some(Capacity { min: 0, max: 5 }), 0.0, 2).new_capacity, 0, "--min overrides");
+    assert_eq!(evaluate(&down, None, &visible(0.0), 2).new_capacity, 1, "MinCapacity 1");
+    assert_eq!(evaluate(&down, Some(Capacity { min: 0, max: 5 }), &visible(0.0), 2).new_capacity, 0, "--min overrides");
 }
 
 /// Feeds `value` every 60 s from `from` to `to` (inclusive); returns the capacity after each
@@ -111,7 +116,7 @@ fn results_are_clamped_to_the_scalable_target() {
 fn drive(scaler: &mut Scaler, capacity: &mut u32, from: u32, to: u32, value: f64) -> Vec<(u32, u32)> {
     let mut changes = Vec::new();
     for minute in from..=to {
-        let obs = Observation { visible: value, ..Default::default() };
+        let obs = Observation { visible: value, running: Some(f64::from(*capacity)), ..Default::default() };
         if let Some(d) = scaler.observe(f64::from(minute) * 60.0, &obs, *capacity)
             && d.new_capacity != *capacity
         {
@@ -181,17 +186,19 @@ fn several_policies_scale_out_if_any_and_in_only_if_all_agree() {
         ]
     });
     let c = config(&file).unwrap();
+    // Every task running: backlog per task is visible / capacity.
+    let queue = |n: f64, capacity: u32| Observation { running: Some(f64::from(capacity)), ..visible(n) };
     // Out: KEDA wants 50 (500 / 10), backlog TT wants 5: the larger wins.
-    let d = evaluate(&c, None, 500.0, 2);
+    let d = evaluate(&c, None, &queue(500.0, 2), 2);
     assert_eq!((d.new_capacity, d.applied.as_deref()), (50, Some("keda")));
     // In: KEDA wants 2 (20 / 10), TT (0.2 per task, far below its target) wants 1: both agree,
     // the smaller reduction wins.
-    let d = evaluate(&c, None, 20.0, 100);
+    let d = evaluate(&c, None, &queue(20.0, 100), 100);
     assert_eq!(d.new_capacity, 2, "{}", d.reason);
     // One disagrees: no scale-in. TT has scale-in disabled.
     let mut no_in = file.clone();
     no_in["Policies"][1]["ScalingPolicy"]["TargetTrackingScalingPolicyConfiguration"]["DisableScaleIn"] = json!(true);
-    let d = evaluate(&config(&no_in).unwrap(), None, 20.0, 100);
+    let d = evaluate(&config(&no_in).unwrap(), None, &queue(20.0, 100), 100);
     assert_eq!(d.new_capacity, 100, "{}", d.reason);
     assert!(d.reason.contains("backlog"), "names the policy that holds: {}", d.reason);
 }
@@ -206,12 +213,16 @@ fn target_tracking_scales_out_after_3_minutes_and_in_after_15() {
     let c = config(&file).unwrap();
     let mut scaler = Scaler::new(&c, None);
     let mut capacity = 2;
-    // 1000 visible on 2 tasks: 500 per task, 5x the target: after 3 datapoints, ceil(1000/100).
-    assert_eq!(drive(&mut scaler, &mut capacity, 0, 3, 1000.0), vec![(2, 10)]);
-    // 100 visible on 10 tasks: 10 per task, below 90%: scale in after 15 such datapoints only
-    // (minutes 4 to 18).
+    // 1000 visible on 2 tasks: 500 per task, 5x the target: after 3 datapoints (the samples of
+    // minutes 0 to 2, each known a minute later), 2 x 500 / 100.
+    assert_eq!(drive(&mut scaler, &mut capacity, 0, 3, 1000.0), vec![(3, 10)]);
+    // The datapoint known at minute 4 is minute 3's, which still saw 2 tasks running: 10 x 500 /
+    // 100 = 50. A metric that lags the capacity makes target tracking overshoot; the scale-out
+    // cooldown does not stop a larger desired capacity. Then 100 visible is 10 or 2 per task,
+    // below 90% of the target: scale in after 15 such datapoints only (the samples of minutes 4
+    // to 18, known at 5 to 19): 50 x 2 / 100 = 1.
     let changes = drive(&mut scaler, &mut capacity, 4, 30, 100.0);
-    assert_eq!(changes.first(), Some(&(18, 1)), "{changes:?}");
+    assert_eq!(changes, vec![(4, 50), (19, 1)]);
 }
 
 #[test]

@@ -34,7 +34,7 @@ pub use self::request::{
 };
 pub use self::status::{ArrayStatus, FailedChildren, RunStatus, failed_children, run_status, wait};
 pub use self::submit::{MAX_RUN_CHUNKS, SubmitOptions, SubmitPlan, Submitted, plan_submit, submit, submit_dry_run};
-pub use self::workers::WorkerJobs;
+pub use self::workers::{LiveWorker, WorkerJobs};
 use crate::client::Client;
 use crate::error::{Error, Result};
 

@@ -31,27 +31,48 @@ fn live(status: Option<&sdk::JobStatus>) -> bool {
     !matches!(status, Some(sdk::JobStatus::Succeeded | sdk::JobStatus::Failed) | None)
 }
 
+/// A worker job that has not finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveWorker {
+    /// Its job id (`PARENT:INDEX` for a child of an array).
+    pub job_id: String,
+    /// Whether it is RUNNING (else still SUBMITTED, PENDING, RUNNABLE or STARTING).
+    pub running: bool,
+}
+
 impl WorkerJobs {
     /// The live (not finished) worker jobs: children of arrays and plain jobs, newest first.
     pub async fn live(&self, client: &Client) -> Result<Vec<String>> {
-        let mut parents: Vec<(i64, String, Option<i32>)> = Vec::new();
-        for job in jobs_named(client, &self.job_queue, &format!("{}*", self.name_prefix)).await? {
+        Ok(self.live_workers(client).await?.into_iter().map(|w| w.job_id).collect())
+    }
+
+    /// The live worker jobs with whether each is running, newest first.
+    pub async fn live_workers(&self, client: &Client) -> Result<Vec<LiveWorker>> {
+        let mut parents: Vec<(i64, String, Option<i32>, bool)> = Vec::new();
+        let listed = jobs_named(client, &self.job_queue, &format!("{}*", self.name_prefix)).await?;
+        // Real AWS lists parents only, with their array size; moto lists children too, and its
+        // parents without the size (and never finished until described): a parent is an array
+        // when its children are listed.
+        let with_children: std::collections::HashSet<&str> =
+            listed.iter().filter_map(|j| j.job_id().and_then(|id| id.split_once(':')).map(|(p, _)| p)).collect();
+        for job in &listed {
             let id = job.job_id().unwrap_or_default();
-            // Real AWS lists parents only; moto lists children too: skip them here.
             if id.contains(':') || !live(job.status()) {
                 continue;
             }
+            let size = job.array_properties().and_then(|a| a.size()).or(with_children.contains(id).then_some(0));
             parents.push((
                 job.created_at().unwrap_or(0),
                 id.to_string(),
-                job.array_properties().and_then(|a| a.size()),
+                size,
+                job.status() == Some(&sdk::JobStatus::Running),
             ));
         }
         parents.sort_by_key(|p| std::cmp::Reverse(p.0));
         let mut live_jobs = Vec::new();
-        for (_, id, size) in parents {
+        for (_, id, size, running) in parents {
             if size.is_none() {
-                live_jobs.push(id);
+                live_jobs.push(LiveWorker { job_id: id, running });
                 continue;
             }
             for status in [
@@ -77,7 +98,8 @@ impl WorkerJobs {
                     // Newest (highest index) first.
                     children
                         .sort_by_key(|c| std::cmp::Reverse(c.rsplit(':').next().and_then(|i| i.parse::<u64>().ok())));
-                    live_jobs.extend(children);
+                    let running = status == sdk::JobStatus::Running;
+                    live_jobs.extend(children.into_iter().map(|job_id| LiveWorker { job_id, running }));
                     token = page.next_token().map(str::to_string);
                     if token.is_none() {
                         break;
