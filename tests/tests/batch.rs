@@ -249,9 +249,12 @@ async fn submit_an_array_then_status_and_wait_report_success() {
     let status = json(&out);
     assert_eq!(status["counts"]["succeeded"], 4);
     assert_eq!(status["complete"], true);
+    // moto without Docker runs no container: Batch says every child succeeded, but no chunk
+    // committed, and done means committed (issue 15): wait exits 1 naming them.
     let out = run(env.batchfan(moto).args(["wait", record["record_uri"].as_str().unwrap(), "--interval", "0.1"]));
-    assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("4 succeeded, 0 failed"));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("4 succeeded, 0 failed") && stdout.contains("not committed: 4 chunks"), "{stdout}");
     // Every option reaches the request: a second run depending N_TO_N on the first.
     let out = submit(
         &env,
@@ -313,10 +316,13 @@ async fn submit_an_array_then_status_and_wait_report_success() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no run under s3://batch-array/in/_batchfan/runs/"));
 
-    // Nothing failed: redrive submits nothing.
-    let out = run(env.batchfan(moto).args(["redrive", &run_id]));
+    // Nothing committed (moto without Docker runs no container): redrive runs every chunk
+    // again, though Batch said each succeeded (issue 15: done means committed).
+    let out = run(env.batchfan(moto).args(["redrive", &run_id, "--format", "json"]));
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to redrive"));
+    let redriven = json(&out);
+    assert_eq!(redriven["chunks"], serde_json::json!([0, 1, 2, 3]), "{redriven}");
+    assert_eq!(redriven["requests"].as_array().map(Vec::len), Some(1), "{redriven}");
     // cancel of a run that finished (moto without Docker finishes jobs at once) terminates nothing.
     let out = run(env.batchfan(moto).args(["cancel", &run_id]));
     assert_eq!(out.status.code(), Some(0));
@@ -526,8 +532,9 @@ async fn throttling_and_a_lost_submit_response_still_make_exactly_one_array() {
     let jobs = jobs_named(&moto.endpoint, "q-proxy", "proxied").await;
     assert_eq!(jobs.len(), 1, "exactly one array: {jobs:?}");
     assert_eq!(record["arrays"][0]["job_id"].as_str(), Some(jobs[0].as_str()));
+    // Batch says succeeded; without Docker nothing committed: exit 1 (done means committed).
     let out = run(env.batchfan(moto).args(["wait", record["run_id"].as_str().unwrap(), "--interval", "0.1"]));
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]
@@ -688,9 +695,9 @@ async fn cancel_of_a_finished_run_says_so_and_json_outputs_name_the_run() {
     batch_queue(moto, "q-cancel", false);
     register_short(&env, moto, "wc");
     bucket_with_inputs(moto, "batch-cancel", 3).await;
-    // moto without Docker: every job is SUCCEEDED at once.
+    // moto without Docker: every job is SUCCEEDED at once, and nothing committed (exit 1).
     let out = submit(&env, moto, "q-cancel", "batch-cancel", &["--max-items-per-chunk", "1", "--wait"]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1));
     let waited = json(&out);
     let run_id = waited["run_id"].as_str().unwrap().to_string();
     assert!(waited["record_uri"].as_str().unwrap().ends_with("run.json"), "{waited}");

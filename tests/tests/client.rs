@@ -9,11 +9,8 @@ use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use batchfan::batch::ShortForm;
 use batchfan::contract;
-use batchfan::plan::PlanOptions;
-use batchfan::run::RunSpec;
 use batchfan::store::{LocalStore, S3Store, Store, list_all};
-use batchfan::uri::Location;
-use batchfan::{Client, Error, layout};
+use batchfan::{Client, Error, LocalOptions, Location, PlanOptions, RunSpec};
 use batchfan_tests::{command, create_bucket, moto, run, start_moto};
 use bytes::Bytes;
 
@@ -115,12 +112,14 @@ async fn a_store_handed_in_by_the_caller_serves_its_location_and_below() {
         manifest: None,
         overwrite: false,
     };
-    let prepared = client.prepare_run(&spec).await.unwrap();
-    assert_eq!(prepared.manifest.header().item_count, 2);
-    assert!(prepared.manifest_uri.starts_with("s3://virtual/out/_batchfan/runs/"), "{}", prepared.manifest_uri);
-    let manifest_file = dir.path().join("out").join(contract::manifest_key(&prepared.run_id));
+    let local = client.run_local(&spec, &LocalOptions::new("true", vec![]), &|_| {}, std::future::pending()).await;
+    let run = local.unwrap().run;
+    let record = run.record();
+    assert_eq!(record.item_count, 2);
+    assert!(record.manifest.starts_with("s3://virtual/out/_batchfan/runs/"), "{}", record.manifest);
+    let manifest_file = dir.path().join("out").join(contract::manifest_key(run.id()));
     assert!(manifest_file.exists(), "the manifest landed in the caller's store");
-    let items = prepared.manifest.chunk(0).await.unwrap();
+    let items = client.open_manifest(&record.manifest).await.unwrap().chunk(0).await.unwrap();
     assert_eq!(items.iter().map(|i| i.key.as_str()).collect::<Vec<_>>(), ["one.txt", "sub/two.txt"]);
 }
 
@@ -193,10 +192,7 @@ async fn overwrite_deletes_earlier_outputs_1000_keys_a_request() {
     let (batch, single) = (counter.batch.clone(), counter.single.clone());
     let config = plain.config().to_builder().interceptor(counter).build();
     let store = S3Store::new(aws_sdk_s3::Client::from_conf(config), "overwrite-batches", "out/");
-    let mut earlier = layout::earlier_outputs(&store, None).await.unwrap();
-    earlier.read_markers(&store).await.unwrap();
-    assert_eq!(earlier.found(), 1_004);
-    store.delete_many(&earlier.objects).await.unwrap();
+    store.delete_many(&keys).await.unwrap();
     assert_eq!(batch.load(Ordering::SeqCst), 2, "1,004 keys are two DeleteObjects requests");
     assert_eq!(single.load(Ordering::SeqCst), 0, "no DeleteObject per key");
     let left: Vec<String> = list_all(&store, "").await.unwrap().into_iter().map(|o| o.key).collect();

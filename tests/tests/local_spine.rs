@@ -236,7 +236,7 @@ async fn a_crafted_manifest_cannot_make_a_worker_read_outside_its_input() {
     let manifest = tmp.path().join("crafted.jsonl").display().to_string();
     let client = batchfan::Client::from_env().await;
     let output_location = Location::parse(&output.display().to_string()).unwrap();
-    client.write_manifest(&manifest, &plan, "bf-crafted", &output_location).await.unwrap();
+    batchfan::manifest::write_plan(client.stores(), &manifest, &plan, "bf-crafted", &output_location).await.unwrap();
     let out = run(worker_cmd(&worker(), &manifest, 0, &spool).arg("wordcount"));
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -455,7 +455,13 @@ fn the_examples_run_a_pipeline_of_custom_workers_with_logs_in_the_chunk_span() {
     assert!(stdout.contains("chunk 3: ok"), "four chunks ran: {stdout}");
 
     // The handler's own events are JSON lines in the harness's span.
-    let logs = tmp.path().join("batchfan-pipeline").join(&run_id);
+    // Logs default to a folder of this user's under the temp dir: `TMPDIR/batchfan-UID/RUN`.
+    let logs = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join(&run_id))
+        .find(|p| p.is_dir())
+        .expect("the run's log folder");
     let log = std::fs::read_to_string(logs.join("child-00001.attempt-1.log")).unwrap();
     let events: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let item = events.iter().find(|e| e["message"] == "item done").expect("an item event");
@@ -835,8 +841,10 @@ fn status_and_redrive_take_a_local_runs_output_location() {
 
     let out = run(batchfan().args(["status", "--exit-status", "--format", "json"]).arg(&output));
     assert_eq!(out.status.code(), Some(1));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((report["run_id"].as_str(), report["failed"].as_u64()), (Some(run_id.as_str()), Some(3)), "{report}");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = &status["report"];
+    assert_eq!((status["run_id"].as_str(), report["failed"].as_u64()), (Some(run_id.as_str()), Some(3)), "{status}");
+    assert_eq!(status["failed"].as_array().map(Vec::len), Some(3), "{status}");
     assert!(report["chunks"][0]["reason"].as_str().unwrap().contains("injected failure on attempt 1"));
 
     // Redrive by run id; its children inherit its environment, here without the injected failure.

@@ -248,9 +248,10 @@ fn a_child_of_a_replaced_run_is_refused_and_a_late_write_is_seen_and_redriven() 
     std::thread::sleep(Duration::from_millis(20));
     std::fs::write(output.join("part-00001"), b"late write of a replaced run\n").unwrap();
     let status = run(command("batchfan", None).args(["status", "--format", "json"]).arg(&output));
-    let report = json(&status);
-    assert_eq!(report["chunks"][1]["status"], "NOT_COMMITTED", "{report}");
-    assert!(report["chunks"][1]["reason"].as_str().unwrap().contains("changed after the commit"), "{report}");
+    let status = json(&status);
+    let report = &status["report"];
+    assert_eq!(report["chunks"][1]["status"], "NOT_COMMITTED", "{status}");
+    assert!(report["chunks"][1]["reason"].as_str().unwrap().contains("changed after the commit"), "{status}");
     assert_eq!(report["chunks"][0]["status"], "SUCCEEDED");
     let exit = run(command("batchfan", None).args(["status", "--exit-status"]).arg(&output));
     assert_eq!(exit.status.code(), Some(1));

@@ -2,9 +2,7 @@
 
 use std::path::PathBuf;
 
-use batchfan::plan::PlanOptions;
-use batchfan::run::RunSpec;
-use batchfan::uri::Location;
+use batchfan::{Location, PlanOptions, RunSpec};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Fan out work over every object under an S3 prefix or local folder: plan it, run it on this
@@ -26,15 +24,19 @@ pub enum Command {
     Register(RegisterArgs),
     /// Plan, write the manifest to S3 and submit the run as AWS Batch array jobs.
     Submit(Box<SubmitArgs>),
-    /// Show a submitted run's progress and failed children.
+    /// Show a run's progress: chunks committed, failed and pending, and why they failed.
     Status(StatusArgs),
-    /// Wait for a submitted run to finish; exit 0 if it succeeded, 1 if too many children failed.
+    /// Wait for a run to finish; exit 0 if every chunk committed (within the tolerance), else 1.
     Wait(WaitArgs),
-    /// Cancel (terminate) every array job of a run.
+    /// Cancel a run: terminate its AWS Batch jobs (or stop a local run's process), release its output.
     Cancel(CancelArgs),
-    /// Submit a new array over exactly the failed chunks of a finished run (AWS Batch), or send
-    /// a queue run's dead-lettered chunks to its queue again.
+    /// Run a finished run's chunks without a completion marker again: a new AWS Batch array over
+    /// exactly them, a queue run's dead-lettered chunks sent again, a local run's run now.
     Redrive(RedriveArgs),
+    /// List what a run committed, in chunk order, from its completion markers.
+    Outputs(OutputsArgs),
+    /// Stream everything a run committed to stdout, in chunk order (a gather step is one pipe).
+    Cat(CatArgs),
     /// Plan, write the manifest and send one SQS message per chunk, for queue workers.
     Enqueue(Box<EnqueueArgs>),
     /// Run N queue workers on this machine: restarted when they crash, drained on Ctrl-C/SIGTERM.
@@ -406,8 +408,8 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
 /// Which run a command acts on.
 #[derive(Debug, Args)]
 pub struct RunArg {
-    /// The run: its id (from this machine's `submit` or `enqueue`), the URI of its run record or
-    /// of the record's folder, or its output location (the newest run there).
+    /// The run: its id (from this machine's `run`, `submit` or `enqueue`), the URI of its run
+    /// record or manifest, or its output location (the newest run there; a relative path works).
     pub run: String,
 }
 
@@ -447,6 +449,24 @@ pub struct CancelArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputsArgs {
+    #[command(flatten)]
+    pub run: RunArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    #[command(flatten)]
+    pub run: RunArg,
+    /// Decompress outputs committed compressed (`.gz`, `.zst`, ...) as they stream.
+    #[arg(long)]
+    pub decompress: bool,
 }
 
 #[derive(Debug, Args)]

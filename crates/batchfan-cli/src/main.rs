@@ -6,21 +6,16 @@ mod plan_cmd;
 mod present;
 mod queue_cmd;
 mod run_cmd;
+mod runs_cmd;
 mod scale_cmd;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::cli::{Cli, Command};
+use batchfan::contract::cli_exit as code;
 
-/// Exit codes: 0 ok, 1 work failed, 2 bad input, 75 transient (retry may help), 130 interrupted.
-pub(crate) mod code {
-    pub const WORK_FAILED: u8 = 1;
-    pub const BAD_INPUT: u8 = 2;
-    pub const TRANSIENT: u8 = 75;
-    pub const INTERRUPTED: u8 = 130;
-}
+use crate::cli::{Cli, Command};
 
 /// Resolves on Ctrl-C, SIGTERM or SIGHUP (a closed terminal): how long-running commands learn
 /// they should stop. All three take the same path: children drain, nothing is orphaned.
@@ -83,10 +78,12 @@ async fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run(&client, args).await,
         Command::Register(args) => batch_cmd::register(&client, args).await,
         Command::Submit(args) => batch_cmd::submit(&client, *args).await,
-        Command::Status(args) => batch_cmd::status(&client, args).await,
-        Command::Wait(args) => batch_cmd::wait(&client, args).await,
-        Command::Cancel(args) => batch_cmd::cancel(&client, args).await,
-        Command::Redrive(args) => batch_cmd::redrive(&client, args).await,
+        Command::Status(args) => runs_cmd::status(&client, args).await,
+        Command::Wait(args) => runs_cmd::wait(&client, args).await,
+        Command::Cancel(args) => runs_cmd::cancel(&client, args).await,
+        Command::Redrive(args) => runs_cmd::redrive(&client, args).await,
+        Command::Outputs(args) => runs_cmd::outputs(&client, args).await,
+        Command::Cat(args) => runs_cmd::cat(&client, args).await,
         Command::Enqueue(args) => queue_cmd::enqueue(&client, *args).await,
         Command::Workers(args) => queue_cmd::workers(&client, args).await,
         Command::Scale(command) => return scale_cmd::run(&client, command).await,

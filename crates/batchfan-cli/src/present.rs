@@ -3,9 +3,12 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use batchfan::plan::Plan;
+use batchfan::Plan;
+use batchfan::local::RunSummary;
+use batchfan::run::{Run, RunStatus};
+use batchfan::size::count_of;
 use batchfan::size::format_size;
-use batchfan::status::FailedChild;
+use batchfan::status::{ChunkFailure, StatusDetail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -85,7 +88,7 @@ pub fn kept_whole_text(plan: &Plan) -> String {
 }
 
 /// Failed children as an aligned table.
-pub fn failure_table(failed: &[FailedChild]) -> String {
+pub fn failure_table(failed: &[ChunkFailure]) -> String {
     let mut out = format!("{:>6}  {:>8}  {:>4}  {:<50}  {}\n", "INDEX", "ATTEMPTS", "EXIT", "REASON", "LOG");
     for f in failed {
         let exit = f.exit_code.map_or("-".to_string(), |c| c.to_string());
@@ -122,4 +125,316 @@ pub fn progress_bar(len: u64) -> ProgressBar {
     bar.set_style(style);
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
+}
+
+/// A value as one JSON document on stdout.
+pub fn print_json(value: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+/// A rate as people read it: `0.4`, `3.2`, `41`, `1,250`.
+pub fn per_second(rate: f64) -> String {
+    if rate < 10.0 {
+        format!("{rate:.1}")
+    } else {
+        let n = rate.round() as u64;
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    }
+}
+
+/// A run's status as JSON: the status, where the run is, and its report.
+pub fn status_json(run: &Run, status: &RunStatus) -> serde_json::Value {
+    let mut value = serde_json::to_value(status).unwrap_or_default();
+    let record = run.record();
+    if let Some(map) = value.as_object_mut() {
+        map.insert("record_uri".into(), json!(record.record_uri));
+        map.insert("manifest".into(), json!(record.manifest));
+        map.insert("output".into(), json!(record.output));
+    }
+    value
+}
+
+/// A run's status for people: one line of counts, what its executor adds, the failures.
+pub fn status_text(status: &RunStatus) -> String {
+    let mut out = String::new();
+    let progress = if status.complete { "" } else { " - in progress" };
+    match &status.detail {
+        StatusDetail::Batch { arrays, disagreement } => {
+            let c = &status.counts;
+            out += &format!(
+                "run {}: {} of {} children finished ({} succeeded, {} failed; {} running, {} runnable, {} waiting){progress}\n",
+                status.run_id,
+                c.terminal(),
+                c.total(),
+                c.succeeded,
+                c.failed,
+                c.running + c.starting,
+                c.runnable,
+                c.submitted + c.pending,
+            );
+            out +=
+                &format!("committed: {} of {} chunks have a completion marker\n", status.committed, status.chunk_count);
+            if let Some(disagreement) = disagreement {
+                out += &format!("warning: {disagreement}\n");
+            }
+            for a in arrays {
+                let kind = if a.redrive > 0 { format!("redrive {}", a.redrive) } else { "array".to_string() };
+                out += &format!(
+                    "  {}  {:<10} {:<10} {}/{} done\n",
+                    a.job_id,
+                    kind,
+                    a.status,
+                    a.counts.terminal(),
+                    a.counts.total()
+                );
+            }
+        }
+        StatusDetail::Queue { queue, dead_letter_queue, dead_lettered } => {
+            out += &format!(
+                "run {} (queue): {} of {} committed, {} dead-lettered, {} pending{progress}\n",
+                status.run_id,
+                status.committed,
+                count_of(status.chunk_count, "chunk", "chunks"),
+                dead_lettered.len(),
+                status.pending,
+            );
+            out += &format!(
+                "  queue: {} visible, {} in flight, {} delayed\n",
+                queue.visible, queue.in_flight, queue.delayed
+            );
+            if let Some(d) = dead_letter_queue {
+                out += &format!("  dead-letter queue: {} messages (all runs)\n", d.total());
+            }
+        }
+        StatusDetail::Local { running_in } => {
+            out += &format!(
+                "run {} (local): {} of {} committed, {} failed, {} not committed{}\n",
+                status.run_id,
+                status.committed,
+                count_of(status.chunk_count, "chunk", "chunks"),
+                status.failed.len(),
+                status.not_committed.len(),
+                running_in.as_ref().map_or(String::new(), |p| format!(" - running in process {p}"))
+            );
+        }
+        other => out += &format!("run {}: {other:?}\n", status.run_id),
+    }
+    if !status.not_committed.is_empty() {
+        out += &format!(
+            "not committed: {} ended without a completion marker (a child that exited without committing through the harness, or whose output changed since): {}; `batchfan redrive {}` runs them again\n",
+            count_of(status.not_committed.len() as u64, "chunk", "chunks"),
+            chunk_list(&status.not_committed),
+            status.run_id
+        );
+    }
+    if !status.failed.is_empty() {
+        let what = if matches!(status.detail, StatusDetail::Queue { .. }) {
+            "dead-lettered chunks"
+        } else {
+            "failed children"
+        };
+        out += &format!("\n{what}:\n{}", failure_table(&status.failed));
+    }
+    out
+}
+
+/// Chunk indices for a message: all of them up to 20, else the first 20 and how many more.
+pub fn chunk_list(chunks: &[u64]) -> String {
+    let shown: Vec<String> = chunks.iter().take(20).map(u64::to_string).collect();
+    match chunks.len() {
+        0..=20 => shown.join(", "),
+        n => format!("{}, and {} more", shown.join(", "), n - 20),
+    }
+}
+
+/// The summary of local children that ran (`run --local`, a local redrive).
+pub fn print_summary(summary: &RunSummary, wall: Duration) {
+    let secs = wall.as_secs_f64().max(1e-9);
+    let c = &summary.counts;
+    println!(
+        "run {}: {}, {} succeeded, {} failed",
+        summary.run_id,
+        count_of(c.total(), "child", "children"),
+        c.succeeded,
+        c.failed
+    );
+    println!(
+        "items {} ({}) in {:.2} s: {} items/s, {}/s",
+        summary.items,
+        format_size(summary.bytes),
+        secs,
+        per_second(summary.items as f64 / secs),
+        format_size((summary.bytes as f64 / secs) as u64)
+    );
+    println!("output:   {}", summary.output);
+    println!("manifest: {}", summary.manifest);
+    println!("logs:     {}", summary.log_dir);
+    if let Some(report) = &summary.report {
+        println!("report:   {report}");
+    }
+    if !summary.failed.is_empty() {
+        println!("\nfailed children:\n{}", failure_table(&summary.failed));
+    }
+}
+
+/// Progress of local children on a bar (and, without a terminal, a line every 10 s): what
+/// `run --local` and a local redrive show.
+pub fn local_progress(
+    format: crate::cli::Format,
+    parallel: usize,
+) -> (ProgressBar, impl Fn(&batchfan::local::Event) + Send + Sync) {
+    use batchfan::local::Event;
+    let bar = progress_bar(0);
+    let started = std::time::Instant::now();
+    let log_line = log_line_every(format);
+    let done = std::sync::Mutex::new((0u64, 0u64, 0u64));
+    let shown = bar.clone();
+    let on_event = move |event: &Event| match event {
+        Event::Planned { run_id, manifest, items, bytes, chunks, to_run, resumed } => {
+            shown.set_length(*to_run);
+            done.lock().unwrap_or_else(|p| p.into_inner()).2 = *to_run;
+            if format == crate::cli::Format::Text {
+                if *resumed {
+                    say(
+                        &shown,
+                        format!(
+                            "resuming run {run_id}: {} of {chunks} without a completion marker",
+                            count_of(*to_run, "chunk", "chunks")
+                        ),
+                    );
+                }
+                say(
+                    &shown,
+                    format!(
+                        "run {run_id}: {} ({}) in {}, {parallel} at a time; manifest {manifest}",
+                        count_of(*items, "item", "items"),
+                        format_size(*bytes),
+                        count_of(*chunks, "chunk", "chunks")
+                    ),
+                );
+            }
+        }
+        Event::Finished { counts, items, bytes, .. } => {
+            let (items, bytes, total) = {
+                let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
+                done.0 += items;
+                done.1 += bytes;
+                *done
+            };
+            let secs = started.elapsed().as_secs_f64().max(1e-3);
+            let rates =
+                format!("{} items/s, {}/s", per_second(items as f64 / secs), format_size((bytes as f64 / secs) as u64));
+            shown.set_position(counts.terminal());
+            shown.set_message(format!(
+                "ok {} failed {} running {} | {rates}",
+                counts.succeeded, counts.failed, counts.running
+            ));
+            log_line(&format!(
+                "{}/{total} children done ({} ok, {} failed, {} running) after {:.0} s; {rates}",
+                counts.terminal(),
+                counts.succeeded,
+                counts.failed,
+                counts.running,
+                secs
+            ));
+        }
+        Event::Retrying { index, attempt, reason } => {
+            say(&shown, format!("child {index} attempt {attempt} failed ({reason}); retrying"));
+        }
+        _ => {}
+    };
+    (bar, on_event)
+}
+
+/// A line on stderr above the bar (or alone, without a terminal).
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+/// The failure exit code when `failed` holds.
+pub fn exit_if(failed: bool) -> std::process::ExitCode {
+    if failed {
+        std::process::ExitCode::from(batchfan::contract::cli_exit::WORK_FAILED)
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
+
+/// Prints a run's status and report.
+pub fn print_status(run: &Run, status: &batchfan::RunStatus, format: crate::cli::Format) {
+    match format {
+        crate::cli::Format::Json => print_json(&status_json(run, status)),
+        crate::cli::Format::Text => print!("{}", status_text(status)),
+    }
+}
+
+/// `--tolerated-failure-*` and `--interval` as wait options (checked).
+pub fn wait_options(t: &crate::cli::ToleranceArgs) -> batchfan::Result<batchfan::WaitOptions> {
+    if !(0.0..=100.0).contains(&t.tolerated_failure_percent) {
+        return Err(batchfan::Error::option(
+            "--tolerated-failure-percent",
+            t.tolerated_failure_percent,
+            "between 0 and 100",
+        ));
+    }
+    if !(t.interval.is_finite() && t.interval > 0.0) {
+        return Err(batchfan::Error::option("--interval", t.interval, "a positive number of seconds"));
+    }
+    let mut options = batchfan::WaitOptions::default();
+    options.interval = Duration::from_secs_f64(t.interval);
+    options.tolerated_failure_count = t.tolerated_failure_count;
+    options.tolerated_failure_percent = t.tolerated_failure_percent;
+    Ok(options)
+}
+
+/// Waits for a run with a progress bar, prints its status; exit 0 when it succeeded within the
+/// tolerance, 1 when not (or when `--timeout` ran out).
+pub async fn wait_for(
+    run: &Run,
+    mut options: batchfan::WaitOptions,
+    format: crate::cli::Format,
+) -> batchfan::Result<std::process::ExitCode> {
+    let bar = progress_bar(run.record().chunk_count);
+    let log_line = log_line_every(format);
+    let shown = bar.clone();
+    options.on_progress = Some(std::sync::Arc::new(move |s: &batchfan::RunStatus| {
+        let done = s.committed + s.failed.len() as u64 + s.counts.failed.min(s.chunk_count);
+        let message = match s.kind {
+            batchfan::RunKind::Queue => format!("committed {} dead-lettered {}", s.committed, s.counts.failed),
+            _ => format!(
+                "committed {} failed {} running {} runnable {}",
+                s.committed,
+                s.counts.failed,
+                s.counts.running + s.counts.starting,
+                s.counts.runnable
+            ),
+        };
+        log_line(&format!("{} of {} chunks: {message}", done.min(s.chunk_count), s.chunk_count));
+        shown.set_position(done.min(s.chunk_count));
+        shown.set_message(message);
+    }));
+    let timeout = options.timeout;
+    let status = run.wait(&options).await;
+    bar.finish_and_clear();
+    let status = status?;
+    if !status.complete {
+        eprintln!(
+            "wait: the run did not finish within --timeout {} s; its counts now:",
+            timeout.map_or(0.0, |t| t.as_secs_f64())
+        );
+    }
+    print_status(run, &status, format);
+    Ok(exit_if(!status.succeeded(&options)))
 }

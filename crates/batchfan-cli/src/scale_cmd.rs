@@ -512,11 +512,9 @@ async fn run_cmd(client: &Client, args: ScaleRunArgs) -> Result<ExitCode, ScaleE
     let every = Duration::from_secs_f64(args.interval);
     let changes = controller::run(&mut scaler, &mut source, target.as_mut(), every, stop, &mut on_decision).await;
     // The local pool drains through its workers' SIGTERM path.
-    let stop_timeout: f64 =
-        std::env::var(batchfan::contract::env::STOP_TIMEOUT).ok().and_then(|v| v.parse().ok()).unwrap_or(25.0);
     let _ = target.set_capacity(0).await;
     if args.target == ScaleTarget::Local {
-        let deadline = std::time::Instant::now() + Duration::from_secs_f64(stop_timeout + 5.0);
+        let deadline = std::time::Instant::now() + batchfan::local::default_stop_deadline();
         while target.capacity().await.unwrap_or(0) > 0 && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

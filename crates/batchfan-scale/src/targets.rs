@@ -30,7 +30,7 @@ pub struct SqsSource {
 impl SqsSource {
     /// A source over `url`; the queue must exist.
     pub async fn new(client: Client, url: &str) -> Result<SqsSource, ScaleError> {
-        batchfan::queue::describe_queue(&client, url).await.map_err(io)?;
+        client.queue(url).describe().await.map_err(io)?;
         Ok(SqsSource { client, url: url.to_string() })
     }
 }
@@ -38,7 +38,7 @@ impl SqsSource {
 #[async_trait]
 impl MetricSource for SqsSource {
     async fn observe(&mut self) -> Result<Observation, ScaleError> {
-        let counts = batchfan::queue::queue_counts(&self.client, &self.url).await.map_err(io)?;
+        let counts = self.client.queue(&self.url).counts().await.map_err(io)?;
         Ok(Observation {
             visible: counts.visible as f64,
             in_flight: counts.in_flight as f64,
@@ -126,7 +126,7 @@ impl BatchTarget {
 #[async_trait]
 impl CapacityTarget for BatchTarget {
     async fn capacity(&mut self) -> Result<u32, ScaleError> {
-        let live = self.jobs.live_workers(&self.client).await.map_err(io)?;
+        let live = self.client.live_workers(&self.jobs).await.map_err(io)?;
         self.running = live.iter().filter(|w| w.running).count() as u32;
         Ok(live.len() as u32)
     }
@@ -137,14 +137,15 @@ impl CapacityTarget for BatchTarget {
     }
 
     async fn set_capacity(&mut self, n: u32) -> Result<(), ScaleError> {
-        let live = self.jobs.live(&self.client).await.map_err(io)?;
+        let live: Vec<String> =
+            self.client.live_workers(&self.jobs).await.map_err(io)?.into_iter().map(|w| w.job_id).collect();
         let have = live.len() as u32;
         if n > have {
-            let job_id = self.jobs.add(&self.client, n - have).await.map_err(io)?;
+            let job_id = self.client.add_workers(&self.jobs, n - have).await.map_err(io)?;
             (self.on_event)(&BatchEvent::Submitted { count: n - have, job_id });
         } else if n < have {
             let stop = &live[..(have - n) as usize];
-            self.jobs.stop(&self.client, stop).await.map_err(io)?;
+            self.client.stop_workers(&self.jobs, stop).await.map_err(io)?;
             (self.on_event)(&BatchEvent::Terminated { job_ids: stop.to_vec() });
         }
         Ok(())

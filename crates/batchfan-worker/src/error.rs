@@ -22,6 +22,16 @@ pub enum WorkerError {
     /// The handler panicked.
     #[error("handler panicked: {0}")]
     Panic(String),
+    /// A program `batchfan-worker exec` runs failed: the message names the item or chunk, the
+    /// program's exit status and its last stderr lines; the worker exits with the program's own
+    /// code (1 when it died by a signal, 127 when it could not start).
+    #[error("{message}")]
+    Program {
+        /// What failed and how.
+        message: String,
+        /// The exit code the worker ends with.
+        code: i32,
+    },
     /// SIGTERM arrived before the chunk was committed.
     #[error("terminated by SIGTERM before commit; nothing was committed")]
     Terminated,
@@ -48,6 +58,7 @@ impl WorkerError {
             WorkerError::Batchfan(e) => batchfan_code(e).unwrap_or(exit::HANDLER_FAILED),
             WorkerError::Handler(e) => classify(e.as_ref()).unwrap_or(exit::HANDLER_FAILED),
             WorkerError::Panic(_) => exit::HANDLER_FAILED,
+            WorkerError::Program { code, .. } => *code,
             WorkerError::Terminated => exit::TERMINATED,
             WorkerError::Fenced { .. } => exit::FENCED,
         }
@@ -67,9 +78,6 @@ fn batchfan_code(e: &batchfan::Error) -> Option<i32> {
 fn classify(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
     if let Some(w) = e.downcast_ref::<WorkerError>() {
         return Some(w.exit_code());
-    }
-    if let Some(failed) = e.downcast_ref::<crate::exec::ExecFailed>() {
-        return Some(failed.exit_code());
     }
     // An `io::Error` from an `ItemReader` read through `AsyncRead` carries the batchfan error.
     let e = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {

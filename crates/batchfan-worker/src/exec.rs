@@ -164,7 +164,7 @@ async fn per_item(options: &ExecOptions, chunk: &Chunk, work: &WorkDir, n: usize
     let stdin = if options.stdin { Some(reader) } else { None };
     run_program(options, &vars, stdin, (!writes_output).then_some(output.as_path())).await.map_err(|e| match e {
         ProgramError::Failed(msg, code) => {
-            Box::new(ExecFailed { message: format!("item `{}`: {msg}", item.key), code }) as BoxError
+            Box::new(WorkerError::Program { message: format!("item `{}`: {msg}", item.key), code }) as BoxError
         }
         ProgramError::Other(e) => e,
     })?;
@@ -209,7 +209,7 @@ async fn per_chunk(options: &ExecOptions, chunk: &Chunk, work: &WorkDir) -> Resu
     let writes_output = options.program.iter().any(|a| a.contains("{output}"));
     run_program(options, &vars, None, (!writes_output).then_some(output.as_path())).await.map_err(|e| match e {
         ProgramError::Failed(msg, code) => {
-            Box::new(ExecFailed { message: format!("chunk {}: {msg}", chunk.index()), code }) as BoxError
+            Box::new(WorkerError::Program { message: format!("chunk {}: {msg}", chunk.index()), code }) as BoxError
         }
         ProgramError::Other(e) => e,
     })?;
@@ -270,28 +270,6 @@ impl<E: Into<BoxError>> From<E> for ProgramError {
         ProgramError::Other(e.into())
     }
 }
-
-/// A failed program: the worker exits with the program's own code (1 when it died by a signal).
-#[derive(Debug)]
-pub struct ExecFailed {
-    message: String,
-    code: i32,
-}
-
-impl ExecFailed {
-    /// The exit code the worker ends with.
-    pub fn exit_code(&self) -> i32 {
-        self.code
-    }
-}
-
-impl std::fmt::Display for ExecFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ExecFailed {}
 
 async fn run_program(
     options: &ExecOptions,

@@ -24,12 +24,20 @@
 //! }
 //! ```
 //!
-//! `run` reads [`Config::from_env`], reads only this child's chunk of the manifest, skips the
-//! chunk if it was already committed, calls the handler, and commits the output exactly once:
-//! the whole output appears under `OUTPUT/part-NNNNN` in one atomic write, then a completion
-//! marker. A handler error or panic fails the chunk with nothing committed; SIGTERM (Spot
-//! reclaim) stops the handler and exits 143 with nothing committed, so a retry starts clean.
-//! Exit codes are listed in [`exit`].
+//! `run` installs its SIGTERM handler first, then reads [`Config::from_env`], reads only this
+//! child's chunk of the manifest, skips the chunk if it was already committed, calls the
+//! handler, and commits the output exactly once: the whole output appears under
+//! `OUTPUT/part-NNNNN` in one atomic write, then a completion marker. Each write of a commit is
+//! fenced: it happens only while the run still holds its output (exit 4 otherwise). A handler
+//! error or panic fails the chunk with nothing committed.
+//!
+//! SIGTERM (Spot reclaim, scale-in) drains: the handler goes on until `BATCHFAN_STOP_TIMEOUT`
+//! (default 25 s, under the 30 s ECS and AWS Batch give before SIGKILL); a chunk that finishes
+//! within it commits and the process exits 0. At the deadline, or on a second SIGTERM, the
+//! handler is aborted and the process exits 143 with nothing committed, so a retry starts clean.
+//! [`Chunk::stopping`] lets a handler cut its work short. With `BATCHFAN_QUEUE_URL` set the same
+//! `run` serves an SQS queue instead ([`queue`]), with the same drain. Exit codes are listed in
+//! [`exit`].
 
 #![warn(missing_docs)]
 

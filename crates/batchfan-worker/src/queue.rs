@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use batchfan::Client;
 use batchfan::contract::ChunkMessage;
 use batchfan::manifest::ManifestReader;
-use batchfan::queue::{self as sqs, QueueInfo, Received};
+use batchfan::queue::{Queue, QueueInfo, Received};
 use tokio::sync::{Mutex, oneshot};
 use tokio::task::JoinSet;
 use tracing::field::Empty;
@@ -229,7 +229,7 @@ impl<H: Handler> Chunks<H> {
             match cache.get(&chunk.manifest) {
                 Some(m) => m.clone(),
                 None => {
-                    let opened = ManifestReader::open(client, &chunk.manifest).await.map_err(dead_unless_transient)?;
+                    let opened = client.open_manifest(&chunk.manifest).await.map_err(dead_unless_transient)?;
                     cache.insert(chunk.manifest.clone(), opened.clone());
                     opened
                 }
@@ -296,8 +296,9 @@ pub(crate) async fn serve<H: QueueHandler>(
     handler: Arc<H>,
     stop: &StopSignal,
 ) -> Result<Served, WorkerError> {
+    let sqs = client.queue(&config.queue_url);
     let queue =
-        Arc::new(sqs::describe_queue(client, &config.queue_url).await.map_err(|e| {
+        Arc::new(sqs.describe().await.map_err(|e| {
             if e.is_transient() { WorkerError::Batchfan(e) } else { WorkerError::Config(e.to_string()) }
         })?);
     if queue.dead_letter_queue.is_none() {
@@ -325,10 +326,9 @@ pub(crate) async fn serve<H: QueueHandler>(
             // The receive runs as a task of its own: a long poll is never dropped midway, so no
             // message is taken from SQS and then lost until its visibility timeout.
             let (tx, rx) = oneshot::channel();
-            let (client, url, max, wait) =
-                (client.clone(), config.queue_url.clone(), (config.concurrency - tasks.len()).min(10), config.wait);
+            let (sqs, max, wait) = (sqs.clone(), (config.concurrency - tasks.len()).min(10), config.wait);
             tokio::spawn(async move {
-                let _ = tx.send(sqs::receive(&client, &url, max as i32, wait).await);
+                let _ = tx.send(sqs.receive(max as i32, wait).await);
             });
             waiting = Some(rx);
         }
@@ -360,12 +360,12 @@ pub(crate) async fn serve<H: QueueHandler>(
                 for received in messages {
                     if stop.phase() != Phase::Running {
                         // Received after the stop began: another worker takes it at once.
-                        release(client, &queue, &received).await;
+                        release(&sqs, &received).await;
                         served.released += 1;
                         continue;
                     }
                     let message = Message { received, stop: stop.clone() };
-                    tasks.spawn(settle(client.clone(), queue.clone(), config.clone(), handler.clone(), message));
+                    tasks.spawn(settle(client.clone(), sqs.clone(), queue.clone(), config.clone(), handler.clone(), message));
                 }
             }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
@@ -399,8 +399,8 @@ pub(crate) async fn serve<H: QueueHandler>(
 
 /// Makes a message visible again at once (best effort: otherwise it comes back after its
 /// visibility timeout).
-async fn release(client: &Client, queue: &QueueInfo, received: &Received) {
-    if let Err(e) = sqs::set_visibility(client, &queue.url, &received.receipt, 0).await {
+async fn release(sqs: &Queue, received: &Received) {
+    if let Err(e) = sqs.set_visibility(&received.receipt, 0).await {
         tracing::warn!(error = %e, message_id = %received.message_id, "could not release the message; it comes back after its visibility timeout");
     }
 }
@@ -408,6 +408,7 @@ async fn release(client: &Client, queue: &QueueInfo, received: &Received) {
 /// Processes one message with a heartbeat, then settles it.
 async fn settle<H: QueueHandler>(
     client: Client,
+    sqs: Queue,
     queue: Arc<QueueInfo>,
     config: Arc<QueueConfig>,
     handler: Arc<H>,
@@ -417,7 +418,7 @@ async fn settle<H: QueueHandler>(
     let stop = message.stop.clone();
     let span = tracing::info_span!("message", message_id = %received.message_id, attempt = received.receive_count);
     async move {
-        let heartbeat = tokio::spawn(heartbeat(client.clone(), queue.clone(), received.receipt.clone()));
+        let heartbeat = tokio::spawn(heartbeat(sqs.clone(), queue.visibility_timeout, received.receipt.clone()));
         let _heartbeat = AbortOnDrop(heartbeat.abort_handle());
         let work = handler.handle(client.clone(), config, message);
         let result = tokio::select! {
@@ -426,7 +427,7 @@ async fn settle<H: QueueHandler>(
         };
         drop(_heartbeat);
         match result {
-            Some(Ok(())) => match sqs::delete_message(&client, &queue.url, &received.receipt).await {
+            Some(Ok(())) => match sqs.delete(&received.receipt).await {
                 Ok(()) => Settled::Succeeded,
                 Err(e) => {
                     // The work is committed; the message comes back and is acknowledged as
@@ -437,7 +438,7 @@ async fn settle<H: QueueHandler>(
             },
             Some(Err(e)) if e.downcast_ref::<DeadLetter>().is_some() => {
                 let reason = e.to_string();
-                match sqs::dead_letter(&client, &queue, &received, &reason).await {
+                match sqs.dead_letter(&queue, &received, &reason).await {
                     Ok(true) => {
                         tracing::error!(reason = %reason, "moved to the dead-letter queue: retrying cannot help");
                         Settled::DeadLettered
@@ -454,7 +455,7 @@ async fn settle<H: QueueHandler>(
             }
             Some(Err(e)) if e.downcast_ref::<WorkerError>().is_some_and(|w| matches!(w, WorkerError::Terminated)) => {
                 tracing::warn!("stopped before the commit: releasing the unfinished message");
-                release(&client, &queue, &received).await;
+                release(&sqs, &received).await;
                 Settled::Released
             }
             Some(Err(e)) => {
@@ -463,7 +464,7 @@ async fn settle<H: QueueHandler>(
             }
             None => {
                 tracing::warn!("drain deadline: releasing the unfinished message");
-                release(&client, &queue, &received).await;
+                release(&sqs, &received).await;
                 Settled::Released
             }
         }
@@ -474,12 +475,12 @@ async fn settle<H: QueueHandler>(
 
 /// Extends the message's visibility every third of the visibility timeout, so it never
 /// expires while the work runs.
-async fn heartbeat(client: Client, queue: Arc<QueueInfo>, receipt: String) {
-    let timeout = queue.visibility_timeout.max(1);
+async fn heartbeat(sqs: Queue, visibility_timeout: u32, receipt: String) {
+    let timeout = visibility_timeout.max(1);
     let every = Duration::from_secs_f64((f64::from(timeout) / 3.0).max(0.5));
     loop {
         tokio::time::sleep(every).await;
-        if let Err(e) = sqs::set_visibility(&client, &queue.url, &receipt, timeout).await {
+        if let Err(e) = sqs.set_visibility(&receipt, timeout).await {
             tracing::warn!(error = %e, "visibility heartbeat failed");
         }
     }

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use batchfan::Client;
 use batchfan::contract::{self, Header, Item, MARKER_VERSION, Marker};
-use batchfan::layout;
 use batchfan::manifest::ManifestReader;
 use batchfan::records::ItemReader;
 use batchfan::store::{self, ReadOptions, Store};
@@ -238,7 +237,7 @@ pub async fn run<H: Handler>(handler: H) -> ExitCode {
         let config = Config::from_env()?;
         let stop = stop.map_err(|e| WorkerError::Config(format!("cannot install the SIGTERM handler: {e}")))?;
         let client = Client::from_env().await;
-        let manifest = ManifestReader::open(&client, &config.manifest).await.map_err(config_error)?;
+        let manifest = client.open_manifest(&config.manifest).await.map_err(config_error)?;
         run_chunk(&client, &manifest, &Job::from(&config), &handler, &stop).await
     }
     .instrument(span.clone())
@@ -261,7 +260,7 @@ pub(crate) fn exit_code<T>(span: &Span, result: Result<T, WorkerError>) -> ExitC
 /// Runs `handler` on the chunk `config` names, reading and writing through `client`, and commits
 /// its output exactly once. Installs no signal handler: that is [`run`]'s (the caller's) choice.
 pub async fn run_with<H: Handler>(config: Config, client: &Client, handler: H) -> Result<Outcome, WorkerError> {
-    let manifest = ManifestReader::open(client, &config.manifest).await.map_err(config_error)?;
+    let manifest = client.open_manifest(&config.manifest).await.map_err(config_error)?;
     run_chunk(client, &manifest, &Job::from(&config), &handler, &StopSignal::never()).await
 }
 
@@ -502,7 +501,7 @@ async fn commit(
         bytes_out,
         objects,
         versions,
-        committed_unix_ms: layout::now_ms(),
+        committed_unix_ms: contract::now_ms(),
     };
     let body = serde_json::to_vec_pretty(&marker).map_err(|e| WorkerError::Config(e.to_string()))?;
     fence.check().await?;

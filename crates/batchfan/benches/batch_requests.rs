@@ -4,10 +4,8 @@
 
 use std::time::Instant;
 
-use batchfan::batch::{self, ShortForm, SubmitOptions};
-use batchfan::plan::PlanOptions;
-use batchfan::run::RunSpec;
-use batchfan::uri::Location;
+use batchfan::batch::ShortForm;
+use batchfan::{Location, PlanOptions, RunSpec, SubmitOptions, WaitOptions};
 
 const CHUNKS: usize = 10_000;
 
@@ -60,20 +58,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     let start = (count(), Instant::now());
-    let record = client.submit(&run_spec, &options).await?.record;
+    let run = client.submit(&run_spec, &options).await?;
     row(
-        &format!("submit {} chunks", record.chunk_count),
+        &format!("submit {} chunks", run.record().chunk_count),
         count() - start.0,
         start.1.elapsed().as_secs_f64(),
         "one array job",
     );
     let start = (count(), Instant::now());
     let polls = std::sync::atomic::AtomicU64::new(0);
-    let on_poll = |_: &batch::RunStatus| {
-        polls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    };
-    let status = client.wait(&record, std::time::Duration::from_millis(100), &on_poll).await?;
-    let polls = polls.into_inner();
+    let polls = std::sync::Arc::new(polls);
+    let counter = polls.clone();
+    let mut wait = WaitOptions::default();
+    wait.interval = std::time::Duration::from_millis(100);
+    wait.on_progress = Some(std::sync::Arc::new(move |_: &batchfan::RunStatus| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }));
+    let status = run.wait(&wait).await?;
+    let polls = polls.load(std::sync::atomic::Ordering::Relaxed);
     row(
         "watch to completion",
         count() - start.0,
@@ -82,12 +84,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // The per-chunk way: one plain job per chunk, then DescribeJobs 100 at a time per poll.
-    let mut template = options.template("perchunk")?;
     let start = (count(), Instant::now());
     let mut ids = Vec::with_capacity(CHUNKS);
     for i in 0..CHUNKS {
-        template.job_name = format!("perchunk-{i}");
-        ids.push(template.send(&client).await?);
+        let sent = client
+            .batch()
+            .await
+            .submit_job()
+            .job_name(format!("perchunk-{i}"))
+            .job_queue(&options.job_queue)
+            .job_definition(&options.job_definition)
+            .send()
+            .await?;
+        ids.push(sent.job_id().unwrap_or_default().to_string());
     }
     row("per-chunk submitter: submit", count() - start.0, start.1.elapsed().as_secs_f64(), "one SubmitJob per chunk");
     let start = (count(), Instant::now());

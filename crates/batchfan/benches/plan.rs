@@ -63,7 +63,7 @@ async fn main() {
             let (wall, cpu) = (Instant::now(), cpu_seconds());
             let plan = plan_objects(&input, objects, &PlanOptions { children: Some(10_000), ..Default::default() })
                 .expect("plan");
-            manifest::write_plan(&client, &uri, &plan, "bf-bench", &output).await.expect("write");
+            manifest::write_plan(client.stores(), &uri, &plan, "bf-bench", &output).await.expect("write");
             let size = std::fs::metadata(&uri).map_or(0, |m| m.len());
             row(
                 "plan + write_plan (streamed) --children 10000",
@@ -121,13 +121,13 @@ async fn main() {
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let path = dir.join("manifest.jsonl");
     let uri = path.display().to_string();
-    manifest::write(&client, &uri, encoded).await.expect("write");
+    manifest::write(client.stores(), &uri, encoded).await.expect("write");
 
     let children = 200u64;
     let (wall, cpu) = (Instant::now(), cpu_seconds());
     let mut items = 0;
     for i in 0..children {
-        let reader = ManifestReader::open(&client, &uri).await.expect("open");
+        let reader = ManifestReader::open(client.stores(), &uri).await.expect("open");
         items += reader.chunk(i * 49).await.expect("chunk").len();
     }
     let per_child = wall.elapsed().as_secs_f64() / children as f64;

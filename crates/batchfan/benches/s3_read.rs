@@ -118,13 +118,14 @@ async fn child_chunk_reads(
             support::listing(1_000_000),
             &PlanOptions { children: Some(10_000), ..Default::default() },
         )?;
-        manifest::write_plan(client, &uri, &plan, "bf-bench", &Location::parse("s3://bench-bucket/out/")?).await?;
+        manifest::write_plan(client.stores(), &uri, &plan, "bf-bench", &Location::parse("s3://bench-bucket/out/")?)
+            .await?;
     }
     let children = 100u64;
     let start = Instant::now();
     let mut items = 0;
     for i in 0..children {
-        let reader = ManifestReader::open(client, &uri).await?;
+        let reader = ManifestReader::open(client.stores(), &uri).await?;
         items += reader.chunk(i * 97).await?.len();
     }
     let per_child = start.elapsed().as_secs_f64() / children as f64;

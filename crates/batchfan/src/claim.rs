@@ -46,6 +46,11 @@ impl Claim {
         }
     }
 
+    /// True when the holding process is one of this host.
+    pub fn is_local(&self) -> bool {
+        self.pid.is_some() && self.host == host_name()
+    }
+
     /// True when the holding process is known to be gone (same host, no such process).
     pub fn is_stale(&self) -> bool {
         self.pid.is_some_and(|pid| self.host == host_name() && !crate::store::process_alive(pid))
@@ -65,7 +70,7 @@ impl Claim {
 /// A claim of `run_id` itself (a resumed or redriven run) is taken over only when the process
 /// holding it is gone, or it was handed to AWS Batch or SQS: two processes never run one run's
 /// chunks at once.
-pub async fn take(store: &dyn Store, run_id: &str) -> Result<()> {
+pub(crate) async fn take(store: &dyn Store, run_id: &str) -> Result<()> {
     let key = claim_key();
     let body = |c: &Claim| serde_json::to_vec_pretty(c).map(Bytes::from).unwrap_or_default();
     let mine = Claim::new(run_id);
@@ -119,7 +124,7 @@ pub async fn read(store: &dyn Store) -> Result<Option<Claim>> {
 }
 
 /// Releases `run_id`'s claim (another run's claim is left alone).
-pub async fn release(store: &dyn Store, run_id: &str) -> Result<()> {
+pub(crate) async fn release(store: &dyn Store, run_id: &str) -> Result<()> {
     if read(store).await?.is_some_and(|c| c.run_id == run_id) {
         store.delete(&claim_key()).await?;
     }
@@ -128,7 +133,8 @@ pub async fn release(store: &dyn Store, run_id: &str) -> Result<()> {
 
 /// Marks `run_id`'s claim as held by the run itself, not this process (after a submit): it
 /// stays until the run is seen complete.
-pub async fn detach(store: &dyn Store, run_id: &str) -> Result<()> {
+#[cfg_attr(not(any(feature = "batch", feature = "queue")), allow(dead_code))]
+pub(crate) async fn detach(store: &dyn Store, run_id: &str) -> Result<()> {
     if let Some(mut claim) = read(store).await?.filter(|c| c.run_id == run_id) {
         claim.pid = None;
         store.put(&claim_key(), serde_json::to_vec_pretty(&claim).map(Bytes::from).unwrap_or_default()).await?;
@@ -143,25 +149,4 @@ fn host_name() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown-host".into())
-}
-
-/// After a submit or enqueue: a run that started keeps the claim, detached from this process
-/// ([`detach`]); one that never started gives it back ([`release`]).
-pub async fn hand_over(client: &crate::Client, output: &str, run_id: &str, started: bool) -> Result<()> {
-    let store = client.store(&crate::uri::Location::parse(output)?)?;
-    if started { detach(store.as_ref(), run_id).await } else { release(store.as_ref(), run_id).await }
-}
-
-/// Takes the claim on `output` (a URI) for `run_id` again, before a redrive sends more work:
-/// its children commit only while their run holds the output. Refused while another run holds
-/// it.
-pub async fn retake(client: &crate::Client, output: &str, run_id: &str) -> Result<()> {
-    let store = client.store(&crate::uri::Location::parse(output)?)?;
-    take(store.as_ref(), run_id).await
-}
-
-/// Releases `run_id`'s claim on `output` (a URI), once the run is seen complete or cancelled.
-pub async fn release_run(client: &crate::Client, output: &str, run_id: &str) -> Result<()> {
-    let store = client.store(&crate::uri::Location::parse(output)?)?;
-    release(store.as_ref(), run_id).await
 }

@@ -1,24 +1,28 @@
-//! [`Client`]: the front door. One cloneable handle (an `Arc` inside) holding the AWS clients,
-//! the AWS Batch rate limiter and request counter, and the stores a caller handed in. Nothing
-//! is process-global: two clients in one process talk to two accounts or regions.
+//! [`Client`]: the front door. One cloneable handle (an `Arc` inside) on the AWS clients, the
+//! rate limiters and request counters, the store registry and the run notes. Nothing is
+//! process-global: two clients in one process talk to two accounts or regions. The modules below
+//! take the registry or the shared state, never the client.
 
 use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 
+pub use crate::aws::default_retry_config;
+use crate::aws::{Aws, AwsSettings};
+use crate::context::Context;
 use crate::contract::env;
 use crate::error::Result;
-use crate::local::{Event, LocalOptions, RunSummary};
-use crate::manifest::{self, ManifestReader};
-use crate::plan::{self, Plan, PlanOptions};
-use crate::run::{self, PlannedRun, PreparedRun, RunSpec};
-use crate::store::{LocalStore, PrefixStore, S3Store, Store};
+use crate::local::{Event, LocalOptions};
+use crate::manifest::ManifestReader;
+use crate::plan::{Plan, PlanOptions};
+use crate::prepare::RunSpec;
+use crate::registry::StoreRegistry;
+use crate::run::{LocalRun, Run};
+use crate::store::Store;
 use crate::uri::Location;
 
 /// Default AWS Batch requests per second of one client (`BATCHFAN_BATCH_RPS` for
@@ -29,22 +33,11 @@ pub const DEFAULT_BATCH_RPS: f64 = 10.0;
 /// a SendMessageBatch carries 10 messages.
 pub const DEFAULT_SQS_RPS: f64 = 100.0;
 
-/// The retry behaviour of a client's AWS calls unless [`ClientBuilder::retry_config`] says
-/// otherwise: the SDK's standard mode (exponential backoff with full jitter, a retry quota),
-/// 8 attempts, from 100 ms up to 10 s apart. Throttling (HTTP 429,
-/// `TooManyRequestsException`, `SlowDown`), 5xx and connection errors are retried.
-pub fn default_retry_config() -> RetryConfig {
-    RetryConfig::standard()
-        .with_max_attempts(8)
-        .with_initial_backoff(Duration::from_millis(100))
-        .with_max_backoff(Duration::from_secs(10))
-}
-
-/// The batchfan client: plans, writes manifests, runs locally, and drives AWS Batch.
+/// The batchfan client: plans, starts runs of every kind and finds them again.
 ///
 /// ```no_run
 /// # async fn demo() -> batchfan::Result<()> {
-/// use batchfan::{Client, plan::PlanOptions, uri::Location};
+/// use batchfan::{Client, Location, PlanOptions};
 /// let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
 /// let client = Client::new(&config);
 /// let input = Location::parse("s3://my-bucket/logs/2026/")?;
@@ -54,44 +47,15 @@ pub fn default_retry_config() -> RetryConfig {
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    /// The AWS clients, made on first use: a purely local run never resolves credentials or a
-    /// region (which can mean probing the instance metadata service).
-    aws: tokio::sync::OnceCell<Aws>,
-    /// The configuration to make them from; `None`: the standard chain, loaded on first use.
-    config: Option<SdkConfig>,
-    /// `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` were set: the loaded configuration's retry wins.
-    retry_from_config: bool,
-    retry: RetryConfig,
-    force_path_style: Option<bool>,
-    limiter: RateLimiter,
-    #[cfg_attr(not(feature = "queue"), allow(dead_code))]
-    sqs_limiter: RateLimiter,
-    batch_requests: Arc<AtomicU64>,
-    sqs_requests: Arc<AtomicU64>,
-    runs_dir: Option<PathBuf>,
-    stores: Vec<(Location, Arc<dyn Store>)>,
-}
-
-struct Aws {
-    s3: aws_sdk_s3::Client,
-    /// The custom endpoint, if any, for messages about failures to reach it.
-    endpoint: Option<String>,
-    #[cfg(feature = "batch")]
-    batch: aws_sdk_batch::Client,
-    #[cfg(feature = "queue")]
-    sqs: aws_sdk_sqs::Client,
+    inner: Arc<Context>,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("batch_rps", &self.inner.limiter.rps)
+            .field("batch_rps", &self.inner.aws.batch_limiter.rps)
             .field("runs_dir", &self.inner.runs_dir)
-            .field("stores", &self.inner.stores.iter().map(|(l, _)| l.to_string()).collect::<Vec<_>>())
+            .field("stores", &self.inner.stores)
             .finish_non_exhaustive()
     }
 }
@@ -142,15 +106,15 @@ impl ClientBuilder {
     }
 
     /// How AWS calls are retried (default [`default_retry_config`]): standard or adaptive
-    /// mode, attempts, backoff. Applies to the S3 and the Batch client.
+    /// mode, attempts, backoff. Applies to every AWS client the client holds.
     pub fn retry_config(mut self, retry: RetryConfig) -> Self {
         self.retry = retry;
         self
     }
 
     /// Where run notes (`RUN` -> run record URI) are kept, so a bare run id resolves on this
-    /// machine. Without it (the default of [`Client::new`]) no local file is written; run
-    /// records are still found by their S3 URI or the run's output location.
+    /// machine. Without it (the default of [`Client::new`]) no local file is written; runs are
+    /// still found by their record's or manifest's URI, or their output location.
     pub fn runs_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.runs_dir = Some(dir.into());
         self
@@ -164,7 +128,8 @@ impl ClientBuilder {
     }
 
     /// Serves `location`, and every location below it, from `store` instead of the built-in
-    /// backends (object_store's registry is the model): a caller's own store, or a wrapper.
+    /// backends (object_store's registry is the model): a caller's own store, a
+    /// [`crate::store::MemoryStore`], or a wrapper.
     pub fn with_store(mut self, location: Location, store: Arc<dyn Store>) -> Self {
         self.stores.push((location, store));
         self
@@ -172,24 +137,16 @@ impl ClientBuilder {
 
     /// The client. Nothing is resolved or sent until the first AWS call.
     pub fn build(self) -> Client {
-        // Longest registered root first, so the most specific store serves a location.
-        let mut stores = self.stores;
-        stores.sort_by_key(|(l, _)| std::cmp::Reverse(l.to_string().len()));
-        Client {
-            inner: Arc::new(Inner {
-                aws: tokio::sync::OnceCell::new(),
-                config: self.config,
-                retry_from_config: self.retry_from_config,
-                retry: self.retry,
-                force_path_style: self.force_path_style,
-                limiter: RateLimiter::new(self.batch_rps),
-                sqs_limiter: RateLimiter::new(self.sqs_rps),
-                batch_requests: Arc::new(AtomicU64::new(0)),
-                sqs_requests: Arc::new(AtomicU64::new(0)),
-                runs_dir: self.runs_dir,
-                stores,
-            }),
-        }
+        let aws = Arc::new(Aws::new(AwsSettings {
+            config: self.config,
+            retry_from_config: self.retry_from_config,
+            retry: self.retry,
+            force_path_style: self.force_path_style,
+            batch_rps: self.batch_rps,
+            sqs_rps: self.sqs_rps,
+        }));
+        let stores = StoreRegistry::new(aws.clone(), self.stores);
+        Client { inner: Arc::new(Context { aws, stores, runs_dir: self.runs_dir }) }
     }
 }
 
@@ -206,9 +163,9 @@ impl Client {
 
     /// A client from the environment, as the `batchfan` CLI and workers make it: the standard
     /// aws-config chain (`AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL`, credential files,
-    /// container and instance roles, loaded on first AWS use), `BATCHFAN_BATCH_RPS`, run notes
-    /// under `BATCHFAN_HOME` (default `~/.batchfan`), and `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE`
-    /// when set.
+    /// container and instance roles, loaded on first AWS use), `BATCHFAN_BATCH_RPS`,
+    /// `BATCHFAN_SQS_RPS`, run notes under `BATCHFAN_HOME` (default `~/.batchfan`), and
+    /// `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` when set.
     pub async fn from_env() -> Client {
         Client::builder_from_env(|name| std::env::var(name).ok()).build()
     }
@@ -230,86 +187,34 @@ impl Client {
             None => builder,
         }
     }
-    /// The AWS clients, made on first use.
-    async fn aws(&self) -> &Aws {
-        self.inner
-            .aws
-            .get_or_init(|| async {
-                let loaded;
-                let config = match &self.inner.config {
-                    Some(config) => config,
-                    None => {
-                        loaded = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                        &loaded
-                    }
-                };
-                let retry = match config.retry_config() {
-                    Some(from_config) if self.inner.retry_from_config => from_config.clone(),
-                    _ => self.inner.retry.clone(),
-                };
-                let path_style = self.inner.force_path_style.unwrap_or(config.endpoint_url().is_some());
-                let s3 =
-                    aws_sdk_s3::config::Builder::from(config).retry_config(retry.clone()).force_path_style(path_style);
-                Aws {
-                    s3: aws_sdk_s3::Client::from_conf(s3.build()),
-                    endpoint: config.endpoint_url().map(str::to_string),
-                    #[cfg(feature = "batch")]
-                    batch: aws_sdk_batch::Client::from_conf(
-                        aws_sdk_batch::config::Builder::from(config)
-                            .retry_config(retry.clone())
-                            .interceptor(CountRequests(self.inner.batch_requests.clone()))
-                            .build(),
-                    ),
-                    #[cfg(feature = "queue")]
-                    sqs: aws_sdk_sqs::Client::from_conf(
-                        aws_sdk_sqs::config::Builder::from(config)
-                            .retry_config(retry)
-                            .interceptor(CountRequests(self.inner.sqs_requests.clone()))
-                            .build(),
-                    ),
-                }
-            })
-            .await
-    }
 
-    /// The custom endpoint of the AWS clients, once they were made (for messages, which must
-    /// not make them).
-    pub(crate) fn endpoint_if_made(&self) -> Option<&str> {
-        self.inner.aws.get().and_then(|aws| aws.endpoint.as_deref())
-    }
-
-    /// The S3 client.
+    /// The S3 client (made on first use).
     pub async fn s3(&self) -> &aws_sdk_s3::Client {
-        &self.aws().await.s3
+        self.inner.aws.s3().await
     }
 
-    /// The AWS Batch client (its calls should go through this client's methods, which apply
-    /// the rate limiter and the limit checks).
+    /// The AWS Batch SDK client, for calls batchfan does not make (they bypass its rate limiter
+    /// and limit checks, but are counted in [`Client::batch_request_count`]).
     #[cfg(feature = "batch")]
     pub async fn batch(&self) -> &aws_sdk_batch::Client {
-        &self.aws().await.batch
+        self.inner.aws.batch().await
     }
 
-    /// The SQS client (queue runs and queue workers).
+    /// The SQS SDK client, for calls batchfan does not make (they bypass its rate limiter, but
+    /// are counted in [`Client::sqs_request_count`]).
     #[cfg(feature = "queue")]
     pub async fn sqs(&self) -> &aws_sdk_sqs::Client {
-        &self.aws().await.sqs
-    }
-
-    /// Waits for the next slot of this client's SQS rate limiter.
-    #[cfg(feature = "queue")]
-    pub(crate) async fn sqs_slot(&self) {
-        self.inner.sqs_limiter.acquire().await;
+        self.inner.aws.sqs().await
     }
 
     /// HTTP requests this client has sent to AWS Batch so far (retries included).
     pub fn batch_request_count(&self) -> u64 {
-        self.inner.batch_requests.load(Ordering::Relaxed)
+        self.inner.aws.batch_request_count()
     }
 
     /// HTTP requests this client has sent to SQS so far (retries included).
     pub fn sqs_request_count(&self) -> u64 {
-        self.inner.sqs_requests.load(Ordering::Relaxed)
+        self.inner.aws.sqs_request_count()
     }
 
     /// Where run notes are kept, if anywhere.
@@ -317,162 +222,122 @@ impl Client {
         self.inner.runs_dir.as_deref()
     }
 
-    /// Waits for the next slot of this client's AWS Batch rate limiter.
-    #[cfg(feature = "batch")]
-    pub(crate) async fn batch_slot(&self) {
-        self.inner.limiter.acquire().await;
+    /// The client's store registry: locations to stores.
+    pub fn stores(&self) -> &StoreRegistry {
+        &self.inner.stores
     }
 
-    /// The store for a location: a registered one (see [`ClientBuilder::with_store`]), else S3
-    /// through this client's S3 client, else the local folder (made absolute).
+    /// The store for a location (see [`StoreRegistry::store`]).
     pub fn store(&self, location: &Location) -> Result<Arc<dyn Store>> {
-        let location = location.absolute()?;
-        for (root, store) in &self.inner.stores {
-            if let Some(sub) = root.relative(&location) {
-                return Ok(if sub.is_empty() {
-                    store.clone()
-                } else {
-                    Arc::new(PrefixStore::new(store.clone(), &sub, location.clone()))
-                });
-            }
-        }
-        Ok(match &location {
-            Location::S3 { bucket, prefix } => Arc::new(S3Store::with_client(self.clone(), bucket, prefix)),
-            Location::Local { .. } => Arc::new(LocalStore::new(location.clone())),
-        })
+        self.inner.stores.store(location)
     }
 
     /// Lists (or looks up `options.input_list`), filters, splits and packs `input` into chunks.
     pub async fn plan(&self, input: &Location, options: &PlanOptions) -> Result<Plan> {
-        plan::plan(self, input, options).await
-    }
-
-    /// Writes `plan` as the manifest of run `run_id` at `uri`.
-    pub async fn write_manifest(&self, uri: &str, plan: &Plan, run_id: &str, output: &Location) -> Result<()> {
-        manifest::write_plan(self, uri, plan, run_id, output).await
+        crate::plan::plan(&self.inner.stores, input, options).await
     }
 
     /// Opens the manifest (or view) at `uri`, reading only its header.
     pub async fn open_manifest(&self, uri: &str) -> Result<ManifestReader> {
-        ManifestReader::open(self, uri).await
+        ManifestReader::open(&self.inner.stores, uri).await
     }
 
-    /// Checks everything and plans a run; writes nothing (what a dry run shows).
-    pub async fn plan_run(&self, spec: &RunSpec) -> Result<PlannedRun> {
-        run::plan_run(self, spec).await
-    }
-
-    /// Writes a planned run's manifest (clearing old outputs first when `overwrite`).
-    pub async fn write_run(&self, planned: PlannedRun, overwrite: bool) -> Result<PreparedRun> {
-        run::write_run(self, planned, overwrite).await
-    }
-
-    /// Checks, plans and writes the manifest of a run. Nothing is written when any input is bad.
-    pub async fn prepare_run(&self, spec: &RunSpec) -> Result<PreparedRun> {
-        run::prepare_run(self, spec).await
-    }
-
-    /// Runs every chunk of a prepared run as a local process (`batchfan run --local`), until
-    /// all finish or `cancel` completes (the CLI passes Ctrl-C): then running children are
-    /// stopped and [`crate::Error::Interrupted`] is returned.
-    ///
-    /// What earlier runs left in the output (`--overwrite`) is deleted first, the last step
-    /// before the first child starts; the output's claim is released at the end, however the
-    /// run ends, after unfinished multipart uploads of killed children are aborted.
+    /// Plans `spec` and runs every chunk as a process of `options.program` on this machine
+    /// (`batchfan run --local`); or, with `options.resume`, continues the newest run in the
+    /// output. `on_event` sees the plan and every child; `cancel` completing (the caller's
+    /// Ctrl-C: the library installs no signal handler) stops the children through their drain
+    /// path and returns [`crate::Error::Interrupted`]. The run is finished when this returns:
+    /// its report written, its claim on the output released.
     pub async fn run_local(
         &self,
-        prepared: &PreparedRun,
+        spec: &RunSpec,
         options: &LocalOptions,
         on_event: &(dyn Fn(&Event) + Send + Sync),
         cancel: impl Future<Output = ()>,
-    ) -> Result<RunSummary> {
-        let header = prepared.manifest.header();
-        let store = self.store(&header.output_location()?)?;
-        let result = match run::clear_earlier(self, prepared).await {
-            Ok(()) => crate::local::run_local(header, &prepared.manifest_uri, options, on_event, cancel).await,
-            Err(e) => Err(e),
-        };
-        // A local run holds its output only while it runs.
-        run::abort_uploads(store.as_ref()).await;
-        crate::claim::release(store.as_ref(), &header.run_id).await?;
-        result
+    ) -> Result<LocalRun> {
+        crate::run::run_local(&self.inner, spec, options, on_event, cancel).await
+    }
+
+    /// Finds a run by its id (from this client's run notes), its record's URI, its manifest's
+    /// URI, or its output location (the newest run there; relative paths work).
+    pub async fn find_run(&self, run: &str) -> Result<Run> {
+        crate::run::find(&self.inner, run).await
     }
 }
 
-#[cfg(test)]
+/// The AWS Batch operations.
+#[cfg(feature = "batch")]
 impl Client {
-    /// A client for unit tests over local folders (no AWS configuration).
-    pub(crate) fn for_tests() -> Client {
-        Client::new(&SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build())
-    }
-}
-
-/// Counts every HTTP request an SDK client transmits (retries included). The SDK crates share
-/// the smithy runtime's `Intercept` trait, so one counter serves each of them.
-#[derive(Debug)]
-#[cfg_attr(not(any(feature = "batch", feature = "queue")), allow(dead_code))]
-struct CountRequests(Arc<AtomicU64>);
-
-impl aws_sdk_s3::config::Intercept for CountRequests {
-    fn name(&self) -> &'static str {
-        "batchfan-count-requests"
+    /// Registers a job definition, unless the latest ACTIVE revision is identical (reused).
+    pub async fn register(&self, spec: &crate::batch::JobDefinitionSpec) -> Result<crate::batch::Registered> {
+        crate::batch::register_job_definition(&self.inner, spec).await
     }
 
-    fn read_before_transmit(
+    /// Plans `spec`, writes the manifest and submits one AWS Batch array job per 10,000 chunks
+    /// (a plain job for one chunk). Every limit is checked before the first request. The run
+    /// holds its output until it is seen finished ([`Run::status`], [`Run::wait`]) or is
+    /// cancelled.
+    pub async fn submit(&self, spec: &RunSpec, options: &crate::batch::SubmitOptions) -> Result<Run> {
+        crate::run::submit(&self.inner, spec, options).await
+    }
+
+    /// The exact requests [`Client::submit`] would send, after the read-only checks a real
+    /// submit makes; nothing written or sent.
+    pub async fn submit_dry_run(
         &self,
-        _context: &aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _components: &aws_sdk_s3::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_s3::config::ConfigBag,
-    ) -> std::result::Result<(), aws_sdk_s3::error::BoxError> {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        spec: &RunSpec,
+        options: &crate::batch::SubmitOptions,
+    ) -> Result<crate::batch::SubmitPlan> {
+        crate::run::submit_dry_run(&self.inner, spec, options).await
+    }
+
+    /// The live (not finished) worker jobs of a pool run as AWS Batch jobs, newest first.
+    pub async fn live_workers(&self, jobs: &crate::batch::WorkerJobs) -> Result<Vec<crate::batch::LiveWorker>> {
+        jobs.live_workers(&self.inner).await
+    }
+
+    /// Submits `count` more worker jobs (one array); returns its job id.
+    pub async fn add_workers(&self, jobs: &crate::batch::WorkerJobs, count: u32) -> Result<String> {
+        jobs.add(&self.inner, count).await
+    }
+
+    /// Terminates worker jobs (they get SIGTERM and drain).
+    pub async fn stop_workers(&self, jobs: &crate::batch::WorkerJobs, ids: &[String]) -> Result<()> {
+        jobs.stop(&self.inner, ids).await
     }
 }
 
-/// Spaces calls evenly at `rps` per second, across every task that shares it.
-#[cfg_attr(not(all(feature = "batch", feature = "queue")), allow(dead_code))]
-struct RateLimiter {
-    rps: f64,
-    next: tokio::sync::Mutex<Option<Instant>>,
-}
-
-impl RateLimiter {
-    fn new(rps: f64) -> RateLimiter {
-        RateLimiter { rps, next: tokio::sync::Mutex::new(None) }
+/// The SQS operations.
+#[cfg(feature = "queue")]
+impl Client {
+    /// Plans `spec`, writes the manifest and sends one SQS message per chunk for queue workers.
+    /// The run holds its output until it is seen finished or is cancelled.
+    pub async fn enqueue(&self, spec: &RunSpec, options: &crate::queue::EnqueueOptions) -> Result<Run> {
+        crate::run::enqueue(&self.inner, spec, options).await
     }
 
-    #[cfg_attr(not(any(feature = "batch", feature = "queue")), allow(dead_code))]
-    async fn acquire(&self) {
-        let wait = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            let slot = next.map_or(now, |n| n.max(now));
-            *next = Some(slot + Duration::from_secs_f64(1.0 / self.rps));
-            slot - now
-        };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
+    /// What [`Client::enqueue`] would send, after the read-only checks; nothing written or sent.
+    pub async fn enqueue_dry_run(
+        &self,
+        spec: &RunSpec,
+        options: &crate::queue::EnqueueOptions,
+    ) -> Result<crate::queue::EnqueuePlan> {
+        crate::run::enqueue_dry_run(&self.inner, spec, options).await
+    }
+
+    /// One SQS queue, through this client (what a queue worker receives from and settles on).
+    pub fn queue(&self, url: &str) -> crate::queue::Queue {
+        crate::queue::Queue::new(self.inner.clone(), url)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::LocalStore;
 
     fn config() -> SdkConfig {
         SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build()
-    }
-
-    #[tokio::test]
-    async fn the_limiter_spaces_calls() {
-        let limiter = RateLimiter::new(50.0);
-        let started = Instant::now();
-        for _ in 0..6 {
-            limiter.acquire().await;
-        }
-        // Five gaps of 20 ms after the first call.
-        assert!(started.elapsed() >= Duration::from_millis(95), "{:?}", started.elapsed());
     }
 
     #[test]
@@ -480,10 +345,10 @@ mod tests {
         let vars = [("BATCHFAN_BATCH_RPS", "2.5"), ("BATCHFAN_HOME", "/tmp/bf-home")];
         let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
         let client = Client::builder_from_env(lookup).build();
-        assert_eq!(client.inner.limiter.rps, 2.5);
+        assert_eq!(client.inner.aws.batch_limiter.rps, 2.5);
         assert_eq!(client.runs_dir(), Some(Path::new("/tmp/bf-home/runs")));
         let bad = Client::builder_from_env(|n| (n == "BATCHFAN_BATCH_RPS").then(|| "-1".into())).build();
-        assert_eq!(bad.inner.limiter.rps, DEFAULT_BATCH_RPS);
+        assert_eq!(bad.inner.aws.batch_limiter.rps, DEFAULT_BATCH_RPS);
         assert_eq!(Client::new(&config()).runs_dir(), None, "Client::new writes no local files");
     }
 

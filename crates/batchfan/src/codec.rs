@@ -107,20 +107,27 @@ impl Codec {
         // An error of `raw` comes back out of the decoder as it went in; any other is the codec's.
         Box::pin(decoded.map_err(move |source| match source.downcast::<Error>() {
             Ok(inner) => inner,
-            Err(source) => Error::Decompress { uri: uri.clone(), codec: self, source },
+            Err(source) => Error::Decompress { uri: uri.clone(), codec: self.name(), source },
         }))
     }
 }
 
-impl fmt::Display for Codec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Codec {
+    /// Its name: `gzip`, `zstd`, `bzip2`, `xz`, `snappy`.
+    pub fn name(self) -> &'static str {
+        match self {
             Codec::Gzip => "gzip",
             Codec::Zstd => "zstd",
             Codec::Bzip2 => "bzip2",
             Codec::Xz => "xz",
             Codec::Snappy => "snappy",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -210,7 +217,7 @@ mod tests {
             }
             let cut = data[..data.len() / 2].to_vec();
             let err = decode_all(codec, cut, 4096).await.unwrap_err();
-            assert!(matches!(err, Error::Decompress { codec: c, .. } if c == codec), "{codec}: {err}");
+            assert!(matches!(err, Error::Decompress { codec: c, .. } if c == codec.name()), "{codec}: {err}");
             assert!(err.to_string().contains("mem://x"), "{err}");
         }
     }

@@ -1,14 +1,17 @@
 //! The contract between submitter, executor and worker, in one place both sides import:
 //! environment variable names, worker exit codes, output and marker keys, and the versioned
 //! schemas (manifest header and items, views, completion markers). The run record
-//! (`run.json`, the submitter's own) is [`crate::batch::RunRecord`], versioned by
+//! (`run.json`, the submitter's own) is [`crate::run::RunRecord`], versioned by
 //! [`RUN_RECORD_VERSION`].
 //!
 //! ```text
 //! OUTPUT/part-00000                                 chunk 0's output, committed once
+//! OUTPUT/_batchfan/claim.json                       which run holds the output
 //! OUTPUT/_batchfan/runs/RUN/manifest.jsonl          the manifest (unless --manifest)
-//! OUTPUT/_batchfan/runs/RUN/run.json                the run record (AWS Batch runs)
+//! OUTPUT/_batchfan/runs/RUN/run.json                the run record (every kind of run)
+//! OUTPUT/_batchfan/runs/RUN/array-000.json          views of a run of several arrays
 //! OUTPUT/_batchfan/runs/RUN/done/00000.json         chunk 0's completion marker
+//! OUTPUT/_batchfan/runs/RUN/report.json             the report, once the run is seen finished
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +19,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::store::ObjectMeta;
 use crate::uri::Location;
+
+/// Milliseconds since the Unix epoch: the clock every `*_unix_ms` field of the schemas uses.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
 
 /// How long a worker lets work in flight go on after SIGTERM unless `BATCHFAN_STOP_TIMEOUT` says
 /// otherwise: under the 30 s ECS and AWS Batch give before SIGKILL.
@@ -91,6 +99,20 @@ pub mod exit {
     pub const TERMINATED: i32 = 143;
     /// Exit codes worth retrying (for AWS Batch `evaluateOnExit` rules).
     pub const RETRYABLE: [i32; 2] = [TRANSIENT, TERMINATED];
+}
+
+/// Exit codes of the `batchfan` command (a worker's are [`exit`]).
+pub mod cli_exit {
+    /// Everything succeeded (every chunk committed, for commands that run or wait).
+    pub const OK: u8 = 0;
+    /// Work failed: children failed, chunks were not committed, a wait timed out.
+    pub const WORK_FAILED: u8 = 1;
+    /// Bad input: nothing was written or sent.
+    pub const BAD_INPUT: u8 = 2;
+    /// Transient: network, throttling, 5xx, a full disk. Retrying may help.
+    pub const TRANSIENT: u8 = 75;
+    /// Interrupted by Ctrl-C, SIGTERM or SIGHUP; children were stopped through their drain.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 /// The manifest format version this build writes and reads.

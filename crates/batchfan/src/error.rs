@@ -104,8 +104,8 @@ pub enum Error {
     Decompress {
         /// The input.
         uri: String,
-        /// The format it was read as.
-        codec: crate::codec::Codec,
+        /// The format it was read as (`gzip`, `zstd`, ...).
+        codec: &'static str,
         /// What the decoder reported.
         #[source]
         source: std::io::Error,

@@ -6,10 +6,7 @@ use crate::contract::{META_DIR, Marker};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
+pub(crate) use crate::contract::now_ms;
 
 /// A new run id such as `bf-20261127-131500-3f9a2c`: sortable by time, valid as an AWS Batch job name.
 pub fn new_run_id() -> String {

@@ -11,26 +11,67 @@ use serde::Serialize;
 
 use crate::contract::{Header, env};
 use crate::error::{Error, Result};
-use crate::status::{FailedChild, StatusCounts};
+use crate::status::{ChunkFailure, StatusCounts};
 
-/// How to run children locally.
+/// How to run a plan's chunks as processes on this machine (`batchfan run --local`).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LocalOptions {
-    /// The program each child runs.
+    /// The program each child runs: a path, or a name looked up on `PATH` (see
+    /// [`resolve_program`]).
     pub program: PathBuf,
     /// Its arguments.
     pub args: Vec<String>,
-    /// Children at a time.
+    /// Children at a time (default: the CPUs).
     pub parallel: usize,
-    /// Attempts per child (a failed child is retried until this many).
+    /// Attempts per child (a failed child is retried until this many; default 1).
     pub attempts: u32,
-    /// Where each attempt's stdout and stderr go (`child-00000.attempt-1.log`).
-    pub log_dir: PathBuf,
-    /// How long children get after SIGTERM (on cancel) before SIGKILL; see
-    /// [`default_stop_deadline`].
+    /// Where each attempt's stdout and stderr go (`child-00000.attempt-1.log`); default a
+    /// folder of this user's under the temp dir, `/tmp/batchfan-UID/RUN`.
+    pub log_dir: Option<PathBuf>,
+    /// How long children get after SIGTERM (on cancel) before their process groups are killed;
+    /// default [`default_stop_deadline`].
     pub stop_deadline: Duration,
-    /// Run only these chunks (a resumed run: those without a completion marker); `None`: all.
-    pub chunks: Option<Vec<u64>>,
+    /// Continue the newest run in the output instead of starting one: only its chunks without
+    /// a completion marker run (refused when the plan, program or arguments changed, or while
+    /// the process running it is alive).
+    pub resume: bool,
+}
+
+impl LocalOptions {
+    /// Options running `program` with `args`, with the defaults above.
+    pub fn new(program: impl Into<PathBuf>, args: Vec<String>) -> LocalOptions {
+        LocalOptions {
+            program: program.into(),
+            args,
+            parallel: default_parallel(),
+            attempts: 1,
+            log_dir: None,
+            stop_deadline: default_stop_deadline(),
+            resume: false,
+        }
+    }
+}
+
+/// The base of default log folders: a folder of this user's under the temp dir
+/// (`/tmp/batchfan-UID`), so users sharing a machine never write into each other's.
+pub fn default_log_base() -> PathBuf {
+    // SAFETY: getuid(2) cannot fail.
+    let uid = unsafe { libc::getuid() };
+    std::env::temp_dir().join(format!("batchfan-{uid}"))
+}
+
+/// How one execution of a run's chunks goes: [`LocalOptions`] resolved for a run.
+#[derive(Debug, Clone)]
+pub(crate) struct Children {
+    pub(crate) program: PathBuf,
+    pub(crate) args: Vec<String>,
+    pub(crate) parallel: usize,
+    pub(crate) attempts: u32,
+    pub(crate) log_dir: PathBuf,
+    pub(crate) stop_deadline: Duration,
+    /// Run only these chunks (a resumed or redriven run); `None`: all.
+    pub(crate) chunks: Option<Vec<u64>>,
 }
 
 /// The children's drain time (`BATCHFAN_STOP_TIMEOUT`, default 25 s) plus 5 s to commit and exit.
@@ -39,27 +80,11 @@ pub fn default_stop_deadline() -> Duration {
     drain.unwrap_or(crate::contract::DEFAULT_STOP_TIMEOUT) + Duration::from_secs(5)
 }
 
-/// The record of a local run (`run.json` next to its manifest): enough to show its status and
-/// to run its chunks without a marker again (`batchfan redrive`).
+/// What a local run's record keeps beside the head every run record has (see
+/// [`crate::run::RunRecord`]): enough to run its chunks without a marker again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct LocalRunRecord {
-    /// [`crate::contract::RUN_RECORD_VERSION`].
-    pub batchfan_run: u32,
-    /// Always [`crate::runs::RunKind::Local`].
-    pub kind: crate::runs::RunKind,
-    /// The run.
-    pub run_id: String,
-    /// Where this record is.
-    pub record_uri: String,
-    /// The manifest.
-    pub manifest: String,
-    /// The output location.
-    pub output: String,
-    /// Chunks.
-    pub chunk_count: u64,
-    /// When the run started (ms since the epoch).
-    pub created_unix_ms: u64,
-    /// The program each child ran, and its arguments.
+pub struct LocalRecord {
+    /// The program each child ran.
     pub program: String,
     /// Its arguments.
     pub args: Vec<String>,
@@ -69,33 +94,15 @@ pub struct LocalRunRecord {
     pub attempts: u32,
 }
 
-impl LocalRunRecord {
-    /// The record of a prepared local run, at `OUTPUT/_batchfan/runs/RUN/run.json`.
-    pub fn new(run_id: &str, manifest: &str, output: &str, chunk_count: u64, options: &LocalOptions) -> Result<Self> {
-        let record_uri = crate::uri::Location::parse(output)?.join_display(&format!(
-            "{}/runs/{run_id}/{}",
-            crate::contract::META_DIR,
-            crate::contract::RUN_RECORD_NAME
-        ));
-        Ok(LocalRunRecord {
-            batchfan_run: crate::contract::RUN_RECORD_VERSION,
-            kind: crate::runs::RunKind::Local,
-            run_id: run_id.to_string(),
-            record_uri,
-            manifest: manifest.to_string(),
-            output: output.to_string(),
-            chunk_count,
-            created_unix_ms: crate::layout::now_ms(),
+impl LocalRecord {
+    /// The record part of a run with these options.
+    pub fn of(options: &LocalOptions) -> LocalRecord {
+        LocalRecord {
             program: options.program.display().to_string(),
             args: options.args.clone(),
             parallel: options.parallel,
             attempts: options.attempts,
-        })
-    }
-
-    /// Writes the record (and the run note under the run id).
-    pub async fn save(&self, client: &crate::Client) -> Result<()> {
-        crate::runs::save_record(client, &self.run_id, &self.record_uri, self).await
+        }
     }
 }
 
@@ -103,6 +110,23 @@ impl LocalRunRecord {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Event {
+    /// The run is planned and its manifest written (or, resumed, found): nothing ran yet.
+    Planned {
+        /// The run.
+        run_id: String,
+        /// Its manifest.
+        manifest: String,
+        /// Items in the plan.
+        items: u64,
+        /// Input bytes in the plan.
+        bytes: u64,
+        /// Chunks in the plan.
+        chunks: u64,
+        /// Chunks this execution runs (all, or a resumed run's without a marker).
+        to_run: u64,
+        /// It is an earlier run, resumed.
+        resumed: bool,
+    },
     /// A child attempt started.
     Started {
         /// Chunk index.
@@ -146,7 +170,7 @@ pub struct RunSummary {
     /// Final counts.
     pub counts: StatusCounts,
     /// Children that failed, by index.
-    pub failed: Vec<FailedChild>,
+    pub failed: Vec<ChunkFailure>,
     /// Items in succeeded children.
     pub items: u64,
     /// Input bytes in succeeded children.
@@ -184,9 +208,9 @@ pub fn resolve_program(program: &str) -> Result<PathBuf> {
 struct Shared<'a> {
     header: &'a Header,
     manifest: &'a str,
-    options: &'a LocalOptions,
+    options: &'a Children,
     next: AtomicU64,
-    state: Mutex<(StatusCounts, Vec<FailedChild>, u64, u64)>,
+    state: Mutex<(StatusCounts, Vec<ChunkFailure>, u64, u64)>,
     on_event: &'a (dyn Fn(&Event) + Send + Sync),
     /// Set on cancel: start no child or attempt.
     stopping: AtomicBool,
@@ -205,16 +229,16 @@ struct Shared<'a> {
 ///
 /// When `cancel` completes (the CLI passes Ctrl-C and SIGTERM; the library installs no signal
 /// handler) no new child starts, the running ones get SIGTERM (their drain path: a chunk that
-/// finishes within its drain time commits), and those still running after
-/// [`LocalOptions::stop_deadline`] are killed; then [`Error::Interrupted`] is returned. No child
-/// outlives the call.
+/// finishes within its drain time commits), and the process groups of those still running after
+/// the stop deadline are killed; then [`Error::Interrupted`] is returned. No child outlives the
+/// call.
 ///
 /// Temporary files that killed children left in a local output folder (`.NAME.batchfan-tmp-PID-N`
 /// of processes no longer running) are removed at the end.
-pub async fn run_local(
+pub(crate) async fn run_children(
     header: &Header,
     manifest: &str,
-    options: &LocalOptions,
+    options: &Children,
     on_event: &(dyn Fn(&Event) + Send + Sync),
     cancel: impl std::future::Future<Output = ()>,
 ) -> Result<RunSummary> {
@@ -380,7 +404,7 @@ fn update(shared: &Shared<'_>, f: impl FnOnce(&mut StatusCounts)) {
 }
 
 /// Runs one attempt; `None` on success, the failure otherwise.
-async fn run_child(shared: &Shared<'_>, index: u64, attempt: u32) -> Result<Option<FailedChild>> {
+async fn run_child(shared: &Shared<'_>, index: u64, attempt: u32) -> Result<Option<ChunkFailure>> {
     let options = shared.options;
     let log_path = options.log_dir.join(format!("child-{index:05}.attempt-{attempt}.log"));
     let log = std::fs::File::create(&log_path).map_err(|e| Error::io("creating log", &log_path, e))?;
@@ -428,7 +452,7 @@ async fn run_child(shared: &Shared<'_>, index: u64, attempt: u32) -> Result<Opti
         (Some(code), _) => last_line(&log_path).unwrap_or_else(|| format!("exit code {code}")),
         _ => "unknown exit status".to_string(),
     };
-    Ok(Some(FailedChild {
+    Ok(Some(ChunkFailure {
         index,
         attempts: attempt,
         exit_code: status.code(),
@@ -478,6 +502,58 @@ fn log_message(line: &str) -> String {
         _ => rest,
     };
     rest.to_string()
+}
+
+/// What a local run's state is: running while the output's claim names it with a process that
+/// is alive (on this host, or on another one: then it cannot be checked), its failures from the
+/// report it wrote when its children ended.
+pub(crate) async fn observe(
+    stores: &crate::registry::StoreRegistry,
+    run_id: &str,
+    output: &str,
+    chunk_count: u64,
+    committed: &std::collections::BTreeSet<u64>,
+) -> Result<crate::status::Observed> {
+    let store = stores.store(&crate::uri::Location::parse(output)?)?;
+    let holder = crate::claim::read(store.as_ref()).await?;
+    let running_in = holder
+        .filter(|c| c.run_id == run_id && !c.is_stale())
+        .and_then(|c| c.pid.map(|pid| format!("{}:{pid}", c.host)));
+    let written = crate::report::read(store.as_ref(), run_id).await?;
+    let failed: Vec<ChunkFailure> =
+        if running_in.is_some() { Vec::new() } else { written.map(|r| r.failures()).unwrap_or_default() };
+    let failed_count = failed.iter().filter(|f| !committed.contains(&f.index)).count() as u64;
+    let left = chunk_count.saturating_sub(committed.len() as u64 + failed_count);
+    let counts = StatusCounts {
+        running: if running_in.is_some() { left } else { 0 },
+        succeeded: committed.len() as u64,
+        failed: failed_count,
+        ..StatusCounts::default()
+    };
+    Ok(crate::status::Observed {
+        counts,
+        complete: running_in.is_none(),
+        failed,
+        detail: crate::status::StatusDetail::Local { running_in },
+    })
+}
+
+/// Stops a local run that runs on this host: SIGTERM to the process running it (its own drain
+/// path: its children drain, then it exits 130). Returns that process, or nothing when the run
+/// does not run here.
+pub(crate) async fn cancel(stores: &crate::registry::StoreRegistry, run_id: &str, output: &str) -> Result<Vec<String>> {
+    let store = stores.store(&crate::uri::Location::parse(output)?)?;
+    let Some(claim) = crate::claim::read(store.as_ref()).await? else { return Ok(Vec::new()) };
+    match claim.pid {
+        Some(pid) if claim.run_id == run_id && claim.is_local() && crate::store::process_alive(pid) => {
+            if let Ok(pid) = i32::try_from(pid) {
+                // SAFETY: kill(2) only sends a signal; the claim names this run's own process.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
+            Ok(vec![format!("process {pid} on {}", claim.host)])
+        }
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// Default parallelism: the number of CPUs.

@@ -21,10 +21,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::client::Client;
 use crate::contract::{FORMAT_NAME, FORMAT_VERSION, Header, Item, View};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
+use crate::registry::StoreRegistry;
 use crate::store::{self, ByteRange, Store};
 use crate::uri::Location;
 
@@ -108,13 +108,13 @@ impl Drop for TempFiles {
 ///
 /// Children of such a manifest commit whether or not the output is claimed; a run batchfan
 /// starts writes its manifest fenced by the output's claim instead (see [`Header::fenced`]).
-pub async fn write_plan(client: &Client, uri: &str, plan: &Plan, run_id: &str, output: &Location) -> Result<()> {
-    write_plan_as(client, uri, plan, run_id, output, false).await
+pub async fn write_plan(stores: &StoreRegistry, uri: &str, plan: &Plan, run_id: &str, output: &Location) -> Result<()> {
+    write_plan_as(stores, uri, plan, run_id, output, false).await
 }
 
 /// [`write_plan`], with [`Header::fenced`] as given.
 pub(crate) async fn write_plan_as(
-    client: &Client,
+    stores: &StoreRegistry,
     uri: &str,
     plan: &Plan,
     run_id: &str,
@@ -122,7 +122,7 @@ pub(crate) async fn write_plan_as(
     fenced: bool,
 ) -> Result<()> {
     let (dir, name) = Location::parse_file(uri)?;
-    let store = client.store(&dir)?;
+    let store = stores.store(&dir)?;
     // Children of a run read its manifest for as long as the run lasts: never replace one. (Two
     // runs on one output are kept apart by the output's claim; this guards a shared --manifest.)
     if store.head(&name).await?.is_some() {
@@ -155,16 +155,16 @@ fn encode_error(output: &Location, e: serde_json::Error) -> Error {
 }
 
 /// Writes a view to `uri`.
-pub async fn write_view(client: &Client, uri: &str, view: &View) -> Result<()> {
+pub async fn write_view(stores: &StoreRegistry, uri: &str, view: &View) -> Result<()> {
     let bytes =
         serde_json::to_vec(view).map_err(|e| Error::Manifest { uri: uri.to_string(), reason: e.to_string() })?;
-    write(client, uri, bytes).await
+    write(stores, uri, bytes).await
 }
 
 /// Writes a manifest to `uri` (a file URI: `s3://bucket/key` or a local path).
-pub async fn write(client: &Client, uri: &str, bytes: Vec<u8>) -> Result<()> {
+pub async fn write(stores: &StoreRegistry, uri: &str, bytes: Vec<u8>) -> Result<()> {
     let (dir, name) = Location::parse_file(uri)?;
-    client.store(&dir)?.put(&name, Bytes::from(bytes)).await
+    stores.store(&dir)?.put(&name, Bytes::from(bytes)).await
 }
 
 /// A manifest opened for reading: the header in memory, chunks read on demand.
@@ -180,9 +180,9 @@ pub struct ManifestReader {
 
 impl ManifestReader {
     /// Opens the manifest (or view of a manifest) at `uri` and reads its header.
-    pub async fn open(client: &Client, uri: &str) -> Result<ManifestReader> {
+    pub async fn open(stores: &StoreRegistry, uri: &str) -> Result<ManifestReader> {
         let (dir, name) = Location::parse_file(uri)?;
-        let store = client.store(&dir)?;
+        let store = stores.store(&dir)?;
         let first =
             match store::read_all(store.as_ref(), &name, Some(ByteRange { start: 0, end: Some(FIRST_READ) }), None)
                 .await
@@ -207,7 +207,7 @@ impl ManifestReader {
                 supported: FORMAT_VERSION,
             });
         }
-        let mut base = Box::pin(Self::open(client, &view.base)).await?;
+        let mut base = Box::pin(Self::open(stores, &view.base)).await?;
         if base.view.is_some() {
             return Err(Error::Manifest {
                 uri: uri.to_string(),
@@ -335,7 +335,7 @@ mod tests {
     #[tokio::test]
     async fn round_trip_reads_only_the_asked_chunk() {
         let dir = tempfile::tempdir().unwrap();
-        let client = Client::for_tests();
+        let stores = StoreRegistry::for_tests();
         let objects = (0..50)
             .map(|i| ObjectMeta {
                 key: format!("f{i:03}"),
@@ -350,14 +350,14 @@ mod tests {
         let plan = plan_objects(&input, objects, &opts).unwrap();
         let uri = dir.path().join("m.jsonl").display().to_string();
         let output = Location::parse("s3://bkt/out").unwrap();
-        write(&client, &uri, encode(&plan, "run-1", &output).unwrap()).await.unwrap();
+        write(&stores, &uri, encode(&plan, "run-1", &output).unwrap()).await.unwrap();
         let streamed = dir.path().join("streamed.jsonl");
-        write_plan(&client, &streamed.display().to_string(), &plan, "run-1", &output).await.unwrap();
+        write_plan(&stores, &streamed.display().to_string(), &plan, "run-1", &output).await.unwrap();
         let (a, b) = (std::fs::read(&uri).unwrap(), std::fs::read(&streamed).unwrap());
         // Same bytes but for the creation time in the header.
         assert_eq!(a.len(), b.len());
         assert_eq!(a[a.len() - 2000..], b[b.len() - 2000..]);
-        let reader = ManifestReader::open(&client, &uri).await.unwrap();
+        let reader = ManifestReader::open(&stores, &uri).await.unwrap();
         assert_eq!(reader.header().chunk_count, 8);
         assert_eq!(reader.header().run_id, "run-1");
         for i in 0..8 {
@@ -367,23 +367,23 @@ mod tests {
 
         // Views map child indices to chunks of the base.
         let view_uri = dir.path().join("v.json").display().to_string();
-        write_view(&client, &view_uri, &View::indices(&uri, vec![6, 2])).await.unwrap();
-        let view = ManifestReader::open(&client, &view_uri).await.unwrap();
+        write_view(&stores, &view_uri, &View::indices(&uri, vec![6, 2])).await.unwrap();
+        let view = ManifestReader::open(&stores, &view_uri).await.unwrap();
         assert_eq!(view.child_count(), 2);
         assert_eq!(view.chunk_index(0).unwrap(), 6);
         assert_eq!(view.chunk(1).await.unwrap(), plan.chunk_items(2));
         assert!(matches!(view.chunk(2).await, Err(Error::IndexOutOfRange { index: 2, count: 2, .. })));
-        write_view(&client, &view_uri, &View::range(&uri, 5, 3)).await.unwrap();
-        let view = ManifestReader::open(&client, &view_uri).await.unwrap();
+        write_view(&stores, &view_uri, &View::range(&uri, 5, 3)).await.unwrap();
+        let view = ManifestReader::open(&stores, &view_uri).await.unwrap();
         assert_eq!(view.chunk(2).await.unwrap(), plan.chunk_items(7));
-        write_view(&client, &view_uri, &View::range(&uri, 5, 4)).await.unwrap();
-        assert!(matches!(ManifestReader::open(&client, &view_uri).await, Err(Error::Manifest { .. })));
+        write_view(&stores, &view_uri, &View::range(&uri, 5, 4)).await.unwrap();
+        assert!(matches!(ManifestReader::open(&stores, &view_uri).await, Err(Error::Manifest { .. })));
     }
 
     #[tokio::test]
     async fn a_header_larger_than_the_first_read_is_read_after_it() {
         let dir = tempfile::tempdir().unwrap();
-        let client = Client::for_tests();
+        let stores = StoreRegistry::for_tests();
         let objects = (0..60_000)
             .map(|i| ObjectMeta {
                 key: format!("f{i:05}"),
@@ -398,8 +398,8 @@ mod tests {
         let opts = PlanOptions { max_items_per_chunk: Some(1), max_chunks: 60_000, ..Default::default() };
         let plan = plan_objects(&input, objects, &opts).unwrap();
         let uri = dir.path().join("m.jsonl").display().to_string();
-        write_plan(&client, &uri, &plan, "run-big", &Location::parse("s3://bkt/out").unwrap()).await.unwrap();
-        let reader = ManifestReader::open(&client, &uri).await.unwrap();
+        write_plan(&stores, &uri, &plan, "run-big", &Location::parse("s3://bkt/out").unwrap()).await.unwrap();
+        let reader = ManifestReader::open(&stores, &uri).await.unwrap();
         assert!(reader.body_start > FIRST_READ, "the header spans {} bytes", reader.body_start);
         assert_eq!(reader.header().chunk_count, 60_000);
         for i in [0, 29_999, 59_999] {
@@ -410,16 +410,16 @@ mod tests {
     #[tokio::test]
     async fn garbled_and_future_manifests_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
-        let client = Client::for_tests();
+        let stores = StoreRegistry::for_tests();
         let garbled = dir.path().join("garbled");
         std::fs::write(&garbled, b"{\"hello\":1}\nrest").unwrap();
-        let err = ManifestReader::open(&client, &garbled.display().to_string()).await.unwrap_err();
+        let err = ManifestReader::open(&stores, &garbled.display().to_string()).await.unwrap_err();
         assert!(matches!(err, Error::Manifest { .. }), "{err}");
         let future = dir.path().join("future");
         std::fs::write(&future, b"{\"batchfan_manifest\":9,\"header_bytes\":\"0000000000000002\"}\n{}\n").unwrap();
-        let err = ManifestReader::open(&client, &future.display().to_string()).await.unwrap_err();
+        let err = ManifestReader::open(&stores, &future.display().to_string()).await.unwrap_err();
         assert!(matches!(err, Error::ManifestVersion { found: 9, .. }), "{err}");
-        let err = ManifestReader::open(&client, &dir.path().join("missing").display().to_string()).await.unwrap_err();
+        let err = ManifestReader::open(&stores, &dir.path().join("missing").display().to_string()).await.unwrap_err();
         assert!(matches!(err, Error::NotFound { .. }), "{err}");
     }
 }

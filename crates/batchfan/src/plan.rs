@@ -7,11 +7,11 @@ use futures_util::{StreamExt, TryStreamExt};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
-use crate::client::Client;
 use crate::codec::Codec;
 use crate::contract::Item;
 use crate::error::{Error, Result};
 use crate::limits;
+use crate::registry::StoreRegistry;
 use crate::store::{self, ObjectMeta, Store};
 use crate::uri::Location;
 
@@ -335,9 +335,9 @@ pub struct Listing {
 
 /// Lists what to plan, filtering as it goes (so only kept objects are held in memory): every
 /// object under `input`, or (with `options.input_list`) the keys named in the list file.
-pub async fn list_input(client: &Client, input: &Location, options: &PlanOptions) -> Result<Listing> {
+pub async fn list_input(stores: &StoreRegistry, input: &Location, options: &PlanOptions) -> Result<Listing> {
     let filters = options.filters()?;
-    let store = client.store(input)?;
+    let store = stores.store(input)?;
     store.check_root().await?;
     let Some(list) = options.input_list.as_deref() else {
         let mut listing = Listing::default();
@@ -354,7 +354,7 @@ pub async fn list_input(client: &Client, input: &Location, options: &PlanOptions
         return Ok(listing);
     };
     let (list_dir, list_name) = Location::parse_file(list)?;
-    let list_store = client.store(&list_dir)?;
+    let list_store = stores.store(&list_dir)?;
     let text = store::read_all(list_store.as_ref(), &list_name, None, None).await?;
     let text = String::from_utf8(text.to_vec())
         .map_err(|_| Error::option("--input-list", list, "must be UTF-8 text, one key per line"))?;
@@ -424,16 +424,16 @@ async fn heads(store: &dyn Store, keys: Vec<String>, list: &str) -> Result<Vec<O
 }
 
 /// Lists and plans in one call: options are checked before anything is listed.
-pub async fn plan(client: &Client, input: &Location, options: &PlanOptions) -> Result<Plan> {
+pub async fn plan(stores: &StoreRegistry, input: &Location, options: &PlanOptions) -> Result<Plan> {
     options.validate()?;
-    let listing = list_input(client, input, options).await?;
+    let listing = list_input(stores, input, options).await?;
     if listing.objects.is_empty() && listing.listed > 0 {
         let filtered = format!(" ({} listed, none left after --include/--exclude)", listing.listed);
         return Err(Error::EmptyInput { uri: input.to_string(), filtered });
     }
     let mut objects = listing.objects;
     if let Some(split) = options.split_bytes {
-        learn_content_encodings(client, input, &mut objects, split).await?;
+        learn_content_encodings(stores, input, &mut objects, split).await?;
     }
     let mut plan = plan_objects(input, objects, options)?;
     plan.listed = listing.listed;
@@ -444,7 +444,7 @@ pub async fn plan(client: &Client, input: &Location, options: &PlanOptions) -> R
 /// split would cut whose key does not already say it is compressed, so a `Content-Encoding: gzip`
 /// object named `events.json` stays whole too.
 async fn learn_content_encodings(
-    client: &Client,
+    stores: &StoreRegistry,
     input: &Location,
     objects: &mut [ObjectMeta],
     split: u64,
@@ -452,7 +452,7 @@ async fn learn_content_encodings(
     if !input.is_s3() {
         return Ok(());
     }
-    let store = client.store(input)?;
+    let store = stores.store(input)?;
     let asks: Vec<usize> =
         (0..objects.len()).filter(|&i| objects[i].size > split && Codec::from_key(&objects[i].key).is_none()).collect();
     let store = &store;

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::registry::StoreRegistry;
 use crate::uri::Location;
 
 /// Checks that `path` is, or can be made, a folder this process can write: its nearest
@@ -57,7 +57,7 @@ pub fn writable(dir: &Path) -> bool {
 
 /// Checks the manifest's location: a new name (a manifest is never overwritten in place: the
 /// children of its run read it), in a bucket that exists or a folder this user can write.
-pub async fn manifest(client: &Client, uri: &str) -> Result<()> {
+pub async fn manifest(stores: &StoreRegistry, uri: &str) -> Result<()> {
     let (dir, name) = Location::parse_file(uri)?;
     let exists = |what: &str| {
         Error::option(
@@ -70,7 +70,7 @@ pub async fn manifest(client: &Client, uri: &str) -> Result<()> {
     };
     match &dir {
         Location::S3 { .. } => {
-            let store = client.store(&dir)?;
+            let store = stores.store(&dir)?;
             store.check_root().await?;
             if store.head(&name).await?.is_some() {
                 return Err(exists("an object"));

@@ -9,11 +9,11 @@ use bytes::Bytes;
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::client::Client;
 use crate::contract::{META_DIR, Marker};
 use crate::error::{Error, Result};
-use crate::status::FailedChild;
-use crate::store::Store;
+use crate::registry::StoreRegistry;
+use crate::status::ChunkFailure;
+use crate::store::{ObjectMeta, Store};
 use crate::uri::Location;
 
 /// The report's format version.
@@ -77,6 +77,9 @@ pub struct ChunkReport {
     /// Its size.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_out: Option<u64>,
+    /// Where the failed attempt's log is (a local file or a CloudWatch log stream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
 }
 
 /// The whole report.
@@ -132,23 +135,27 @@ pub async fn read_markers(store: &dyn Store, run_id: &str) -> Result<BTreeMap<u6
 /// Why a marker is not to be trusted: an object it committed is gone, or has another version
 /// than the one the commit wrote (a late writer of a replaced run overwrote it). `None` when
 /// every object is as committed, or the marker (of an earlier release) recorded no versions.
-pub fn untrusted(marker: &Marker, now: &BTreeMap<String, Option<String>>) -> Option<String> {
-    marker.versions.iter().find_map(|(key, committed)| match now.get(key) {
-        Some(Some(version)) if version == committed => None,
-        Some(Some(_)) => Some(format!(
+pub fn untrusted(marker: &Marker, now: &BTreeMap<String, Option<ObjectMeta>>) -> Option<String> {
+    marker.versions.iter().find_map(|(key, committed)| match now.get(key).and_then(|m| m.as_ref()) {
+        Some(meta) if meta.version().as_ref() == Some(committed) => None,
+        Some(_) => Some(format!(
             "its output `{key}` changed after the commit (overwritten by another writer, such as a child of a replaced run): redrive the chunk"
         )),
-        _ => Some(format!("its output `{key}` is gone since the commit: redrive the chunk")),
+        None => Some(format!("its output `{key}` is gone since the commit: redrive the chunk")),
     })
 }
 
-/// The versions the objects `markers` committed have now (one listing of `store`).
+/// What the objects `markers` committed are now (one listing of `store`): `None` for a gone one.
 pub async fn versions_now(
     store: &dyn Store,
     markers: &BTreeMap<u64, Marker>,
-) -> Result<BTreeMap<String, Option<String>>> {
-    let mut now: BTreeMap<String, Option<String>> =
-        markers.values().flat_map(|m| m.versions.keys().map(|k| (k.clone(), None))).collect();
+) -> Result<BTreeMap<String, Option<ObjectMeta>>> {
+    let mut now: BTreeMap<String, Option<ObjectMeta>> = markers
+        .values()
+        .flat_map(|m| m.versions.keys().chain(std::iter::once(&m.output_key)).chain(m.objects.iter()))
+        .filter(|k| !k.is_empty())
+        .map(|k| (k.clone(), None))
+        .collect();
     if now.is_empty() {
         return Ok(now);
     }
@@ -158,7 +165,7 @@ pub async fn versions_now(
         e => Err(e),
     })? {
         if let Some(slot) = now.get_mut(&meta.key) {
-            *slot = meta.version();
+            *slot = Some(meta);
         }
     }
     Ok(now)
@@ -168,16 +175,16 @@ pub async fn versions_now(
 /// markers, checked against what the output holds now, with `failed` from the executor. A
 /// failed chunk whose marker exists (a redrive committed it) counts as succeeded.
 pub async fn build(
-    client: &Client,
+    stores: &StoreRegistry,
     run_id: &str,
     output: &str,
     chunk_count: u64,
-    failed: &[FailedChild],
+    failed: &[ChunkFailure],
 ) -> Result<RunReport> {
-    let store = client.store(&Location::parse(output)?)?;
+    let store = stores.store(&Location::parse(output)?)?;
     let markers = read_markers(store.as_ref(), run_id).await?;
     let now = versions_now(store.as_ref(), &markers).await?;
-    let failed: BTreeMap<u64, &FailedChild> = failed.iter().map(|f| (f.index, f)).collect();
+    let failed: BTreeMap<u64, &ChunkFailure> = failed.iter().map(|f| (f.index, f)).collect();
     let mut report = RunReport {
         batchfan_report: REPORT_VERSION,
         run_id: run_id.to_string(),
@@ -196,6 +203,7 @@ pub async fn build(
             reason: None,
             output_key: None,
             bytes_out: None,
+            log: None,
         };
         let marker = markers.get(&index);
         let distrust = marker.and_then(|m| untrusted(m, &now));
@@ -215,6 +223,7 @@ pub async fn build(
                     chunk.attempts = Some(f.attempts);
                     chunk.exit_code = f.exit_code;
                     chunk.reason = Some(f.reason.clone());
+                    chunk.log = Some(f.log.clone()).filter(|l| !l.is_empty());
                 }
             }
         }
@@ -228,14 +237,38 @@ pub async fn build(
     Ok(report)
 }
 
+/// The report a run wrote, if any (one it cannot read counts as none).
+pub async fn read(store: &dyn Store, run_id: &str) -> Result<Option<RunReport>> {
+    match crate::store::read_all(store, &report_key(run_id), None, None).await {
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+        Err(Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 impl RunReport {
+    /// The failed chunks, as the executor reported them.
+    pub fn failures(&self) -> Vec<ChunkFailure> {
+        self.chunks
+            .iter()
+            .filter(|c| c.status == ChunkStatus::Failed)
+            .map(|c| ChunkFailure {
+                index: c.index,
+                attempts: c.attempts.unwrap_or(0),
+                exit_code: c.exit_code,
+                reason: c.reason.clone().unwrap_or_default(),
+                log: c.log.clone().unwrap_or_default(),
+            })
+            .collect()
+    }
+
     /// Writes the report to `OUTPUT/_batchfan/runs/RUN/report.json`; returns its URI.
-    pub async fn save(&self, client: &Client) -> Result<String> {
+    pub async fn save(&self, stores: &StoreRegistry) -> Result<String> {
         let output = Location::parse(&self.output)?;
         let body = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::Manifest { uri: self.output.clone(), reason: format!("report: {e}") })?;
         let key = report_key(&self.run_id);
-        client.store(&output)?.put(&key, Bytes::from(body)).await?;
+        stores.store(&output)?.put(&key, Bytes::from(body)).await?;
         Ok(output.join_display(&key))
     }
 }

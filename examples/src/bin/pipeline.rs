@@ -8,11 +8,8 @@
 
 use std::process::ExitCode;
 
-use batchfan::Client;
-use batchfan::local::{self, Event, LocalOptions};
-use batchfan::plan::PlanOptions;
-use batchfan::run::RunSpec;
-use batchfan::uri::Location;
+use batchfan::local::Event;
+use batchfan::{Client, LocalOptions, Location, PlanOptions, RunSpec};
 
 async fn pipeline(args: &[String]) -> batchfan::Result<bool> {
     // The standard AWS chain; a pipeline with its own `SdkConfig` uses `Client::new(&config)`.
@@ -24,35 +21,28 @@ async fn pipeline(args: &[String]) -> batchfan::Result<bool> {
         manifest: None,
         overwrite: true,
     };
-    let program = local::resolve_program(&args[2])?;
-    let prepared = client.prepare_run(&spec).await?;
-    let header = prepared.manifest.header();
-    println!("run {}: {} items in {} chunks", prepared.run_id, header.item_count, header.chunk_count);
-    let options = LocalOptions {
-        program,
-        args: args[3..].to_vec(),
-        parallel: local::default_parallel(),
-        attempts: 2,
-        log_dir: std::env::temp_dir().join("batchfan-pipeline").join(&prepared.run_id),
-        stop_deadline: local::default_stop_deadline(),
-        chunks: None,
-    };
-    let on_event = |event: &Event| {
-        if let Event::Finished { index, succeeded, counts, .. } = event {
-            println!(
-                "chunk {index}: {} ({}/{} done)",
-                if *succeeded { "ok" } else { "FAILED" },
-                counts.terminal(),
-                counts.total()
-            );
-        }
+    let mut options = LocalOptions::new(&args[2], args[3..].to_vec());
+    options.attempts = 2;
+    let on_event = |event: &Event| match event {
+        Event::Planned { run_id, items, chunks, .. } => println!("run {run_id}: {items} items in {chunks} chunks"),
+        Event::Finished { index, succeeded, counts, .. } => println!(
+            "chunk {index}: {} ({}/{} done)",
+            if *succeeded { "ok" } else { "FAILED" },
+            counts.terminal(),
+            counts.total()
+        ),
+        _ => {}
     };
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let summary = client.run_local(&prepared, &options, &on_event, ctrl_c).await?;
-    println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
-    Ok(summary.failed.is_empty())
+    let local = client.run_local(&spec, &options, &on_event, ctrl_c).await?;
+    println!("{}", serde_json::to_string_pretty(&local.summary).unwrap_or_default());
+    // What the run committed, read back in chunk order.
+    for output in local.run.outputs().await? {
+        println!("chunk {}: {} ({} bytes)", output.chunk, output.uri, output.bytes);
+    }
+    Ok(local.summary.failed.is_empty())
 }
 
 #[tokio::main]

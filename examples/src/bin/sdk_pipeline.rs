@@ -18,13 +18,9 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use batchfan::batch::{JobDefinitionSpec, RunStatus, SubmitOptions};
-use batchfan::contract;
-use batchfan::plan::PlanOptions;
-use batchfan::run::RunSpec;
-use batchfan::store::read_all;
-use batchfan::uri::Location;
-use batchfan::{Client, Error};
+use batchfan::batch::JobDefinitionSpec;
+use batchfan::{Client, Error, Location, PlanOptions, RunSpec, RunStatus, SubmitOptions, WaitOptions};
+use futures_util::TryStreamExt;
 
 struct Args {
     region: String,
@@ -105,31 +101,41 @@ async fn pipeline(args: &Args, config: &SdkConfig) -> batchfan::Result<bool> {
         job_definition: format!("{}:{}", registered.name, registered.revision),
         ..Default::default()
     };
-    let submitted = client.submit(&spec, &options).await?;
-    let record = submitted.record;
+    // The run holds its output until it is seen finished: `wait` finishes it (report written,
+    // output released), so the same pipeline can run again on the same output.
+    let run = client.submit(&spec, &options).await?;
+    let record = run.record();
     eprintln!("run {}: {} chunks, record {}", record.run_id, record.chunk_count, record.record_uri);
 
-    let on_poll = |s: &RunStatus| eprintln!("  {} of {} children finished", s.counts.terminal(), s.counts.total());
-    let status = client.wait(&record, Duration::from_secs(1), &on_poll).await?;
-    if status.counts.failed > 0 {
-        for failed in client.failed_children(&record, &status).await?.children {
+    let mut wait = WaitOptions::default();
+    wait.interval = Duration::from_secs(1);
+    wait.on_progress =
+        Some(std::sync::Arc::new(|s: &RunStatus| eprintln!("  {} of {} chunks committed", s.committed, s.chunk_count)));
+    let status = run.wait(&wait).await?;
+    if !status.succeeded(&wait) {
+        for failed in &status.failed {
             eprintln!("  chunk {} failed: {}", failed.index, failed.reason);
+        }
+        if !status.not_committed.is_empty() {
+            eprintln!("  chunks ended without committing: {:?}", status.not_committed);
         }
         return Ok(false);
     }
 
-    // Every chunk committed its output once, under the contract's key.
-    let output = client.store(&Location::parse(&record.output)?)?;
-    for index in 0..record.chunk_count {
-        let body = read_all(output.as_ref(), &contract::part_key(index), None, None).await?;
-        use std::io::Write;
-        std::io::stdout().write_all(&body).map_err(|e| Error::Io {
-            op: "writing",
-            path: "stdout".into(),
-            source: e,
-        })?;
+    // Every chunk committed its output once: read them back in chunk order.
+    use std::io::Write;
+    let outputs = run.outputs().await?;
+    for output in &outputs {
+        let body: Vec<bytes::Bytes> = run.open_output(output).await?.try_collect().await?;
+        for block in body {
+            std::io::stdout().write_all(&block).map_err(|e| Error::Io {
+                op: "writing",
+                path: "stdout".into(),
+                source: e,
+            })?;
+        }
     }
-    eprintln!("{} chunk outputs read from {}", record.chunk_count, record.output);
+    eprintln!("{} chunk outputs read from {}", outputs.len(), record.output);
     Ok(true)
 }
 

@@ -14,9 +14,7 @@ use std::process::ExitCode;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use batchfan::plan::PlanOptions;
-use batchfan::uri::Location;
-use batchfan::{Client, layout};
+use batchfan::{Client, Location, PlanOptions, manifest, run};
 
 fn config(region: &str, endpoint: &str, account: &str) -> Result<SdkConfig, String> {
     let var = |name: String| std::env::var(&name).map_err(|_| format!("set {name}"));
@@ -41,9 +39,9 @@ fn config(region: &str, endpoint: &str, account: &str) -> Result<SdkConfig, Stri
 async fn plan_in(client: &Client, input: &str) -> batchfan::Result<serde_json::Value> {
     let input = Location::parse(input)?;
     let plan = client.plan(&input, &PlanOptions { children: Some(2), ..Default::default() }).await?;
-    let run_id = layout::new_run_id();
+    let run_id = run::new_run_id();
     let manifest = input.join_display(&format!("_plans/{run_id}.jsonl"));
-    client.write_manifest(&manifest, &plan, &run_id, &input.child("_out")).await?;
+    manifest::write_plan(client.stores(), &manifest, &plan, &run_id, &input.child("_out")).await?;
     Ok(serde_json::json!({
         "input": input.to_string(),
         "items": plan.items.len(),

@@ -2,7 +2,7 @@
 //! with one DescribeJobs call per poll, cancelling, and redriving failed chunks.
 //!
 //! Every request is checked against [`crate::limits`] before it is sent and goes through the
-//! [`Client`]'s rate limiter; the SDK's retry machinery (configured per client, see
+//! [`crate::Client`]'s rate limiter; the SDK's retry machinery (configured per client, see
 //! [`crate::ClientBuilder::retry_config`]) retries throttling (HTTP 429,
 //! `TooManyRequestsException`) and transient failures. SubmitJob alone is never resent blindly:
 //! after an unknown outcome the job is looked up by its name first.
@@ -21,21 +21,23 @@ use std::time::Duration;
 
 use aws_sdk_batch::error::{ProvideErrorMetadata, SdkError};
 
-pub use self::cancel::cancel;
+pub(crate) use self::cancel::cancel;
+pub(crate) use self::jobdef::register_job_definition;
 pub use self::jobdef::{
     ContainerSpec, EphemeralStorageSpec, FargatePlatformSpec, JobDefinitionSpec, KeyValue, LinuxParametersSpec,
     LogConfigurationSpec, NetworkConfigurationSpec, Registered, ResourceRequirementSpec, RetryStrategySpec, RuleSpec,
-    RuntimePlatformSpec, SecretSpec, ShortForm, TimeoutSpec, register_job_definition,
+    RuntimePlatformSpec, SecretSpec, ShortForm, TimeoutSpec,
 };
-pub use self::record::{ArrayRecord, RunRecord, StoredOptions, find_run, save_run};
-pub use self::redrive::redrive;
+pub use self::record::{ArrayRecord, BatchRecord};
+pub(crate) use self::redrive::redrive;
 pub use self::request::{
     ArrayPropertiesSpec, ContainerOverridesSpec, DependencySpec, SubmitJobRequest, retry_on_spot_rules,
 };
-pub use self::status::{ArrayStatus, FailedChildren, RunStatus, failed_children, run_status, wait};
-pub use self::submit::{MAX_RUN_CHUNKS, SubmitOptions, SubmitPlan, Submitted, plan_submit, submit, submit_dry_run};
+pub(crate) use self::status::observe;
+pub use self::submit::{MAX_RUN_CHUNKS, SubmitOptions, SubmitPlan, plan_submit};
+pub(crate) use self::submit::{check_and_plan, send_array, write_views};
 pub use self::workers::{LiveWorker, WorkerJobs};
-use crate::client::Client;
+use crate::context::Context;
 use crate::error::{Error, Result};
 
 /// Full-jitter exponential backoff between SubmitJob rounds: a random wait up to
@@ -77,69 +79,15 @@ where
 }
 
 /// Sends one Batch request in the client's rate limiter; the SDK retries transient failures.
-pub(crate) async fn call<'c, T, E, F, Fut>(client: &'c Client, op: &'static str, send: F) -> Result<T>
+pub(crate) async fn call<'c, T, E, F, Fut>(ctx: &'c Context, op: &'static str, send: F) -> Result<T>
 where
     F: FnOnce(&'c aws_sdk_batch::Client) -> Fut,
     Fut: Future<Output = std::result::Result<T, SdkError<E, aws_sdk_batch::config::http::HttpResponse>>>,
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let batch = client.batch().await;
-    client.batch_slot().await;
+    let batch = ctx.aws.batch().await;
+    ctx.aws.batch_slot().await;
     send(batch).await.map_err(|e| classify(op, e))
-}
-
-/// The AWS Batch operations of the front door.
-impl Client {
-    /// Registers a job definition, unless the latest ACTIVE revision is identical (reused).
-    pub async fn register(&self, spec: &JobDefinitionSpec) -> Result<Registered> {
-        register_job_definition(self, spec).await
-    }
-
-    /// Plans, writes the manifest and submits it as array jobs (see [`submit()`]).
-    pub async fn submit(&self, spec: &crate::run::RunSpec, options: &SubmitOptions) -> Result<Submitted> {
-        submit(self, spec, options).await
-    }
-
-    /// The exact requests [`Client::submit`] would send; nothing written or sent.
-    pub async fn submit_dry_run(&self, spec: &crate::run::RunSpec, options: &SubmitOptions) -> Result<SubmitPlan> {
-        submit_dry_run(self, spec, options).await
-    }
-
-    /// Finds a run by id (from this client's run notes), record URI or output location.
-    pub async fn find_run(&self, run: &str) -> Result<RunRecord> {
-        find_run(self, run).await
-    }
-
-    /// A run's progress, from each parent's `statusSummary`.
-    pub async fn run_status(&self, record: &RunRecord) -> Result<RunStatus> {
-        run_status(self, record).await
-    }
-
-    /// The failed chunks of a run, with attempts, exit code, reason and log stream.
-    pub async fn failed_children(&self, record: &RunRecord, status: &RunStatus) -> Result<FailedChildren> {
-        failed_children(self, record, status).await
-    }
-
-    /// Polls until every child is terminal.
-    pub async fn wait(
-        &self,
-        record: &RunRecord,
-        interval: Duration,
-        on_poll: &(dyn Fn(&RunStatus) + Send + Sync),
-    ) -> Result<RunStatus> {
-        wait(self, record, interval, on_poll).await
-    }
-
-    /// Terminates every array of the run.
-    pub async fn cancel(&self, record: &RunRecord, reason: &str) -> Result<Vec<String>> {
-        cancel(self, record, reason).await
-    }
-
-    /// Submits a new array over exactly the failed chunks of a finished run (or, with
-    /// `dry_run`, returns the requests it would send).
-    pub async fn redrive(&self, record: &mut RunRecord, dry_run: bool) -> Result<Vec<(SubmitJobRequest, Vec<u64>)>> {
-        redrive(self, record, dry_run).await
-    }
 }
 
 #[cfg(test)]

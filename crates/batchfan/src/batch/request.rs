@@ -10,7 +10,7 @@ use super::jobdef::{
     KeyValue, ResourceRequirementSpec, RetryStrategySpec, RuleSpec, TimeoutSpec, resources, sdk_environment,
     sdk_resources,
 };
-use crate::client::Client;
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::limits;
 
@@ -168,7 +168,7 @@ impl SubmitJobRequest {
     /// Sends the request and returns the job id. A request whose outcome is unknown (the
     /// response was lost, or throttled) is not simply resent: the job is first looked up by its
     /// name in the queue, so a retry never creates a second array.
-    pub async fn send(&self, client: &Client) -> Result<String> {
+    pub(crate) async fn send(&self, ctx: &Context) -> Result<String> {
         let overrides = self.container_overrides.as_ref().map(|o| {
             sdk::ContainerOverrides::builder()
                 .set_environment(Some(sdk_environment(&o.environment)))
@@ -193,7 +193,7 @@ impl SubmitJobRequest {
             // One try per round, the SDK's retries off: between rounds the job is looked up by name.
             let no_retries = aws_sdk_batch::config::Builder::new()
                 .retry_config(aws_sdk_batch::config::retry::RetryConfig::disabled());
-            let sent = call(client, "SubmitJob", |batch| {
+            let sent = call(ctx, "SubmitJob", |batch| {
                 batch
                     .submit_job()
                     .job_name(&self.job_name)
@@ -220,7 +220,7 @@ impl SubmitJobRequest {
                 Ok(Ok(out)) => return Ok(out.job_id().unwrap_or_default().to_string()),
                 Ok(Err(e)) if !e.is_transient() || tries >= 5 => return Err(e),
                 Ok(Err(_)) | Err(_) => {
-                    if let Some(id) = self.find_existing(client).await? {
+                    if let Some(id) = self.find_existing(ctx).await? {
                         return Ok(id);
                     }
                     tokio::time::sleep(super::backoff(tries)).await;
@@ -230,8 +230,8 @@ impl SubmitJobRequest {
     }
 
     /// The parent job with this request's name in its queue, if one was created.
-    pub async fn find_existing(&self, client: &Client) -> Result<Option<String>> {
-        let jobs = jobs_named(client, &self.job_queue, &self.job_name).await?;
+    pub(crate) async fn find_existing(&self, ctx: &Context) -> Result<Option<String>> {
+        let jobs = jobs_named(ctx, &self.job_queue, &self.job_name).await?;
         let found = jobs
             .iter()
             .find(|j| j.job_name() == Some(self.job_name.as_str()) && j.job_id().is_some_and(|id| !id.contains(':')));
@@ -241,12 +241,12 @@ impl SubmitJobRequest {
 
 /// Every job of `queue` whose name matches `pattern` (ListJobs with a JOB_NAME filter; a
 /// trailing `*` matches a prefix), all pages.
-pub(crate) async fn jobs_named(client: &Client, queue: &str, pattern: &str) -> Result<Vec<sdk::JobSummary>> {
+pub(crate) async fn jobs_named(ctx: &Context, queue: &str, pattern: &str) -> Result<Vec<sdk::JobSummary>> {
     let filter = sdk::KeyValuesPair::builder().name("JOB_NAME").values(pattern).build();
     let mut jobs = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let page = call(client, "ListJobs", |batch| {
+        let page = call(ctx, "ListJobs", |batch| {
             batch.list_jobs().job_queue(queue).filters(filter.clone()).set_next_token(token.clone()).send()
         })
         .await?;

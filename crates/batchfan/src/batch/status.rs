@@ -1,56 +1,16 @@
 //! Watching a run: per-status counts from each parent's `statusSummary` (one DescribeJobs per
-//! 100 arrays), failed children with their reasons, and waiting until every child is terminal.
+//! 100 arrays), and failed children with their reasons.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_batch::types as sdk;
-use serde::Serialize;
 
 use super::call;
-use super::record::RunRecord;
-use crate::client::Client;
+use super::record::BatchRecord;
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::limits;
-use crate::status::{FailedChild, StatusCounts};
-
-/// One array's state.
-#[derive(Debug, Clone, Serialize)]
-pub struct ArrayStatus {
-    /// Job id.
-    pub job_id: String,
-    /// Job name.
-    pub job_name: String,
-    /// The parent's status.
-    #[serde(serialize_with = "status_name")]
-    pub status: sdk::JobStatus,
-    /// Children per status.
-    pub counts: StatusCounts,
-    /// Redrive generation.
-    pub redrive: u32,
-}
-
-/// A run's state from one DescribeJobs call per 100 arrays.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunStatus {
-    /// The run id.
-    pub run_id: String,
-    /// Chunks per status (a redriven chunk counts once, by its latest attempt).
-    pub counts: StatusCounts,
-    /// Per array.
-    pub arrays: Vec<ArrayStatus>,
-    /// True when every child is terminal.
-    pub complete: bool,
-    /// Chunks whose completion marker exists: committed, whatever Batch says.
-    pub committed: u64,
-    /// Set when Batch's counts and the markers disagree (children reported succeeded whose
-    /// chunks have no marker), saying so.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub disagreement: Option<String>,
-}
-
-fn status_name<S: serde::Serializer>(status: &sdk::JobStatus, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(status.as_str())
-}
+use crate::status::{ArrayStatus, ChunkFailure, Observed, StatusCounts, StatusDetail};
 
 /// Adds `n` children in `status`; a status this release does not know is an error, never
 /// silently counted as waiting.
@@ -98,21 +58,30 @@ fn counts_of(job: &sdk::JobDetail, size: u64) -> Result<StatusCounts> {
     Ok(counts)
 }
 
-/// The run's progress, from each parent's `arrayProperties.statusSummary`.
-pub async fn run_status(client: &Client, record: &RunRecord) -> Result<RunStatus> {
-    let mut details: BTreeMap<String, sdk::JobDetail> = BTreeMap::new();
+/// What AWS Batch says of a run now: per-status counts from each parent's
+/// `arrayProperties.statusSummary` (one DescribeJobs per 100 arrays); with `details`, or once
+/// every child is terminal, the failed chunks with their reasons too. `committed` (the markers)
+/// only feeds the message when Batch counts more succeeded children than there are markers.
+pub(crate) async fn observe(
+    ctx: &Context,
+    run_id: &str,
+    record: &BatchRecord,
+    committed: &BTreeSet<u64>,
+    details: bool,
+) -> Result<Observed> {
+    let mut described: BTreeMap<String, sdk::JobDetail> = BTreeMap::new();
     for ids in record.arrays.chunks(limits::MAX_DESCRIBE_JOBS_IDS) {
         let ids: Vec<String> = ids.iter().map(|a| a.job_id.clone()).collect();
-        let out = call(client, "DescribeJobs", |batch| batch.describe_jobs().set_jobs(Some(ids)).send()).await?;
+        let out = call(ctx, "DescribeJobs", |batch| batch.describe_jobs().set_jobs(Some(ids)).send()).await?;
         for job in out.jobs() {
-            details.insert(job.job_id().unwrap_or_default().to_string(), job.clone());
+            described.insert(job.job_id().unwrap_or_default().to_string(), job.clone());
         }
     }
     let missing: Vec<&str> =
-        record.arrays.iter().map(|a| a.job_id.as_str()).filter(|id| !details.contains_key(*id)).collect();
+        record.arrays.iter().map(|a| a.job_id.as_str()).filter(|id| !described.contains_key(*id)).collect();
     if !missing.is_empty() {
         return Err(Error::UnknownRun {
-            run: record.run_id.clone(),
+            run: run_id.to_string(),
             reason: format!(
                 "AWS Batch does not know job(s) {}: its job history has expired (AWS keeps finished jobs for about 7 days), or AWS_REGION / the account is not the one the run was submitted to",
                 missing.join(", ")
@@ -122,7 +91,7 @@ pub async fn run_status(client: &Client, record: &RunRecord) -> Result<RunStatus
     let mut total = StatusCounts::default();
     let mut arrays = Vec::new();
     for array in &record.arrays {
-        let Some(job) = details.get(&array.job_id) else { continue };
+        let Some(job) = described.get(&array.job_id) else { continue };
         let status = job.status().cloned().unwrap_or_else(|| sdk::JobStatus::from(""));
         let counts = counts_of(job, array.size)?;
         if array.redrive > 0 {
@@ -142,36 +111,34 @@ pub async fn run_status(client: &Client, record: &RunRecord) -> Result<RunStatus
         arrays.push(ArrayStatus {
             job_id: array.job_id.clone(),
             job_name: array.job_name.clone(),
-            status,
+            status: status.as_str().to_string(),
             counts,
             redrive: array.redrive,
         });
     }
     let complete = arrays.iter().all(|a| a.counts.is_complete());
-    let committed = crate::status::committed_chunks(client, &record.run_id, &record.output).await?.len() as u64;
+    let committed = committed.len() as u64;
     let disagreement = (committed < total.succeeded).then(|| {
         format!(
             "AWS Batch reports {} succeeded but only {} with a completion marker: {} without committing (a program that does not commit through the harness, or markers deleted); their outputs are not there",
-            crate::status::count_of(total.succeeded, "child", "children"),
-            crate::status::count_of(committed, "chunk", "chunks"),
-            crate::status::count_of(total.succeeded - committed, "child", "children")
+            crate::size::count_of(total.succeeded, "child", "children"),
+            crate::size::count_of(committed, "chunk", "chunks"),
+            crate::size::count_of(total.succeeded - committed, "child", "children")
         )
     });
-    Ok(RunStatus { run_id: record.run_id.clone(), counts: total, arrays, complete, committed, disagreement })
-}
-
-/// Failed chunks of a run with what Batch says about them.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct FailedChildren {
-    /// One entry per failed chunk (by its latest attempt), sorted by chunk index.
-    pub children: Vec<FailedChild>,
+    let failed = if (details || complete) && total.failed > 0 {
+        failed_children(ctx, record, &arrays).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Observed { counts: total, complete, failed, detail: StatusDetail::Batch { arrays, disagreement } })
 }
 
 /// Lists failed children: `ListJobs(arrayJobId, FAILED)` per array with failures, then
 /// DescribeJobs in batches of 100 for attempts, exit code, reason and log stream.
-pub async fn failed_children(client: &Client, record: &RunRecord, status: &RunStatus) -> Result<FailedChildren> {
-    let mut latest: BTreeMap<u64, FailedChild> = BTreeMap::new();
-    for (array, state) in record.arrays.iter().zip(&status.arrays) {
+async fn failed_children(ctx: &Context, record: &BatchRecord, arrays: &[ArrayStatus]) -> Result<Vec<ChunkFailure>> {
+    let mut latest: BTreeMap<u64, ChunkFailure> = BTreeMap::new();
+    for (array, state) in record.arrays.iter().zip(arrays) {
         for chunk in array.chunks() {
             latest.remove(&chunk); // superseded by this later array
         }
@@ -182,7 +149,7 @@ pub async fn failed_children(client: &Client, record: &RunRecord, status: &RunSt
         if array.size >= 2 {
             let mut token: Option<String> = None;
             loop {
-                let page = call(client, "ListJobs", |batch| {
+                let page = call(ctx, "ListJobs", |batch| {
                     batch
                         .list_jobs()
                         .array_job_id(&array.job_id)
@@ -208,7 +175,7 @@ pub async fn failed_children(client: &Client, record: &RunRecord, status: &RunSt
         }
         for batch in summaries.chunks(limits::MAX_DESCRIBE_JOBS_IDS) {
             let ids: Vec<String> = batch.iter().map(|s| s.0.clone()).collect();
-            let out = call(client, "DescribeJobs", |batch| batch.describe_jobs().set_jobs(Some(ids)).send()).await?;
+            let out = call(ctx, "DescribeJobs", |batch| batch.describe_jobs().set_jobs(Some(ids)).send()).await?;
             let by_id: BTreeMap<&str, &sdk::JobDetail> =
                 out.jobs().iter().map(|j| (j.job_id().unwrap_or_default(), j)).collect();
             for (id, exit_code, reason) in batch {
@@ -224,7 +191,7 @@ pub async fn failed_children(client: &Client, record: &RunRecord, status: &RunSt
                     .unwrap_or_else(|| "no reason given".into());
                 latest.insert(
                     chunk,
-                    FailedChild {
+                    ChunkFailure {
                         index: chunk,
                         attempts: detail.map_or(1, |d| d.attempts().len().max(1) as u32),
                         exit_code: exit_code.or_else(|| last.and_then(|c| c.exit_code())),
@@ -235,25 +202,7 @@ pub async fn failed_children(client: &Client, record: &RunRecord, status: &RunSt
             }
         }
     }
-    Ok(FailedChildren { children: latest.into_values().collect() })
-}
-
-/// Polls [`run_status`] every `interval` until every child is terminal, calling `on_poll` with
-/// each status.
-pub async fn wait(
-    client: &Client,
-    record: &RunRecord,
-    interval: std::time::Duration,
-    on_poll: &(dyn Fn(&RunStatus) + Send + Sync),
-) -> Result<RunStatus> {
-    loop {
-        let status = run_status(client, record).await?;
-        on_poll(&status);
-        if status.complete {
-            return Ok(status);
-        }
-        tokio::time::sleep(interval).await;
-    }
+    Ok(latest.into_values().collect())
 }
 
 /// The child index of a job id: `<parent>:<index>` for array children, 0 for a plain job. An id

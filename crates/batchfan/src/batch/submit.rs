@@ -4,27 +4,28 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_batch::types as sdk;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::jobdef::{KeyValue, ResourceRequirementSpec, RetryStrategySpec, TimeoutSpec, describe_definition};
-use super::record::{ArrayRecord, RunRecord, StoredOptions, save_run};
+use super::record::ArrayRecord;
 use super::request::{
     ArrayPropertiesSpec, ContainerOverridesSpec, DependencySpec, SubmitJobRequest, retry_on_spot_rules,
 };
-use crate::client::Client;
-use crate::contract::View;
-use crate::contract::{RUN_RECORD_NAME, env, exit};
+use crate::context::Context;
+use crate::contract::{META_DIR, RUN_RECORD_NAME, View, env, exit};
 use crate::error::{Error, Result};
 use crate::limits;
-use crate::manifest::{self};
-use crate::run::{PlannedRun, RunSpec, plan_run, write_run};
+use crate::manifest;
+use crate::prepare::{PlannedRun, RunSpec, plan_run};
 use crate::uri::Location;
 
 /// Most chunks one run may have (several arrays of at most 10,000).
 pub const MAX_RUN_CHUNKS: usize = 1_000_000;
 
-/// Options of `batchfan submit`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// Options of `batchfan submit`. A run record keeps them as given; every field has a default,
+/// so a record written before an option existed still reads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SubmitOptions {
     /// Job queue.
     pub job_queue: String,
@@ -142,13 +143,20 @@ pub struct SubmitPlan {
     pub requests: Vec<SubmitJobRequest>,
 }
 
-pub(super) fn sibling(uri: &str, name: &str) -> Result<String> {
-    let (dir, _) = Location::parse_file(uri)?;
-    Ok(dir.join_display(name))
+/// A file of run `run_id`'s own, under its output: `OUTPUT/_batchfan/runs/RUN/NAME`.
+pub(crate) fn run_file(output: &str, run_id: &str, name: &str) -> Result<String> {
+    Ok(Location::parse(output)?.join_display(&format!("{META_DIR}/runs/{run_id}/{name}")))
 }
 
-/// Builds (and checks) every request of a run of `chunk_count` chunks.
-pub fn plan_submit(options: &SubmitOptions, run_id: &str, manifest: &str, chunk_count: u64) -> Result<SubmitPlan> {
+/// Builds (and checks) every request of a run of `chunk_count` chunks; views of a run of
+/// several arrays go under the run's folder in `output`.
+pub fn plan_submit(
+    options: &SubmitOptions,
+    run_id: &str,
+    manifest: &str,
+    output: &str,
+    chunk_count: u64,
+) -> Result<SubmitPlan> {
     let template = options.template(run_id)?;
     let arrays = chunk_count.div_ceil(limits::MAX_ARRAY_SIZE as u64);
     let mut views = Vec::new();
@@ -159,7 +167,7 @@ pub fn plan_submit(options: &SubmitOptions, run_id: &str, manifest: &str, chunk_
         let (name, uri) = if arrays == 1 {
             (template.job_name.clone(), manifest.to_string())
         } else {
-            let uri = sibling(manifest, &format!("array-{k:03}.json"))?;
+            let uri = run_file(output, run_id, &format!("array-{k:03}.json"))?;
             views.push((uri.clone(), View::range(manifest, first, count)));
             (format!("{}-{k}", template.job_name), uri)
         };
@@ -177,7 +185,7 @@ pub fn plan_submit(options: &SubmitOptions, run_id: &str, manifest: &str, chunk_
     Ok(SubmitPlan {
         run_id: run_id.to_string(),
         manifest: manifest.to_string(),
-        record_uri: sibling(manifest, RUN_RECORD_NAME)?,
+        record_uri: run_file(output, run_id, RUN_RECORD_NAME)?,
         chunk_count,
         item_count: 0,
         views,
@@ -185,19 +193,10 @@ pub fn plan_submit(options: &SubmitOptions, run_id: &str, manifest: &str, chunk_
     })
 }
 
-/// What a real submit did: the requests sent and the run record written.
-#[derive(Debug, Clone)]
-pub struct Submitted {
-    /// The plan (requests as sent, views written).
-    pub plan: SubmitPlan,
-    /// The run record, as saved after the last array.
-    pub record: RunRecord,
-}
-
 /// Checks that a job queue exists, is ENABLED and VALID (read-only: DescribeJobQueues).
-async fn check_queue(client: &Client, queue: &str) -> Result<()> {
+async fn check_queue(ctx: &Context, queue: &str) -> Result<()> {
     let out =
-        super::call(client, "DescribeJobQueues", |batch| batch.describe_job_queues().job_queues(queue).send()).await?;
+        super::call(ctx, "DescribeJobQueues", |batch| batch.describe_job_queues().job_queues(queue).send()).await?;
     let rejected = |message: String| Error::BatchRejected { op: "DescribeJobQueues", message, source: None };
     let Some(found) =
         out.job_queues().iter().find(|q| q.job_queue_name() == Some(queue) || q.job_queue_arn() == Some(queue))
@@ -217,56 +216,17 @@ async fn check_queue(client: &Client, queue: &str) -> Result<()> {
     Ok(())
 }
 
-/// `--depends-on` entries that name a batchfan run (its id, or the URI of its record or output)
-/// become its AWS Batch job ids, one dependency per array, keeping `:N_TO_N` / `:SEQUENTIAL`.
-async fn resolve_depends_on(client: &Client, depends_on: &[String]) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for entry in depends_on {
-        let (job, kind) = match entry.rsplit_once(':') {
-            Some((job, kind)) if kind.eq_ignore_ascii_case("N_TO_N") || kind.eq_ignore_ascii_case("SEQUENTIAL") => {
-                (job, Some(kind))
-            }
-            _ => (entry.as_str(), None),
-        };
-        let names_run = job.starts_with("bf-") || job.starts_with("s3://");
-        if !names_run {
-            out.push(entry.clone());
-            continue;
-        }
-        let found = crate::runs::find_record(client, job).await?;
-        if found.kind != crate::runs::RunKind::Batch {
-            return Err(Error::option(
-                "--depends-on",
-                entry,
-                "a run of AWS Batch jobs; a queue run has no job to wait for",
-            ));
-        }
-        let record: super::RunRecord = found.parse()?;
-        let ids: Vec<&str> = record.arrays.iter().map(|a| a.job_id.as_str()).filter(|id| !id.is_empty()).collect();
-        if ids.is_empty() {
-            return Err(Error::option(
-                "--depends-on",
-                entry,
-                "a run that was submitted (this one has no job ids: a dry run?)",
-            ));
-        }
-        out.extend(ids.into_iter().map(|id| kind.map_or_else(|| id.to_string(), |k| format!("{id}:{k}"))));
-    }
-    Ok(out)
-}
-
 /// Everything a submit checks before it writes or sends anything: locations, options, the queue
 /// and job definition, `--depends-on` runs, the plan, the job definition's platform when
 /// resources are overridden.
-async fn check_and_plan(client: &Client, spec: &RunSpec, options: &SubmitOptions) -> Result<(PlannedRun, SubmitPlan)> {
-    let resolved;
-    let options = if options.depends_on.is_empty() {
-        options
-    } else {
-        resolved =
-            SubmitOptions { depends_on: resolve_depends_on(client, &options.depends_on).await?, ..options.clone() };
-        &resolved
-    };
+///
+/// `--depends-on` entries must be job ids (or `JOB:TYPE`) already: the run layer resolves
+/// those that name batchfan runs.
+pub(crate) async fn check_and_plan(
+    ctx: &Context,
+    spec: &RunSpec,
+    options: &SubmitOptions,
+) -> Result<(PlannedRun, SubmitPlan)> {
     for (field, location) in [("--input", &spec.input), ("--output", &spec.output)] {
         if !location.is_s3() {
             return Err(Error::option(
@@ -282,16 +242,17 @@ async fn check_and_plan(client: &Client, spec: &RunSpec, options: &SubmitOptions
         return Err(Error::option("--manifest", m, "AWS Batch children cannot read local paths: give an s3:// URI"));
     }
     // Everything that does not need the listing is checked before it.
-    plan_submit(options, "bf-check", "s3://check-bucket/m.jsonl", 2)?;
+    plan_submit(options, "bf-check", "s3://check-bucket/m.jsonl", "s3://check-bucket/out/", 2)?;
     // The queue and the job definition must exist and be usable before anything is written:
     // a rejected SubmitJob used to leave its manifest behind.
-    check_queue(client, &options.job_queue).await?;
-    let definition = describe_definition(client, &options.job_definition).await?;
+    check_queue(ctx, &options.job_queue).await?;
+    let definition = describe_definition(ctx, &options.job_definition).await?;
     let mut spec = spec.clone();
     spec.options.max_chunks = MAX_RUN_CHUNKS;
-    let planned = plan_run(client, &spec).await?;
+    let planned = plan_run(&ctx.stores, &spec).await?;
     let chunk_count = planned.plan.chunks.len() as u64;
-    let mut plan = plan_submit(options, &planned.run_id, &planned.manifest_uri, chunk_count)?;
+    let output = planned.output.to_string();
+    let mut plan = plan_submit(options, &planned.run_id, &planned.manifest_uri, &output, chunk_count)?;
     plan.item_count = planned.plan.items.len() as u64;
     if (options.vcpu.is_some() || options.memory.is_some())
         && definition.platform_capabilities().contains(&sdk::PlatformCapability::Fargate)
@@ -303,84 +264,41 @@ async fn check_and_plan(client: &Client, spec: &RunSpec, options: &SubmitOptions
     Ok((planned, plan))
 }
 
-/// Plans `spec` and returns the exact requests a submit would send, writing and sending
-/// nothing (`batchfan submit --dry-run`). It makes the read-only checks a real submit makes.
-pub async fn submit_dry_run(client: &Client, spec: &RunSpec, options: &SubmitOptions) -> Result<SubmitPlan> {
-    Ok(check_and_plan(client, spec, options).await?.1)
-}
-
-/// Plans `spec`, writes the manifest (and views) to S3, submits one array job per 10,000 chunks
-/// (a plain job for a single chunk), and writes the run record after every array.
-pub async fn submit(client: &Client, spec: &RunSpec, options: &SubmitOptions) -> Result<Submitted> {
-    let (planned, mut plan) = check_and_plan(client, spec, options).await?;
-    let chunk_count = plan.chunk_count;
-    let prepared = write_run(client, planned, spec.overwrite).await?;
-    let mut record = RunRecord::new(
-        &plan,
-        &prepared.manifest_uri,
-        &prepared.manifest.header().output,
-        options.template(&plan.run_id)?,
-        StoredOptions::from(options),
-    );
-    let started = async {
-        for (uri, view) in &plan.views {
-            manifest::write_view(client, uri, view).await?;
-        }
-        // The last step before the first child can start.
-        crate::run::clear_earlier(client, &prepared).await
-    }
-    .await;
-    if let Err(e) = started {
-        let views: Vec<&str> = plan.views.iter().map(|(uri, _)| uri.as_str()).collect();
-        let _ = crate::run::abandon(client, &prepared, &views).await;
-        return Err(e);
-    }
-    let sent = send_arrays(client, options, &mut plan, &prepared.manifest_uri, &mut record).await;
-    // Jobs sent: the run holds its output until it is seen complete. None sent: it never ran.
-    if record.arrays.is_empty() {
-        let views: Vec<&str> = plan.views.iter().map(|(uri, _)| uri.as_str()).collect();
-        let _ = crate::run::abandon(client, &prepared, &views).await;
-    } else {
-        crate::claim::hand_over(client, &record.output, &record.run_id, true).await?;
-    }
-    sent?;
-    debug_assert_eq!(record.chunk_count, chunk_count);
-    Ok(Submitted { plan, record })
-}
-
-/// Sends the arrays, adding each to `record` and saving it after every
-/// array: a failure midway still leaves a record of what was submitted.
-async fn send_arrays(
-    client: &Client,
-    options: &SubmitOptions,
-    plan: &mut SubmitPlan,
-    manifest_uri: &str,
-    record: &mut RunRecord,
-) -> Result<()> {
-    let mut previous: Option<String> = None;
-    for (k, request) in plan.requests.iter_mut().enumerate() {
-        if options.sequential
-            && let (Some(prev), Some(dep)) = (&previous, request.depends_on.last_mut())
-        {
-            dep.job_id = Some(prev.clone());
-        }
-        let job_id = request.send(client).await?;
-        let first = k as u64 * limits::MAX_ARRAY_SIZE as u64;
-        let size = request.array_properties.map_or(1, |a| a.size as u64);
-        let manifest = plan.views.get(k).map_or(manifest_uri.to_string(), |(uri, _)| uri.clone());
-        record.arrays.push(ArrayRecord {
-            job_id: job_id.clone(),
-            job_name: request.job_name.clone(),
-            manifest,
-            size,
-            first,
-            indices: Vec::new(),
-            redrive: 0,
-        });
-        previous = Some(job_id);
-        save_run(client, record).await?;
+/// Writes the views of a run of several arrays (before any array is sent).
+pub(crate) async fn write_views(ctx: &Context, plan: &SubmitPlan) -> Result<()> {
+    for (uri, view) in &plan.views {
+        manifest::write_view(&ctx.stores, uri, view).await?;
     }
     Ok(())
+}
+
+/// Sends array `k` of `plan` (after `previous`, the job id of array `k - 1`, when the arrays
+/// are chained) and returns its record. SubmitJob is never resent blindly: after an unknown
+/// outcome the job is looked up by its name first.
+pub(crate) async fn send_array(
+    ctx: &Context,
+    options: &SubmitOptions,
+    plan: &mut SubmitPlan,
+    k: usize,
+    previous: Option<&str>,
+) -> Result<ArrayRecord> {
+    let manifest = plan.views.get(k).map_or(plan.manifest.clone(), |(uri, _)| uri.clone());
+    let request = &mut plan.requests[k];
+    if options.sequential
+        && let (Some(prev), Some(dep)) = (previous, request.depends_on.last_mut())
+    {
+        dep.job_id = Some(prev.to_string());
+    }
+    let job_id = request.send(ctx).await?;
+    Ok(ArrayRecord {
+        job_id,
+        job_name: request.job_name.clone(),
+        manifest,
+        size: request.array_properties.map_or(1, |a| a.size as u64),
+        first: k as u64 * limits::MAX_ARRAY_SIZE as u64,
+        indices: Vec::new(),
+        redrive: 0,
+    })
 }
 
 #[cfg(test)]
@@ -393,20 +311,29 @@ mod tests {
 
     #[test]
     fn one_array_up_to_10000_chunks_then_several() {
-        let plan = plan_submit(&options(), "bf-x", "s3://bkt/o/m.jsonl", 10_000).unwrap();
+        let plan = plan_submit(&options(), "bf-x", "s3://bkt/o/m.jsonl", "s3://bkt/o/", 10_000).unwrap();
         assert_eq!(plan.requests.len(), 1);
         assert_eq!(plan.requests[0].array_properties.unwrap().size, 10_000);
-        let plan = plan_submit(&options(), "bf-x", "s3://bkt/o/m.jsonl", 1).unwrap();
+        let plan = plan_submit(&options(), "bf-x", "s3://bkt/o/m.jsonl", "s3://bkt/o/", 1).unwrap();
         assert!(plan.requests[0].array_properties.is_none(), "one chunk is a plain job");
-        let plan = plan_submit(&SubmitOptions { sequential: true, ..options() }, "bf-x", "s3://bkt/o/m.jsonl", 25_001)
-            .unwrap();
+        let plan = plan_submit(
+            &SubmitOptions { sequential: true, ..options() },
+            "bf-x",
+            "s3://bkt/o/m.jsonl",
+            "s3://bkt/o/",
+            25_001,
+        )
+        .unwrap();
         let sizes: Vec<_> = plan.requests.iter().map(|r| r.array_properties.map_or(1, |a| a.size)).collect();
         assert_eq!(sizes, vec![10_000, 10_000, 5_001]);
         assert_eq!(plan.views[2].1, View::range("s3://bkt/o/m.jsonl", 20_000, 5_001));
         assert_eq!(plan.requests[1].depends_on.len(), 1);
         let env = &plan.requests[2].container_overrides.as_ref().unwrap().environment;
-        assert!(env.iter().any(|kv| kv.name == env::MANIFEST && kv.value == "s3://bkt/o/array-002.json"));
-        assert_eq!(plan.record_uri, "s3://bkt/o/run.json");
+        assert!(
+            env.iter()
+                .any(|kv| kv.name == env::MANIFEST && kv.value == "s3://bkt/o/_batchfan/runs/bf-x/array-002.json")
+        );
+        assert_eq!(plan.record_uri, "s3://bkt/o/_batchfan/runs/bf-x/run.json");
     }
 
     #[test]
@@ -423,13 +350,14 @@ mod tests {
             SubmitOptions { job_queue: String::new(), ..options() },
         ];
         for o in bad {
-            let err = plan_submit(&o, "bf-x", "s3://bkt/m.jsonl", 5).unwrap_err();
+            let err = plan_submit(&o, "bf-x", "s3://bkt/m.jsonl", "s3://bkt/o/", 5).unwrap_err();
             assert!(err.is_bad_input(), "{o:?}: {err}");
         }
         let spot = plan_submit(
             &SubmitOptions { retry_on_spot: true, attempts: Some(3), ..options() },
             "bf-x",
             "s3://bkt/m.jsonl",
+            "s3://bkt/o/",
             5,
         )
         .unwrap();

@@ -7,7 +7,7 @@ use aws_sdk_batch::types as sdk;
 
 use super::call;
 use super::request::{ArrayPropertiesSpec, ContainerOverridesSpec, SubmitJobRequest, jobs_named};
-use crate::client::Client;
+use crate::context::Context;
 use crate::contract::env;
 use crate::error::Result;
 use crate::limits;
@@ -41,15 +41,10 @@ pub struct LiveWorker {
 }
 
 impl WorkerJobs {
-    /// The live (not finished) worker jobs: children of arrays and plain jobs, newest first.
-    pub async fn live(&self, client: &Client) -> Result<Vec<String>> {
-        Ok(self.live_workers(client).await?.into_iter().map(|w| w.job_id).collect())
-    }
-
     /// The live worker jobs with whether each is running, newest first.
-    pub async fn live_workers(&self, client: &Client) -> Result<Vec<LiveWorker>> {
+    pub(crate) async fn live_workers(&self, ctx: &Context) -> Result<Vec<LiveWorker>> {
         let mut parents: Vec<(i64, String, Option<i32>, bool)> = Vec::new();
-        let listed = jobs_named(client, &self.job_queue, &format!("{}*", self.name_prefix)).await?;
+        let listed = jobs_named(ctx, &self.job_queue, &format!("{}*", self.name_prefix)).await?;
         // Real AWS lists parents only, with their array size; moto lists children too, and its
         // parents without the size (and never finished until described): a parent is an array
         // when its children are listed.
@@ -84,7 +79,7 @@ impl WorkerJobs {
             ] {
                 let mut token: Option<String> = None;
                 loop {
-                    let page = call(client, "ListJobs", |batch| {
+                    let page = call(ctx, "ListJobs", |batch| {
                         batch
                             .list_jobs()
                             .array_job_id(&id)
@@ -111,7 +106,7 @@ impl WorkerJobs {
     }
 
     /// Submits `count` more workers as one array job (a plain job for one).
-    pub async fn add(&self, client: &Client, count: u32) -> Result<String> {
+    pub(crate) async fn add(&self, ctx: &Context, count: u32) -> Result<String> {
         let request = SubmitJobRequest {
             job_name: format!("{}-{}", self.name_prefix, crate::layout::now_ms()),
             job_queue: self.job_queue.clone(),
@@ -131,13 +126,13 @@ impl WorkerJobs {
             scheduling_priority_override: None,
         };
         request.check(false)?;
-        request.send(client).await
+        request.send(ctx).await
     }
 
     /// Terminates the given worker jobs (they get SIGTERM and drain).
-    pub async fn stop(&self, client: &Client, jobs: &[String]) -> Result<()> {
+    pub(crate) async fn stop(&self, ctx: &Context, jobs: &[String]) -> Result<()> {
         for job in jobs {
-            call(client, "TerminateJob", |batch| {
+            call(ctx, "TerminateJob", |batch| {
                 batch.terminate_job().job_id(job).reason("scaled in by batchfan scale run").send()
             })
             .await?;

@@ -7,15 +7,11 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use super::record::QueueRunRecord;
 use super::{QueueInfo, call, describe_queue};
-use crate::client::Client;
-use crate::contract::{ChunkMessage, RUN_RECORD_NAME, RUN_RECORD_VERSION};
+use crate::context::Context;
+use crate::contract::{ChunkMessage, META_DIR, RUN_RECORD_NAME};
 use crate::error::{Error, Result};
-use crate::layout;
-use crate::run::{PlannedRun, RunSpec, plan_run, write_run};
-use crate::runs::RunKind;
-use crate::uri::Location;
+use crate::prepare::{PlannedRun, RunSpec, plan_run};
 
 /// Most chunks one queue run may have (no array limit applies; the manifest header grows
 /// 22 bytes a chunk).
@@ -29,9 +25,17 @@ const ROUNDS: u32 = 5;
 
 /// Options of `batchfan enqueue`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EnqueueOptions {
     /// The work queue's URL.
     pub queue_url: String,
+}
+
+impl EnqueueOptions {
+    /// Options sending to the queue at `queue_url`.
+    pub fn new(queue_url: impl Into<String>) -> EnqueueOptions {
+        EnqueueOptions { queue_url: queue_url.into() }
+    }
 }
 
 /// What an enqueue sends (all of it, for `--dry-run`).
@@ -55,17 +59,6 @@ pub struct EnqueuePlan {
     pub first_message: ChunkMessage,
 }
 
-/// What an enqueue did.
-#[derive(Debug, Clone)]
-pub struct Enqueued {
-    /// The plan.
-    pub plan: EnqueuePlan,
-    /// The run record, as saved.
-    pub record: QueueRunRecord,
-    /// How the messages went out.
-    pub stats: SendStats,
-}
-
 /// How messages were sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct SendStats {
@@ -79,22 +72,24 @@ pub struct SendStats {
     pub seconds: f64,
 }
 
-async fn check_and_plan(
-    client: &Client,
+/// Everything an enqueue checks before it writes or sends anything (the queue first), and the
+/// plan.
+pub(crate) async fn check_and_plan(
+    ctx: &Context,
     spec: &RunSpec,
     options: &EnqueueOptions,
 ) -> Result<(PlannedRun, EnqueuePlan)> {
     // The queue is checked before anything is listed or written.
-    let queue = describe_queue(client, &options.queue_url).await?;
+    let queue = describe_queue(ctx, &options.queue_url).await?;
     let mut spec = spec.clone();
     spec.options.max_chunks = MAX_QUEUE_CHUNKS;
-    let planned = plan_run(client, &spec).await?;
+    let planned = plan_run(&ctx.stores, &spec).await?;
     let chunk_count = planned.plan.chunks.len() as u64;
-    let (dir, _) = Location::parse_file(&planned.manifest_uri)?;
+    let record_uri = planned.output.join_display(&format!("{META_DIR}/runs/{}/{RUN_RECORD_NAME}", planned.run_id));
     let plan = EnqueuePlan {
         run_id: planned.run_id.clone(),
         manifest: planned.manifest_uri.clone(),
-        record_uri: dir.join_display(RUN_RECORD_NAME),
+        record_uri,
         queue,
         chunk_count,
         item_count: planned.plan.items.len() as u64,
@@ -104,52 +99,6 @@ async fn check_and_plan(
     Ok((planned, plan))
 }
 
-/// Plans `spec` and returns what an enqueue would send; writes and sends nothing.
-pub async fn enqueue_dry_run(client: &Client, spec: &RunSpec, options: &EnqueueOptions) -> Result<EnqueuePlan> {
-    Ok(check_and_plan(client, spec, options).await?.1)
-}
-
-/// Plans `spec`, writes the manifest and the run record, and sends one message per chunk.
-pub async fn enqueue(client: &Client, spec: &RunSpec, options: &EnqueueOptions) -> Result<Enqueued> {
-    let (planned, plan) = check_and_plan(client, spec, options).await?;
-    let prepared = write_run(client, planned, spec.overwrite).await?;
-    let mut record = QueueRunRecord {
-        batchfan_run: RUN_RECORD_VERSION,
-        kind: RunKind::Queue,
-        run_id: plan.run_id.clone(),
-        record_uri: plan.record_uri.clone(),
-        manifest: prepared.manifest_uri.clone(),
-        output: prepared.manifest.header().output.clone(),
-        chunk_count: plan.chunk_count,
-        created_unix_ms: layout::now_ms(),
-        queue_url: plan.queue.url.clone(),
-        fifo: plan.queue.fifo,
-        dead_letter_queue_url: plan.queue.dead_letter_queue.as_ref().map(|d| d.url.clone()),
-        sent: 0,
-        redrives: Vec::new(),
-    };
-    // Saved first: a failure midway still leaves a run that `status` can show. Then what
-    // earlier runs left goes, the last step before the first message.
-    let started = match record.save(client).await {
-        Ok(()) => crate::run::clear_earlier(client, &prepared).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = started {
-        // Nothing was sent: the run never started.
-        let _ = crate::run::abandon(client, &prepared, &[&record.record_uri]).await;
-        return Err(e);
-    }
-    let chunks: Vec<u64> = (0..plan.chunk_count).collect();
-    let sent = send_chunks(client, &plan.queue, &record.run_id, &record.manifest, &chunks, 0).await;
-    // Messages are out (all, or some before a failure): the run holds its output until it is
-    // seen complete.
-    crate::claim::hand_over(client, &record.output, &record.run_id, true).await?;
-    let stats = sent?;
-    record.sent = stats.sent;
-    record.save(client).await?;
-    Ok(Enqueued { plan, record, stats })
-}
-
 /// Sends one message per chunk, 10 per SendMessageBatch with a few requests in flight, through
 /// the client's SQS rate limiter. Entries a response lists as failed are sent again (only those,
 /// never the whole batch); a failure that is the sender's fault is an error. On a FIFO queue each
@@ -157,8 +106,8 @@ pub async fn enqueue(client: &Client, spec: &RunSpec, options: &EnqueueOptions) 
 /// run, chunk and `generation` (0 for the enqueue, n for the n-th redrive), so a resend within
 /// SQS's five-minute window is not delivered twice. On a standard queue a request whose response
 /// was lost may deliver its messages twice; the completion markers make that harmless.
-pub async fn send_chunks(
-    client: &Client,
+pub(crate) async fn send_chunks(
+    ctx: &Context,
     queue: &QueueInfo,
     run_id: &str,
     manifest: &str,
@@ -176,7 +125,7 @@ pub async fn send_chunks(
         .collect::<Result<_>>()?;
     let batches: Vec<Vec<(u64, String)>> = entries.chunks(BATCH).map(<[_]>::to_vec).collect();
     let mut stats = futures_util::stream::iter(batches)
-        .map(|batch| send_batch(client, queue, run_id, generation, batch))
+        .map(|batch| send_batch(ctx, queue, run_id, generation, batch))
         .buffer_unordered(IN_FLIGHT)
         .try_fold(SendStats::default(), |mut all, one| async move {
             all.sent += one.sent;
@@ -190,7 +139,7 @@ pub async fn send_chunks(
 }
 
 async fn send_batch(
-    client: &Client,
+    ctx: &Context,
     queue: &QueueInfo,
     run_id: &str,
     generation: u32,
@@ -214,7 +163,7 @@ async fn send_batch(
                 source: Some(Box::new(e)),
             })?);
         }
-        let out = call(client, "SendMessageBatch", &queue.url, |sqs| {
+        let out = call(ctx, "SendMessageBatch", &queue.url, |sqs| {
             sqs.send_message_batch().queue_url(&queue.url).set_entries(Some(entries)).send()
         })
         .await?;

@@ -2,14 +2,73 @@
 //! visibility changes for heartbeats and releases, moving a message to the dead-letter queue).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
 
 use super::status::{ATTEMPTS_ATTRIBUTE, ERROR_ATTRIBUTE};
-use super::{QueueInfo, call};
-use crate::client::Client;
+use super::{QueueCounts, QueueInfo, call};
+use crate::context::Context;
 use crate::error::Result;
+
+/// One SQS queue, through a client's SQS client and rate limiter
+/// ([`crate::Client::queue`]): what a queue worker does with it.
+#[derive(Clone)]
+pub struct Queue {
+    ctx: Arc<Context>,
+    url: String,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl Queue {
+    pub(crate) fn new(ctx: Arc<Context>, url: &str) -> Queue {
+        Queue { ctx, url: url.to_string() }
+    }
+
+    /// The queue's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Looks the queue up: it must exist; its FIFO flag, visibility timeout and dead-letter queue.
+    pub async fn describe(&self) -> Result<QueueInfo> {
+        super::describe_queue(&self.ctx, &self.url).await
+    }
+
+    /// Its message counts (one GetQueueAttributes call).
+    pub async fn counts(&self) -> Result<QueueCounts> {
+        super::queue_counts(&self.ctx, &self.url).await
+    }
+
+    /// Receives up to `max` (1 to 10) messages, long-polling up to `wait`, each invisible to
+    /// others for the queue's visibility timeout.
+    pub async fn receive(&self, max: i32, wait: Duration) -> Result<Vec<Received>> {
+        receive(&self.ctx, &self.url, max, wait).await
+    }
+
+    /// Deletes a message (after its work committed).
+    pub async fn delete(&self, receipt: &str) -> Result<()> {
+        delete_message(&self.ctx, &self.url, receipt).await
+    }
+
+    /// Sets a received message's visibility timeout (0: visible again at once).
+    pub async fn set_visibility(&self, receipt: &str, seconds: u32) -> Result<()> {
+        set_visibility(&self.ctx, &self.url, receipt, seconds).await
+    }
+
+    /// Moves a message to the queue's dead-letter queue at once (`info` is this queue's
+    /// description), with `reason` in its `batchfan_error` attribute and its receives in
+    /// `batchfan_attempts`; `false` when the queue has no dead-letter queue.
+    pub async fn dead_letter(&self, info: &QueueInfo, message: &Received, reason: &str) -> Result<bool> {
+        dead_letter(&self.ctx, info, message, reason).await
+    }
+}
 
 /// A received message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +89,8 @@ pub struct Received {
 
 /// Receives up to `max` (1 to 10) messages, long-polling up to `wait`, each invisible to others
 /// for the queue's visibility timeout.
-pub async fn receive(client: &Client, url: &str, max: i32, wait: Duration) -> Result<Vec<Received>> {
-    let out = call(client, "ReceiveMessage", url, |sqs| {
+async fn receive(ctx: &Context, url: &str, max: i32, wait: Duration) -> Result<Vec<Received>> {
+    let out = call(ctx, "ReceiveMessage", url, |sqs| {
         sqs.receive_message()
             .queue_url(url)
             .max_number_of_messages(max.clamp(1, 10))
@@ -65,16 +124,15 @@ pub async fn receive(client: &Client, url: &str, max: i32, wait: Duration) -> Re
 }
 
 /// Deletes a message (after its work committed).
-pub async fn delete_message(client: &Client, url: &str, receipt: &str) -> Result<()> {
-    call(client, "DeleteMessage", url, |sqs| sqs.delete_message().queue_url(url).receipt_handle(receipt).send())
-        .await?;
+async fn delete_message(ctx: &Context, url: &str, receipt: &str) -> Result<()> {
+    call(ctx, "DeleteMessage", url, |sqs| sqs.delete_message().queue_url(url).receipt_handle(receipt).send()).await?;
     Ok(())
 }
 
 /// Sets a received message's visibility timeout from now: the heartbeat extends it while the
 /// work goes on; 0 releases the message to other workers at once.
-pub async fn set_visibility(client: &Client, url: &str, receipt: &str, seconds: u32) -> Result<()> {
-    call(client, "ChangeMessageVisibility", url, |sqs| {
+async fn set_visibility(ctx: &Context, url: &str, receipt: &str, seconds: u32) -> Result<()> {
+    call(ctx, "ChangeMessageVisibility", url, |sqs| {
         sqs.change_message_visibility()
             .queue_url(url)
             .receipt_handle(receipt)
@@ -88,7 +146,7 @@ pub async fn set_visibility(client: &Client, url: &str, receipt: &str, seconds: 
 /// Moves a message to the queue's dead-letter queue at once, with `reason` in its
 /// `batchfan_error` attribute, and deletes it from the queue. Returns false (and does nothing)
 /// when the queue has no dead-letter queue.
-pub async fn dead_letter(client: &Client, queue: &QueueInfo, message: &Received, reason: &str) -> Result<bool> {
+async fn dead_letter(ctx: &Context, queue: &QueueInfo, message: &Received, reason: &str) -> Result<bool> {
     let Some(dlq) = &queue.dead_letter_queue else { return Ok(false) };
     let reason: String = reason.chars().take(1_000).collect();
     let unbuildable = |e: aws_sdk_sqs::error::BuildError| crate::Error::Queue {
@@ -106,7 +164,7 @@ pub async fn dead_letter(client: &Client, queue: &QueueInfo, message: &Received,
         .build()
         .map_err(unbuildable)?;
     let fifo = dlq.url.ends_with(".fifo");
-    call(client, "SendMessage", &dlq.url, |sqs| {
+    call(ctx, "SendMessage", &dlq.url, |sqs| {
         let mut send = sqs
             .send_message()
             .queue_url(&dlq.url)
@@ -119,6 +177,6 @@ pub async fn dead_letter(client: &Client, queue: &QueueInfo, message: &Received,
         send.send()
     })
     .await?;
-    delete_message(client, &queue.url, &message.receipt).await?;
+    delete_message(ctx, &queue.url, &message.receipt).await?;
     Ok(true)
 }

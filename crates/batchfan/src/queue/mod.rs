@@ -20,17 +20,15 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde::Serialize;
 
-pub use self::enqueue::{
-    EnqueueOptions, EnqueuePlan, Enqueued, MAX_QUEUE_CHUNKS, SendStats, enqueue, enqueue_dry_run, send_chunks,
-};
-pub use self::messages::{Received, dead_letter, delete_message, receive, set_visibility};
-pub use self::record::{QueueRedrive, QueueRunRecord, find_queue_run};
-pub use self::status::{
-    DeadLetter, ERROR_ATTRIBUTE, QueueRunStatus, committed_chunks, dead_letters, queue_run_status, redrive_queue_run,
-    wait_queue_run,
-};
-use crate::client::Client;
+pub use self::enqueue::{EnqueueOptions, EnqueuePlan, MAX_QUEUE_CHUNKS, SendStats};
+pub(crate) use self::enqueue::{check_and_plan, send_chunks};
+pub use self::messages::{Queue, Received};
+pub use self::record::{QueueRecord, QueueRedrive};
+pub use self::status::{ATTEMPTS_ATTRIBUTE, ERROR_ATTRIBUTE};
+pub(crate) use self::status::{observe, redrive};
+use crate::context::Context;
 use crate::error::{Error, Result};
+pub use crate::status::{DeadLetter, QueueCounts};
 
 /// What batchfan needs to know about a queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -56,25 +54,6 @@ pub struct DeadLetterQueue {
     pub arn: String,
     /// Receives after which SQS moves a message there.
     pub max_receive_count: u32,
-}
-
-/// Messages in a queue, as SQS approximates them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct QueueCounts {
-    /// Visible: waiting for a worker (`ApproximateNumberOfMessages`; CloudWatch's
-    /// `ApproximateNumberOfMessagesVisible`).
-    pub visible: u64,
-    /// Received and not yet deleted: in flight (`ApproximateNumberOfMessagesNotVisible`).
-    pub in_flight: u64,
-    /// Delayed (`ApproximateNumberOfMessagesDelayed`).
-    pub delayed: u64,
-}
-
-impl QueueCounts {
-    /// All messages counted.
-    pub fn total(&self) -> u64 {
-        self.visible + self.in_flight + self.delayed
-    }
 }
 
 /// Maps an SQS error: a queue that does not exist, or a request it refuses, is the caller's to
@@ -112,14 +91,14 @@ where
 }
 
 /// Sends one SQS request in the client's SQS rate limiter; the SDK retries transient failures.
-pub(crate) async fn call<'c, T, E, F, Fut>(client: &'c Client, op: &'static str, queue: &str, send: F) -> Result<T>
+pub(crate) async fn call<'c, T, E, F, Fut>(ctx: &'c Context, op: &'static str, queue: &str, send: F) -> Result<T>
 where
     F: FnOnce(&'c aws_sdk_sqs::Client) -> Fut,
     Fut: Future<Output = std::result::Result<T, SdkError<E, aws_sdk_sqs::config::http::HttpResponse>>>,
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let sqs = client.sqs().await;
-    client.sqs_slot().await;
+    let sqs = ctx.aws.sqs().await;
+    ctx.aws.sqs_slot().await;
     send(sqs).await.map_err(|e| classify(op, queue, e))
 }
 
@@ -128,7 +107,7 @@ fn attributes(out: &aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttrib
 }
 
 /// Looks a queue up: it must exist; its FIFO flag, visibility timeout and dead-letter queue.
-pub async fn describe_queue(client: &Client, url: &str) -> Result<QueueInfo> {
+pub(crate) async fn describe_queue(ctx: &Context, url: &str) -> Result<QueueInfo> {
     if !url.starts_with("https://") && !url.starts_with("http://") {
         return Err(Error::option(
             "--queue-url",
@@ -136,14 +115,14 @@ pub async fn describe_queue(client: &Client, url: &str) -> Result<QueueInfo> {
             "a queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/work (`aws sqs get-queue-url --queue-name NAME`)",
         ));
     }
-    let out = call(client, "GetQueueAttributes", url, |sqs| {
+    let out = call(ctx, "GetQueueAttributes", url, |sqs| {
         sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::All).send()
     })
     .await?;
     let attrs = attributes(&out);
     let number = |name: &str| attrs.get(name).and_then(|v| v.parse::<u32>().ok());
     let dead_letter_queue = match attrs.get("RedrivePolicy") {
-        Some(policy) => Some(dead_letter_queue(client, url, policy).await?),
+        Some(policy) => Some(dead_letter_queue(ctx, url, policy).await?),
         None => None,
     };
     Ok(QueueInfo {
@@ -156,7 +135,7 @@ pub async fn describe_queue(client: &Client, url: &str) -> Result<QueueInfo> {
 }
 
 /// The dead-letter queue a redrive policy names (`{"deadLetterTargetArn": ..., "maxReceiveCount": N}`).
-async fn dead_letter_queue(client: &Client, url: &str, policy: &str) -> Result<DeadLetterQueue> {
+async fn dead_letter_queue(ctx: &Context, url: &str, policy: &str) -> Result<DeadLetterQueue> {
     let bad = |why: String| Error::Queue {
         op: "GetQueueAttributes",
         queue: url.to_string(),
@@ -177,7 +156,7 @@ async fn dead_letter_queue(client: &Client, url: &str, policy: &str) -> Result<D
     let [_, _, _, _, account, name] = parts.as_slice() else {
         return Err(bad(format!("`{arn}` is not an SQS queue ARN")));
     };
-    let out = call(client, "GetQueueUrl", url, |sqs| {
+    let out = call(ctx, "GetQueueUrl", url, |sqs| {
         sqs.get_queue_url().queue_name(*name).queue_owner_aws_account_id(*account).send()
     })
     .await?;
@@ -186,8 +165,8 @@ async fn dead_letter_queue(client: &Client, url: &str, policy: &str) -> Result<D
 }
 
 /// A queue's message counts (one GetQueueAttributes call).
-pub async fn queue_counts(client: &Client, url: &str) -> Result<QueueCounts> {
-    let out = call(client, "GetQueueAttributes", url, |sqs| {
+pub(crate) async fn queue_counts(ctx: &Context, url: &str) -> Result<QueueCounts> {
+    let out = call(ctx, "GetQueueAttributes", url, |sqs| {
         sqs.get_queue_attributes()
             .queue_url(url)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)

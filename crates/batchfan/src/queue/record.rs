@@ -1,30 +1,11 @@
-//! The record of a queue run (`run.json` next to the manifest, `"kind": "queue"`).
+//! What a queue run's record keeps (`"kind": "queue"`): the queue and what was sent.
 
 use serde::{Deserialize, Serialize};
 
-use crate::client::Client;
-use crate::error::Result;
-use crate::runs::{self, RunKind};
-
-/// What was sent, so `status`, `wait` and `redrive` can find a queue run again.
+/// What a queue run's record keeps beside the head every run record has (see
+/// [`crate::run::RunRecord`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueueRunRecord {
-    /// Format version, [`crate::contract::RUN_RECORD_VERSION`].
-    pub batchfan_run: u32,
-    /// Always [`RunKind::Queue`].
-    pub kind: RunKind,
-    /// The run id.
-    pub run_id: String,
-    /// Where this record is.
-    pub record_uri: String,
-    /// The manifest.
-    pub manifest: String,
-    /// Output location.
-    pub output: String,
-    /// Chunks in the plan (one message each).
-    pub chunk_count: u64,
-    /// When the run was enqueued (ms since the epoch).
-    pub created_unix_ms: u64,
+pub struct QueueRecord {
     /// The work queue.
     pub queue_url: String,
     /// Whether it is a FIFO queue.
@@ -41,27 +22,11 @@ pub struct QueueRunRecord {
     pub redrives: Vec<QueueRedrive>,
 }
 
-/// One `batchfan redrive` of a queue run.
+/// One redrive of a queue run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueRedrive {
     /// When (ms since the epoch).
     pub unix_ms: u64,
     /// The chunks sent again.
     pub chunks: Vec<u64>,
-}
-
-/// Finds a queue run by id, record URI, or output location (see [`runs::find_record`]).
-pub async fn find_queue_run(client: &Client, run: &str) -> Result<QueueRunRecord> {
-    let found = runs::find_record(client, run).await?;
-    if found.kind != RunKind::Queue {
-        return Err(found.wrong_kind("a queue run"));
-    }
-    found.parse()
-}
-
-impl QueueRunRecord {
-    /// Writes the record and notes it under the run id.
-    pub async fn save(&self, client: &Client) -> Result<()> {
-        runs::save_record(client, &self.run_id, &self.record_uri, self).await
-    }
 }

@@ -1,20 +1,19 @@
-//! Watching a queue run: chunks committed (from the completion markers, listed in one pass), the
-//! queue's visible, in-flight and delayed counts, and the chunks in the dead-letter queue; waiting
-//! until every chunk is committed or dead-lettered; sending dead-lettered chunks again.
+//! Watching a queue run: the queue's visible, in-flight and delayed counts and the chunks in the
+//! dead-letter queue; a run is complete when every chunk is committed (the markers, counted by
+//! the caller) or dead-lettered. Sending dead-lettered chunks again.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry};
-use serde::Serialize;
 
-use super::record::{QueueRedrive, QueueRunRecord};
-use super::{QueueCounts, call, describe_queue, queue_counts, send_chunks};
-use crate::client::Client;
+use super::record::{QueueRecord, QueueRedrive};
+use super::{call, describe_queue, queue_counts, send_chunks};
+use crate::context::Context;
 use crate::contract::ChunkMessage;
 use crate::error::{Error, Result};
 use crate::layout;
+use crate::status::{ChunkFailure, DeadLetter, Observed, StatusCounts, StatusDetail};
 
 /// The message attribute a worker sets on a message it moves to the dead-letter queue itself
 /// (a body that is not a chunk, an input changed since planning): why.
@@ -24,40 +23,6 @@ pub const ERROR_ATTRIBUTE: &str = "batchfan_error";
 pub const ATTEMPTS_ATTRIBUTE: &str = "batchfan_attempts";
 /// Most dead-letter messages one scan looks at.
 const SCAN_LIMIT: usize = 10_000;
-
-/// A chunk in the dead-letter queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeadLetter {
-    /// The chunk.
-    pub chunk: u64,
-    /// Receives before it was dead-lettered (SQS's count; the DLQ scan adds one).
-    pub receive_count: u32,
-    /// Why: the worker's reason when it moved the message itself, else the redrive policy's.
-    pub reason: String,
-}
-
-/// A queue run's state.
-#[derive(Debug, Clone, Serialize)]
-pub struct QueueRunStatus {
-    /// The run id.
-    pub run_id: String,
-    /// Chunks in the plan.
-    pub chunk_count: u64,
-    /// Chunks committed (their completion marker exists).
-    pub committed: u64,
-    /// Chunks in the dead-letter queue and not committed, by chunk.
-    pub dead_lettered: Vec<DeadLetter>,
-    /// Chunks neither committed nor dead-lettered: queued or being worked on.
-    pub pending: u64,
-    /// The work queue's counts (all runs on it).
-    pub queue: QueueCounts,
-    /// The dead-letter queue's counts (all runs on it), if there is one.
-    pub dead_letter_queue: Option<QueueCounts>,
-    /// True when every chunk is committed or dead-lettered.
-    pub complete: bool,
-}
-
-pub use crate::status::committed_chunks;
 
 /// A message held invisible by a dead-letter scan.
 struct Held {
@@ -69,10 +34,10 @@ struct Held {
 
 /// Receives every message of the dead-letter queue (up to [`SCAN_LIMIT`]), holding each one
 /// invisible for `hold` seconds so none is seen twice; the caller releases or deletes them.
-async fn scan(client: &Client, dlq: &str, run_id: &str, hold: i32) -> Result<Vec<Held>> {
+async fn scan(ctx: &Context, dlq: &str, run_id: &str, hold: i32) -> Result<Vec<Held>> {
     let mut held = Vec::new();
     while held.len() < SCAN_LIMIT {
-        let out = call(client, "ReceiveMessage", dlq, |sqs| {
+        let out = call(ctx, "ReceiveMessage", dlq, |sqs| {
             sqs.receive_message()
                 .queue_url(dlq)
                 .max_number_of_messages(10)
@@ -120,7 +85,7 @@ async fn scan(client: &Client, dlq: &str, run_id: &str, hold: i32) -> Result<Vec
 }
 
 /// Makes held messages visible again at once.
-async fn release(client: &Client, queue: &str, receipts: &[&str]) -> Result<()> {
+async fn release(ctx: &Context, queue: &str, receipts: &[&str]) -> Result<()> {
     for (batch, receipts) in receipts.chunks(10).enumerate() {
         let entries = receipts
             .iter()
@@ -134,7 +99,7 @@ async fn release(client: &Client, queue: &str, receipts: &[&str]) -> Result<()> 
                     .ok()
             })
             .collect::<Vec<_>>();
-        call(client, "ChangeMessageVisibilityBatch", queue, |sqs| {
+        call(ctx, "ChangeMessageVisibilityBatch", queue, |sqs| {
             sqs.change_message_visibility_batch().queue_url(queue).set_entries(Some(entries)).send()
         })
         .await?;
@@ -142,7 +107,7 @@ async fn release(client: &Client, queue: &str, receipts: &[&str]) -> Result<()> 
     Ok(())
 }
 
-async fn delete(client: &Client, queue: &str, receipts: &[&str]) -> Result<()> {
+async fn delete(ctx: &Context, queue: &str, receipts: &[&str]) -> Result<()> {
     for (batch, receipts) in receipts.chunks(10).enumerate() {
         let entries = receipts
             .iter()
@@ -151,7 +116,7 @@ async fn delete(client: &Client, queue: &str, receipts: &[&str]) -> Result<()> {
                 DeleteMessageBatchRequestEntry::builder().id(format!("d{batch}-{i}")).receipt_handle(*r).build().ok()
             })
             .collect::<Vec<_>>();
-        call(client, "DeleteMessageBatch", queue, |sqs| {
+        call(ctx, "DeleteMessageBatch", queue, |sqs| {
             sqs.delete_message_batch().queue_url(queue).set_entries(Some(entries)).send()
         })
         .await?;
@@ -174,100 +139,103 @@ fn dead_letters_of(held: &[Held], committed: &BTreeSet<u64>, max_receive_count: 
 
 /// The run's chunks in its dead-letter queue (not committed), by chunk. Messages are released
 /// again at once.
-pub async fn dead_letters(client: &Client, record: &QueueRunRecord) -> Result<Vec<DeadLetter>> {
-    let Some(dlq) = &record.dead_letter_queue_url else { return Ok(Vec::new()) };
-    let held = scan(client, dlq, &record.run_id, 30).await?;
+async fn dead_letters(
+    ctx: &Context,
+    run_id: &str,
+    record: &QueueRecord,
+    dlq: &str,
+    committed: &BTreeSet<u64>,
+) -> Result<Vec<DeadLetter>> {
+    let held = scan(ctx, dlq, run_id, 30).await?;
     let receipts: Vec<&str> = held.iter().map(|h| h.receipt.as_str()).collect();
-    release(client, dlq, &receipts).await?;
-    let committed = committed_chunks(client, &record.run_id, &record.output).await?;
-    let max = describe_queue(client, &record.queue_url).await?.dead_letter_queue.map(|d| d.max_receive_count);
-    Ok(dead_letters_of(&held, &committed, max))
+    release(ctx, dlq, &receipts).await?;
+    let max = describe_queue(ctx, &record.queue_url).await?.dead_letter_queue.map(|d| d.max_receive_count);
+    Ok(dead_letters_of(&held, committed, max))
 }
 
-/// The run's state: committed chunks, queue counts, dead-lettered chunks. The dead-letter queue
-/// is scanned only when SQS counts messages in it.
-pub async fn queue_run_status(client: &Client, record: &QueueRunRecord) -> Result<QueueRunStatus> {
-    let committed = committed_chunks(client, &record.run_id, &record.output).await?;
-    let queue = queue_counts(client, &record.queue_url).await?;
+/// What the queues say of a run now: the work queue's counts, and its chunks in the dead-letter
+/// queue (scanned only when SQS counts messages there). Complete when every chunk is committed
+/// or dead-lettered.
+pub(crate) async fn observe(
+    ctx: &Context,
+    run_id: &str,
+    chunk_count: u64,
+    record: &QueueRecord,
+    committed: &BTreeSet<u64>,
+) -> Result<Observed> {
+    let queue = queue_counts(ctx, &record.queue_url).await?;
     let (dead_letter_queue, dead_lettered) = match &record.dead_letter_queue_url {
         Some(dlq) => {
-            let counts = queue_counts(client, dlq).await?;
-            let dead = if counts.total() > 0 { dead_letters(client, record).await? } else { Vec::new() };
+            let counts = queue_counts(ctx, dlq).await?;
+            let dead =
+                if counts.total() > 0 { dead_letters(ctx, run_id, record, dlq, committed).await? } else { Vec::new() };
             (Some(counts), dead)
         }
         None => (None, Vec::new()),
     };
-    let committed_count = committed.len() as u64;
-    let done = committed_count + dead_lettered.len() as u64;
-    Ok(QueueRunStatus {
-        run_id: record.run_id.clone(),
-        chunk_count: record.chunk_count,
-        committed: committed_count,
-        pending: record.chunk_count.saturating_sub(done),
-        dead_lettered,
-        queue,
-        dead_letter_queue,
-        complete: done >= record.chunk_count,
+    let done = committed.len() as u64 + dead_lettered.len() as u64;
+    let pending = chunk_count.saturating_sub(done);
+    let counts = StatusCounts {
+        submitted: pending,
+        succeeded: committed.len() as u64,
+        failed: dead_lettered.len() as u64,
+        ..StatusCounts::default()
+    };
+    let failed = dead_lettered
+        .iter()
+        .map(|d| ChunkFailure {
+            index: d.chunk,
+            attempts: d.receive_count,
+            exit_code: None,
+            reason: d.reason.clone(),
+            log: String::new(),
+        })
+        .collect();
+    Ok(Observed {
+        counts,
+        complete: done >= chunk_count,
+        failed,
+        detail: StatusDetail::Queue { queue, dead_letter_queue, dead_lettered },
     })
 }
 
-/// Polls [`queue_run_status`] every `interval` until every chunk is committed or dead-lettered.
-pub async fn wait_queue_run(
-    client: &Client,
-    record: &QueueRunRecord,
-    interval: Duration,
-    on_poll: &(dyn Fn(&QueueRunStatus) + Send + Sync),
-) -> Result<QueueRunStatus> {
-    loop {
-        let status = queue_run_status(client, record).await?;
-        on_poll(&status);
-        if status.complete {
-            return Ok(status);
-        }
-        tokio::time::sleep(interval).await;
-    }
-}
-
-/// Sends the run's dead-lettered chunks to the work queue again and deletes them from the
-/// dead-letter queue (with `dry_run`, only says which). Returns the chunks.
-pub async fn redrive_queue_run(client: &Client, record: &mut QueueRunRecord, dry_run: bool) -> Result<Vec<u64>> {
+/// Sends the run's dead-lettered chunks among `chunks` to the work queue again and deletes
+/// them from the dead-letter queue (with `dry_run`, only says which). Returns the chunks sent.
+pub(crate) async fn redrive(
+    ctx: &Context,
+    run_id: &str,
+    manifest: &str,
+    record: &mut QueueRecord,
+    committed: &BTreeSet<u64>,
+    dry_run: bool,
+) -> Result<Vec<u64>> {
     let Some(dlq) = record.dead_letter_queue_url.clone() else {
         return Err(Error::option(
             "RUN",
-            &record.run_id,
+            run_id,
             "its queue had no dead-letter queue (redrive policy) when the run was enqueued: nothing to redrive",
         ));
     };
     // Held long enough to send the chunks again before anyone else sees them.
-    let held = scan(client, &dlq, &record.run_id, 120).await?;
-    let committed = committed_chunks(client, &record.run_id, &record.output).await?;
-    let chunks: Vec<u64> = dead_letters_of(&held, &committed, None).iter().map(|d| d.chunk).collect();
+    let held = scan(ctx, &dlq, run_id, 120).await?;
+    let chunks: Vec<u64> = dead_letters_of(&held, committed, None).iter().map(|d| d.chunk).collect();
     let (ours, others): (Vec<&Held>, Vec<&Held>) = held.iter().partition(|h| h.chunk.is_some());
     let others: Vec<&str> = others.iter().map(|h| h.receipt.as_str()).collect();
-    release(client, &dlq, &others).await?;
+    release(ctx, &dlq, &others).await?;
     let ours: Vec<&str> = ours.iter().map(|h| h.receipt.as_str()).collect();
     if dry_run || chunks.is_empty() {
-        release(client, &dlq, &ours).await?;
+        release(ctx, &dlq, &ours).await?;
         return Ok(chunks);
     }
-    let queue = describe_queue(client, &record.queue_url).await?;
+    let queue = describe_queue(ctx, &record.queue_url).await?;
     let generation = record.redrives.len() as u32 + 1;
-    // The chunks sent again commit only while the run holds its output again.
-    if let Err(e) = crate::claim::retake(client, &record.output, &record.run_id).await {
-        release(client, &dlq, &ours).await?;
+    if let Err(e) = send_chunks(ctx, &queue, run_id, manifest, &chunks, generation).await {
+        release(ctx, &dlq, &ours).await?;
         return Err(e);
     }
-    if let Err(e) = send_chunks(client, &queue, &record.run_id, &record.manifest, &chunks, generation).await {
-        release(client, &dlq, &ours).await?;
-        // Some may have gone out: the run keeps its output until it is seen complete.
-        crate::claim::hand_over(client, &record.output, &record.run_id, true).await?;
-        return Err(e);
-    }
-    crate::claim::hand_over(client, &record.output, &record.run_id, true).await?;
     // Sent again: the dead letters (committed duplicates too) are done with.
-    delete(client, &dlq, &ours).await?;
+    delete(ctx, &dlq, &ours).await?;
     record.redrives.push(QueueRedrive { unix_ms: layout::now_ms(), chunks: chunks.clone() });
-    record.save(client).await?;
     Ok(chunks)
 }
 

@@ -1,9 +1,11 @@
-//! One async trait over object storage, with an S3 backend and a local-folder backend.
+//! One async trait over object storage, with an S3 backend, a local-folder backend and an
+//! in-memory one.
 //!
 //! Keys are relative to the store's root location and use `/` as separator on every backend,
 //! so the same plan comes out of an S3 prefix and a local folder holding the same files.
 
 mod local;
+mod memory;
 mod prefix;
 mod s3;
 
@@ -19,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::local::LocalStore;
 pub use self::local::process_alive;
+pub use self::memory::MemoryStore;
 pub use self::prefix::PrefixStore;
 pub use self::s3::S3Store;
 use crate::error::{Error, Result};

@@ -1,6 +1,7 @@
 //! S3 (and S3-compatible servers such as moto) as a store, through aws-sdk-s3.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -13,6 +14,7 @@ use tokio::io::AsyncReadExt;
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{ByteRange, ByteStream, ObjectMeta, ObjectStream, Store};
+use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::uri::Location;
 
@@ -33,10 +35,19 @@ pub struct S3Store {
 }
 
 /// The SDK client a store uses: given, or a batchfan client's, made on its first request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum S3Client {
     Sdk(Client),
-    Batchfan(crate::Client),
+    Lazy(Arc<Aws>),
+}
+
+impl std::fmt::Debug for S3Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            S3Client::Sdk(_) => "Sdk",
+            S3Client::Lazy(_) => "Lazy",
+        })
+    }
 }
 
 impl S3Store {
@@ -46,8 +57,8 @@ impl S3Store {
     }
 
     /// A store through a batchfan client's S3 client, which is made on the first request.
-    pub fn with_client(client: crate::Client, bucket: &str, prefix: &str) -> Self {
-        Self::build(S3Client::Batchfan(client), bucket, prefix)
+    pub(crate) fn lazy(aws: Arc<Aws>, bucket: &str, prefix: &str) -> Self {
+        Self::build(S3Client::Lazy(aws), bucket, prefix)
     }
 
     fn build(client: S3Client, bucket: &str, prefix: &str) -> Self {
@@ -58,7 +69,7 @@ impl S3Store {
     async fn sdk(&self) -> &Client {
         match &self.client {
             S3Client::Sdk(client) => client,
-            S3Client::Batchfan(client) => client.s3().await,
+            S3Client::Lazy(aws) => aws.s3().await,
         }
     }
 
@@ -110,7 +121,7 @@ impl S3Store {
     fn endpoint_note(&self) -> String {
         let endpoint = match &self.client {
             S3Client::Sdk(_) => None, // the SDK's Config does not tell its endpoint
-            S3Client::Batchfan(client) => client.endpoint_if_made(),
+            S3Client::Lazy(aws) => aws.endpoint_if_made(),
         };
         endpoint.map(|u| format!(" (endpoint {u})")).unwrap_or_default()
     }

@@ -7,8 +7,9 @@ mod register;
 mod spec;
 
 pub(crate) use self::convert::{sdk_environment, sdk_resources};
+pub use self::register::Registered;
 pub(crate) use self::register::describe_definition;
-pub use self::register::{Registered, register_job_definition};
+pub(crate) use self::register::register_job_definition;
 pub(crate) use self::spec::resources;
 pub use self::spec::{
     ContainerSpec, EphemeralStorageSpec, FargatePlatformSpec, JobDefinitionSpec, KeyValue, LinuxParametersSpec,

@@ -6,15 +6,15 @@ use serde::Serialize;
 
 use super::spec::JobDefinitionSpec;
 use crate::batch::call;
-use crate::client::Client;
+use crate::context::Context;
 use crate::error::{Error, Result};
 
 /// Every ACTIVE revision of a job definition name (all pages).
-pub(crate) async fn active_revisions(client: &Client, name: &str) -> Result<Vec<sdk::JobDefinition>> {
+pub(crate) async fn active_revisions(ctx: &Context, name: &str) -> Result<Vec<sdk::JobDefinition>> {
     let mut all = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let page = call(client, "DescribeJobDefinitions", |batch| {
+        let page = call(ctx, "DescribeJobDefinitions", |batch| {
             batch
                 .describe_job_definitions()
                 .job_definition_name(name)
@@ -33,7 +33,7 @@ pub(crate) async fn active_revisions(client: &Client, name: &str) -> Result<Vec<
 
 /// The job definition a submit names: an ARN, `NAME:REVISION`, or `NAME` (its latest ACTIVE
 /// revision). An unknown or inactive definition is an error saying so.
-pub(crate) async fn describe_definition(client: &Client, definition: &str) -> Result<sdk::JobDefinition> {
+pub(crate) async fn describe_definition(ctx: &Context, definition: &str) -> Result<sdk::JobDefinition> {
     let not_active = || Error::BatchRejected {
         op: "DescribeJobDefinitions",
         message: format!(
@@ -42,7 +42,7 @@ pub(crate) async fn describe_definition(client: &Client, definition: &str) -> Re
         source: None,
     };
     if definition.starts_with("arn:") {
-        let out = call(client, "DescribeJobDefinitions", |batch| {
+        let out = call(ctx, "DescribeJobDefinitions", |batch| {
             batch.describe_job_definitions().job_definitions(definition).send()
         })
         .await?;
@@ -53,7 +53,7 @@ pub(crate) async fn describe_definition(client: &Client, definition: &str) -> Re
         Some((n, r)) => (n, Some(r.parse::<i32>().map_err(|_| not_active())?)),
         None => (definition, None),
     };
-    active_revisions(client, name)
+    active_revisions(ctx, name)
         .await?
         .into_iter()
         .filter(|d| revision.is_none_or(|r| d.revision() == Some(r)))
@@ -61,7 +61,7 @@ pub(crate) async fn describe_definition(client: &Client, definition: &str) -> Re
         .ok_or_else(not_active)
 }
 
-/// What [`register_job_definition`] did.
+/// What [`crate::Client::register`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Registered {
     /// Name.
@@ -75,10 +75,10 @@ pub struct Registered {
 }
 
 /// Registers `spec`, unless the latest ACTIVE revision of that name is identical (then reuses it).
-pub async fn register_job_definition(client: &Client, spec: &JobDefinitionSpec) -> Result<Registered> {
+pub(crate) async fn register_job_definition(ctx: &Context, spec: &JobDefinitionSpec) -> Result<Registered> {
     spec.check()?;
     let name = spec.job_definition_name.clone();
-    let latest = active_revisions(client, &name).await?.into_iter().max_by_key(|d| d.revision().unwrap_or(0));
+    let latest = active_revisions(ctx, &name).await?.into_iter().max_by_key(|d| d.revision().unwrap_or(0));
     if let Some(existing) = latest
         && JobDefinitionSpec::from_sdk(&existing).normalized() == spec.normalized()
     {
@@ -90,7 +90,7 @@ pub async fn register_job_definition(client: &Client, spec: &JobDefinitionSpec) 
         });
     }
     let container = spec.to_sdk_container();
-    let out = call(client, "RegisterJobDefinition", |batch| {
+    let out = call(ctx, "RegisterJobDefinition", |batch| {
         batch
             .register_job_definition()
             .job_definition_name(&name)

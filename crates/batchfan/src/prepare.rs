@@ -1,11 +1,14 @@
-//! Preparing a run: plan, check the output, write the manifest. Shared by every executor.
+//! Preparing a run: plan, check every location, claim the output, write the manifest; and
+//! what follows a start (clearing what earlier runs left) or takes it back. Shared by every
+//! executor.
 
-use crate::client::Client;
 use crate::contract;
 use crate::error::Result;
 use crate::layout;
 use crate::manifest::{self, ManifestReader};
 use crate::plan::{self, Plan, PlanOptions};
+use crate::registry::StoreRegistry;
+use crate::store::Store;
 use crate::uri::Location;
 
 /// What to run: the input, how to pack it, where results go.
@@ -27,34 +30,34 @@ pub struct RunSpec {
 /// earlier runs left there is deleted by [`clear_earlier`], the last step before the first
 /// child starts.
 #[derive(Debug, Clone)]
-pub struct PreparedRun {
+pub(crate) struct PreparedRun {
     /// The new run id.
-    pub run_id: String,
+    pub(crate) run_id: String,
     /// Where the manifest is.
-    pub manifest_uri: String,
+    pub(crate) manifest_uri: String,
     /// The manifest, opened (its header holds the chunk table).
-    pub manifest: ManifestReader,
+    pub(crate) manifest: ManifestReader,
     /// What earlier runs left in the output, to delete before the first child starts
     /// (`--overwrite`; empty otherwise).
-    pub earlier: layout::Earlier,
+    pub(crate) earlier: layout::Earlier,
 }
 
 /// A planned run: checked and planned, nothing written yet (what `--dry-run` shows).
 #[derive(Debug, Clone)]
-pub struct PlannedRun {
+pub(crate) struct PlannedRun {
     /// The new run id.
-    pub run_id: String,
+    pub(crate) run_id: String,
     /// Where the manifest will be written.
-    pub manifest_uri: String,
+    pub(crate) manifest_uri: String,
     /// The plan.
-    pub plan: Plan,
+    pub(crate) plan: Plan,
     /// The output location (absolute).
-    pub output: Location,
+    pub(crate) output: Location,
 }
 
 /// Checks everything and plans; writes nothing. Options, locations (the manifest's among
 /// them), listing, the chunk limit and the output location are all checked here.
-pub async fn plan_run(client: &Client, spec: &RunSpec) -> Result<PlannedRun> {
+pub(crate) async fn plan_run(stores: &StoreRegistry, spec: &RunSpec) -> Result<PlannedRun> {
     spec.options.validate()?;
     let input = spec.input.absolute()?;
     let output = spec.output.absolute()?;
@@ -66,8 +69,8 @@ pub async fn plan_run(client: &Client, spec: &RunSpec) -> Result<PlannedRun> {
     if let Location::Local { path } = &output {
         crate::preflight::local_folder("--output", path)?;
     }
-    let plan = plan::plan(client, &input, &spec.options).await?;
-    let output_store = client.store(&output)?;
+    let plan = plan::plan(stores, &input, &spec.options).await?;
+    let output_store = stores.store(&output)?;
     if output.is_s3() {
         output_store.check_root().await?;
     }
@@ -79,7 +82,7 @@ pub async fn plan_run(client: &Client, spec: &RunSpec) -> Result<PlannedRun> {
         Some((dir, name)) => dir.absolute()?.join_display(&name),
         None => output.join_display(&contract::manifest_key(&run_id)),
     };
-    crate::preflight::manifest(client, &manifest_uri).await?;
+    crate::preflight::manifest(stores, &manifest_uri).await?;
     Ok(PlannedRun { run_id, manifest_uri, plan, output })
 }
 
@@ -88,12 +91,12 @@ pub async fn plan_run(client: &Client, spec: &RunSpec) -> Result<PlannedRun> {
 /// manifest, read back. Nothing is deleted here: with `overwrite`, what earlier runs left is in
 /// [`PreparedRun::earlier`] for [`clear_earlier`]. A failure takes back what was written (the
 /// manifest, the claim), so the same command can be run again.
-pub async fn write_run(client: &Client, planned: PlannedRun, overwrite: bool) -> Result<PreparedRun> {
+pub(crate) async fn write_run(stores: &StoreRegistry, planned: PlannedRun, overwrite: bool) -> Result<PreparedRun> {
     // Temporary files of writers killed mid-write are invisible to listings: sweep them here.
     if let Location::Local { path } = &planned.output {
         crate::store::LocalStore::new(Location::Local { path: path.clone() }).sweep_stale_temps();
     }
-    let output_store = client.store(&planned.output)?;
+    let output_store = stores.store(&planned.output)?;
     crate::claim::take(output_store.as_ref(), &planned.run_id).await?;
     let (run_id, manifest_uri) = (planned.run_id.clone(), planned.manifest_uri.clone());
     let mut wrote_manifest = false;
@@ -105,17 +108,17 @@ pub async fn write_run(client: &Client, planned: PlannedRun, overwrite: bool) ->
         } else {
             layout::refuse_earlier(output_store.as_ref(), &earlier)?;
         }
-        manifest::write_plan_as(client, &planned.manifest_uri, &planned.plan, &planned.run_id, &planned.output, true)
+        manifest::write_plan_as(stores, &planned.manifest_uri, &planned.plan, &planned.run_id, &planned.output, true)
             .await
             .inspect(|()| wrote_manifest = true)?;
         drop(planned.plan); // children read the manifest; the plan's memory is not needed any more
-        let manifest = ManifestReader::open(client, &planned.manifest_uri).await?;
+        let manifest = ManifestReader::open(stores, &planned.manifest_uri).await?;
         Ok(PreparedRun { run_id: planned.run_id, manifest_uri: planned.manifest_uri, manifest, earlier })
     }
     .await;
     if written.is_err() {
         if wrote_manifest {
-            let _ = delete_file(client, &manifest_uri).await;
+            let _ = delete_file(stores, &manifest_uri).await;
         }
         let _ = crate::claim::release(output_store.as_ref(), &run_id).await;
     }
@@ -126,8 +129,8 @@ pub async fn write_run(client: &Client, planned: PlannedRun, overwrite: bool) ->
 /// markers and exactly the objects those list, and batchfan-named `part-NNNNN` files; nothing
 /// else) and aborts unfinished multipart uploads under it. The last step before the first
 /// child starts: every check has passed and the manifest and run record are written.
-pub async fn clear_earlier(client: &Client, prepared: &PreparedRun) -> Result<()> {
-    let store = client.store(&prepared.manifest.header().output_location()?)?;
+pub(crate) async fn clear_earlier(stores: &StoreRegistry, prepared: &PreparedRun) -> Result<()> {
+    let store = stores.store(&prepared.manifest.header().output_location()?)?;
     if !prepared.earlier.objects.is_empty() {
         store.delete_many(&prepared.earlier.objects).await?;
     }
@@ -137,7 +140,7 @@ pub async fn clear_earlier(client: &Client, prepared: &PreparedRun) -> Result<()
 
 /// Aborts unfinished multipart uploads under an output, best effort: a failure is logged, never
 /// the run's (a bucket lifecycle rule is the fallback the README names).
-pub(crate) async fn abort_uploads(store: &dyn crate::store::Store) {
+pub(crate) async fn abort_uploads(store: &dyn Store) {
     match store.abort_uploads("").await {
         Ok(0) => {}
         Ok(n) => tracing::info!(aborted = n, output = %store.location(), "aborted unfinished multipart uploads"),
@@ -151,35 +154,29 @@ pub(crate) async fn abort_uploads(store: &dyn crate::store::Store) {
 /// deletes its manifest and `written` (its run record, views) and releases its claim, so the
 /// same command can be run again. Best effort: the first error is returned after every step was
 /// tried.
-pub async fn abandon(client: &Client, prepared: &PreparedRun, written: &[&str]) -> Result<()> {
+pub(crate) async fn abandon(stores: &StoreRegistry, prepared: &PreparedRun, written: &[&str]) -> Result<()> {
     let mut first = Ok(());
     for uri in std::iter::once(prepared.manifest_uri.as_str()).chain(written.iter().copied()) {
-        if let Err(e) = delete_file(client, uri).await {
+        if let Err(e) = delete_file(stores, uri).await {
             first = first.and(Err(e));
         }
     }
     let released = async {
-        let store = client.store(&prepared.manifest.header().output_location()?)?;
+        let store = stores.store(&prepared.manifest.header().output_location()?)?;
         crate::claim::release(store.as_ref(), &prepared.run_id).await
     }
     .await;
     first.and(released)
 }
 
-async fn delete_file(client: &Client, uri: &str) -> Result<()> {
+async fn delete_file(stores: &StoreRegistry, uri: &str) -> Result<()> {
     let (dir, name) = Location::parse_file(uri)?;
-    client.store(&dir)?.delete(&name).await
-}
-
-/// Checks everything, plans, and writes the manifest. Nothing is written when any input is bad.
-pub async fn prepare_run(client: &Client, spec: &RunSpec) -> Result<PreparedRun> {
-    let planned = plan_run(client, spec).await?;
-    write_run(client, planned, spec.overwrite).await
+    stores.store(&dir)?.delete(&name).await
 }
 
 /// Refuses an output that is the input, lies inside it, or holds it: the next plan would count
 /// the outputs as data and `--overwrite` would delete inputs the plan just listed.
-pub fn check_no_overlap(input: &Location, output: &Location) -> Result<()> {
+pub(crate) fn check_no_overlap(input: &Location, output: &Location) -> Result<()> {
     let inside = input.relative(output).is_some();
     if inside || output.relative(input).is_some() {
         let how = if input.relative(output).as_deref() == Some("") {
@@ -198,102 +195,4 @@ pub fn check_no_overlap(input: &Location, output: &Location) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// An earlier local run to resume, and the chunks it has left.
-#[derive(Debug)]
-pub struct Resumed {
-    /// The run, its manifest opened; its output location is claimed for it again.
-    pub prepared: PreparedRun,
-    /// Chunks without a completion marker, in order.
-    pub pending: Vec<u64>,
-}
-
-/// Finds the newest run in `spec.output` (by run id, which sorts by time), checks that it is a
-/// local run of the same program and arguments and that planning `spec` again gives the same
-/// plan (input, items, bytes, chunks), claims the output for it (refused while the process that
-/// ran it still runs) and returns the chunks without a completion marker. Nothing is written
-/// but the claim; unfinished multipart uploads of its killed children are aborted.
-pub async fn resume_run(
-    client: &Client,
-    spec: &RunSpec,
-    program: &std::path::Path,
-    args: &[String],
-) -> Result<Resumed> {
-    spec.options.validate()?;
-    let input = spec.input.absolute()?;
-    let output = spec.output.absolute()?;
-    let store = client.store(&output)?;
-    // The newest run in the output, found as `status OUTPUT` finds it.
-    let found = crate::runs::find_record(client, &output.to_string()).await.map_err(|e| match e {
-        crate::Error::UnknownRun { .. } => crate::Error::option(
-            "--resume",
-            &output,
-            format!("an output holding an earlier run ({e}); run without --resume"),
-        ),
-        other => other,
-    })?;
-    if found.kind != crate::runs::RunKind::Local {
-        return Err(crate::Error::option(
-            "--resume",
-            &found.run_id,
-            "a local run: the newest run in this output was not run with `run --local`; use `batchfan redrive` for it",
-        ));
-    }
-    let record: crate::local::LocalRunRecord = found.parse()?;
-    let run_id = record.run_id.clone();
-    let given = command_line(&program.display().to_string(), args);
-    if command_line(&record.program, &record.args) != given {
-        return Err(crate::Error::option(
-            "--resume",
-            &run_id,
-            format!(
-                "a run of the same program: run {run_id} ran `{}`, this command runs `{given}`, and one output must not mix two programs' parts; start a new run with --overwrite instead",
-                command_line(&record.program, &record.args)
-            ),
-        ));
-    }
-    let manifest = ManifestReader::open(client, &record.manifest).await?;
-    let header = manifest.header();
-    let plan = plan::plan(client, &input, &spec.options).await?;
-    let same = header.input_location()?.absolute()? == input
-        && header.item_count == plan.items.len() as u64
-        && header.total_bytes == plan.total_bytes()
-        && header.chunk_count == plan.chunks.len() as u64;
-    if !same {
-        return Err(crate::Error::option(
-            "--resume",
-            &run_id,
-            format!(
-                "a run of the same plan: planning now gives {} items ({} bytes) in {} chunks, run {run_id} had {} items ({} bytes) in {} chunks; start a new run with --overwrite instead",
-                plan.items.len(),
-                plan.total_bytes(),
-                plan.chunks.len(),
-                header.item_count,
-                header.total_bytes,
-                header.chunk_count
-            ),
-        ));
-    }
-    crate::claim::take(store.as_ref(), &run_id).await?;
-    let pending = async {
-        abort_uploads(store.as_ref()).await;
-        let committed = crate::status::committed_chunks(client, &run_id, &output.to_string()).await?;
-        Ok::<_, crate::Error>((0..header.chunk_count).filter(|i| !committed.contains(i)).collect())
-    }
-    .await;
-    let pending = match pending {
-        Ok(pending) => pending,
-        Err(e) => {
-            let _ = crate::claim::release(store.as_ref(), &run_id).await;
-            return Err(e);
-        }
-    };
-    let manifest_uri = record.manifest.clone();
-    Ok(Resumed { prepared: PreparedRun { run_id, manifest_uri, manifest, earlier: Default::default() }, pending })
-}
-
-/// A program and its arguments as one line, for comparing and for messages.
-fn command_line(program: &str, args: &[String]) -> String {
-    std::iter::once(program).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
 }
