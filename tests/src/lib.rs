@@ -2,6 +2,7 @@
 //! binaries, a deterministic dataset and a reference word count.
 
 pub mod proxy;
+pub mod store_suite;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -172,19 +172,26 @@ async fn the_sdk_pipeline_example_registers_submits_waits_and_reads_the_outputs(
     let moto = docker_batch(home.path());
     let s3 = moto.s3().await;
     let data = dataset_in_bucket(&s3, "image-sdk", "in/", 23).await;
-    let mut cmd = command("sdk_pipeline", None);
-    cmd.env_remove("AWS_ENDPOINT_URL")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("PIPELINE_ACCESS_KEY_ID", "testing")
-        .env("PIPELINE_SECRET_ACCESS_KEY", "testing")
-        .args(["--region", "us-east-1", "--endpoint", &moto.endpoint, "--job-queue", "q-docker"])
-        .arg("--job-definition")
-        .arg(home.path().join("jobdef.json"))
-        .args(["--input", "s3://image-sdk/in/", "--output", "s3://image-sdk/out/", "--children", "3"]);
-    let out = run(&mut cmd);
-    assert_eq!(out.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("job definition wordcount-image:") && stderr.contains("3 chunk outputs read"), "{stderr}");
-    // stdout is the concatenation of the chunk outputs: together, the reference count.
-    assert_eq!(merge_counts([out.stdout.as_slice()]), reference_wordcount(data.path()));
+    // Twice in a row on one output: the first run's wait finished it (report written, output
+    // released), so the second (overwrite) is not refused (issue 15).
+    for round in 0..2 {
+        let mut cmd = command("sdk_pipeline", None);
+        cmd.env_remove("AWS_ENDPOINT_URL")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("PIPELINE_ACCESS_KEY_ID", "testing")
+            .env("PIPELINE_SECRET_ACCESS_KEY", "testing")
+            .args(["--region", "us-east-1", "--endpoint", &moto.endpoint, "--job-queue", "q-docker"])
+            .arg("--job-definition")
+            .arg(home.path().join("jobdef.json"))
+            .args(["--input", "s3://image-sdk/in/", "--output", "s3://image-sdk/out/", "--children", "3"]);
+        let out = run(&mut cmd);
+        assert_eq!(out.status.code(), Some(0), "round {round}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("job definition wordcount-image:") && stderr.contains("3 chunk outputs read"),
+            "{stderr}"
+        );
+        // stdout is the concatenation of the chunk outputs: together, the reference count.
+        assert_eq!(merge_counts([out.stdout.as_slice()]), reference_wordcount(data.path()), "round {round}");
+    }
 }

@@ -1,80 +1,37 @@
-//! One suite over every store backend: the local folder store and the S3 store (moto). Both must
-//! behave the same for listing, ranged and version-pinned reads, atomic puts and deletes.
+//! One suite over every store backend (`batchfan_tests::store_suite`, one named function per
+//! behaviour): the local folder store, the S3 store (moto) and the in-memory store must behave
+//! the same for listing, ranged and version-pinned reads, atomic and conditional puts, deletes.
 
 use std::sync::Arc;
 
 use batchfan::Error;
-use batchfan::store::{ByteRange, LocalStore, ObjectMeta, S3Store, Store, list_all, read_all};
-use batchfan::uri::Location;
-use batchfan_tests::{create_bucket, moto};
+use batchfan::Location;
+use batchfan::store::{ByteRange, LocalStore, MemoryStore, S3Store, Store, read_all};
+use batchfan_tests::{create_bucket, moto, store_suite};
 use bytes::Bytes;
-
-async fn suite(store: Arc<dyn Store>) {
-    let name = store.location().to_string();
-    store.check_root().await.unwrap();
-    store.put("a/one.txt", Bytes::from_static(b"hello\nworld\n")).await.unwrap();
-    store.put("a/b/two.txt", Bytes::from_static(b"")).await.unwrap();
-    store.put("z.txt", Bytes::from_static(b"zzz")).await.unwrap();
-
-    let mut listed = list_all(store.as_ref(), "").await.unwrap();
-    listed.sort_by(|x, y| x.key.cmp(&y.key));
-    let keys: Vec<_> = listed.iter().map(|o| (o.key.as_str(), o.size)).collect();
-    assert_eq!(keys, vec![("a/b/two.txt", 0), ("a/one.txt", 12), ("z.txt", 3)], "{name}");
-    let under: Vec<_> = list_all(store.as_ref(), "a/").await.unwrap().into_iter().map(|o| o.key).collect();
-    assert_eq!(under.len(), 2, "{name}");
-
-    let meta = store.head("a/one.txt").await.unwrap().expect("exists");
-    assert_eq!(meta.size, 12);
-    assert!(meta.etag.is_some() || meta.mtime_ns.is_some(), "{name}: a version");
-    assert_eq!(store.head("missing.txt").await.unwrap(), None);
-
-    let whole = read_all(store.as_ref(), "a/one.txt", None, Some(&meta)).await.unwrap();
-    assert_eq!(&whole[..], b"hello\nworld\n");
-    let range = read_all(store.as_ref(), "a/one.txt", Some(ByteRange { start: 6, end: Some(9) }), None).await.unwrap();
-    assert_eq!(&range[..], b"wor", "{name}");
-    let tail = read_all(store.as_ref(), "a/one.txt", Some(ByteRange { start: 6, end: None }), None).await.unwrap();
-    assert_eq!(&tail[..], b"world\n", "{name}");
-    let empty = read_all(store.as_ref(), "a/one.txt", Some(ByteRange { start: 12, end: None }), None).await.unwrap();
-    assert!(empty.is_empty(), "{name}: a range starting at the end is empty");
-
-    let missing = read_all(store.as_ref(), "nope.txt", None, None).await.unwrap_err();
-    assert!(matches!(missing, Error::NotFound { .. }), "{name}: {missing}");
-
-    // A changed object fails a pinned read, naming the key.
-    std::thread::sleep(std::time::Duration::from_millis(10));
-    store.put("a/one.txt", Bytes::from_static(b"changed content\n")).await.unwrap();
-    let changed = read_all(store.as_ref(), "a/one.txt", None, Some(&meta)).await.unwrap_err();
-    assert!(
-        matches!(changed, Error::InputChanged { .. }) && changed.to_string().contains("a/one.txt"),
-        "{name}: {changed}"
-    );
-    let stale = ObjectMeta { size: 16, ..meta.clone() };
-    assert!(read_all(store.as_ref(), "a/one.txt", None, Some(&stale)).await.is_err(), "{name}");
-
-    // A pinned input deleted since planning changed too (the worker exits 3 for it, not 2).
-    let z = store.head("z.txt").await.unwrap().expect("exists");
-    store.delete("z.txt").await.unwrap();
-    let gone = read_all(store.as_ref(), "z.txt", None, Some(&z)).await.unwrap_err();
-    assert!(matches!(gone, Error::InputChanged { .. }), "{name}: {gone}");
-
-    // put_file writes a file's content; put replaces atomically; delete is idempotent.
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("f");
-    std::fs::write(&file, b"from a file").unwrap();
-    store.put_file("c/file.txt", &file).await.unwrap();
-    assert_eq!(&read_all(store.as_ref(), "c/file.txt", None, None).await.unwrap()[..], b"from a file");
-    store.delete("c/file.txt").await.unwrap();
-    store.delete("c/file.txt").await.unwrap();
-    assert_eq!(store.head("c/file.txt").await.unwrap(), None);
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn local_store() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(LocalStore::new(Location::parse(&dir.path().display().to_string()).unwrap()));
-    suite(store).await;
+    let root = dir.path().to_path_buf();
+    store_suite::run_all(|name| {
+        let path = root.join(name);
+        async move {
+            std::fs::create_dir_all(&path).unwrap();
+            Arc::new(LocalStore::new(Location::parse(&path.display().to_string()).unwrap())) as Arc<dyn Store>
+        }
+    })
+    .await;
     let missing = LocalStore::new(Location::parse(&dir.path().join("none").display().to_string()).unwrap());
     assert!(matches!(missing.check_root().await, Err(Error::NotFound { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_store() {
+    store_suite::run_all(|name| async move {
+        Arc::new(MemoryStore::new(Location::parse(&format!("s3://memory/{name}/")).unwrap())) as Arc<dyn Store>
+    })
+    .await;
 }
 
 // Issue 6: a local store refuses keys that would leave its root, so a crafted manifest cannot
@@ -104,7 +61,12 @@ async fn s3_store() {
     let moto = moto();
     let s3 = moto.s3().await;
     create_bucket(&s3, "store-suite").await;
-    suite(Arc::new(S3Store::new(s3.clone(), "store-suite", "prefix/"))).await;
+    let client = s3.clone();
+    store_suite::run_all(|name| {
+        let client = client.clone();
+        async move { Arc::new(S3Store::new(client, "store-suite", &format!("{name}/"))) as Arc<dyn Store> }
+    })
+    .await;
     let missing = S3Store::new(s3.clone(), "no-such-bucket-suite", "");
     assert!(matches!(missing.check_root().await, Err(Error::NoSuchBucket { .. })));
 

@@ -65,6 +65,16 @@ impl StoreRegistry {
 impl StoreRegistry {
     /// A registry for unit tests over local folders (no AWS configuration).
     pub(crate) fn for_tests() -> StoreRegistry {
+        StoreRegistry::for_tests_with(Vec::new())
+    }
+
+    /// Its AWS side.
+    pub(crate) fn aws(&self) -> Arc<Aws> {
+        self.aws.clone()
+    }
+
+    /// A registry for unit tests serving `stores` (no AWS configuration).
+    pub(crate) fn for_tests_with(stores: Vec<(Location, Arc<dyn Store>)>) -> StoreRegistry {
         let config = aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
         let aws = crate::aws::Aws::new(crate::aws::AwsSettings {
             config: Some(config),
@@ -74,6 +84,6 @@ impl StoreRegistry {
             batch_rps: 10.0,
             sqs_rps: 10.0,
         });
-        StoreRegistry::new(Arc::new(aws), Vec::new())
+        StoreRegistry::new(Arc::new(aws), stores)
     }
 }

@@ -192,3 +192,186 @@ impl Executor for LocalExecutor {
 fn wrong_kind(record: &RunRecord) -> Error {
     Error::UnknownRun { run: record.run_id.clone(), reason: format!("its record is of a {} run", record.kind()) }
 }
+
+/// The lifecycle without AWS: a fake executor over runs whose output is a [`MemoryStore`].
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::contract::{Marker, marker_key};
+    use crate::local::LocalRecord;
+    use crate::report::ChunkStatus;
+    use crate::status::{StatusCounts, StatusDetail};
+    use crate::store::MemoryStore;
+
+    /// Says what it is told: complete or not, and these failures.
+    struct Fake {
+        complete: bool,
+        failed: Vec<ChunkFailure>,
+        cancelled: Mutex<bool>,
+    }
+
+    #[async_trait]
+    impl Executor for Fake {
+        async fn observe(&self, _: &RunRecord, committed: &BTreeSet<u64>, _: bool) -> Result<Observed> {
+            let counts = StatusCounts { succeeded: committed.len() as u64, ..StatusCounts::default() };
+            let detail = StatusDetail::Local { running_in: None };
+            Ok(Observed { counts, complete: self.complete, failed: self.failed.clone(), detail })
+        }
+
+        async fn cancel(&self, _: &RunRecord, _: &str) -> Result<Vec<String>> {
+            *self.cancelled.lock().unwrap() = true;
+            Ok(vec!["fake".into()])
+        }
+    }
+
+    fn fake(complete: bool, failed: Vec<ChunkFailure>) -> Fake {
+        Fake { complete, failed, cancelled: Mutex::new(false) }
+    }
+
+    /// A context whose `s3://mem/` is a memory store, and that store.
+    fn memory() -> (Arc<Context>, Arc<MemoryStore>) {
+        let root = Location::parse("s3://mem/").unwrap();
+        let store = Arc::new(MemoryStore::new(root.clone()));
+        let stores = crate::registry::StoreRegistry::for_tests_with(vec![(root, store.clone() as Arc<dyn Store>)]);
+        let aws = stores.aws();
+        (Arc::new(Context { aws, stores, runs_dir: None }), store)
+    }
+
+    fn record(run_id: &str, chunks: u64) -> RunRecord {
+        let header = crate::contract::Header {
+            format: crate::contract::FORMAT_NAME.into(),
+            version: crate::contract::FORMAT_VERSION,
+            run_id: run_id.into(),
+            created_unix_ms: 0,
+            input: "s3://in/".into(),
+            output: "s3://mem/out/".into(),
+            object_count: chunks,
+            item_count: chunks,
+            total_bytes: 0,
+            chunk_count: chunks,
+            split_bytes: None,
+            chunks: vec![[0, 0, 1, 0]; chunks as usize],
+            fenced: true,
+        };
+        let local = LocalRecord { program: "/bin/true".into(), args: vec![], parallel: 1, attempts: 1 };
+        RunRecord::new("s3://mem/out/m.jsonl", &header, RecordDetail::Local(local)).unwrap()
+    }
+
+    /// Commits chunk `index` as the harness does: its part, then a marker recording its version.
+    async fn commit(store: &MemoryStore, run_id: &str, index: u64) {
+        let part = crate::contract::part_key(index);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("p"), format!("chunk {index}\n")).unwrap();
+        let written = store.put_file(&format!("out/{part}"), &dir.path().join("p")).await.unwrap();
+        let marker = Marker {
+            run_id: run_id.into(),
+            index,
+            output_key: part.clone(),
+            versions: [(part, written.version().unwrap())].into(),
+            ..Marker::default()
+        };
+        let body = Bytes::from(serde_json::to_vec(&marker).unwrap());
+        store.put(&format!("out/{}", marker_key(run_id, index)), body).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_chunk_counts_only_with_its_marker_and_a_complete_run_names_the_rest() {
+        let (ctx, store) = memory();
+        let run = record("bf-a", 3);
+        commit(&store, "bf-a", 0).await;
+        let failure =
+            ChunkFailure { index: 1, attempts: 2, exit_code: Some(3), reason: "input changed".into(), log: "l".into() };
+        let running = status(&ctx, &fake(false, vec![]), &run, true).await.unwrap();
+        assert_eq!((running.committed, running.pending, running.not_committed.len()), (1, 2, 0));
+        let done = status(&ctx, &fake(true, vec![failure]), &run, true).await.unwrap();
+        assert_eq!(done.committed, 1);
+        assert_eq!(done.failed.iter().map(|f| f.index).collect::<Vec<_>>(), [1]);
+        assert_eq!(done.not_committed, [2], "ended without a marker: not committed");
+        assert_eq!(done.failures(), 2);
+        assert!(!done.succeeded(&WaitOptions::default()));
+        let report = done.report.unwrap();
+        let statuses: Vec<ChunkStatus> = report.chunks.iter().map(|c| c.status).collect();
+        assert_eq!(statuses, [ChunkStatus::Succeeded, ChunkStatus::Failed, ChunkStatus::NotCommitted]);
+        assert_eq!(report.chunks[1].log.as_deref(), Some("l"), "a failure keeps where its log is");
+    }
+
+    #[tokio::test]
+    async fn a_marker_whose_output_changed_since_its_commit_does_not_count() {
+        let (ctx, store) = memory();
+        let run = record("bf-b", 2);
+        commit(&store, "bf-b", 0).await;
+        commit(&store, "bf-b", 1).await;
+        store.put("out/part-00001", Bytes::from_static(b"a late writer\n")).await.unwrap();
+        let now = status(&ctx, &fake(true, vec![]), &run, true).await.unwrap();
+        assert_eq!((now.committed, now.not_committed.clone()), (1, vec![1]));
+        let reason = now.report.unwrap().chunks[1].reason.clone().unwrap();
+        assert!(reason.contains("changed after the commit"), "{reason}");
+        // A poll lists markers only: it counts the marker, the final status does not.
+        assert_eq!(status(&ctx, &fake(false, vec![]), &run, false).await.unwrap().committed, 2);
+    }
+
+    #[tokio::test]
+    async fn a_finished_run_writes_its_report_once_and_gives_its_output_back() {
+        let (ctx, store) = memory();
+        let run = record("bf-c", 1);
+        let output = ctx.stores.store(&Location::parse("s3://mem/out/").unwrap()).unwrap();
+        claim::take(output.as_ref(), "bf-c").await.unwrap();
+        claim::detach(output.as_ref(), "bf-c").await.unwrap();
+        commit(&store, "bf-c", 0).await;
+        let done = status(&ctx, &fake(true, vec![]), &run, true).await.unwrap();
+        finish(&ctx, &run, &done).await.unwrap();
+        assert!(claim::read(output.as_ref()).await.unwrap().is_none(), "the claim is released");
+        let key = report::report_key("bf-c");
+        assert!(output.head(&key).await.unwrap().is_some(), "the report is written");
+        output.put(&key, Bytes::from_static(b"{\"kept\":true}")).await.unwrap();
+        finish(&ctx, &run, &done).await.unwrap();
+        let kept = crate::store::read_all(output.as_ref(), &key, None, None).await.unwrap();
+        assert_eq!(&kept[..], b"{\"kept\":true}", "a finished run's report is written once");
+    }
+
+    #[tokio::test]
+    async fn an_output_held_by_a_finished_run_is_taken_over_and_one_held_by_a_live_process_is_not() {
+        let (ctx, store) = memory();
+        let output = ctx.stores.store(&Location::parse("s3://mem/out/").unwrap()).unwrap();
+        // Run A was handed over (no process holds it) and has finished: its record says local,
+        // and no process runs it.
+        let finished = record("bf-a", 1);
+        record::save(&ctx, &finished).await.unwrap();
+        claim::take(output.as_ref(), "bf-a").await.unwrap();
+        claim::detach(output.as_ref(), "bf-a").await.unwrap();
+        commit(&store, "bf-a", 0).await;
+        assert_eq!(acquire(&ctx, output.as_ref(), "bf-b").await.unwrap().as_deref(), Some("bf-a"));
+        assert_eq!(claim::read(output.as_ref()).await.unwrap().map(|c| c.run_id).as_deref(), Some("bf-b"));
+        assert!(output.head(&report::report_key("bf-a")).await.unwrap().is_some(), "A was finished first");
+        // B holds it with a live process (this one): a third run is refused.
+        let refused = acquire(&ctx, output.as_ref(), "bf-c").await.unwrap_err();
+        assert!(matches!(refused, Error::OutputClaimed { .. }), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn wait_polls_until_complete_or_its_timeout() {
+        let (ctx, _) = memory();
+        let run = record("bf-d", 1);
+        let polls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = polls.clone();
+        let options = WaitOptions {
+            interval: std::time::Duration::from_millis(1),
+            timeout: Some(std::time::Duration::from_millis(30)),
+            on_progress: Some(Arc::new(move |_| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })),
+            ..WaitOptions::default()
+        };
+        let never = wait(&ctx, &fake(false, vec![]), &run, &options).await.unwrap();
+        assert!(!never.complete && polls.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+        let done = wait(&ctx, &fake(true, vec![]), &run, &options).await.unwrap();
+        assert!(done.complete && done.report.is_some(), "the final status carries the report");
+        let executor = fake(false, vec![]);
+        assert_eq!(executor.cancel(&run, "test").await.unwrap(), ["fake"]);
+        assert!(*executor.cancelled.lock().unwrap());
+    }
+}
