@@ -49,6 +49,19 @@ before commit; under exec, a failed program's own exit code";
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        // Every subcommand's `--help` is its own (before `--`, where the program's own begin).
+        ["exec", rest @ ..] if rest.iter().take_while(|a| **a != "--").any(|a| matches!(*a, "-h" | "--help")) => {
+            println!("{}", exec::HELP);
+            ExitCode::SUCCESS
+        }
+        ["wordcount", "-h" | "--help"] => {
+            println!("usage: batchfan-worker wordcount\n\n{}", handler_help("wordcount"));
+            ExitCode::SUCCESS
+        }
+        ["count", "-h" | "--help"] => {
+            println!("usage: batchfan-worker count\n\n{}", handler_help("count"));
+            ExitCode::SUCCESS
+        }
         ["wordcount"] => batchfan_worker::run(handler_fn(wordcount::handler)).await,
         ["count"] => batchfan_worker::run(handler_fn(count::handler)).await,
         ["exec", rest @ ..] => {
@@ -59,7 +72,7 @@ async fn main() -> ExitCode {
                     batchfan_worker::run(handler_fn(move |chunk| exec::handle(options.clone(), chunk))).await
                 }
                 Err(e) => {
-                    eprintln!("batchfan-worker exec: {e}\n\n{USAGE}");
+                    eprintln!("batchfan-worker exec: {e}\n\n{}", exec::HELP);
                     ExitCode::from(exit::CONFIG as u8)
                 }
             }
@@ -73,4 +86,15 @@ async fn main() -> ExitCode {
             ExitCode::from(exit::CONFIG as u8)
         }
     }
+}
+
+/// The lines of [`USAGE`] that describe handler `name`.
+fn handler_help(name: &str) -> String {
+    let lines: Vec<&str> = USAGE.lines().collect();
+    let start = lines.iter().position(|l| l.trim_start().starts_with(name)).unwrap_or(0);
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| !l.starts_with("              ") && !l.trim().is_empty() || l.trim().is_empty())
+        .map_or(lines.len(), |p| start + 1 + p);
+    lines[start..end].join("\n")
 }

@@ -520,6 +520,10 @@ pub struct PlanOptionArgs {
     /// (compressed objects are never split). K and KiB are 1024, KB is 1000.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub split_bytes: Option<u64>,
+    /// An input with nothing to plan (a daily partition with no files) is a run of zero chunks,
+    /// exit 0, with a run record and a report, instead of an error (exit 2).
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 impl PlanOptionArgs {
@@ -532,6 +536,7 @@ impl PlanOptionArgs {
             children: self.children,
             split_bytes: self.split_bytes,
             input_list: self.input_list.clone(),
+            allow_empty: self.allow_empty,
             ..PlanOptions::default()
         }
     }

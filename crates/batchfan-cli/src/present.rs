@@ -87,12 +87,20 @@ pub fn kept_whole_text(plan: &Plan) -> String {
     }
 }
 
-/// Failed children as an aligned table.
+/// Failed children as an aligned table: a reason longer than its column is cut with an
+/// ellipsis (the whole reason is in the run report and `--format json`).
 pub fn failure_table(failed: &[ChunkFailure]) -> String {
-    let mut out = format!("{:>6}  {:>8}  {:>4}  {:<50}  {}\n", "INDEX", "ATTEMPTS", "EXIT", "REASON", "LOG");
+    const REASON: usize = 60;
+    let mut out = format!("{:>6}  {:>8}  {:>4}  {:<REASON$}  {}\n", "INDEX", "ATTEMPTS", "EXIT", "REASON", "LOG");
     for f in failed {
         let exit = f.exit_code.map_or("-".to_string(), |c| c.to_string());
-        out.push_str(&format!("{:>6}  {:>8}  {:>4}  {:<50}  {}\n", f.index, f.attempts, exit, f.reason, f.log));
+        let one_line = f.reason.replace(['\n', '\r'], " ");
+        let reason = if one_line.chars().count() > REASON {
+            format!("{}…", one_line.chars().take(REASON - 1).collect::<String>())
+        } else {
+            one_line
+        };
+        out.push_str(&format!("{:>6}  {:>8}  {:>4}  {reason:<REASON$}  {}\n", f.index, f.attempts, exit, f.log));
     }
     out
 }
@@ -117,11 +125,9 @@ pub fn progress_bar(len: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len);
-    let style = ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30}] {pos}/{len} children  {msg}  ({per_sec}, eta {eta})",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
+    let style = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} children  {msg}  (eta {eta})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
     bar.set_style(style);
     bar.enable_steady_tick(Duration::from_millis(200));
     bar

@@ -42,30 +42,158 @@ pub struct ExecOptions {
     pub suffix: String,
     /// Hand inputs over as stored, compressed ones not decompressed (`--raw`).
     pub raw: bool,
+    /// Exit codes that mean success (`--ok-exit-codes 0,1`: grep's 1 is "no match"); default 0.
+    pub ok_exit_codes: Vec<i32>,
+    /// What an item whose program failed does to its chunk (`--item-failures skip|fail`).
+    pub item_failures: ItemFailures,
+    /// How many skipped items a chunk tolerates (`--tolerated-item-failures N|P%`).
+    pub tolerated: Tolerated,
+    /// Drop a compression extension from the input key before the suffix
+    /// (`--strip-compression-suffix`: `events.jsonl.gz` gives `events.jsonl.errors`).
+    pub strip_compression_suffix: bool,
     /// The program and its arguments, with placeholders.
     pub program: Vec<String>,
 }
+
+/// What an item whose program failed does to its chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ItemFailures {
+    /// The chunk fails (the default).
+    #[default]
+    Fail,
+    /// The item is skipped and listed (exit code, stderr tail) in the chunk's completion marker
+    /// and the run report; the chunk commits while the skipped items are within
+    /// [`ExecOptions::tolerated`].
+    Skip,
+}
+
+/// Skipped items a chunk tolerates: a count, or a percent of its items.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
+pub enum Tolerated {
+    /// At most this many (default 0 with `--item-failures fail`; with `skip`, every item).
+    Count(u64),
+    /// At most this percent of the chunk's items.
+    Percent(f64),
+    /// Any number.
+    #[default]
+    All,
+}
+
+impl Eq for Tolerated {}
+
+impl Tolerated {
+    /// Parses `N` or `P%`.
+    pub fn parse(value: &str) -> Result<Tolerated, String> {
+        let bad = || format!("--tolerated-item-failures `{value}` is not a count (5) or a percent (2.5%)");
+        match value.trim().strip_suffix('%') {
+            Some(p) => {
+                let p: f64 = p.trim().parse().map_err(|_| bad())?;
+                if !(0.0..=100.0).contains(&p) {
+                    return Err(bad());
+                }
+                Ok(Tolerated::Percent(p))
+            }
+            None => value.trim().parse().map(Tolerated::Count).map_err(|_| bad()),
+        }
+    }
+
+    /// Whether `skipped` of `items` is within this.
+    pub fn allows(self, skipped: u64, items: u64) -> bool {
+        match self {
+            Tolerated::Count(n) => skipped <= n,
+            Tolerated::Percent(p) => skipped as f64 * 100.0 <= p * items as f64,
+            Tolerated::All => true,
+        }
+    }
+}
+
+/// `batchfan-worker exec --help`.
+pub const HELP: &str = "usage: batchfan-worker exec [OPTIONS] -- PROGRAM ARGS...
+
+Runs any program as the worker (it needs to know nothing of S3).
+
+  --per-item (default)   once per item: the input (decompressed unless --raw) is the file {input},
+                         or stdin with --stdin; the program writes {output}, or stdout; that is
+                         committed as OUTPUT/<input key><EXT> (a 1:1 transform mirrors the input tree)
+  --per-chunk            once per chunk: {inputs} is a file listing the local copies of the chunk's
+                         inputs; {output} (or stdout) becomes OUTPUT/part-NNNNN
+  --stdin                hand the input on stdin (per item)
+  --suffix EXT           appended to the input key to make the output key (per item)
+  --strip-compression-suffix
+                         drop the input key's compression extension (.gz .zst .bz2 .xz .snappy)
+                         before EXT, when the input is handed over decompressed: events.jsonl.gz
+                         with --suffix .errors gives events.jsonl.errors (without it:
+                         events.jsonl.gz.errors)
+  --raw                  hand inputs over as stored (compressed ones not decompressed)
+  --ok-exit-codes LIST   exit codes that mean success, e.g. 0,1 (grep's 1 is \"no match\"); default 0
+  --item-failures skip|fail
+                         fail (default): an item whose program fails fails the chunk; skip: the item
+                         is skipped and listed, with its exit code and stderr tail, in the chunk's
+                         completion marker and the run report
+  --tolerated-item-failures N|P%
+                         with skip: the chunk still fails past N skipped items, or P% of its items
+
+A split range's output key adds .range-START-END (zero-padded, so keys sort in range order)
+before EXT. Placeholders in ARGS: {input} {output} {inputs} {key} {index} {attempt}. A failing
+program fails the item with its exit code and last stderr lines; after SIGTERM it runs on until
+BATCHFAN_STOP_TIMEOUT, then its process group gets SIGTERM and, 3 s later, SIGKILL.";
 
 /// The placeholders an argument may hold.
 pub const PLACEHOLDERS: [&str; 6] = ["{input}", "{output}", "{inputs}", "{key}", "{index}", "{attempt}"];
 
 impl ExecOptions {
-    /// Parses `[--per-item | --per-chunk] [--stdin] [--suffix EXT] [--raw] -- PROGRAM ARGS...`.
+    /// Parses the options [`HELP`] lists, then `-- PROGRAM ARGS...`.
     pub fn parse(args: &[String]) -> Result<ExecOptions, String> {
-        let mut options =
-            ExecOptions { per_chunk: false, stdin: false, suffix: String::new(), raw: false, program: Vec::new() };
+        let mut options = ExecOptions {
+            per_chunk: false,
+            stdin: false,
+            suffix: String::new(),
+            raw: false,
+            ok_exit_codes: vec![0],
+            item_failures: ItemFailures::Fail,
+            tolerated: Tolerated::All,
+            strip_compression_suffix: false,
+            program: Vec::new(),
+        };
         let mut per_item = false;
+        let mut tolerated = None;
         let mut it = args.iter();
         while let Some(arg) = it.next() {
-            match arg.as_str() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_string())),
+                _ => (arg.as_str(), None),
+            };
+            let mut value = |example: &str| -> Result<String, String> {
+                match &inline {
+                    Some(v) => Ok(v.clone()),
+                    None => it.next().cloned().ok_or(format!("{flag} needs a value, e.g. {flag} {example}")),
+                }
+            };
+            match flag {
                 "--per-item" => per_item = true,
                 "--per-chunk" => options.per_chunk = true,
                 "--stdin" => options.stdin = true,
                 "--raw" => options.raw = true,
-                "--suffix" => {
-                    options.suffix = it.next().ok_or("--suffix needs a value, e.g. --suffix .out")?.clone();
+                "--strip-compression-suffix" => options.strip_compression_suffix = true,
+                "--suffix" => options.suffix = value(".out")?,
+                "--ok-exit-codes" => {
+                    options.ok_exit_codes = value("0,1")?
+                        .split(',')
+                        .map(|c| c.trim().parse::<i32>().ok().filter(|c| (0..=255).contains(c)))
+                        .collect::<Option<Vec<i32>>>()
+                        .filter(|c| !c.is_empty())
+                        .ok_or("--ok-exit-codes takes exit codes 0 to 255 separated by commas, e.g. 0,1")?;
                 }
-                s if s.starts_with("--suffix=") => options.suffix = s["--suffix=".len()..].to_string(),
+                "--item-failures" => {
+                    options.item_failures = match value("skip")?.as_str() {
+                        "skip" => ItemFailures::Skip,
+                        "fail" => ItemFailures::Fail,
+                        other => return Err(format!("--item-failures `{other}` is not skip or fail")),
+                    }
+                }
+                "--tolerated-item-failures" => tolerated = Some(Tolerated::parse(&value("5")?)?),
                 "--" => {
                     options.program = it.cloned().collect();
                     break;
@@ -98,6 +226,16 @@ impl ExecOptions {
         if options.stdin && uses("{input}") {
             return Err("--stdin hands the input on stdin: drop {input} from the arguments, or drop --stdin".into());
         }
+        match (options.item_failures, tolerated) {
+            (ItemFailures::Fail, Some(_)) => {
+                return Err("--tolerated-item-failures goes with --item-failures skip".into());
+            }
+            (ItemFailures::Skip, _) if options.per_chunk => {
+                return Err("--item-failures is per item; a --per-chunk program's failure fails its chunk".into());
+            }
+            (_, Some(t)) => options.tolerated = t,
+            _ => {}
+        }
         Ok(options)
     }
 }
@@ -106,21 +244,55 @@ impl ExecOptions {
 pub async fn handle(options: Arc<ExecOptions>, chunk: Chunk) -> Result<(), BoxError> {
     let work = WorkDir::create(chunk.spool_dir(), chunk.header().run_id.as_str(), chunk.index())?;
     if options.per_chunk {
-        per_chunk(&options, &chunk, &work).await?;
-    } else {
-        for (n, item) in chunk.items().iter().enumerate() {
-            per_item(&options, &chunk, &work, n, item).await?;
+        return per_chunk(&options, &chunk, &work).await;
+    }
+    let items = chunk.items().len() as u64;
+    let mut skipped = 0u64;
+    for (n, item) in chunk.items().iter().enumerate() {
+        match per_item(&options, &chunk, &work, n, item).await {
+            Ok(()) => {}
+            Err(e) if options.item_failures == ItemFailures::Skip => {
+                // Only the program's own failure is skipped; a storage fault fails the chunk.
+                let Some(WorkerError::Program { message, code }) = e.downcast_ref::<WorkerError>() else {
+                    return Err(e);
+                };
+                skipped += 1;
+                tracing::warn!(key = %item.key, exit_code = code, "item skipped: {message}");
+                chunk.skip_item(item, *code, message);
+                if !options.tolerated.allows(skipped, items) {
+                    return Err(Box::new(WorkerError::Program {
+                        message: format!(
+                            "{skipped} of {items} items failed, more than --tolerated-item-failures allows; the last: {message}"
+                        ),
+                        code: *code,
+                    }));
+                }
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(())
 }
 
-/// The output key of an item: its key plus the suffix; a byte range of a split object adds
-/// `.range-START-END` so the ranges of one object do not overwrite each other.
-fn output_key(item: &Item, suffix: &str) -> String {
+/// The output key of an item: its key (without its compression extension with
+/// `--strip-compression-suffix`, when the program sees it decompressed) plus the suffix; a byte
+/// range of a split object adds `.range-START-END` so the ranges of one object do not overwrite
+/// each other, zero-padded to the object size's digits so they sort in range order.
+fn output_key(item: &Item, options: &ExecOptions) -> String {
+    let mut key = item.key.as_str();
+    if options.strip_compression_suffix
+        && !options.raw
+        && let Some(codec) = Codec::of(&item.key, item.content_encoding.as_deref())
+    {
+        key = key.strip_suffix(codec.extension()).filter(|k| !k.is_empty()).unwrap_or(key);
+    }
+    let suffix = &options.suffix;
     match item.range {
-        Some([start, end]) => format!("{}.range-{start}-{end}{suffix}", item.key),
-        None => format!("{}{suffix}", item.key),
+        Some([start, end]) => {
+            let width = item.size.to_string().len();
+            format!("{key}.range-{start:0width$}-{end:0width$}{suffix}")
+        }
+        None => format!("{key}{suffix}"),
     }
 }
 
@@ -138,7 +310,7 @@ fn local_name(item: &Item, raw: bool) -> String {
 }
 
 async fn per_item(options: &ExecOptions, chunk: &Chunk, work: &WorkDir, n: usize, item: &Item) -> Result<(), BoxError> {
-    let key = output_key(item, &options.suffix);
+    let key = output_key(item, options);
     check_output_key(&key).map_err(|e| item_error(item, &e.to_string()))?;
     let dir = work.path.join(format!("item-{n:05}"));
     let (in_dir, out_dir) = (dir.join("in"), dir.join("out"));
@@ -332,7 +504,7 @@ async fn run_program(
     let status = status.map_err(|e| io_error("waiting for", Path::new(&args[0]), e))?;
     group.disarm();
     fed?;
-    if status.success() {
+    if status.code().is_some_and(|c| options.ok_exit_codes.contains(&c)) {
         return Ok(());
     }
     // A program that failed on a full disk says so only in its own words: the disk's state
@@ -506,6 +678,26 @@ mod tests {
         assert!(parse(&["--"]).unwrap_err().contains("no program"));
         assert!(parse(&["--bogus", "--", "x"]).unwrap_err().contains("--bogus"));
         assert!(parse(&["--suffix", "a/b", "--", "x"]).unwrap_err().contains("/"));
+        let o = parse(&[
+            "--ok-exit-codes",
+            "0,1",
+            "--item-failures",
+            "skip",
+            "--tolerated-item-failures=10%",
+            "--",
+            "grep",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!(
+            (o.ok_exit_codes.as_slice(), o.item_failures, o.tolerated),
+            (&[0, 1][..], ItemFailures::Skip, Tolerated::Percent(10.0))
+        );
+        assert!(parse(&["--tolerated-item-failures", "3", "--", "x"]).unwrap_err().contains("skip"));
+        assert!(parse(&["--ok-exit-codes", "one", "--", "x"]).unwrap_err().contains("0 to 255"));
+        assert!(parse(&["--item-failures", "maybe", "--", "x"]).unwrap_err().contains("maybe"));
+        assert!(Tolerated::Count(2).allows(2, 10) && !Tolerated::Count(2).allows(3, 10));
+        assert!(Tolerated::Percent(25.0).allows(1, 4) && !Tolerated::Percent(25.0).allows(2, 4));
     }
 
     #[test]
@@ -518,10 +710,22 @@ mod tests {
             content_encoding: None,
             range: None,
         };
-        assert_eq!(output_key(&item, ".out"), "a/b/data.csv.gz.out");
+        let mut options = parse(&["--suffix", ".out", "--", "x"]).unwrap();
+        assert_eq!(output_key(&item, &options), "a/b/data.csv.gz.out");
+        options.strip_compression_suffix = true;
+        assert_eq!(output_key(&item, &options), "a/b/data.csv.out", "read decompressed: the name says so");
+        options.raw = true;
+        assert_eq!(output_key(&item, &options), "a/b/data.csv.gz.out", "read raw: still compressed");
         assert_eq!(local_name(&item, false), "data.csv");
         assert_eq!(local_name(&item, true), "data.csv.gz");
-        item.range = Some([0, 5]);
-        assert_eq!(output_key(&item, ""), "a/b/data.csv.gz.range-0-5");
+        // Ranges sort in range order: zero-padded to the object size's digits.
+        item.size = 200_000_000;
+        let plain = parse(&["--", "x"]).unwrap();
+        let keys: Vec<String> = [[16_777_216, 100_663_296], [100_663_296, 200_000_000]]
+            .into_iter()
+            .map(|r| output_key(&Item { range: Some(r), ..item.clone() }, &plain))
+            .collect();
+        assert_eq!(keys[0], "a/b/data.csv.gz.range-016777216-100663296");
+        assert!(keys[0] < keys[1], "{keys:?}");
     }
 }

@@ -284,7 +284,8 @@ impl<H: Handler> QueueHandler for Chunks<H> {
         config: Arc<QueueConfig>,
         message: Message,
     ) -> Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>> {
-        let span = tracing::info_span!("chunk", run_id = Empty, chunk = Empty, attempt = message.receive_count());
+        // The attempt is the message span's (its receive count): named once per line.
+        let span = tracing::info_span!("chunk", run_id = Empty, chunk = Empty);
         Box::pin(async move { self.process(&client, &config, &message).await }.instrument(span))
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use batchfan::Client;
-use batchfan::contract::{self, Header, Item, MARKER_VERSION, Marker};
+use batchfan::contract::{self, Header, Item, MARKER_VERSION, Marker, SkippedItem};
 use batchfan::manifest::ManifestReader;
 use batchfan::records::ItemReader;
 use batchfan::store::{self, ReadOptions, Store};
@@ -34,6 +34,8 @@ pub struct Chunk {
     /// Objects committed through [`Chunk::commit_file`], listed in the marker, with their
     /// versions.
     objects: Arc<Mutex<Committed>>,
+    /// Items skipped by their handler ([`Chunk::skip_item`]), listed in the marker.
+    skipped: Arc<Mutex<Vec<SkippedItem>>>,
     fence: Fence,
     /// The next item's reader, opened while the handler works on the current one.
     prefetch: Arc<tokio::sync::Mutex<Option<Prefetch>>>,
@@ -158,6 +160,18 @@ impl Chunk {
         let written = self.output_store.put_file(key, path).await?;
         self.objects.lock().unwrap_or_else(|p| p.into_inner()).add(key, &written);
         Ok(())
+    }
+
+    /// Records that `item` was skipped (its processing failed with `exit_code` and `reason`)
+    /// while the chunk goes on: the completion marker and the run report list it.
+    pub fn skip_item(&self, item: &Item, exit_code: i32, reason: &str) {
+        let reason: String = reason.chars().take(2_000).collect();
+        self.skipped.lock().unwrap_or_else(|p| p.into_inner()).push(SkippedItem {
+            key: item.key.clone(),
+            range: item.range,
+            exit_code,
+            reason,
+        });
     }
 
     /// The worker's spool folder (`BATCHFAN_SPOOL_DIR`), for the handler's own temporary files.
@@ -305,6 +319,7 @@ pub(crate) async fn run_chunk<H: Handler>(
     let items: Arc<[Item]> = manifest.chunk(job.child).await.map_err(config_error)?.into();
     // Fills the fields of the span `run` opened (a no-op under a caller's own span).
     let span = Span::current();
+    // (In queue mode the chunk span has no attempt field: the message span names it.)
     span.record("run_id", header.run_id.as_str()).record("chunk", index).record("attempt", job.attempt);
     let output_store = client.store(&header.output_location()?)?;
     let fence = Fence { store: output_store.clone(), run_id: header.run_id.clone(), on: header.fenced };
@@ -335,6 +350,7 @@ pub(crate) async fn run_chunk<H: Handler>(
         output: output.clone(),
         output_store: output_store.clone(),
         objects: Arc::default(),
+        skipped: Arc::default(),
         fence: fence.clone(),
         prefetch: Arc::default(),
         spool_dir: job.spool_dir.as_path().into(),
@@ -342,11 +358,13 @@ pub(crate) async fn run_chunk<H: Handler>(
         stop: stop.clone(),
     };
     let objects = chunk.objects.clone();
+    let skipped = chunk.skipped.clone();
     tracing::info!(items = items.len(), "chunk started");
     let result = call_handler(handler, chunk, stop).await;
     let committed = match result {
         Ok(()) => {
-            let objects = std::mem::take(&mut *objects.lock().unwrap_or_else(|p| p.into_inner()));
+            let mut objects = std::mem::take(&mut *objects.lock().unwrap_or_else(|p| p.into_inner()));
+            objects.skipped = std::mem::take(&mut *skipped.lock().unwrap_or_else(|p| p.into_inner()));
             commit(job, index, &header, output_store.as_ref(), &fence, &output, objects, &marker_key).await
         }
         Err(e) => Err(e),
@@ -410,6 +428,7 @@ pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 struct Committed {
     keys: Vec<String>,
     versions: std::collections::BTreeMap<String, String>,
+    skipped: Vec<SkippedItem>,
 }
 
 impl Committed {
@@ -474,7 +493,7 @@ async fn commit(
     marker_key: &str,
 ) -> Result<Marker, WorkerError> {
     let (spool, mut bytes_out) = output.finish().await?;
-    let Committed { keys: objects, mut versions } = committed;
+    let Committed { keys: objects, mut versions, skipped } = committed;
     // A chunk that committed its own objects and wrote nothing to its output has no part file.
     let output_key = if output.is_empty() && !objects.is_empty() {
         bytes_out = 0;
@@ -501,6 +520,7 @@ async fn commit(
         bytes_out,
         objects,
         versions,
+        skipped,
         committed_unix_ms: contract::now_ms(),
     };
     let body = serde_json::to_vec_pretty(&marker).map_err(|e| WorkerError::Config(e.to_string()))?;

@@ -223,8 +223,26 @@ pub struct Marker {
     /// Absent in markers of earlier releases.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub versions: std::collections::BTreeMap<String, String>,
+    /// Items the handler skipped (`batchfan-worker exec --item-failures skip`): the chunk
+    /// committed without their outputs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedItem>,
     /// When the commit finished (ms since the epoch).
     pub committed_unix_ms: u64,
+}
+
+/// An item a chunk committed without (its processing failed and its handler skipped it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedItem {
+    /// The item's key.
+    pub key: String,
+    /// Its byte range, for a range of a split object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[u64; 2]>,
+    /// The exit code its program ended with.
+    pub exit_code: i32,
+    /// Why: the program's exit status and last stderr lines.
+    pub reason: String,
 }
 
 /// One unit of work: an object, or a byte range of one.

@@ -212,6 +212,17 @@ pub enum Error {
         /// The last line of its log.
         message: String,
     },
+    /// A local folder or file this user may not read: bad input, not a failure of the work.
+    #[error(
+        "`{path}` cannot be read ({source}): give this user read access to it, or leave it out (--exclude, or another --input)"
+    )]
+    NotReadable {
+        /// The folder or file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The run was interrupted (Ctrl-C); running children were stopped.
     #[error("interrupted: running children were stopped; committed chunks stay committed")]
     Interrupted,
@@ -276,7 +287,7 @@ pub enum Error {
         reason: String,
     },
     /// A child program could not be started.
-    #[error("could not start `{program}`: {source} (is it on PATH?)")]
+    #[error("could not start `{program}`: {source}")]
     Spawn {
         /// The program.
         program: String,
@@ -306,6 +317,7 @@ impl Error {
                 | Error::OutputNotEmpty { .. }
                 | Error::OutputClaimed { .. }
                 | Error::WorkerConfig { .. }
+                | Error::NotReadable { .. }
                 | Error::BatchRejected { .. }
                 | Error::UnknownRun { .. }
                 | Error::InvalidKey { .. }

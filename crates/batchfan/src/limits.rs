@@ -56,6 +56,11 @@ fn max_text(max: Option<u64>) -> String {
     max.map(|m| format!(" and at most {m}")).unwrap_or_default()
 }
 
+/// Most byte ranges `--split-bytes` may cut objects into, as `--children` is capped at a million
+/// chunks: a plan holds about 160 bytes per item while it is made (1.6 million ranges of a
+/// 155 MiB input split at 100 bytes took 254 MB; `--split-bytes 1` was killed for its memory).
+pub const MAX_SPLIT_RANGES: usize = 1_000_000;
+
 /// Fargate vCPU values and the memory (MiB) each allows.
 pub const FARGATE_RESOURCES: &[(f64, &[u32])] = &[
     (0.25, &[512, 1024, 2048]),
@@ -222,12 +227,14 @@ pub fn check_fargate_resources(vcpu: f64, memory_mib: u32) -> Result<()> {
     };
     if !memories.contains(&memory_mib) {
         let (lo, hi) = (memories[0], memories[memories.len() - 1]);
+        let values: Vec<String> = memories.iter().map(u32::to_string).collect();
         return Err(Error::option(
             "MEMORY",
             format!("{memory_mib} MiB with {vcpu} vCPU"),
             format!(
-                "Fargate allows {lo} to {hi} MiB with {vcpu} vCPU, in the steps of the Fargate table ({} values)",
-                memories.len()
+                "one of the {} values Fargate allows with {vcpu} vCPU, {lo} to {hi} MiB: {}",
+                memories.len(),
+                values.join(", ")
             ),
         ));
     }

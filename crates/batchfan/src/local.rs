@@ -92,6 +92,10 @@ pub struct LocalRecord {
     pub parallel: usize,
     /// Attempts per child.
     pub attempts: u32,
+    /// Where the children's logs went (a redrive logs there too, its attempts numbered on);
+    /// absent in records of earlier releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_dir: Option<String>,
 }
 
 impl LocalRecord {
@@ -102,6 +106,7 @@ impl LocalRecord {
             args: options.args.clone(),
             parallel: options.parallel,
             attempts: options.attempts,
+            log_dir: options.log_dir.as_ref().map(|d| d.display().to_string()),
         }
     }
 }
@@ -202,7 +207,7 @@ pub fn resolve_program(program: &str) -> Result<PathBuf> {
         .flat_map(std::env::split_paths)
         .map(|dir| dir.join(program))
         .find(|p| executable(p))
-        .ok_or_else(|| not_found("not found on PATH"))
+        .ok_or_else(|| not_found("not found on PATH; give its path, or install it"))
 }
 
 struct Shared<'a> {
@@ -360,8 +365,12 @@ async fn worker(shared: &Shared<'_>) -> Result<()> {
             c.running += 1;
         });
         let mut failure = None;
-        for attempt in 1..=shared.options.attempts.max(1) {
-            if attempt > 1 && shared.stopping.load(Ordering::SeqCst) {
+        // A redriven or resumed chunk's attempts go on from its earlier ones: every attempt keeps
+        // its own log.
+        let first = next_attempt(&shared.options.log_dir, index);
+        let last = first + shared.options.attempts.max(1) - 1;
+        for attempt in first..=last {
+            if attempt > first && shared.stopping.load(Ordering::SeqCst) {
                 break;
             }
             (shared.on_event)(&Event::Started { index, attempt });
@@ -371,7 +380,7 @@ async fn worker(shared: &Shared<'_>) -> Result<()> {
                     break;
                 }
                 Some(f) => {
-                    if attempt < shared.options.attempts {
+                    if attempt < last {
                         (shared.on_event)(&Event::Retrying { index, attempt, reason: f.reason.clone() });
                     }
                     failure = Some(f);
@@ -396,6 +405,22 @@ async fn worker(shared: &Shared<'_>) -> Result<()> {
         };
         (shared.on_event)(&Event::Finished { index, succeeded, items, bytes, counts });
     }
+}
+
+/// The attempt number after the highest one of chunk `index` with a log in `log_dir` (1 for a
+/// chunk that never ran there).
+fn next_attempt(log_dir: &Path, index: u64) -> u32 {
+    let prefix = format!("child-{index:05}.attempt-");
+    std::fs::read_dir(log_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix(&prefix)?.strip_suffix(".log")?.parse::<u32>().ok()
+        })
+        .max()
+        .map_or(1, |n| n + 1)
 }
 
 fn update(shared: &Shared<'_>, f: impl FnOnce(&mut StatusCounts)) {

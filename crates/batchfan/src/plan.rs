@@ -43,6 +43,9 @@ pub struct PlanOptions {
     /// input (keys relative to the input, or full URIs under it; blank lines and `#` comments
     /// are skipped).
     pub input_list: Option<String>,
+    /// An input with nothing to plan (a daily partition with no files) gives a plan of zero
+    /// chunks instead of [`Error::EmptyInput`].
+    pub allow_empty: bool,
 }
 
 impl Default for PlanOptions {
@@ -56,6 +59,7 @@ impl Default for PlanOptions {
             split_bytes: None,
             max_chunks: limits::MAX_ARRAY_SIZE,
             input_list: None,
+            allow_empty: false,
         }
     }
 }
@@ -229,7 +233,7 @@ pub fn plan_objects(input: &Location, mut objects: Vec<ObjectMeta>, options: &Pl
     let filters = options.filters()?;
     let listed = objects.len();
     objects.retain(|o| filters.keep(&o.key));
-    if objects.is_empty() {
+    if objects.is_empty() && !options.allow_empty {
         let filtered =
             if listed > 0 { format!(" ({listed} listed, none left after --include/--exclude)") } else { String::new() };
         return Err(Error::EmptyInput { uri: input.to_string(), filtered });
@@ -246,6 +250,23 @@ pub fn plan_objects(input: &Location, mut objects: Vec<ObjectMeta>, options: &Pl
     let kept_whole_compressed =
         options.split_bytes.map_or(0, |split| objects.iter().filter(|o| o.size > split && splits(o).is_none()).count());
     let pieces = |o: &ObjectMeta| splits(o).map_or(1, |split| o.size.div_ceil(split) as usize);
+    // Counted before anything is allocated: `--split-bytes 1` over a large input would ask for
+    // a range per byte.
+    let ranges: usize = objects.iter().filter(|o| splits(o).is_some()).map(pieces).sum();
+    if ranges > limits::MAX_SPLIT_RANGES
+        && let Some(split) = options.split_bytes
+    {
+        return Err(Error::option(
+            "--split-bytes",
+            crate::size::format_size(split),
+            format!(
+                "a size giving at most {} ranges: {} gives {ranges}; {} or more fits",
+                limits::MAX_SPLIT_RANGES,
+                crate::size::format_size(split),
+                crate::size::format_size(smallest_split(&objects, split, &splits))
+            ),
+        ));
+    }
     let mut items = Vec::with_capacity(objects.iter().map(pieces).sum());
     // Move objects from the back and give the listing's memory back as we go, so the listing and
     // the items are not both whole in memory (the peak matters at a million objects).
@@ -274,6 +295,24 @@ pub fn plan_objects(input: &Location, mut objects: Vec<ObjectMeta>, options: &Pl
         split_bytes: options.split_bytes,
         kept_whole_compressed,
     })
+}
+
+/// About the smallest split size (at least `from`) that gives at most
+/// [`limits::MAX_SPLIT_RANGES`] ranges over `objects`: doubled until it fits, then lowered in
+/// sixteenths while it still does.
+fn smallest_split(objects: &[ObjectMeta], from: u64, splits: &impl Fn(&ObjectMeta) -> Option<u64>) -> u64 {
+    let ranges = |split: u64| -> usize {
+        objects.iter().filter(|o| splits(o).is_some() && o.size > split).map(|o| o.size.div_ceil(split) as usize).sum()
+    };
+    let mut split = from.max(1);
+    while ranges(split) > limits::MAX_SPLIT_RANGES && split < u64::MAX / 2 {
+        split *= 2;
+    }
+    let step = (split / 16).max(1);
+    while split > from + step && ranges(split - step) <= limits::MAX_SPLIT_RANGES {
+        split -= step;
+    }
+    split
 }
 
 /// Packs item sizes into consecutive chunks.
@@ -354,8 +393,16 @@ pub async fn list_input(stores: &StoreRegistry, input: &Location, options: &Plan
         return Ok(listing);
     };
     let (list_dir, list_name) = Location::parse_file(list)?;
+    if let Location::Local { path } = &list_dir
+        && path.join(&list_name).is_dir()
+    {
+        return Err(Error::option("--input-list", list, "a file listing keys, one per line: it names a folder"));
+    }
     let list_store = stores.store(&list_dir)?;
-    let text = store::read_all(list_store.as_ref(), &list_name, None, None).await?;
+    let text = store::read_all(list_store.as_ref(), &list_name, None, None).await.map_err(|e| match e {
+        Error::NotFound { .. } => Error::option("--input-list", list, "a file that exists: there is none"),
+        other => other,
+    })?;
     let text = String::from_utf8(text.to_vec())
         .map_err(|_| Error::option("--input-list", list, "must be UTF-8 text, one key per line"))?;
     let keys = list_file_keys(&text, input, list)?;

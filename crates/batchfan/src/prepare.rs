@@ -3,7 +3,7 @@
 //! executor.
 
 use crate::contract;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::layout;
 use crate::manifest::{self, ManifestReader};
 use crate::plan::{self, Plan, PlanOptions};
@@ -62,7 +62,10 @@ pub(crate) async fn plan_run(stores: &StoreRegistry, spec: &RunSpec) -> Result<P
     let input = spec.input.absolute()?;
     let output = spec.output.absolute()?;
     let manifest_dir = match &spec.manifest {
-        Some(uri) => Some(Location::parse_file(uri)?),
+        Some(uri) => Some(Location::parse_file(uri).map_err(|e| match e {
+            Error::InvalidUri { uri, reason } => Error::option("--manifest", uri, reason),
+            e => e,
+        })?),
         None => None,
     };
     check_no_overlap(&input, &output)?;
@@ -175,8 +178,54 @@ async fn delete_file(stores: &StoreRegistry, uri: &str) -> Result<()> {
 }
 
 /// Refuses an output that is the input, lies inside it, or holds it: the next plan would count
-/// the outputs as data and `--overwrite` would delete inputs the plan just listed.
+/// the outputs as data and `--overwrite` would delete inputs the plan just listed. Local paths
+/// are compared as the file system resolves them, so a symlink cannot hide an overlap (the
+/// error names the link).
 pub(crate) fn check_no_overlap(input: &Location, output: &Location) -> Result<()> {
+    if let (Location::Local { path: i }, Location::Local { path: o }) = (input, output) {
+        let (ri, ro) = (resolved(i), resolved(o));
+        if (ri != *i || ro != *o)
+            && let Err(e) = overlap(&Location::Local { path: ri.clone() }, &Location::Local { path: ro.clone() })
+        {
+            let via = if ro != *o {
+                format!("{} resolves to {}", o.display(), ro.display())
+            } else {
+                format!("{} resolves to {}", i.display(), ri.display())
+            };
+            return Err(Error::option("--output", output, format!("{} (through a symbolic link: {via})", allowed(&e))));
+        }
+    }
+    overlap(input, output)
+}
+
+/// What an option error says is allowed.
+fn allowed(e: &Error) -> String {
+    match e {
+        Error::InvalidOption { allowed, .. } => allowed.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `path` as the file system resolves it: its nearest existing ancestor canonicalized (links
+/// followed), the rest appended.
+fn resolved(path: &std::path::Path) -> std::path::PathBuf {
+    let mut rest = Vec::new();
+    let mut at = path.to_path_buf();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(&at) {
+            return rest.iter().rev().fold(real, |p, c| p.join(c));
+        }
+        match (at.file_name().map(|n| n.to_os_string()), at.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                at = parent.to_path_buf();
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+fn overlap(input: &Location, output: &Location) -> Result<()> {
     let inside = input.relative(output).is_some();
     if inside || output.relative(input).is_some() {
         let how = if input.relative(output).as_deref() == Some("") {
@@ -186,7 +235,7 @@ pub(crate) fn check_no_overlap(input: &Location, output: &Location) -> Result<()
         } else {
             "holds the input location"
         };
-        return Err(crate::Error::option(
+        return Err(Error::option(
             "--output",
             output,
             format!(

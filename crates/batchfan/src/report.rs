@@ -80,6 +80,9 @@ pub struct ChunkReport {
     /// Where the failed attempt's log is (a local file or a CloudWatch log stream).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// Items the chunk committed without (skipped by their handler), with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<crate::contract::SkippedItem>,
 }
 
 /// The whole report.
@@ -204,6 +207,7 @@ pub async fn build(
             output_key: None,
             bytes_out: None,
             log: None,
+            skipped: Vec::new(),
         };
         let marker = markers.get(&index);
         let distrust = marker.and_then(|m| untrusted(m, &now));
@@ -215,6 +219,7 @@ pub async fn build(
                     chunk.output_key = Some(marker.output_key.clone());
                     chunk.bytes_out = Some(marker.bytes_out);
                 }
+                chunk.skipped = marker.skipped.clone();
             }
             (Some(_), Some(reason)) => chunk.reason = Some(reason),
             (None, _) => {

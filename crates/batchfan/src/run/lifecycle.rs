@@ -257,7 +257,7 @@ mod tests {
             chunks: vec![[0, 0, 1, 0]; chunks as usize],
             fenced: true,
         };
-        let local = LocalRecord { program: "/bin/true".into(), args: vec![], parallel: 1, attempts: 1 };
+        let local = LocalRecord { program: "/bin/true".into(), args: vec![], parallel: 1, attempts: 1, log_dir: None };
         RunRecord::new("s3://mem/out/m.jsonl", &header, RecordDetail::Local(local)).unwrap()
     }
 

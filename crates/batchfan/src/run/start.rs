@@ -35,6 +35,11 @@ pub(crate) async fn run_local(
     limits::check_positive("--attempts", u64::from(options.attempts), Some(u64::from(*limits::ATTEMPTS.end())))?;
     let log_base = options.log_dir.clone().unwrap_or_else(local::default_log_base);
     preflight::local_folder("--log-dir", &log_base)?;
+    let spool = std::env::var_os(crate::contract::env::SPOOL_DIR)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    preflight::local_folder(crate::contract::env::SPOOL_DIR, &spool)?;
+    check_notes(ctx)?;
     let resolved = LocalRecord { program: program.display().to_string(), ..LocalRecord::of(options) };
     let (run, manifest, pending, prepared) = if options.resume {
         let (run, manifest, pending) = resume(ctx, spec, &resolved).await?;
@@ -106,6 +111,7 @@ async fn start_planned(
     planned: prepare::PlannedRun,
     detail: RecordDetail,
 ) -> Result<(Run, PreparedRun)> {
+    check_notes(ctx)?;
     let output = ctx.stores.store(&planned.output)?;
     let replaced = acquire(ctx, output.as_ref(), &planned.run_id).await?;
     let output_uri = planned.output.to_string();
@@ -126,6 +132,15 @@ async fn start_planned(
             let _ = prepare::abandon(&ctx.stores, &prepared, &[&written]).await;
             Err(e)
         }
+    }
+}
+
+/// The run notes folder (`BATCHFAN_HOME/runs` for the CLI) must take a note: checked before
+/// anything is written, as every place a start writes.
+fn check_notes(ctx: &Context) -> Result<()> {
+    match &ctx.runs_dir {
+        Some(notes) => preflight::local_folder(crate::contract::env::HOME, notes),
+        None => Ok(()),
     }
 }
 
@@ -456,7 +471,10 @@ pub(crate) async fn redrive(
                 args: ran.args.clone(),
                 parallel: ran.parallel,
                 attempts: ran.attempts,
-                log_dir: local::default_log_base().join(&record.run_id),
+                log_dir: ran
+                    .log_dir
+                    .as_ref()
+                    .map_or_else(|| local::default_log_base().join(&record.run_id), std::path::PathBuf::from),
                 stop_deadline: local::default_stop_deadline(),
                 chunks: Some(chunks.clone()),
             };

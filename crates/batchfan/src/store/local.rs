@@ -48,10 +48,19 @@ fn meta_of(key: String, md: &std::fs::Metadata) -> ObjectMeta {
     ObjectMeta { key, size: md.len(), etag: None, mtime_ns, content_encoding: None }
 }
 
+/// A listing error: a folder this user may not read is bad input, naming it.
+fn listing_error(dir: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        Error::NotReadable { path: dir.to_path_buf(), source: e }
+    } else {
+        Error::io("listing", dir, e)
+    }
+}
+
 fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectMeta>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| listing_error(dir, e))?;
     for entry in entries {
-        let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
+        let entry = entry.map_err(|e| listing_error(dir, e))?;
         let path = entry.path();
         if entry.file_name().to_string_lossy().contains(TMP_MARK) {
             continue; // a write in progress (or a dead writer's leftover), never an object
