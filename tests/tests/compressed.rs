@@ -99,9 +99,17 @@ fn outputs_are_compressed_when_asked_and_keys_say_so() {
         .arg("--output")
         .arg(&output)
         .args(["--", &worker(), "wordcount"]));
-    assert_ne!(out.status.code(), Some(0));
+    // The child refuses the setting as bad configuration (exit 2); the run failed (exit 1), and
+    // nothing was committed.
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(all.contains("exit 2") || all.contains("BATCHFAN_OUTPUT_COMPRESSION"), "{all}");
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let status = run(command("batchfan", None).args(["status", "--format", "json"]).arg(&output));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let failed = &status["failed"][0];
+    assert_eq!(failed["exit_code"].as_i64(), Some(2), "{status}");
+    assert!(failed["reason"].as_str().unwrap_or_default().contains("BATCHFAN_OUTPUT_COMPRESSION"), "{status}");
+    let parts: Vec<_> = files(&output).into_iter().filter(|(name, _)| name.starts_with("part-")).collect();
+    assert!(parts.is_empty(), "nothing committed: {parts:?}");
 }
 
 #[test]
