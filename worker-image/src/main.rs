@@ -3,7 +3,7 @@
 //! ```text
 //! batchfan-worker wordcount    count words of newline-delimited text: `word<TAB>count` lines
 //! batchfan-worker count        one `key<TAB>bytes<TAB>newlines` line per item
-//! batchfan-worker exec [--per-item | --per-chunk] [--stdin] [--suffix EXT] [--raw] -- PROGRAM ARGS...
+//! batchfan-worker exec [OPTIONS] -- PROGRAM ARGS...   any program as the worker (`exec --help`)
 //! ```
 
 mod count;
@@ -26,27 +26,32 @@ Handlers:
               writes `word<TAB>count` lines sorted by word; invalid UTF-8 is counted byte-wise
   count       one `key<TAB>bytes<TAB>newlines` line per item (of the decompressed bytes): a
               check of what a child reads, and the handler the read benchmarks use
-  exec [--per-item | --per-chunk] [--stdin] [--suffix EXT] [--raw] -- PROGRAM ARGS...
-              run any program as the worker (it needs to know nothing of S3):
-              --per-item (default): once per item; the input (decompressed unless --raw) is
-                the file {input}, or stdin with --stdin; the program writes {output}, or stdout;
-                that is committed as OUTPUT/<input key><EXT> (a 1:1 transform mirrors the
-                input tree; a split range adds .range-START-END before EXT)
-              --per-chunk: once per chunk; {inputs} is a file listing the local copies of the
-                chunk's inputs, one path a line; {output} (or stdout) becomes OUTPUT/part-NNNNN
-              placeholders in ARGS: {input} {output} {inputs} {key} {index} {attempt}
-              a non-zero exit fails the chunk with the program's exit code and its last stderr
-              lines; after SIGTERM the program runs on until BATCHFAN_STOP_TIMEOUT, then its
-              process group gets SIGTERM and, 3 s later, SIGKILL. The chunk's completion marker
-              (written after all its outputs) is what says the chunk is complete: readers of
-              mirrored outputs trust the markers (or the run report), not the objects alone.
+  exec [OPTIONS] -- PROGRAM ARGS...
+              run any program as the worker (it needs to know nothing of S3): once per item
+              (the input as the file {input} or on stdin) or once per chunk ({inputs}); its
+              output is committed exactly once. `batchfan-worker exec --help` has every option
+              (--per-item, --per-chunk, --stdin, --suffix, --strip-compression-suffix, --raw,
+              --ok-exit-codes, --item-failures, --tolerated-item-failures) and placeholder
 
 Exit codes: 0 committed (or already), 1 handler failed, 2 bad configuration,
-3 input changed since planning, 75 transient storage error (or a full disk), 143 SIGTERM
-before commit; under exec, a failed program's own exit code";
+3 input changed since planning, 4 fenced (the run no longer holds its output: a stale child),
+75 transient storage error (or a full disk), 143 SIGTERM before commit; under exec, a failed
+program's own exit code";
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // First, before the runtime's threads exist (they inherit it): a SIGTERM from here until the
+    // worker's handler is installed waits for the handler instead of killing the process.
+    batchfan_worker::hold_sigterm();
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(serve()),
+        Err(e) => {
+            eprintln!("batchfan-worker: cannot start the async runtime: {e}");
+            ExitCode::from(exit::TRANSIENT as u8)
+        }
+    }
+}
+
+async fn serve() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         // Every subcommand's `--help` is its own (before `--`, where the program's own begin).

@@ -57,5 +57,6 @@ pub use config::{Config, DEFAULT_STOP_TIMEOUT, QueueConfig};
 pub use error::{BoxError, WorkerError, exit};
 pub use output::{Compression, Output};
 pub use runtime::{Chunk, Handler, HandlerFn, Outcome, handler_fn, run, run_with};
+pub use stop::hold_sigterm;
 /// The `tracing` crate the harness logs through, for handlers' own events.
 pub use tracing;

@@ -54,6 +54,8 @@ pub(crate) fn timeout_from_env() -> Duration {
 /// the deadline) aborts. Returns the signal and the moment the drain started, when it has.
 pub(crate) fn on_sigterm(stop_timeout: Duration) -> std::io::Result<StopSignal> {
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // A SIGTERM held since start (see `hold_sigterm`) is delivered now, to the handler.
+    sigterm_mask(libc::SIG_UNBLOCK);
     let (tx, rx) = watch::channel(Phase::Running);
     tokio::spawn(async move {
         if sigterm.recv().await.is_none() {
@@ -70,4 +72,40 @@ pub(crate) fn on_sigterm(stop_timeout: Duration) -> std::io::Result<StopSignal> 
         std::future::pending::<()>().await;
     });
     Ok(StopSignal(rx))
+}
+
+/// Holds SIGTERM in the calling thread and in every thread it starts from now on, until the
+/// worker's handler is installed (by [`crate::run`]). Call it first in `main`, before the async
+/// runtime starts its threads: a SIGTERM in a worker's first milliseconds (Spot, scale-in, a
+/// local run stopped at once) then starts a drain like any other instead of killing the process
+/// by signal 15 with no log line. Processes the worker starts do not inherit the hold (the
+/// standard library clears the signal mask of every child it spawns).
+///
+/// ```no_run
+/// use batchfan_worker::{BoxError, Chunk, exit, handler_fn};
+///
+/// fn main() -> std::process::ExitCode {
+///     batchfan_worker::hold_sigterm();
+///     let Ok(runtime) = tokio::runtime::Runtime::new() else {
+///         return std::process::ExitCode::from(exit::TRANSIENT as u8);
+///     };
+///     runtime.block_on(batchfan_worker::run(handler_fn(|chunk: Chunk| async move {
+///         let _ = chunk;
+///         Ok::<(), BoxError>(())
+///     })))
+/// }
+/// ```
+pub fn hold_sigterm() {
+    sigterm_mask(libc::SIG_BLOCK);
+}
+
+fn sigterm_mask(how: libc::c_int) {
+    // SAFETY: a zeroed sigset_t filled by sigemptyset/sigaddset, then pthread_sigmask on this
+    // thread only; failures (impossible for SIGTERM) leave the mask as it was.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+    }
 }

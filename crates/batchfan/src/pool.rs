@@ -165,7 +165,11 @@ impl Pool {
         // SAFETY: getpid(2) cannot fail.
         let parent = unsafe { libc::getpid() };
         // SAFETY: the closure runs between fork and exec and calls only async-signal-safe functions.
-        unsafe { command.pre_exec(move || crate::local::die_with_parent(parent)) };
+        unsafe {
+            command.pre_exec(move || {
+                crate::local::die_with_parent(parent).and_then(|()| crate::local::hold_sigterm_across_exec())
+            })
+        };
         let child = command
             .spawn()
             .map_err(|source| Error::Spawn { program: self.options.program.display().to_string(), source })?;
