@@ -537,11 +537,6 @@ async fn throttling_and_a_lost_submit_response_still_make_exactly_one_array() {
     assert_eq!(out.status.code(), Some(1));
 }
 
-#[test]
-fn the_test_dataset_helpers_exist() {
-    assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("moto_batch.py").exists());
-}
-
 // Regression (issue 10, bug 1): jobs AWS Batch does not know (history expired, another region
 // or account) made `status` print UNKNOWN, exit 0, and `wait` poll forever. Now an error naming
 // the ids and the likely cause.
@@ -809,4 +804,70 @@ async fn fargate_resource_overrides_are_checked_by_dry_runs_too() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("VCPU"), "dry run {dry}");
     }
     assert!(download_prefix(&moto.s3().await, "batch-fargate", "out/").await.is_empty(), "nothing written");
+}
+
+// Issue 22, items 7 and 11: one chunk of three not committed. Chunks 0 and 2 are committed by the
+// real worker against the run's manifest (as the array's children would on AWS; moto without
+// Docker runs no container), chunk 1's child "succeeds" without a marker, as a wrong container
+// command does. The report says NOT_COMMITTED for it, `status --exit-status` exits 1, and the
+// redrive (dry run and real) takes exactly chunk 1: "redrive everything" fails here.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chunk_without_its_marker_is_not_committed_and_redrive_takes_only_it() {
+    let moto = moto();
+    let env = Env::new(moto);
+    batch_queue(moto, "q-partial", false);
+    register_short(&env, moto, "wc");
+    bucket_with_inputs(moto, "batch-partial", 3).await;
+    let out = submit(&env, moto, "q-partial", "batch-partial", &["--max-items-per-chunk", "1"]);
+    assert_eq!(out.status.code(), Some(0));
+    let record = json(&out);
+    let run_id = record["run_id"].as_str().unwrap().to_string();
+    let manifest = record["manifest"].as_str().unwrap().to_string();
+    let job = record["arrays"][0]["job_id"].as_str().unwrap().to_string();
+    for index in [0, 2] {
+        let out = run(command("batchfan-worker", Some(moto))
+            .arg("wordcount")
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("BATCHFAN_MANIFEST", &manifest)
+            .env("AWS_BATCH_JOB_ARRAY_INDEX", index.to_string())
+            .env("AWS_BATCH_JOB_ID", format!("{job}:{index}")));
+        assert_eq!(out.status.code(), Some(0), "chunk {index} commits");
+    }
+    let s3 = moto.s3().await;
+    let parts_before = download_prefix(&s3, "batch-partial", "out/part-").await;
+    assert_eq!(parts_before.len(), 2, "{:?}", parts_before.keys());
+
+    let out = run(env.batchfan(moto).args(["wait", &run_id, "--interval", "0.1"]));
+    assert_eq!(out.status.code(), Some(1), "a chunk without its marker is a failure");
+    assert_eq!(run(env.batchfan(moto).args(["status", &run_id, "--exit-status"])).status.code(), Some(1));
+    let stored = download_prefix(&s3, "batch-partial", &format!("out/_batchfan/runs/{run_id}/")).await;
+    let report: serde_json::Value =
+        serde_json::from_slice(&stored[&format!("out/_batchfan/runs/{run_id}/report.json")]).unwrap();
+    let chunks = report["chunks"].as_array().unwrap();
+    let status_of = |i: u64| chunks.iter().find(|c| c["index"] == i).map(|c| c["status"].clone());
+    assert_eq!(
+        (status_of(0), status_of(1), status_of(2)),
+        (Some("SUCCEEDED".into()), Some("NOT_COMMITTED".into()), Some("SUCCEEDED".into())),
+        "{report}"
+    );
+    assert_eq!((report["succeeded"].as_u64(), report["not_committed"].as_u64()), (Some(2), Some(1)), "{report}");
+    for c in chunks.iter().filter(|c| c["status"] == "SUCCEEDED") {
+        assert_eq!(c["attempts"], 1, "a committed chunk shows its attempt: {c}");
+    }
+
+    let out = run(env.batchfan(moto).args(["redrive", &run_id, "--dry-run", "--format", "json"]));
+    assert_eq!(json(&out)["chunks"], serde_json::json!([1]));
+    let out = run(env.batchfan(moto).args(["redrive", &run_id, "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0));
+    let redriven = json(&out);
+    assert_eq!(redriven["chunks"], serde_json::json!([1]));
+    let arrays = redriven["arrays"].as_array().unwrap();
+    assert_eq!(arrays.last().unwrap()["indices"], serde_json::json!([1]), "{redriven}");
+    let described =
+        batch_client(&moto.endpoint).await.describe_jobs().jobs(arrays.last().unwrap()["job_id"].as_str().unwrap());
+    let described = described.send().await.unwrap();
+    // One chunk: a plain job (an array needs at least two children), or an array of one.
+    let size = described.jobs()[0].array_properties().and_then(|a| a.size());
+    assert!(size.is_none() || size == Some(1), "{size:?}");
+    assert_eq!(download_prefix(&s3, "batch-partial", "out/part-").await, parts_before, "the others' outputs untouched");
 }

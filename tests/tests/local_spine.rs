@@ -358,15 +358,41 @@ fn plan_prints_json_without_running() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
     write_dataset(&input, 10);
+    // Everything plan could write to: the input's folder, the run notes and the log folder.
+    let home = tmp.path().join("home");
+    let before = tree(tmp.path());
     let mut cmd = command("batchfan", None);
-    cmd.args(["plan", "--format", "json", "--max-items-per-chunk", "5", "--exclude", "sub/*", "--input"]).arg(&input);
+    cmd.args(["plan", "--format", "json", "--max-items-per-chunk", "5", "--exclude", "sub/*", "--input"])
+        .arg(&input)
+        .env("BATCHFAN_HOME", &home)
+        .env("TMPDIR", tmp.path());
     let out = run(&mut cmd);
     assert_eq!(out.status.code(), Some(0));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let kept = files(&input).into_iter().filter(|(k, _)| !k.starts_with("sub/")).count();
     assert_eq!(plan["objects"], kept);
     assert_eq!(plan["chunk_count"], kept.div_ceil(5));
-    assert_eq!(listing(&input).len(), files(&input).len(), "plan writes nothing");
+    assert_eq!(tree(tmp.path()), before, "plan writes nothing");
+}
+
+/// Every file and folder under `dir` with its size, sorted.
+fn tree(dir: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let meta = entry.metadata().unwrap();
+            let name = entry.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            if meta.is_dir() {
+                stack.push(entry.path());
+                out.push((format!("{name}/"), 0));
+            } else {
+                out.push((name, meta.len()));
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 #[test]
@@ -571,6 +597,11 @@ fn a_kill_storm_leaves_no_stray_file_once_the_run_completes() {
     std::fs::create_dir_all(output.join("_batchfan/runs/bf-old/done")).unwrap();
     std::fs::write(output.join(".part-00003.batchfan-tmp-4194000-00000000deadbeef"), b"partial").unwrap();
     std::fs::write(output.join("_batchfan/runs/bf-old/done/.00001.json.batchfan-tmp-4194001-1"), b"{").unwrap();
+    // A temp file of a writer that still runs (another process writing into this folder) is
+    // never swept: a sweep that removed it would break that writer's rename.
+    let mut live = Command::new("sleep").arg("600").spawn().unwrap();
+    let live_temp = format!(".notes.txt.batchfan-tmp-{}-1", live.id());
+    std::fs::write(output.join(&live_temp), b"in progress").unwrap();
     let fault = batchfan_tests::bin("fault_worker").display().to_string();
     let mut parent = local_cmd(
         &input,
@@ -608,7 +639,10 @@ fn a_kill_storm_leaves_no_stray_file_once_the_run_completes() {
     assert!(kills >= 10, "only {kills} kills landed");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let names = listing(&output);
-    assert!(!names.iter().any(|k| k.contains(".batchfan-tmp-")), "stray temp files: {names:?}");
+    let _ = live.kill();
+    let _ = live.wait();
+    let temps: Vec<&String> = names.iter().filter(|k| k.contains(".batchfan-tmp-")).collect();
+    assert_eq!(temps, [&live_temp], "stray temp files swept, the live writer's kept");
     assert_eq!(listing(&spool), Vec::<String>::new(), "stray spool files");
 }
 
@@ -711,6 +745,10 @@ fn twenty_pairs_of_runs_on_one_output_end_exact_or_refused() {
         assert!(!names.iter().any(|k| k.ends_with("claim.json")), "pair {pair}: the claim is released");
     }
     eprintln!("outcomes (exit codes of A, B): {outcomes:?}");
+    // The pairs overlapped (each run takes far longer than the 0-50 ms between starts): the claim
+    // was exercised, not just two runs one after the other.
+    let refused: usize = outcomes.iter().filter(|(codes, _)| codes.contains('2')).map(|(_, n)| n).sum();
+    assert!(refused >= 1, "at least one pair was refused as in use: {outcomes:?}");
 }
 
 // Rough edges (issue 10): completions for four shells, every --help ends with the exit codes,
@@ -816,6 +854,8 @@ fn resume_reruns_only_the_chunks_without_a_marker() {
 
 // `status` and `redrive` take a local run's output location or id (issue 10): status shows the
 // report, redrive runs the chunks without a marker with the program the run was started with.
+// One chunk of three fails (issue 22): the dry run lists just it, and redriving it leaves the
+// other chunks' outputs untouched (a redrive of everything would rewrite them).
 #[test]
 fn status_and_redrive_take_a_local_runs_output_location() {
     let tmp = tempfile::tempdir().unwrap();
@@ -834,7 +874,7 @@ fn status_and_redrive_take_a_local_runs_output_location() {
         .arg("--output")
         .arg(&output)
         .args(["--", &fault])
-        .env("FAULT_FAIL_UNTIL_ATTEMPT", "2"));
+        .env("FAULT_FAIL_CHUNK", "1"));
     assert_eq!(out.status.code(), Some(1));
     let run_id =
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["run_id"].as_str().unwrap().to_string();
@@ -843,20 +883,39 @@ fn status_and_redrive_take_a_local_runs_output_location() {
     assert_eq!(out.status.code(), Some(1));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let report = &status["report"];
-    assert_eq!((status["run_id"].as_str(), report["failed"].as_u64()), (Some(run_id.as_str()), Some(3)), "{status}");
-    assert_eq!(status["failed"].as_array().map(Vec::len), Some(3), "{status}");
-    assert!(report["chunks"][0]["reason"].as_str().unwrap().contains("injected failure on attempt 1"));
+    assert_eq!((status["run_id"].as_str(), report["failed"].as_u64()), (Some(run_id.as_str()), Some(1)), "{status}");
+    assert_eq!(status["failed"].as_array().map(Vec::len), Some(1), "{status}");
+    let failed = report["chunks"].as_array().unwrap().iter().find(|c| c["status"] == "FAILED").unwrap();
+    assert_eq!(failed["index"], 1);
+    assert!(failed["reason"].as_str().unwrap().contains("injected poison in chunk 1"), "{failed}");
+    let kept = committed_files(&output);
+    assert_eq!(kept.len(), 2, "chunks 0 and 2 committed: {kept:?}");
 
     // Redrive by run id; its children inherit its environment, here without the injected failure.
     let out = run(batchfan().args(["redrive", "--dry-run", "--format", "json", &run_id]));
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["chunks"],
-        serde_json::json!([0, 1, 2])
-    );
-    let out = run(batchfan().args(["redrive", &run_id]).env("FAULT_FAIL_UNTIL_ATTEMPT", "0"));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["chunks"], serde_json::json!([1]));
+    let out = run(batchfan().args(["redrive", &run_id]).env("FAULT_FAIL_CHUNK", "99"));
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let out = run(batchfan().args(["status", "--exit-status"]).arg(&output));
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("3 of 3 chunks committed, 0 failed"));
-    assert_eq!(part_bodies(&output).len(), 3);
+    let after = committed_files(&output);
+    assert_eq!(after.len(), 3);
+    for (name, stamp) in &kept {
+        assert_eq!(after.get(name), Some(stamp), "{name} was not rewritten by the redrive");
+    }
+}
+
+/// Parts and completion markers with their inode and modification time: a file rewritten by a
+/// later attempt changes both.
+fn committed_files(output: &Path) -> std::collections::BTreeMap<String, (u64, std::time::SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    files(output)
+        .into_iter()
+        .filter(|(k, _)| k.contains("part-"))
+        .map(|(k, p)| {
+            let meta = std::fs::metadata(&p).unwrap();
+            (k, (meta.ino(), meta.modified().unwrap()))
+        })
+        .collect()
 }

@@ -388,10 +388,55 @@ async fn wait_with_a_timeout_on_a_run_nobody_serves_exits_1_with_the_counts() {
     let out =
         run(env.batchfan(moto).args(["wait", &run_id, "--interval", "0.2", "--timeout", "1.5", "--format", "json"]));
     assert_eq!(out.status.code(), Some(1));
+    // It waited out its timeout (a wait that gave up at once would pass the upper bound alone).
+    assert!(started.elapsed() >= Duration::from_millis(1_500), "{:?}", started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
     assert!(String::from_utf8_lossy(&out.stderr).contains("did not finish within --timeout 1.5 s"));
     let status = json(&out);
     assert_eq!(status["committed"], 0, "{status}");
     let out = run(env.batchfan(moto).args(["wait", &run_id, "--timeout", "0"]));
     assert_eq!(out.status.code(), Some(2));
+}
+
+// Issue 22, item 9: a queue run holds its output until it finishes or is cancelled. While nobody
+// serves it, a second enqueue or a submit to the same output is refused naming it (even with
+// --overwrite) and sends nothing; `cancel` releases the claim, and the next enqueue runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queue_run_holds_its_output_until_cancelled() {
+    let moto = moto();
+    let env = Env::new();
+    dataset_in_bucket(&moto.s3().await, "queue-claim", "in/", 12).await;
+    let (queue, _) = moto.queue("claim-work", 30, None).await;
+    let first = enqueue(&env, moto, &queue, "queue-claim", &["--children", "3"]);
+    let run_id = first["run_id"].as_str().unwrap().to_string();
+    assert_eq!(moto.queue_counts(&queue).await.0, 3);
+    let output = "s3://queue-claim/out/";
+    let second = run(env
+        .batchfan(moto)
+        .args(["enqueue", "--queue-url", &queue, "--overwrite", "--children", "2"])
+        .args(["--input", "s3://queue-claim/in/", "--output", output]));
+    assert_eq!(second.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("in use by run") && stderr.contains(&run_id), "{stderr}");
+    batchfan_tests::batch_queue(moto, "q-claim", false);
+    let registered = run(env
+        .batchfan(moto)
+        .args(["register", "--name", "claimdef", "--image", "batchfan-worker:0.1.0"])
+        .args(["--vcpu", "1", "--memory", "2048", "--command", "wordcount"]));
+    assert_eq!(registered.status.code(), Some(0));
+    let submitted = run(env
+        .batchfan(moto)
+        .args(["submit", "--job-queue", "q-claim", "--job-definition", "claimdef", "--overwrite"])
+        .args(["--input", "s3://queue-claim/in/", "--output", output]));
+    assert_eq!(submitted.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&submitted.stderr);
+    assert!(stderr.contains("in use by run") && stderr.contains(&run_id), "{stderr}");
+    assert_eq!(moto.queue_counts(&queue).await.0, 3, "the refused runs sent nothing");
+
+    let out = run(env.batchfan(moto).args(["cancel", &run_id]));
+    assert_eq!(out.status.code(), Some(0));
+    let claim = download_prefix(&moto.s3().await, "queue-claim", "out/_batchfan/claim").await;
+    assert!(claim.is_empty(), "cancel released the claim: {:?}", claim.keys());
+    let third = enqueue(&env, moto, &queue, "queue-claim", &["--children", "2", "--overwrite"]);
+    assert_ne!(third["run_id"], first["run_id"]);
 }

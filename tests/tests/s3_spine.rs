@@ -106,8 +106,12 @@ async fn an_s3_input_changed_after_planning_fails_with_the_etag_error() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("s3://etag-in/big.txt") && stderr.contains("ETag"), "{stderr}");
     }
-    let written = download_prefix(&s3, "etag-in", "out/part-").await;
-    assert!(written.is_empty(), "nothing committed: {:?}", written.keys());
+    // The output bucket is where a worker that ignored the mismatch would have committed: it
+    // holds the run's manifest (so this listing sees the run) and no part or marker.
+    let written = download_prefix(&s3, "etag-out", "out/").await;
+    assert!(written.keys().any(|k| k.ends_with("manifest.jsonl")), "the run is listed: {:?}", written.keys());
+    let committed: Vec<_> = written.keys().filter(|k| k.contains("part-") || k.contains("/done/")).collect();
+    assert!(committed.is_empty(), "nothing committed: {committed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
