@@ -399,6 +399,10 @@ pub enum Compress {
     Gzip,
     /// Zstandard
     Zstd,
+    /// bzip2
+    Bzip2,
+    /// xz
+    Xz,
 }
 
 /// Runs a future to its end on a runtime of its own thread (callable from async tests too).
@@ -426,6 +430,18 @@ pub fn compress(data: &[u8], how: Compress) -> Vec<u8> {
                 let mut e = async_compression::tokio::write::ZstdEncoder::new(Vec::new());
                 e.write_all(data).await.expect("zstd");
                 e.shutdown().await.expect("zstd");
+                e.into_inner()
+            }
+            Compress::Bzip2 => {
+                let mut e = async_compression::tokio::write::BzEncoder::new(Vec::new());
+                e.write_all(data).await.expect("bzip2");
+                e.shutdown().await.expect("bzip2");
+                e.into_inner()
+            }
+            Compress::Xz => {
+                let mut e = async_compression::tokio::write::XzEncoder::new(Vec::new());
+                e.write_all(data).await.expect("xz");
+                e.shutdown().await.expect("xz");
                 e.into_inner()
             }
         }

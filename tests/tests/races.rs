@@ -102,8 +102,10 @@ fn overwrite_checks_every_location_before_it_deletes_anything() {
     let afile = tmp.path().join("afile");
     std::fs::write(&afile, b"not a folder").unwrap();
     let folder = tmp.path().join("m").display().to_string();
+    let manifest_bytes = std::fs::read(&manifest).unwrap();
     let refused = [
         (manifest.clone(), "a manifest already exists"),
+        (afile.display().to_string(), "already exists"),
         (format!("{}/m.jsonl", afile.display()), "regular file"),
         (folder.clone(), "a folder already exists"),
         (format!("{folder}/"), "names a folder"),
@@ -115,7 +117,9 @@ fn overwrite_checks_every_location_before_it_deletes_anything() {
         assert!(stderr.contains(why), "{why}: {stderr}");
         assert_eq!(outputs(&output), before, "{why}: nothing may be deleted before every check passed");
     }
+    // An existing file named as --manifest is refused and left byte for byte as it was.
     assert_eq!(std::fs::read(&afile).unwrap(), b"not a folder");
+    assert_eq!(std::fs::read(&manifest).unwrap(), manifest_bytes);
     let elsewhere = tmp.path().join("m2/manifest.jsonl").display().to_string();
     assert_eq!(wordcount(&elsewhere, true).status.code(), Some(0));
     assert_eq!(outputs(&output), before, "the same plan gives the same parts");
