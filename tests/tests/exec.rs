@@ -212,7 +212,8 @@ fn at_the_drain_deadline_the_programs_process_group_is_stopped_and_nothing_commi
     let status = child.wait().unwrap();
     let took = sent.elapsed();
     assert_eq!(status.code(), Some(143));
-    assert!(took < Duration::from_secs(1 + 3 + 1), "drain 1 s + grace 3 s: {took:?}");
+    // Far below the program's 60 s sleep: it was stopped, not waited for (generous for a busy machine).
+    assert!(took < Duration::from_secs(30), "drain 1 s + grace 3 s: {took:?}");
     assert!(took >= Duration::from_millis(900), "the program ran on until the drain deadline: {took:?}");
     std::thread::sleep(Duration::from_millis(100));
     assert!(started.iter().all(|&p| !alive(p)), "no process of the program outlives the worker: {started:?}");
@@ -228,7 +229,8 @@ fn at_the_drain_deadline_the_programs_process_group_is_stopped_and_nothing_commi
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     assert_eq!(child.wait().unwrap().code(), Some(143));
     let took = sent.elapsed();
-    assert!(took >= Duration::from_millis(3900) && took < Duration::from_secs(6), "{took:?}");
+    // It runs forever unless killed: a lower bound for the grace, a generous upper one.
+    assert!(took >= Duration::from_millis(3900) && took < Duration::from_secs(30), "{took:?}");
     std::thread::sleep(Duration::from_millis(100));
     assert!(!alive(started[0]), "SIGKILL after the grace");
 }

@@ -188,7 +188,8 @@ fn sigterm_mid_chunk(
 fn sigterm_stops_the_chunk_with_143_and_commits_nothing() {
     let (code, took, output, _tmp) = sigterm_mid_chunk("30000", "1");
     assert_eq!(code, Some(143));
-    assert!(took < Duration::from_secs(2), "exit within the 1 s deadline plus one second: {took:?}");
+    // Far below the 30 s the chunk would sleep; generous for a busy machine.
+    assert!(took < Duration::from_secs(15), "exit at the 1 s deadline, not after the chunk: {took:?}");
     assert!(took >= Duration::from_millis(900), "the drain waited for the deadline: {took:?}");
     assert!(!output.join("part-00000").exists());
 }
@@ -199,7 +200,7 @@ fn sigterm_stops_the_chunk_with_143_and_commits_nothing() {
 fn sigterm_with_a_second_of_work_left_lets_the_chunk_commit() {
     let (code, took, output, _tmp) = sigterm_mid_chunk("1500", "10");
     assert_eq!(code, Some(0), "the chunk finished within the drain deadline");
-    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(took < Duration::from_secs(9), "the drain ended with the chunk, before its 10 s deadline: {took:?}");
     assert!(output.join("part-00000").exists(), "committed");
 }
 
@@ -572,7 +573,7 @@ fn sigterm_to_run_local_stops_its_children_and_none_outlives_it() {
     // Work longer than the drain: the children exit 143 after 1 s, nothing of theirs committed.
     let (code, took, kids, tmp) = sigterm_parent("30000", "1");
     assert_eq!(code, Some(130));
-    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(took < Duration::from_secs(15), "at the 1 s deadline, not after the 30 s chunk: {took:?}");
     assert!(kids.iter().all(|&k| !alive(k)), "a child outlived the parent: {kids:?}");
     assert!(!tmp.path().join("out/part-00000").exists() && !tmp.path().join("out/part-00001").exists());
     assert_eq!(listing(&tmp.path().join("spool")), Vec::<String>::new(), "the run's spool folder is removed");

@@ -96,6 +96,12 @@ fn log_lines(dir: &Path, needle: &str) -> Vec<String> {
     lines
 }
 
+/// Lines of the log file `path` containing `needle`.
+fn file_lines(path: &Path, needle: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().filter(|l| l.contains(needle)).map(str::to_string).collect()
+}
+
 fn wait_exit(child: &mut Child, within: Duration) -> Option<i32> {
     let deadline = Instant::now() + within;
     loop {
@@ -151,7 +157,8 @@ async fn a_worker_killed_mid_chunk_leaves_its_message_to_another_worker_which_co
     let moto = moto();
     let env = Env::new();
     dataset_in_bucket(&moto.s3().await, "queue-kill", "in/", 32).await;
-    let (queue, _) = moto.queue("kill-work", 2, Some(5)).await;
+    // 10 s: long enough that the count below is read before the message comes back on a busy machine.
+    let (queue, _) = moto.queue("kill-work", 10, Some(5)).await;
     let run_id =
         enqueue(&env, moto, &queue, "queue-kill", &["--children", "1"])["run_id"].as_str().unwrap().to_string();
     let spool = env.logs("kill-spool");
@@ -165,10 +172,10 @@ async fn a_worker_killed_mid_chunk_leaves_its_message_to_another_worker_which_co
     assert!(download_prefix(&s3, "queue-kill", "out/part-").await.is_empty(), "nothing committed by the killed worker");
     assert_eq!(moto.queue_counts(&queue).await, (0, 1, 0), "the message waits out its visibility timeout");
 
-    // Another worker gets it after the 2 s visibility timeout and commits it, once.
+    // Another worker gets it after the visibility timeout and commits it, once.
     let mut second =
-        worker(moto, &["fault_worker"], &queue, &[("BATCHFAN_QUEUE_IDLE_EXIT", "5")], &spool, &env.logs("kill-2.log"));
-    assert_eq!(wait_exit(&mut second, Duration::from_secs(30)), Some(0));
+        worker(moto, &["fault_worker"], &queue, &[("BATCHFAN_QUEUE_IDLE_EXIT", "15")], &spool, &env.logs("kill-2.log"));
+    assert_eq!(wait_exit(&mut second, Duration::from_secs(60)), Some(0));
     let objects = download_prefix(&s3, "queue-kill", "out/").await;
     assert_eq!(part_bodies(&objects, "out/").len(), 1);
     let marker: serde_json::Value =
@@ -183,12 +190,12 @@ async fn a_chunk_three_times_longer_than_the_visibility_timeout_is_processed_by_
     let moto = moto();
     let env = Env::new();
     dataset_in_bucket(&moto.s3().await, "queue-beat", "in/", 33).await;
-    let (queue, _) = moto.queue("beat-work", 2, Some(5)).await;
+    let (queue, _) = moto.queue("beat-work", 4, Some(5)).await;
     enqueue(&env, moto, &queue, "queue-beat", &["--children", "1"]);
-    // Two workers: without the heartbeat the message would come back after 2 s and the idle
-    // one would take it too.
+    // Two workers: without the heartbeat the message would come back after 4 s and the idle
+    // one would take it too. (4 s, not less: a heartbeat on a busy machine may be late.)
     let logs = env.logs("beat-logs");
-    let vars = [("FAULT_SLEEP_MS", "6000"), ("BATCHFAN_QUEUE_IDLE_EXIT", "8")];
+    let vars = [("FAULT_SLEEP_MS", "12000"), ("BATCHFAN_QUEUE_IDLE_EXIT", "8")];
     assert_eq!(pool(&env, moto, &queue, 2, &["fault_worker"], &vars, &logs), 0);
     assert_eq!(log_lines(&logs, "chunk started").len(), 1, "one worker only");
     assert_eq!(log_lines(&logs, "chunk committed").len(), 1);
@@ -256,10 +263,10 @@ async fn sigterm_during_a_long_chunk_releases_its_message_at_once_and_commits_no
     let started = Instant::now();
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(143), "released work: exit 143");
-    assert!(started.elapsed() < Duration::from_millis(2_500), "within the 1 s deadline plus a second");
+    assert!(started.elapsed() < Duration::from_secs(15), "at the 1 s deadline, not after the 30 s chunk");
     let released = Instant::now();
     while moto.queue_counts(&queue).await != (1, 0, 0) {
-        assert!(released.elapsed() < Duration::from_secs(1), "the message is visible again within a second");
+        assert!(released.elapsed() < Duration::from_secs(30), "visible again long before its 300 s timeout");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(download_prefix(&moto.s3().await, "queue-term", "out/part-").await.is_empty(), "nothing committed");
@@ -439,4 +446,115 @@ async fn a_queue_run_holds_its_output_until_cancelled() {
     assert!(claim.is_empty(), "cancel released the claim: {:?}", claim.keys());
     let third = enqueue(&env, moto, &queue, "queue-claim", &["--children", "2", "--overwrite"]);
     assert_ne!(third["run_id"], first["run_id"]);
+}
+
+// Issue 22, item 14: what a queue worker promises about messages it cannot or need not work on.
+// A chunk index the manifest does not have and a manifest that does not exist go straight to the
+// dead-letter queue (one receive, the reason attached); a chunk already committed is acknowledged
+// without work (its marker byte for byte as it was).
+#[tokio::test(flavor = "multi_thread")]
+async fn hopeless_messages_are_dead_lettered_at_once_and_committed_chunks_acknowledged_without_work() {
+    let moto = moto();
+    let env = Env::new();
+    let s3 = moto.s3().await;
+    dataset_in_bucket(&s3, "queue-promise", "in/", 12).await;
+    let (queue, dlq) = moto.queue("promise-work", 30, Some(5)).await;
+    let sent = enqueue(&env, moto, &queue, "queue-promise", &["--children", "2"]);
+    let (run_id, manifest) = (sent["run_id"].as_str().unwrap(), sent["manifest"].as_str().unwrap());
+    let vars = [("BATCHFAN_QUEUE_IDLE_EXIT", "2")];
+    let program = ["batchfan-worker", "wordcount"];
+    let mut child = worker(moto, &program, &queue, &vars, &env.logs("promise-spool"), &env.logs("first.log"));
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(60)), Some(0));
+    let markers = |objects: &std::collections::BTreeMap<String, Vec<u8>>| {
+        objects.iter().filter(|(k, _)| k.contains("/done/")).map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()
+    };
+    let before = markers(&download_prefix(&s3, "queue-promise", "out/").await);
+    assert_eq!(before.len(), 2);
+
+    let sqs = moto.sqs();
+    let body = |manifest: &str, chunk: u64| {
+        serde_json::to_string(&batchfan::contract::ChunkMessage::new(run_id, manifest, chunk)).unwrap()
+    };
+    let missing = "s3://queue-promise/nowhere/manifest.jsonl";
+    for message in [body(manifest, 1), body(manifest, 999), body(missing, 0)] {
+        sqs.send_message().queue_url(&queue).message_body(message).send().await.unwrap();
+    }
+    let mut child = worker(moto, &program, &queue, &vars, &env.logs("promise-spool"), &env.logs("second.log"));
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(60)), Some(0));
+    assert_eq!(moto.queue_counts(&queue).await, (0, 0, 0), "every message settled");
+    assert_eq!(markers(&download_prefix(&s3, "queue-promise", "out/").await), before, "no work redone");
+    assert_eq!(file_lines(&env.logs("second.log"), "already committed").len(), 1);
+    let dlq = dlq.unwrap();
+    let mut reasons = Vec::new();
+    while reasons.len() < 2 {
+        let moved = sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .message_attribute_names("All")
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        assert!(!moved.messages().is_empty(), "two messages in the dead-letter queue: {reasons:?}");
+        for m in moved.messages() {
+            let reason = m.message_attributes().unwrap()["batchfan_error"].string_value().unwrap().to_string();
+            sqs.delete_message().queue_url(&dlq).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+            reasons.push(reason);
+        }
+    }
+    reasons.sort();
+    assert!(reasons.iter().any(|r| r.contains("999")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains(missing)), "{reasons:?}");
+    assert_eq!(
+        file_lines(&env.logs("second.log"), "moved to the dead-letter queue").len(),
+        2,
+        "at once, one receive each"
+    );
+}
+
+// Issue 22, item 14: SIGTERM lets the chunk in flight finish (exit 0 when the drain completes,
+// nothing else received); a second SIGTERM during a drain aborts at once with 143 and releases
+// the message.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drain_that_finishes_exits_0_and_a_second_sigterm_aborts_with_143() {
+    let moto = moto();
+    let env = Env::new();
+    let s3 = moto.s3().await;
+    dataset_in_bucket(&s3, "queue-drain", "in/", 12).await;
+    let (queue, _) = moto.queue("drain-work", 300, Some(5)).await;
+    enqueue(&env, moto, &queue, "queue-drain", &["--children", "2"]);
+    let term = |child: &Child| {
+        assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success())
+    };
+
+    // A drain that finishes: the chunk in flight (1.5 s of sleep) commits, the other stays queued.
+    let spool = env.logs("drain-spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let vars = [("FAULT_SLEEP_MS", "1500"), ("BATCHFAN_STOP_TIMEOUT", "120"), ("BATCHFAN_QUEUE_CONCURRENCY", "1")];
+    let mut child = worker(moto, &["fault_worker"], &queue, &vars, &spool, &env.logs("drain.log"));
+    wait_for_file(&spool, Duration::from_secs(20));
+    term(&child);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(60)), Some(0), "a finished drain exits 0");
+    assert_eq!(download_prefix(&s3, "queue-drain", "out/part-").await.len(), 1, "the chunk in flight committed");
+    assert_eq!(moto.queue_counts(&queue).await, (1, 0, 0), "nothing else was received");
+
+    // A second SIGTERM: abort at once, release the message, commit nothing more.
+    let vars = [("FAULT_SLEEP_MS", "60000"), ("BATCHFAN_STOP_TIMEOUT", "120"), ("BATCHFAN_QUEUE_CONCURRENCY", "1")];
+    let mut child = worker(moto, &["fault_worker"], &queue, &vars, &spool, &env.logs("abort.log"));
+    let sleeping = Instant::now();
+    while file_lines(&env.logs("abort.log"), "sleeping").is_empty() {
+        assert!(sleeping.elapsed() < Duration::from_secs(30), "the worker started its chunk");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    term(&child);
+    std::thread::sleep(Duration::from_millis(300));
+    term(&child);
+    // Far less than the 60 s the chunk sleeps or the 120 s drain deadline.
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(30)), Some(143));
+    assert_eq!(download_prefix(&s3, "queue-drain", "out/part-").await.len(), 1, "nothing more committed");
+    let released = Instant::now();
+    while moto.queue_counts(&queue).await != (1, 0, 0) {
+        assert!(released.elapsed() < Duration::from_secs(30), "released, not left to its 300 s timeout");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
