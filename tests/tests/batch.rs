@@ -3,7 +3,6 @@
 //! where every job fails, cancel, dry runs and limit violations sending nothing, and throttling
 //! plus a lost SubmitJob response through a fault-injecting proxy.
 
-use std::path::Path;
 use std::process::Command;
 
 use batchfan_tests::proxy::start_fault_proxy;

@@ -524,6 +524,11 @@ pub struct PlanOptionArgs {
     /// exit 0, with a run record and a report, instead of an error (exit 2).
     #[arg(long)]
     pub allow_empty: bool,
+    /// Key ranges of an S3 input listed at once (1: one ListObjectsV2 stream). Ranges are cut at
+    /// common prefixes and, as listing goes, wherever a range holds more than a page; the plan is
+    /// the same whatever the number.
+    #[arg(long, value_name = "N", default_value_t = batchfan::listing::DEFAULT_CONCURRENCY)]
+    pub list_concurrency: usize,
 }
 
 impl PlanOptionArgs {
@@ -537,6 +542,7 @@ impl PlanOptionArgs {
             split_bytes: self.split_bytes,
             input_list: self.input_list.clone(),
             allow_empty: self.allow_empty,
+            list_concurrency: self.list_concurrency,
             ..PlanOptions::default()
         }
     }

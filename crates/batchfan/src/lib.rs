@@ -86,6 +86,7 @@ pub mod contract;
 pub mod error;
 pub(crate) mod layout;
 pub mod limits;
+pub mod listing;
 pub mod local;
 pub mod manifest;
 pub mod plan;

@@ -46,6 +46,8 @@ pub struct PlanOptions {
     /// An input with nothing to plan (a daily partition with no files) gives a plan of zero
     /// chunks instead of [`Error::EmptyInput`].
     pub allow_empty: bool,
+    /// Key ranges of an S3 input listed at once ([`crate::listing`]; 1 is one stream).
+    pub list_concurrency: usize,
 }
 
 impl Default for PlanOptions {
@@ -60,6 +62,7 @@ impl Default for PlanOptions {
             max_chunks: limits::MAX_ARRAY_SIZE,
             input_list: None,
             allow_empty: false,
+            list_concurrency: crate::listing::DEFAULT_CONCURRENCY,
         }
     }
 }
@@ -79,6 +82,11 @@ impl PlanOptions {
         if let Some(n) = self.children {
             limits::check_positive("--children", n, Some(self.max_chunks as u64))?;
         }
+        limits::check_positive(
+            "--list-concurrency",
+            self.list_concurrency as u64,
+            Some(crate::listing::MAX_CONCURRENCY as u64),
+        )?;
         self.filters().map(|_| ())
     }
 
@@ -381,7 +389,7 @@ pub async fn list_input(stores: &StoreRegistry, input: &Location, options: &Plan
     let Some(list) = options.input_list.as_deref() else {
         let mut listing = Listing::default();
         for prefix in filters.list_prefixes() {
-            let mut objects = store.list(&prefix);
+            let mut objects = crate::listing::list(store.as_ref(), &prefix, options.list_concurrency);
             while let Some(object) = objects.next().await {
                 let object = object?;
                 listing.listed += 1;

@@ -82,6 +82,68 @@ pub struct ByteRange {
     pub end: Option<u64>,
 }
 
+/// One request of a listing in key order (S3's ListObjectsV2): keys starting with `prefix`,
+/// greater than `start_after`, grouped by `delimiter`, continuing from `token`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PageRequest {
+    /// Keys start with this (relative to the store's root).
+    pub prefix: String,
+    /// Only keys greater than this (byte order), relative to the root; ignored with `token`.
+    pub start_after: Option<String>,
+    /// Group keys by their part up to this character after `prefix` (S3 `Delimiter`).
+    pub delimiter: Option<char>,
+    /// The `next` of the page before.
+    pub token: Option<String>,
+    /// Most keys in the page (S3 `MaxKeys`; S3 returns at most 1,000, the default).
+    pub max_keys: Option<u32>,
+}
+
+impl PageRequest {
+    /// The first page of the keys under `prefix`.
+    pub fn new(prefix: &str) -> PageRequest {
+        PageRequest { prefix: prefix.to_string(), ..PageRequest::default() }
+    }
+
+    /// Only keys greater than `key`.
+    pub fn start_after(mut self, key: Option<String>) -> PageRequest {
+        self.start_after = key;
+        self
+    }
+
+    /// Keys grouped by `delimiter` (their common prefixes come back instead of them).
+    pub fn delimiter(mut self, delimiter: char) -> PageRequest {
+        self.delimiter = Some(delimiter);
+        self
+    }
+
+    /// The page after the one that returned `token`.
+    pub fn token(mut self, token: Option<String>) -> PageRequest {
+        self.token = token;
+        self
+    }
+
+    /// At most `keys` keys in the page.
+    pub fn max_keys(mut self, keys: Option<u32>) -> PageRequest {
+        self.max_keys = keys;
+        self
+    }
+}
+
+/// One page of a listing in key order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListPage {
+    /// The objects of the page, in key order (folder markers left out).
+    pub objects: Vec<ObjectMeta>,
+    /// Common prefixes (with a delimiter), in key order.
+    pub common_prefixes: Vec<String>,
+    /// The greatest key the page returned, folder markers included.
+    pub last_key: Option<String>,
+    /// Continuation token of the next page; `None` on the last one.
+    pub next: Option<String>,
+}
+
 /// Object storage as batchfan needs it.
 ///
 /// `put` and `put_file` are atomic: readers see the old object, no object, or the whole new one,
@@ -97,6 +159,14 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Lists every object whose key starts with `prefix`, recursively, as it is found.
     fn list<'a>(&'a self, prefix: &str) -> ObjectStream<'a>;
+
+    /// One page of a listing in key order, for listings split into key ranges listed at once
+    /// ([`crate::listing`]). `None` (the default) when the store has no such listing; callers
+    /// then use [`Store::list`].
+    async fn list_page(&self, request: &PageRequest) -> Result<Option<ListPage>> {
+        let _ = request;
+        Ok(None)
+    }
 
     /// Metadata of one object, or `None` when it does not exist.
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>>;

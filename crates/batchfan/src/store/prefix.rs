@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 
-use super::{ByteRange, ByteStream, ObjectMeta, ObjectStream, Store};
+use super::{ByteRange, ByteStream, ListPage, ObjectMeta, ObjectStream, PageRequest, Store};
 use crate::error::Result;
 use crate::uri::Location;
 
@@ -48,6 +48,22 @@ impl Store for PrefixStore {
 
     fn list<'a>(&'a self, prefix: &str) -> ObjectStream<'a> {
         Box::pin(self.inner.list(&self.full(prefix)).map_ok(move |meta| self.strip(meta)))
+    }
+
+    async fn list_page(&self, request: &PageRequest) -> Result<Option<ListPage>> {
+        let inner = PageRequest {
+            prefix: self.full(&request.prefix),
+            start_after: request.start_after.as_deref().map(|k| self.full(k)),
+            delimiter: request.delimiter,
+            token: request.token.clone(),
+            max_keys: request.max_keys,
+        };
+        let Some(mut page) = self.inner.list_page(&inner).await? else { return Ok(None) };
+        let strip = |k: String| k.strip_prefix(self.prefix.as_str()).map(str::to_string).unwrap_or(k);
+        page.objects = page.objects.into_iter().map(|m| self.strip(m)).collect();
+        page.common_prefixes = page.common_prefixes.into_iter().map(strip).collect();
+        page.last_key = page.last_key.map(strip);
+        Ok(Some(page))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {

@@ -13,7 +13,7 @@ use tokio::io::AsyncReadExt;
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{ByteRange, ByteStream, ObjectMeta, ObjectStream, Store};
+use super::{ByteRange, ByteStream, ListPage, ObjectMeta, ObjectStream, PageRequest, Store};
 use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::uri::Location;
@@ -71,6 +71,19 @@ impl S3Store {
             S3Client::Sdk(client) => client,
             S3Client::Lazy(aws) => aws.s3().await,
         }
+    }
+
+    /// A listed object as batchfan sees it; `None` for folder markers made by consoles (not
+    /// objects to process) and keys outside the root.
+    fn listed(&self, object: &aws_sdk_s3::types::Object) -> Option<ObjectMeta> {
+        let rel = object.key()?.strip_prefix(&self.prefix)?;
+        (!rel.is_empty() && !rel.ends_with('/')).then(|| ObjectMeta {
+            key: rel.to_string(),
+            size: object.size().unwrap_or(0).max(0) as u64,
+            etag: object.e_tag().map(str::to_string),
+            mtime_ns: None,
+            content_encoding: None,
+        })
     }
 
     fn full(&self, key: &str) -> String {
@@ -260,24 +273,38 @@ impl Store for S3Store {
         });
         let objects = pages.map(move |page| {
             let page = page.map_err(|e| self.error("ListObjectsV2", &prefix, e))?;
-            let objects: Vec<ObjectMeta> = page
-                .contents()
-                .iter()
-                .filter_map(|object| {
-                    let rel = object.key()?.strip_prefix(&self.prefix)?;
-                    // Folder markers made by consoles are not objects to process.
-                    (!rel.is_empty() && !rel.ends_with('/')).then(|| ObjectMeta {
-                        key: rel.to_string(),
-                        size: object.size().unwrap_or(0).max(0) as u64,
-                        etag: object.e_tag().map(str::to_string),
-                        mtime_ns: None,
-                        content_encoding: None,
-                    })
-                })
-                .collect();
+            let objects: Vec<ObjectMeta> = page.contents().iter().filter_map(|object| self.listed(object)).collect();
             Ok(futures_util::stream::iter(objects.into_iter().map(Ok)))
         });
         Box::pin(objects.try_flatten())
+    }
+
+    async fn list_page(&self, request: &PageRequest) -> Result<Option<ListPage>> {
+        let mut send = self.sdk().await.list_objects_v2().bucket(&self.bucket).prefix(self.full(&request.prefix));
+        if let Some(after) = &request.start_after {
+            send = send.start_after(self.full(after));
+        }
+        if let Some(delimiter) = request.delimiter {
+            send = send.delimiter(delimiter.to_string());
+        }
+        if let Some(token) = &request.token {
+            send = send.continuation_token(token);
+        }
+        if let Some(keys) = request.max_keys {
+            send = send.max_keys(i32::try_from(keys).unwrap_or(i32::MAX));
+        }
+        let page = send.send().await.map_err(|e| self.error("ListObjectsV2", &request.prefix, e))?;
+        let relative = |k: &str| k.strip_prefix(self.prefix.as_str()).map(str::to_string);
+        Ok(Some(ListPage {
+            objects: page.contents().iter().filter_map(|object| self.listed(object)).collect(),
+            common_prefixes: page.common_prefixes().iter().filter_map(|p| relative(p.prefix()?)).collect(),
+            last_key: page.contents().last().and_then(|o| relative(o.key()?)),
+            next: if page.is_truncated() == Some(true) {
+                page.next_continuation_token().map(str::to_string)
+            } else {
+                None
+            },
+        }))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {

@@ -1,0 +1,153 @@
+//! Parallel listing (issue 21) against moto: for adversarial key spaces, listing as many key
+//! ranges at once gives exactly the keys of one stream, each once. Pages of 7 keys make these
+//! small key spaces split as ten million keys would at 1,000 a page.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_sdk_s3::primitives::ByteStream;
+use batchfan::listing::{ListOptions, ListStats, list_counted};
+use batchfan::store::{S3Store, Store};
+use batchfan_tests::{command, create_bucket, moto, run};
+use futures_util::{StreamExt, TryStreamExt};
+
+/// The key spaces, by prefix: what S3 users have.
+fn key_spaces() -> BTreeMap<&'static str, Vec<String>> {
+    let mut spaces = BTreeMap::new();
+    // Flat and dense: every key under one prefix, numbered (the listing must descend digits).
+    spaces.insert("flat/", (0..200).map(|i| format!("flat/{i:08}")).collect());
+    // Hive partitions: the delimiter's common prefixes are the natural cuts.
+    spaces.insert(
+        "hive/",
+        (0..5).flat_map(|d| (0..30).map(move |i| format!("hive/date=2026-11-{:02}/part-{i:04}.json", d + 1))).collect(),
+    );
+    // One huge folder beside tiny ones, and a deep tree.
+    let mut mixed: Vec<String> = (0..150).map(|i| format!("mixed/huge/{i:05}.txt")).collect();
+    mixed.extend(["mixed/a.txt", "mixed/tiny1/x", "mixed/tiny2/y", "mixed/zz/z"].map(String::from));
+    mixed.extend((0..30).map(|i| format!("mixed/deep/a/b/c/d/e/{}/f/{i}", i % 3)));
+    spaces.insert("mixed/", mixed);
+    // Unicode, the delimiter inside names, spaces, punctuation, and keys that are prefixes of
+    // others.
+    let mut odd: Vec<String> = Vec::new();
+    for i in 0..6 {
+        for name in ["é", "日本", "a//b", "~", " lead", "\u{1F600}", "x:y", "UPPER", "mIxEd", "a", "a0", "a/"] {
+            odd.push(format!("odd/{name}{i}"));
+        }
+    }
+    odd.extend(["odd/a", "odd/a/", "odd/a/b", "odd/a/b/"].map(String::from));
+    spaces.insert("odd/", odd);
+    spaces.insert("empty/", Vec::new());
+    spaces
+}
+
+async fn put_all(s3: &aws_sdk_s3::Client, bucket: &str, keys: Vec<String>) {
+    futures_util::stream::iter(keys)
+        .map(|key| {
+            let s3 = s3.clone();
+            async move {
+                s3.put_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .body(ByteStream::from(key.clone().into_bytes()))
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+async fn listed(store: &dyn Store, prefix: &str, options: ListOptions) -> (Vec<String>, Arc<ListStats>) {
+    let stats = Arc::new(ListStats::default());
+    let objects: Vec<_> = list_counted(store, prefix, options, stats.clone()).try_collect().await.unwrap();
+    let mut keys: Vec<String> = objects.into_iter().map(|o| o.key).collect();
+    let count = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), count, "{prefix}: a key listed twice");
+    (keys, stats)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ranges_listed_at_once_give_exactly_the_keys_of_one_stream() {
+    let moto = moto();
+    let s3 = moto.s3().await;
+    create_bucket(&s3, "listing").await;
+    let spaces = key_spaces();
+    put_all(&s3, "listing", spaces.values().flatten().cloned().collect()).await;
+    let store = S3Store::new(s3.clone(), "listing", "");
+    for (prefix, keys) in &spaces {
+        // What the listing must find: the keys, less folder markers (keys ending with `/`).
+        let mut expected: Vec<String> = keys.iter().filter(|k| !k.ends_with('/')).cloned().collect();
+        expected.sort();
+        let (one, stats) = listed(&store, prefix, ListOptions::new(1)).await;
+        assert_eq!(one, expected, "{prefix}: one stream");
+        assert_eq!(stats.ranges(), 1);
+        for concurrency in [3, 64] {
+            let (many, stats) = listed(&store, prefix, ListOptions::new(concurrency).page_keys(7)).await;
+            assert_eq!(many, expected, "{prefix} at {concurrency}: {} ranges", stats.ranges());
+            if expected.len() > 100 {
+                assert!(
+                    stats.ranges() >= 3,
+                    "{prefix} at {concurrency}: the listing was cut ({} ranges)",
+                    stats.ranges()
+                );
+            }
+        }
+    }
+    // A prefix that is not a folder boundary, and the store's root.
+    for prefix in ["mixed/hu", "odd/a", ""] {
+        let (one, _) = listed(&store, prefix, ListOptions::new(1)).await;
+        let (many, stats) = listed(&store, prefix, ListOptions::new(16).page_keys(5)).await;
+        assert_eq!(many, one, "{prefix:?}: {} ranges", stats.ranges());
+    }
+    // Under a store rooted below the bucket's top, keys are relative to it.
+    let below = S3Store::new(s3, "listing", "mixed/");
+    let (one, _) = listed(&below, "", ListOptions::new(1)).await;
+    let (many, _) = listed(&below, "", ListOptions::new(32).page_keys(3)).await;
+    assert_eq!(many, one);
+    assert!(one.contains(&"huge/00000.txt".to_string()), "{one:?}");
+}
+
+// The plan of a parallel listing is the plan of one stream: same items, same order, same chunks
+// (`plan --format json` prints every figure; the manifest's chunk table is compared through
+// `run --local`'s manifest in the other tests). `--list-concurrency 0` is bad input.
+#[tokio::test(flavor = "multi_thread")]
+async fn plans_are_the_same_whatever_the_list_concurrency() {
+    let moto = moto();
+    let s3 = moto.s3().await;
+    create_bucket(&s3, "listing-plan").await;
+    put_all(&s3, "listing-plan", (0..1_100).map(|i| format!("in/{:03}/{i:05}.txt", i % 17)).collect()).await;
+    let plan = |concurrency: &str| {
+        let out = run(command("batchfan", Some(moto)).args([
+            "plan",
+            "--format",
+            "json",
+            "--input",
+            "s3://listing-plan/in/",
+            "--max-items-per-chunk",
+            "100",
+            "--list-concurrency",
+            concurrency,
+        ]));
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, one, _) = plan("1");
+    assert_eq!(code, Some(0));
+    let one: serde_json::Value = serde_json::from_str(&one).unwrap();
+    assert_eq!(one["objects"], 1_100);
+    for concurrency in ["4", "64"] {
+        let (code, many, _) = plan(concurrency);
+        assert_eq!(code, Some(0));
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&many).unwrap(), one, "--list-concurrency {concurrency}");
+    }
+    let (code, _, stderr) = plan("0");
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("--list-concurrency"), "{stderr}");
+}
