@@ -14,7 +14,10 @@
 #     peak, prefetch on a chunk of many small objects
 #  8. exec --stdin on s3s-fs: a program fed one object on stdin against four concurrent curl ranges
 #     and the in-process count handler, median of interleaved rounds
-#   bash scripts/bench.sh [plan|local|batch|queue|scale|s3|worker|exec]   (default: all eight)
+#  9. listing at scale: `plan` of 10,000,000 keys from the simulated S3 listing (tests crate's
+#     s3_list_sim, 30 ms a request) at --list-concurrency 1, 8, 32, 64, 128: wall time, requests,
+#     peak RSS
+#   bash scripts/bench.sh [plan|local|batch|queue|scale|s3|worker|exec|list]   (default: all nine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_CHILDREN:-10000}
@@ -57,8 +60,8 @@ time_it "xargs -P 2 -n 1" sh -c "seq $N | xargs -P 2 -n 1 $TRUE"
 time_it "GNU parallel -j 2" sh -c "seq $N | parallel -j 2 $TRUE"
 fi
 
-moto_pid= s3s_pid=
-trap 'exec 3>&- 2>/dev/null; kill $moto_pid $s3s_pid 2>/dev/null || true; wait $moto_pid $s3s_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+moto_pid= s3s_pid= sim_pid=
+trap 'exec 3>&- 2>/dev/null; kill $moto_pid $s3s_pid $sim_pid 2>/dev/null || true; wait $moto_pid $s3s_pid $sim_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 MOTO=
 start_moto() { # once per run of this script
   [ -n "$MOTO" ] && return
@@ -142,7 +145,35 @@ echo "## scaling policies on three traces (cargo bench -p batchfan-scale --no-de
 cargo bench --quiet -p batchfan-scale --no-default-features --bench policies 2>/dev/null | grep -E '^(\||service)'
 fi
 
-want s3 || want worker || exit 0
+if want list; then
+# --- Listing at scale: the simulated S3 listing (a load target, not moto) ---
+cargo build --quiet --release -p batchfan-tests --bin s3_list_sim
+LN=${BENCH_LIST_KEYS:-10000000}
+LAT=${BENCH_LIST_LATENCY_MS:-30}
+echo
+echo "## listing $LN keys (one folder, data/00000000 ...) at $LAT ms a request: \`batchfan plan\` ($(nproc) CPUs)"
+echo "| --list-concurrency |   wall s | requests | peak RSS MiB | speed-up | note |"
+echo "|--------------------|----------|----------|--------------|----------|------|"
+target/release/s3_list_sim --keys "$LN" --latency-ms "$LAT" > "$work/sim.out" &
+sim_pid=$!
+until [ -s "$work/sim.out" ]; do sleep 0.1; done
+SIM=$(head -1 "$work/sim.out")
+one=
+for c in ${BENCH_LIST_CONCURRENCY:-1 8 32 64 128}; do
+  before=$(curl -s "$SIM/_stats")
+  json=$(env "${aws_env[@]}" AWS_ENDPOINT_URL="$SIM" python3 scripts/measure.py target/release/batchfan plan \
+    --input s3://sim/data/ --list-concurrency "$c" --format json)
+  after=$(curl -s "$SIM/_stats")
+  python3 -c 'import json, sys
+r = json.loads(sys.argv[1]); c, req = sys.argv[2], int(sys.argv[4]) - int(sys.argv[3])
+one = float(sys.argv[5]) if sys.argv[5] else r["seconds"]
+print(f"| {c:>18} | {r['"'"'seconds'"'"']:8.2f} | {req:8} | {r['"'"'peak_rss_mib'"'"']:12.0f} | {one / r['"'"'seconds'"'"']:7.1f}x | exit {r['"'"'exit'"'"']} |")' "$json" "$c" "$before" "$after" "$one"
+  [ -n "$one" ] || one=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["seconds"])' "$json")
+done
+kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; sim_pid=
+fi
+
+want s3 || want worker || want exec || exit 0
 # --- S3 data plane on s3s-fs (a fast S3 server from crates.io), against curl and awscli ---
 MIB=${BENCH_MIB:-256}
 tools=target/bench-tools
@@ -317,3 +348,4 @@ secs, rss = r["seconds"], r["peak_rss_mib"]
 name = f"batchfan-worker count, BATCHFAN_PREFETCH={sys.argv[2]}"
 print(f"| {name:<55} | {secs:8.2f} | {n / secs:8.0f} | {rss:12.0f} | whole run --local counted (listing {n} objects, planning, one child) |")' "$json" "$p" "$SMALL"
 done
+
