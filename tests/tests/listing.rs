@@ -151,3 +151,128 @@ async fn plans_are_the_same_whatever_the_list_concurrency() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("--list-concurrency"), "{stderr}");
 }
+
+// Incremental runs (issue 21): a run over grown data with --skip-done of yesterday's output
+// processes only the new and the changed objects (a split object counts as done only when all
+// its ranges were committed); --modified-after TIME|RUN keeps objects modified later. Both are
+// in plan's summary.
+#[test]
+fn skip_done_and_modified_after_plan_only_new_and_changed_objects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, day1, day2) = (tmp.path().join("in"), tmp.path().join("day1"), tmp.path().join("day2"));
+    std::fs::create_dir_all(&input).unwrap();
+    for i in 0..6 {
+        std::fs::write(input.join(format!("f{i}.txt")), format!("old line {i}\n").repeat(50)).unwrap();
+    }
+    let home = tmp.path().join("home");
+    let batchfan = || {
+        let mut cmd = command("batchfan", None);
+        cmd.env("BATCHFAN_HOME", &home);
+        cmd
+    };
+    let worker = batchfan_tests::bin("batchfan-worker").display().to_string();
+    let out = run(batchfan()
+        .args(["run", "--local", "--format", "json", "--max-items-per-chunk", "2", "--split-bytes", "300", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&day1)
+        .args(["--", &worker, "wordcount"]));
+    assert_eq!(out.status.code(), Some(0));
+    let day1_run =
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["run_id"].as_str().unwrap().to_string();
+    // mtimes are compared in ms: the changes come strictly later.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(input.join("f1.txt"), "changed\n").unwrap();
+    std::fs::write(input.join("new.txt"), "new\n").unwrap();
+    let plan = |extra: &[&str]| {
+        let out = run(batchfan().args(["plan", "--format", "json", "--input"]).arg(&input).args(extra));
+        (out.status.code(), serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default(), out.stderr)
+    };
+    let day1_text = day1.display().to_string();
+    let (code, skipped, _) = plan(&["--skip-done", &day1_text]);
+    assert_eq!(code, Some(0));
+    assert_eq!((skipped["objects"].as_u64(), skipped["left_out_done"].as_u64()), (Some(2), Some(5)), "{skipped}");
+    let keys: Vec<&str> = skipped["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| [c["first_key"].as_str().unwrap(), c["last_key"].as_str().unwrap()])
+        .collect();
+    assert!(keys.iter().all(|k| *k == "f1.txt" || *k == "new.txt"), "{skipped}");
+    let (code, after, _) = plan(&["--modified-after", &day1_run]);
+    assert_eq!(code, Some(0));
+    assert_eq!((after["objects"].as_u64(), after["left_out_unmodified"].as_u64()), (Some(2), Some(5)), "{after}");
+    let (code, all, _) = plan(&["--modified-after", "2000-01-01"]);
+    assert_eq!((code, all["objects"].as_u64(), all["left_out_unmodified"].as_u64()), (Some(0), Some(7), Some(0)));
+    let (code, _, stderr) = plan(&["--modified-after", "last tuesday"]);
+    assert_eq!(code, Some(2));
+    assert!(String::from_utf8_lossy(&stderr).contains("--modified-after"));
+    let text = run(batchfan().args(["plan", "--input"]).arg(&input).args(["--skip-done", &day1_text]));
+    assert!(String::from_utf8_lossy(&text.stdout).contains("left out: 5 already committed (--skip-done)"));
+
+    // A run over the grown input with --skip-done processes just the two; nothing left is an
+    // empty input (exit 2) unless --allow-empty.
+    let out = run(batchfan()
+        .args(["run", "--local", "--format", "json", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&day2)
+        .args(["--skip-done", &day1_text, "--", &worker, "wordcount"]));
+    assert_eq!(out.status.code(), Some(0));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["items"], 2, "{summary}");
+    let day2_text = day2.display().to_string();
+    let (code, _, stderr) = plan(&["--skip-done", &day1_text, "--skip-done", &day2_text]);
+    assert_eq!(code, Some(2));
+    assert!(
+        String::from_utf8_lossy(&stderr).contains("already committed in --skip-done"),
+        "{}",
+        String::from_utf8_lossy(&stderr)
+    );
+    let (code, none, _) = plan(&["--skip-done", &day1_text, "--skip-done", &day2_text, "--allow-empty"]);
+    assert_eq!((code, none["chunk_count"].as_u64(), none["left_out_done"].as_u64()), (Some(0), Some(0), Some(7)));
+}
+
+// On S3 the time is LastModified, and --skip-done compares ETags.
+#[tokio::test(flavor = "multi_thread")]
+async fn skip_done_on_s3_compares_etags() {
+    let moto = moto();
+    let s3 = moto.s3().await;
+    create_bucket(&s3, "incremental").await;
+    put_all(&s3, "incremental", (0..4).map(|i| format!("in/f{i}.txt")).collect()).await;
+    let out = run(command("batchfan", Some(moto))
+        .args([
+            "run",
+            "--local",
+            "--format",
+            "json",
+            "--input",
+            "s3://incremental/in/",
+            "--output",
+            "s3://incremental/day1/",
+            "--",
+        ])
+        .arg(batchfan_tests::bin("batchfan-worker"))
+        .arg("count"));
+    assert_eq!(out.status.code(), Some(0));
+    s3.put_object()
+        .bucket("incremental")
+        .key("in/f2.txt")
+        .body(ByteStream::from_static(b"changed\n"))
+        .send()
+        .await
+        .unwrap();
+    let out = run(command("batchfan", Some(moto)).args([
+        "plan",
+        "--format",
+        "json",
+        "--input",
+        "s3://incremental/in/",
+        "--skip-done",
+        "s3://incremental/day1/",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((plan["objects"].as_u64(), plan["left_out_done"].as_u64()), (Some(1), Some(3)), "{plan}");
+    assert_eq!(plan["chunks"][0]["first_key"], "f2.txt");
+}

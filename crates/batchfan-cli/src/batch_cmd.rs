@@ -55,7 +55,7 @@ pub async fn register(client: &Client, args: RegisterArgs) -> Result<ExitCode> {
 }
 
 pub async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode> {
-    let spec = run_spec(&args.plan, &args.out)?;
+    let spec = run_spec(client, &args.plan, &args.out).await?;
     let wait = present::wait_options(&args.tolerance)?;
     let options = SubmitOptions {
         job_queue: args.job_queue.clone(),

@@ -529,6 +529,15 @@ pub struct PlanOptionArgs {
     /// the same whatever the number.
     #[arg(long, value_name = "N", default_value_t = batchfan::listing::DEFAULT_CONCURRENCY)]
     pub list_concurrency: usize,
+    /// Plan only objects modified after TIME (2026-11-30, 2026-11-30T06:00:00Z) or after the start
+    /// of run RUN (an id or output location): a daily re-run takes only what arrived since.
+    #[arg(long, value_name = "TIME|RUN")]
+    pub modified_after: Option<String>,
+    /// Leave out objects that runs in OUTPUT already committed at the same version (ETag, or
+    /// local mtime and size): a run over grown data processes only the new objects (repeatable:
+    /// yesterday's and older outputs).
+    #[arg(long, value_name = "OUTPUT")]
+    pub skip_done: Vec<String>,
 }
 
 impl PlanOptionArgs {
@@ -543,8 +552,32 @@ impl PlanOptionArgs {
             input_list: self.input_list.clone(),
             allow_empty: self.allow_empty,
             list_concurrency: self.list_concurrency,
+            skip_done: self.skip_done.clone(),
             ..PlanOptions::default()
         }
+    }
+
+    /// The options, with `--modified-after` resolved: a time as written, or the start of a run.
+    pub async fn resolve(&self, client: &batchfan::Client) -> batchfan::Result<PlanOptions> {
+        let mut options = self.options();
+        if let Some(after) = self.modified_after.as_deref() {
+            options.modified_after_ms = Some(match batchfan::time::parse_time(after) {
+                Some(ms) => ms,
+                None => match client.find_run(after).await {
+                    Ok(run) => run.record().created_unix_ms,
+                    Err(e) => {
+                        return Err(batchfan::Error::option(
+                            "--modified-after",
+                            after,
+                            format!(
+                                "a time (2026-11-30 or 2026-11-30T06:00:00Z) or an earlier run (its id or output location): it is neither ({e})"
+                            ),
+                        ));
+                    }
+                },
+            });
+        }
+        Ok(options)
     }
 }
 
@@ -563,10 +596,10 @@ pub struct OutputArgs {
 }
 
 /// The run the plan and output options describe.
-pub fn run_spec(plan: &PlanOptionArgs, out: &OutputArgs) -> batchfan::Result<RunSpec> {
+pub async fn run_spec(client: &batchfan::Client, plan: &PlanOptionArgs, out: &OutputArgs) -> batchfan::Result<RunSpec> {
     Ok(RunSpec {
         input: Location::parse(&plan.input)?,
-        options: plan.options(),
+        options: plan.resolve(client).await?,
         output: Location::parse(&out.output)?,
         manifest: out.manifest.clone(),
         overwrite: out.overwrite,

@@ -9,7 +9,7 @@ use crate::cli::{Format, PlanArgs};
 use crate::present;
 
 pub async fn run(client: &Client, args: PlanArgs) -> batchfan::Result<ExitCode> {
-    let mut options = args.plan.options();
+    let mut options = args.plan.resolve(client).await?;
     // A plan shows what a submit would do: past 10,000 chunks a run is several arrays.
     options.max_chunks = options.max_chunks.max(batchfan::batch::MAX_RUN_CHUNKS);
     options.validate()?;

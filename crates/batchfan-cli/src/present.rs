@@ -38,6 +38,8 @@ pub fn plan_json(plan: &Plan) -> serde_json::Value {
         "chunk_count": plan.chunks.len(),
         "split_bytes": plan.split_bytes,
         "kept_whole_compressed": plan.kept_whole_compressed,
+        "left_out_unmodified": plan.left_out_unmodified,
+        "left_out_done": plan.left_out_done,
         "arrays": arrays_needed(plan),
         "chunks": chunks,
     })
@@ -62,6 +64,7 @@ pub fn plan_text(plan: &Plan) -> String {
         format_size(pick(100)),
         counts.iter().max().copied().unwrap_or(0),
     ) + &kept_whole_text(plan)
+        + &left_out_text(plan)
         + &match arrays_needed(plan) {
             1 => String::new(),
             n => format!(
@@ -73,6 +76,18 @@ pub fn plan_text(plan: &Plan) -> String {
 /// AWS Batch array jobs a submit of this plan needs (10,000 children each).
 pub fn arrays_needed(plan: &Plan) -> usize {
     plan.chunks.len().div_ceil(batchfan::limits::MAX_ARRAY_SIZE).max(1)
+}
+
+/// The line saying which objects `--modified-after` and `--skip-done` left out; empty when none.
+pub fn left_out_text(plan: &Plan) -> String {
+    let mut why = Vec::new();
+    if plan.left_out_unmodified > 0 {
+        why.push(format!("{} not modified after --modified-after", plan.left_out_unmodified));
+    }
+    if plan.left_out_done > 0 {
+        why.push(format!("{} already committed (--skip-done)", plan.left_out_done));
+    }
+    if why.is_empty() { String::new() } else { format!("\nleft out: {}", why.join(", ")) }
 }
 
 /// The line saying which objects `--split-bytes` left whole, and why; empty when none.

@@ -13,7 +13,7 @@ use crate::cli::{EnqueueArgs, Format, WorkersArgs, run_spec};
 use crate::present::print_json;
 
 pub async fn enqueue(client: &Client, args: EnqueueArgs) -> Result<ExitCode> {
-    let spec = run_spec(&args.plan, &args.out)?;
+    let spec = run_spec(client, &args.plan, &args.out).await?;
     spec.options.validate()?;
     let options = EnqueueOptions::new(args.queue_url.clone());
     if args.dry_run {

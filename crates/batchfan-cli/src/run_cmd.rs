@@ -17,7 +17,7 @@ pub async fn run(client: &Client, args: RunArgs) -> batchfan::Result<ExitCode> {
             "`batchfan run` runs on this machine and needs --local; use `batchfan submit` for AWS Batch",
         ));
     }
-    let spec = run_spec(&args.plan, &args.out)?;
+    let spec = run_spec(client, &args.plan, &args.out).await?;
     let mut options = LocalOptions::new(&args.command[0], args.command[1..].to_vec());
     options.parallel = args.parallel.unwrap_or_else(local::default_parallel);
     options.attempts = args.attempts;

@@ -273,8 +273,9 @@ impl Item {
         Item {
             key: meta.key,
             size: meta.size,
+            // An ETag pins an S3 object; its LastModified (for --modified-after) is not kept.
+            mtime_ns: if meta.etag.is_some() { None } else { meta.mtime_ns },
             etag: meta.etag,
-            mtime_ns: meta.mtime_ns,
             content_encoding: meta.content_encoding,
             range,
         }

@@ -84,6 +84,7 @@ pub mod codec;
 mod context;
 pub mod contract;
 pub mod error;
+pub mod incremental;
 pub(crate) mod layout;
 pub mod limits;
 pub mod listing;
@@ -102,6 +103,7 @@ pub mod run;
 pub mod size;
 pub mod status;
 pub mod store;
+pub mod time;
 pub mod uri;
 
 #[cfg(feature = "batch")]

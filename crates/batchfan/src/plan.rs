@@ -48,6 +48,12 @@ pub struct PlanOptions {
     pub allow_empty: bool,
     /// Key ranges of an S3 input listed at once ([`crate::listing`]; 1 is one stream).
     pub list_concurrency: usize,
+    /// Plan only objects modified after this time (ms since the epoch; S3 `LastModified`, local
+    /// modification time): `--modified-after TIME|RUN`.
+    pub modified_after_ms: Option<u64>,
+    /// Leave out objects that runs recorded in these outputs already committed at the same
+    /// version (`--skip-done OUTPUT`, repeatable; [`crate::incremental`]).
+    pub skip_done: Vec<String>,
 }
 
 impl Default for PlanOptions {
@@ -63,6 +69,8 @@ impl Default for PlanOptions {
             input_list: None,
             allow_empty: false,
             list_concurrency: crate::listing::DEFAULT_CONCURRENCY,
+            modified_after_ms: None,
+            skip_done: Vec::new(),
         }
     }
 }
@@ -215,6 +223,10 @@ pub struct Plan {
     /// Compressed objects larger than the split size, kept whole: a byte range of a compressed
     /// object cannot be decompressed alone.
     pub kept_whole_compressed: usize,
+    /// Objects left out as not modified after `--modified-after`.
+    pub left_out_unmodified: usize,
+    /// Objects left out as committed by an earlier run (`--skip-done`).
+    pub left_out_done: usize,
 }
 
 impl Plan {
@@ -302,6 +314,8 @@ pub fn plan_objects(input: &Location, mut objects: Vec<ObjectMeta>, options: &Pl
         objects: kept,
         split_bytes: options.split_bytes,
         kept_whole_compressed,
+        left_out_unmodified: 0,
+        left_out_done: 0,
     })
 }
 
@@ -482,16 +496,38 @@ async fn heads(store: &dyn Store, keys: Vec<String>, list: &str) -> Result<Vec<O
 pub async fn plan(stores: &StoreRegistry, input: &Location, options: &PlanOptions) -> Result<Plan> {
     options.validate()?;
     let listing = list_input(stores, input, options).await?;
-    if listing.objects.is_empty() && listing.listed > 0 {
+    if listing.objects.is_empty() && listing.listed > 0 && !options.allow_empty {
         let filtered = format!(" ({} listed, none left after --include/--exclude)", listing.listed);
         return Err(Error::EmptyInput { uri: input.to_string(), filtered });
     }
     let mut objects = listing.objects;
+    let kept = objects.len();
+    if let Some(after) = options.modified_after_ms {
+        // Objects whose store gives no time are kept: better processed twice than never.
+        objects.retain(|o| o.mtime_ns.is_none_or(|ns| ns / 1_000_000 > after));
+    }
+    let left_out_unmodified = kept - objects.len();
+    let mut left_out_done = 0;
+    for output in &options.skip_done {
+        let done = crate::incremental::DoneItems::read(stores, output).await?;
+        let before = objects.len();
+        objects.retain(|o| !done.contains(o));
+        left_out_done += before - objects.len();
+    }
+    if objects.is_empty() && kept > 0 && !options.allow_empty {
+        let filtered = format!(
+            " ({} listed, {kept} kept by --include/--exclude, all left out: {left_out_unmodified} not modified after --modified-after, {left_out_done} already committed in --skip-done; --allow-empty makes this a run of zero chunks)",
+            listing.listed
+        );
+        return Err(Error::EmptyInput { uri: input.to_string(), filtered });
+    }
     if let Some(split) = options.split_bytes {
         learn_content_encodings(stores, input, &mut objects, split).await?;
     }
     let mut plan = plan_objects(input, objects, options)?;
     plan.listed = listing.listed;
+    plan.left_out_unmodified = left_out_unmodified;
+    plan.left_out_done = left_out_done;
     Ok(plan)
 }
 

@@ -43,7 +43,7 @@ pub struct ObjectMeta {
     /// S3 ETag (with its quotes), when the store is S3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
-    /// Modification time in nanoseconds since the Unix epoch, when the store is local.
+    /// Modification time in nanoseconds since the Unix epoch: the file's, or S3's `LastModified`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtime_ns: Option<u64>,
     /// `Content-Encoding` of an S3 object (from HEAD; listings do not carry it).

@@ -81,7 +81,7 @@ impl S3Store {
             key: rel.to_string(),
             size: object.size().unwrap_or(0).max(0) as u64,
             etag: object.e_tag().map(str::to_string),
-            mtime_ns: None,
+            mtime_ns: object.last_modified().and_then(unix_ns),
             content_encoding: None,
         })
     }
@@ -313,7 +313,7 @@ impl Store for S3Store {
                 key: key.to_string(),
                 size: out.content_length().unwrap_or(0).max(0) as u64,
                 etag: out.e_tag().map(str::to_string),
-                mtime_ns: None,
+                mtime_ns: out.last_modified().and_then(unix_ns),
                 content_encoding: out.content_encoding().map(str::to_string),
             })),
             Err(e) => match self.error("HeadObject", key, e) {
@@ -607,4 +607,10 @@ impl S3Store {
             .map_err(|e| self.error("CompleteMultipartUpload", key, e))?;
         Ok(done.e_tag().map(str::to_string))
     }
+}
+
+/// S3's `LastModified` in nanoseconds since the epoch (`None` before it).
+fn unix_ns(t: &aws_sdk_s3::primitives::DateTime) -> Option<u64> {
+    let secs = u64::try_from(t.secs()).ok()?;
+    Some(secs * 1_000_000_000 + u64::from(t.subsec_nanos()))
 }

@@ -1,0 +1,100 @@
+//! Points in time as users write them: RFC 3339 (`2026-11-30T12:00:00Z`, with a fraction or an
+//! offset) or a date (`2026-11-30`, midnight UTC).
+
+/// Milliseconds since the Unix epoch of `text`; `None` when it is not a time.
+pub fn parse_time(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (date, rest) = match text.find(['T', 't', ' ']) {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
+    };
+    let mut parts = date.split('-');
+    let year: i64 = parts.next()?.parse().ok()?;
+    let month: u32 = parts.next()?.parse().ok()?;
+    let day: u32 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    let mut ms = days_from_civil(year, month, day).checked_mul(86_400_000)?;
+    if let Some(rest) = rest {
+        // The offset: Z, +HH:MM or -HH:MM after the clock time.
+        let (clock, offset_ms) = match rest.find(['Z', 'z', '+', '-']) {
+            Some(at) => {
+                let (clock, zone) = rest.split_at(at);
+                (clock, offset(zone)?)
+            }
+            None => (rest, 0),
+        };
+        let mut fields = clock.split(':');
+        let hour: i64 = fields.next()?.parse().ok()?;
+        let minute: i64 = fields.next()?.parse().ok()?;
+        let (second, fraction) = match fields.next() {
+            Some(s) => match s.split_once('.') {
+                Some((whole, frac)) => (whole.parse::<i64>().ok()?, fraction_ms(frac)?),
+                None => (s.parse::<i64>().ok()?, 0),
+            },
+            None => (0, 0),
+        };
+        if fields.next().is_some() || hour > 23 || minute > 59 || second > 60 {
+            return None;
+        }
+        ms += ((hour * 60 + minute) * 60 + second) * 1000 + fraction - offset_ms;
+    }
+    u64::try_from(ms).ok()
+}
+
+fn offset(zone: &str) -> Option<i64> {
+    if zone.eq_ignore_ascii_case("z") {
+        return Some(0);
+    }
+    let sign = if zone.starts_with('-') { -1 } else { 1 };
+    let (h, m) = zone[1..].split_once(':').unwrap_or((&zone[1..], "0"));
+    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 23 && m <= 59).then_some(sign * (h * 60 + m) * 60_000)
+}
+
+fn fraction_ms(digits: &str) -> Option<i64> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let padded = format!("{digits:0<3}");
+    padded[..3].parse().ok()
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn rfc3339_and_dates() {
+        assert_eq!(parse_time("1970-01-01"), Some(0));
+        assert_eq!(parse_time("2026-11-30"), Some(1_795_996_800_000));
+        assert_eq!(parse_time("2026-11-30T12:00:00Z"), parse_time("2026-11-30").map(|d| d + 43_200_000));
+        assert_eq!(parse_time("2026-11-30T13:00:00+01:00"), parse_time("2026-11-30T12:00:00Z"));
+        assert_eq!(parse_time("2026-11-30T12:00:00.25Z"), parse_time("2026-11-30T12:00:00Z").map(|t| t + 250));
+        assert_eq!(parse_time("2024-02-29"), Some(1_709_164_800_000));
+        for bad in ["", "bf-20261130-000000-abcdef", "2026-13-01", "2025-02-29", "2026-11-30T25:00Z", "yesterday"] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+}
