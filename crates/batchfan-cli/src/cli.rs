@@ -420,6 +420,10 @@ pub struct StatusArgs {
     /// Exit 1 when the run has failed children (or dead-lettered chunks), for scripts.
     #[arg(long)]
     pub exit_status: bool,
+    /// AWS Batch runs: children RUNNABLE (since submission) for at least this many seconds are
+    /// shown with AWS's statusReason and what the queue's compute environments say.
+    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    pub stuck_after: f64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -78,6 +78,7 @@
 mod aws;
 #[cfg(feature = "batch")]
 pub mod batch;
+pub mod capacity;
 pub mod claim;
 mod client;
 pub mod codec;

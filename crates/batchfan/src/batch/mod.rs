@@ -8,6 +8,7 @@
 //! after an unknown outcome the job is looked up by its name first.
 
 mod cancel;
+mod capacity;
 mod jobdef;
 mod record;
 mod redrive;
@@ -22,6 +23,8 @@ use std::time::Duration;
 use aws_sdk_batch::error::{ProvideErrorMetadata, SdkError};
 
 pub(crate) use self::cancel::cancel;
+pub(crate) use self::capacity::stuck;
+pub use self::capacity::{StuckChild, StuckReport};
 pub(crate) use self::jobdef::register_job_definition;
 pub use self::jobdef::{
     ContainerSpec, EphemeralStorageSpec, FargatePlatformSpec, JobDefinitionSpec, KeyValue, LinuxParametersSpec,
