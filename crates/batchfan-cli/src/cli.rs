@@ -22,6 +22,14 @@ pub enum Command {
     Run(RunArgs),
     /// Register an AWS Batch job definition, or reuse the latest ACTIVE revision when identical.
     Register(RegisterArgs),
+    /// Check a job definition (register-job-definition JSON) against AWS security and cost
+    /// practice: exit 1 on errors, 0 with only warnings.
+    ///
+    /// Rules (errors): plaintext-secret, privileged, fargate-no-execution-role,
+    /// ec2-fractional-vcpu. (warnings): image-not-pinned, same-role, no-job-role, writable-root,
+    /// no-log-configuration, no-timeout, no-retry-strategy, spot-without-reclaim-retry. (info):
+    /// arm64-not-used. `register` and `submit` run them too; `--allow RULE` skips one.
+    Lint(LintArgs),
     /// Plan, write the manifest to S3 and submit the run as AWS Batch array jobs.
     Submit(Box<SubmitArgs>),
     /// Show a run's progress: chunks committed, failed and pending, and why they failed.
@@ -286,7 +294,33 @@ pub struct WorkersArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The job definition: the JSON of `aws batch register-job-definition --cli-input-json`
+    /// (a path, or file://PATH).
+    #[arg(value_name = "FILE")]
+    pub file: String,
+    #[command(flatten)]
+    pub lint: LintOptionArgs,
+    /// The jobs run on Spot capacity (EC2 Spot or Fargate Spot).
+    #[arg(long)]
+    pub spot: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Lint rules to skip (`register`, `submit`, `lint`).
+#[derive(Debug, Args, Clone)]
+pub struct LintOptionArgs {
+    /// Skip this lint rule (repeatable), e.g. `--allow no-timeout`; `batchfan lint --help` lists them.
+    #[arg(long, value_name = "RULE")]
+    pub allow: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct RegisterArgs {
+    #[command(flatten)]
+    pub lint: LintOptionArgs,
     /// The JSON of `aws batch register-job-definition --cli-input-json` (a path, or file://PATH).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["name", "image"])]
     pub cli_input_json: Option<String>,
@@ -346,6 +380,8 @@ pub struct SubmitArgs {
     pub plan: PlanOptionArgs,
     #[command(flatten)]
     pub out: OutputArgs,
+    #[command(flatten)]
+    pub lint: LintOptionArgs,
     /// Job name [default: the run id]; arrays of a large run get -0, -1, ...
     #[arg(long)]
     pub name: Option<String>,

@@ -77,6 +77,7 @@ async fn main() -> ExitCode {
         Command::Plan(args) => plan_cmd::run(&client, args).await,
         Command::Run(args) => run_cmd::run(&client, args).await,
         Command::Register(args) => batch_cmd::register(&client, args).await,
+        Command::Lint(args) => batch_cmd::lint(args),
         Command::Submit(args) => batch_cmd::submit(&client, *args).await,
         Command::Status(args) => runs_cmd::status(&client, args).await,
         Command::Wait(args) => runs_cmd::wait(&client, args).await,

@@ -291,6 +291,18 @@ impl Client {
         crate::run::submit_dry_run(&self.inner, spec, options).await
     }
 
+    /// The job definition a submit would use (`NAME`: its newest ACTIVE revision, `NAME:REV`,
+    /// or an ARN), in the `register-job-definition` shape (what [`crate::lint::lint`] checks).
+    pub async fn job_definition(&self, definition: &str) -> Result<crate::batch::JobDefinitionSpec> {
+        let found = crate::batch::describe_definition(&self.inner, definition).await?;
+        Ok(crate::batch::JobDefinitionSpec::from_sdk(&found))
+    }
+
+    /// The compute environments of a job queue, in the queue's order.
+    pub async fn compute_environments(&self, queue: &str) -> Result<Vec<crate::capacity::ComputeEnvironment>> {
+        crate::batch::queue_environments(&self.inner, queue).await
+    }
+
     /// The live (not finished) worker jobs of a pool run as AWS Batch jobs, newest first.
     pub async fn live_workers(&self, jobs: &crate::batch::WorkerJobs) -> Result<Vec<crate::batch::LiveWorker>> {
         jobs.live_workers(&self.inner).await

@@ -87,6 +87,8 @@ pub mod contract;
 pub mod error;
 pub(crate) mod layout;
 pub mod limits;
+#[cfg(feature = "batch")]
+pub mod lint;
 pub mod local;
 pub mod manifest;
 pub mod plan;

@@ -23,8 +23,9 @@ use std::time::Duration;
 use aws_sdk_batch::error::{ProvideErrorMetadata, SdkError};
 
 pub(crate) use self::cancel::cancel;
-pub(crate) use self::capacity::stuck;
 pub use self::capacity::{StuckChild, StuckReport};
+pub(crate) use self::capacity::{queue_environments, stuck};
+pub(crate) use self::jobdef::describe_definition;
 pub(crate) use self::jobdef::register_job_definition;
 pub use self::jobdef::{
     ContainerSpec, EphemeralStorageSpec, FargatePlatformSpec, JobDefinitionSpec, KeyValue, LinuxParametersSpec,
