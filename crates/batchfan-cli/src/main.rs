@@ -68,8 +68,18 @@ async fn main() -> ExitCode {
     // The command's own diagnostics, the AWS SDK's retries among them, go to stderr only when
     // asked for: `RUST_LOG=debug batchfan ...` (or any tracing filter).
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
-        let _ =
-            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        // The SDK's TRACE events dump request and response bodies: never printed (issue 20).
+        let no_secrets =
+            tracing_subscriber::filter::filter_fn(|m| !batchfan::contract::secret_bearing_log(m.target(), m.level()));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .finish()
+            .with(no_secrets)
+            .try_init();
     }
     // One client for the process, from the standard AWS chain and BATCHFAN_* settings.
     let client = batchfan::Client::from_env().await;

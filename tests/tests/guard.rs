@@ -1,0 +1,210 @@
+//! Issue 20 against moto: `batchfan lint` as users run it (exit codes, JSON, a secret's value
+//! never printed), `register` and `submit` refusing lint errors unless allowed, and every
+//! command run at `RUST_LOG=trace` with known fake credentials, a session token and secret
+//! values in the environment and in a job definition, none of which may appear in any output.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use batchfan_tests::{Moto, batch_queue, command, create_bucket, moto, run};
+
+const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY9";
+const SESSION_TOKEN: &str = "FQoGZXIvYXdzEFAKEsessionTOKENvalue0123456789";
+const DB_PASSWORD: &str = "db-password-value-7f3a9c";
+const API_TOKEN: &str = "api-token-value-5be21d";
+
+fn batchfan(moto: &Moto, home: &Path) -> Command {
+    let mut cmd = command("batchfan", Some(moto));
+    cmd.env("BATCHFAN_HOME", home).env("BATCHFAN_BATCH_RPS", "1000");
+    cmd
+}
+
+fn definition(path: &Path, name: &str, env: serde_json::Value) {
+    let doc = serde_json::json!({
+        "jobDefinitionName": name,
+        "type": "container",
+        "platformCapabilities": ["EC2"],
+        "containerProperties": {
+            "image": "batchfan-worker:0.1.0",
+            "command": ["batchfan-worker", "wordcount"],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "2048"}],
+            "environment": env
+        }
+    });
+    std::fs::write(path, doc.to_string()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lint_exits_1_on_errors_never_prints_a_secret_and_register_and_submit_refuse_unless_allowed() {
+    let moto = moto();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let file = home.join("secret.json");
+    definition(&file, "leaky", serde_json::json!([{"name": "DB_PASSWORD", "value": DB_PASSWORD}]));
+    let out = run(batchfan(moto, home).args(["lint"]).arg(&file));
+    assert_eq!(out.status.code(), Some(1), "errors exit 1");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("error[plaintext-secret]") && text.contains("DB_PASSWORD"), "{text}");
+    assert!(text.contains("warning[no-timeout]") && text.contains("warning[no-job-role]"), "{text}");
+    let out = run(batchfan(moto, home).args(["lint", "--format", "json"]).arg(&file));
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["errors"], 1);
+    assert_eq!(report["findings"][0]["rule"], "plaintext-secret");
+    assert_eq!(report["findings"][0]["severity"], "error");
+    // Only warnings: exit 0.
+    let out = run(batchfan(moto, home).args(["lint", "--allow", "plaintext-secret"]).arg(&file));
+    assert_eq!(out.status.code(), Some(0));
+    let out = run(batchfan(moto, home).args(["lint", "--allow", "no-such-rule"]).arg(&file));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plaintext-secret"));
+
+    // register refuses errors (exit 2, nothing registered) and takes --allow.
+    let out = run(batchfan(moto, home).args(["register", "--cli-input-json"]).arg(&file));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[plaintext-secret]") && stderr.contains("--allow"), "{stderr}");
+    let batch = batchfan_tests::batch_client(&moto.endpoint).await;
+    let listed = batch.describe_job_definitions().job_definition_name("leaky").send().await.unwrap();
+    assert!(listed.job_definitions().is_empty(), "nothing registered");
+    let out =
+        run(batchfan(moto, home).args(["register", "--allow", "plaintext-secret", "--cli-input-json"]).arg(&file));
+    assert_eq!(out.status.code(), Some(0));
+    // submit lints the definition it names, as registered.
+    batch_queue(moto, "q-lint", false);
+    create_bucket(&moto.s3().await, "lint").await;
+    moto.s3()
+        .await
+        .put_object()
+        .bucket("lint")
+        .key("in/a.txt")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"a\n"))
+        .send()
+        .await
+        .unwrap();
+    let submit = |extra: &[&str]| {
+        run(batchfan(moto, home)
+            .args(["submit", "--job-queue", "q-lint", "--job-definition", "leaky", "--dry-run"])
+            .args(["--input", "s3://lint/in/", "--output", "s3://lint/out/"])
+            .args(extra))
+    };
+    let out = submit(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[plaintext-secret]"));
+    assert_eq!(submit(&["--allow", "plaintext-secret"]).status.code(), Some(0));
+    for out in [submit(&[]), submit(&["--allow", "plaintext-secret"])] {
+        for text in [String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)] {
+            assert!(!text.contains(DB_PASSWORD), "the secret value was printed: {text}");
+        }
+    }
+}
+
+/// Fails naming the command and the stream when any known secret appears.
+fn assert_clean(what: &str, out: &Output, extra: &[String]) {
+    let streams = [("stdout", String::from_utf8_lossy(&out.stdout)), ("stderr", String::from_utf8_lossy(&out.stderr))];
+    for (stream, text) in
+        streams.iter().map(|(s, t)| (*s, t.to_string())).chain(extra.iter().map(|t| ("log", t.clone())))
+    {
+        for secret in [SECRET_KEY, SESSION_TOKEN, DB_PASSWORD, API_TOKEN] {
+            assert!(!text.contains(secret), "{what}: `{secret}` appears in {stream}:\n{text}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_command_prints_a_secret_even_at_trace() {
+    let moto = moto();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let logs = home.join("logs");
+    let data = home.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("a.txt"), b"alpha beta\n").unwrap();
+    batch_queue(moto, "q-secrets", false);
+    create_bucket(&moto.s3().await, "secrets").await;
+    moto.s3()
+        .await
+        .put_object()
+        .bucket("secrets")
+        .key("in/a.txt")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"a b\n"))
+        .send()
+        .await
+        .unwrap();
+    let (queue_url, _) = moto.queue("secrets-queue", 30, None).await;
+    let file = home.join("secret.json");
+    definition(
+        &file,
+        "secretive",
+        serde_json::json!([{"name": "DB_PASSWORD", "value": DB_PASSWORD}, {"name": "API_TOKEN", "value": API_TOKEN}]),
+    );
+    let traced = |args: &[&str]| {
+        let mut cmd = batchfan(moto, home);
+        cmd.env("RUST_LOG", "trace")
+            .env("AWS_ACCESS_KEY_ID", "AKIAFAKEKEYID0000001")
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
+            .env("DB_PASSWORD", DB_PASSWORD)
+            .args(args);
+        let out = cmd.output().expect("run batchfan");
+        eprintln!("$ batchfan {args:?}: exit {:?}, {} bytes of stderr", out.status.code(), out.stderr.len());
+        out
+    };
+    let s3_in = "s3://secrets/in/";
+    let commands: Vec<Vec<String>> = vec![
+        vec!["plan", "--input", s3_in],
+        vec!["lint", file.to_str().unwrap()],
+        vec!["register", "--cli-input-json", file.to_str().unwrap()],
+        vec!["register", "--allow", "plaintext-secret", "--cli-input-json", file.to_str().unwrap()],
+        vec!["submit", "--job-queue", "q-secrets", "--job-definition", "secretive", "--input", s3_in],
+        vec!["submit", "--allow", "plaintext-secret", "--job-queue", "q-secrets", "--job-definition", "secretive"],
+        vec!["submit", "--job-queue", "q-secrets", "--job-definition", "secretive", "--input", s3_in, "--dry-run"],
+        vec!["enqueue", "--queue-url", &queue_url, "--input", s3_in, "--output", "s3://secrets/queued/", "--dry-run"],
+        vec!["enqueue", "--queue-url", &queue_url, "--input", s3_in, "--output", "s3://secrets/queued/"],
+        vec!["status", "s3://secrets/queued/"],
+        vec!["status", "s3://secrets/out/", "--stuck-after", "0"],
+        vec!["wait", "s3://secrets/out/", "--interval", "0.1", "--timeout", "5"],
+        vec!["outputs", "s3://secrets/out/"],
+        vec!["cancel", "s3://secrets/queued/"],
+        vec!["submit", "--job-queue", "q-missing", "--job-definition", "secretive", "--input", s3_in],
+    ]
+    .into_iter()
+    .map(|c| c.into_iter().map(str::to_string).collect())
+    .collect();
+    for mut args in commands {
+        // Submits need an output; the full submit goes through to moto.
+        if args[0] == "submit" {
+            if !args.contains(&"--input".to_string()) {
+                args.extend(["--input".into(), s3_in.into()]);
+            }
+            args.extend(["--output".into(), "s3://secrets/out/".into()]);
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = traced(&refs);
+        assert_clean(&args.join(" "), &out, &[]);
+    }
+    // A local run: the children inherit the environment, their logs are checked too.
+    let out = traced(&[
+        "run",
+        "--local",
+        "--input",
+        data.to_str().unwrap(),
+        "--output",
+        home.join("out").to_str().unwrap(),
+        "--log-dir",
+        logs.to_str().unwrap(),
+        "--",
+        batchfan_tests::bin("batchfan-worker").to_str().unwrap(),
+        "wordcount",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut log_texts = Vec::new();
+    for entry in std::fs::read_dir(&logs).unwrap() {
+        log_texts.push(std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
+    }
+    assert!(!log_texts.is_empty(), "child logs were written");
+    assert_clean("run --local", &out, &log_texts);
+    // A bad credential setup is one line without the values either.
+    let out = traced(&["plan", "--input", "s3://no-such-bucket-secrets/"]);
+    assert_clean("plan of a missing bucket", &out, &[]);
+}
