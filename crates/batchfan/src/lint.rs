@@ -241,7 +241,7 @@ pub fn lint(spec: &JobDefinitionSpec, options: &LintOptions) -> Vec<Finding> {
         );
     }
     out.retain(|f| !options.allow.iter().any(|a| a == f.rule));
-    out.sort_by(|a, b| b.severity.cmp(&a.severity));
+    out.sort_by_key(|f| std::cmp::Reverse(f.severity));
     out
 }
 
