@@ -208,3 +208,81 @@ async fn no_command_prints_a_secret_even_at_trace() {
     let out = traced(&["plan", "--input", "s3://no-such-bucket-secrets/"]);
     assert_clean("plan of a missing bucket", &out, &[]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn estimate_prices_the_plan_with_alternatives_rounding_and_a_user_price_file() {
+    let moto = moto();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let data = home.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for i in 0..10 {
+        std::fs::write(data.join(format!("f{i}.txt")), b"alpha\n").unwrap();
+    }
+    let estimate = |extra: &[&str]| {
+        let out = run(batchfan(moto, home)
+            .args(["estimate", "--input", data.to_str().unwrap(), "--max-items-per-chunk", "1", "--format", "json"])
+            .args(["--vcpu", "0.3", "--memory", "600", "--seconds-per-chunk", "360"])
+            .args(extra));
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let e = estimate(&[]);
+    let chosen = &e["estimate"]["chosen"];
+    // 10 chunks × 6 min = 1 task-hour; Fargate bills 0.5 vCPU / 1 GB for 0.3 / 600 MiB.
+    assert_eq!((chosen["billed_vcpu"].as_f64(), chosen["billed_memory_mib"].as_u64()), (Some(0.5), Some(1024)));
+    assert_eq!((chosen["capacity"].as_str(), chosen["arch"].as_str()), (Some("fargate"), Some("x86_64")));
+    let cost = chosen["cost"].as_f64().unwrap();
+    assert!((cost - (0.5 * 0.04048 + 0.004445)).abs() < 1e-9, "{e}");
+    assert_eq!(e["estimate"]["alternatives"].as_array().map(Vec::len), Some(8));
+    assert_eq!(e["price_table"]["region"], "us-east-1");
+    // A user's price file overrides the table.
+    let mut table = e["price_table"].clone();
+    table["fargate"]["x86_64"]["vcpu_hour"] = serde_json::json!(2.0 * 0.04048);
+    table["fargate"]["x86_64"]["gb_hour"] = serde_json::json!(2.0 * 0.004445);
+    let file = home.join("prices.json");
+    std::fs::write(&file, table.to_string()).unwrap();
+    let doubled = estimate(&["--prices", file.to_str().unwrap()]);
+    assert!((doubled["estimate"]["chosen"]["cost"].as_f64().unwrap() - 2.0 * cost).abs() < 1e-9);
+    let arm = estimate(&["--arch", "arm64", "--capacity", "fargate-spot"]);
+    assert!(arm["estimate"]["chosen"]["cost"].as_f64().unwrap() < cost * 0.3);
+    // submit --dry-run --estimate prices the queue's capacity (an UNMANAGED queue: EC2).
+    batch_queue(moto, "q-estimate", false);
+    let out = run(batchfan(moto, home).args([
+        "register",
+        "--allow",
+        "plaintext-secret",
+        "--name",
+        "est",
+        "--image",
+        "w:1",
+        "--vcpu",
+        "2",
+        "--memory",
+        "4096",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+    create_bucket(&moto.s3().await, "estimate").await;
+    for i in 0..4 {
+        moto.s3()
+            .await
+            .put_object()
+            .bucket("estimate")
+            .key(format!("in/{i}.txt"))
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"a\n"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let out = run(batchfan(moto, home)
+        .args(["submit", "--job-queue", "q-estimate", "--job-definition", "est", "--dry-run", "--estimate", "900"])
+        .args(["--input", "s3://estimate/in/", "--output", "s3://estimate/out/", "--max-items-per-chunk", "1"]));
+    assert_eq!(out.status.code(), Some(0));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let chosen = &plan["estimate"]["chosen"];
+    assert_eq!(chosen["capacity"], "ec2", "{plan}");
+    assert_eq!(plan["estimate"]["input"]["chunks"], 4);
+    assert_eq!(chosen["billed_vcpu"], 2.0);
+    // 4 × 15 min = 1 task-hour of half an m6i.xlarge.
+    assert!((chosen["cost"].as_f64().unwrap() - 0.5 * 0.192).abs() < 1e-9, "{plan}");
+}

@@ -132,8 +132,41 @@ pub async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode> {
     }
     if args.dry_run {
         // The exact requests, nothing written or sent.
-        print_json(&client.submit_dry_run(&spec, &options).await?);
+        let plan = client.submit_dry_run(&spec, &options).await?;
+        match args.estimate {
+            Some(seconds) => {
+                let prices = batchfan::price::Prices::builtin()?;
+                let estimate = client.estimate_submit(&options, plan.chunk_count, seconds, &prices).await?;
+                let mut value = serde_json::to_value(&plan).unwrap_or_default();
+                if let Some(map) = value.as_object_mut() {
+                    map.insert("estimate".into(), serde_json::to_value(&estimate).unwrap_or_default());
+                }
+                print_json(&value);
+            }
+            None => print_json(&plan),
+        }
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(seconds) = args.estimate {
+        // The chunk count comes from the same checks and plan a submit makes (one extra listing).
+        let plan = client.submit_dry_run(&spec, &options).await?;
+        let prices = batchfan::price::Prices::builtin()?;
+        let e = client.estimate_submit(&options, plan.chunk_count, seconds, &prices).await?;
+        let cheapest = e.alternatives.first().unwrap_or(&e.chosen);
+        eprintln!(
+            "estimate: {} chunks x {seconds} s on {:?} {:?}, {} vCPU and {} MiB billed: {:.4} {} ({}); cheapest alternative {:?} {:?}: {:.4}",
+            plan.chunk_count,
+            e.chosen.capacity,
+            e.chosen.arch,
+            e.chosen.billed_vcpu,
+            e.chosen.billed_memory_mib,
+            e.chosen.cost,
+            prices.currency,
+            e.prices,
+            cheapest.capacity,
+            cheapest.arch,
+            cheapest.cost
+        );
     }
     let run = client.submit(&spec, &options).await?;
     if let Some(replaced) = run.replaced() {

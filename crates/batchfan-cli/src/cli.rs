@@ -30,6 +30,10 @@ pub enum Command {
     /// no-log-configuration, no-timeout, no-retry-strategy, spot-without-reclaim-retry. (info):
     /// arm64-not-used. `register` and `submit` run them too; `--allow RULE` skips one.
     Lint(LintArgs),
+    /// What a run would cost: chunks from the plan × seconds per chunk × the price of the
+    /// capacity (a built-in table with its date and region, or --prices FILE), beside the
+    /// alternatives (x86_64 or ARM64, on-demand or Spot), Fargate's rounding applied.
+    Estimate(Box<EstimateArgs>),
     /// Plan, write the manifest to S3 and submit the run as AWS Batch array jobs.
     Submit(Box<SubmitArgs>),
     /// Show a run's progress: chunks committed, failed and pending, and why they failed.
@@ -309,6 +313,56 @@ pub struct LintArgs {
     pub format: Format,
 }
 
+/// Capacity an estimate prices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CapacityArg {
+    /// Fargate on-demand.
+    Fargate,
+    /// Fargate Spot.
+    FargateSpot,
+    /// EC2 on-demand.
+    Ec2,
+    /// EC2 Spot.
+    Ec2Spot,
+}
+
+/// CPU architecture an estimate prices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArchArg {
+    /// x86_64.
+    #[value(name = "x86_64")]
+    X86_64,
+    /// ARM64 (Graviton).
+    Arm64,
+}
+
+#[derive(Debug, Args)]
+pub struct EstimateArgs {
+    #[command(flatten)]
+    pub plan: PlanOptionArgs,
+    /// vCPUs per child.
+    #[arg(long)]
+    pub vcpu: f64,
+    /// Memory per child, MiB.
+    #[arg(long)]
+    pub memory: u64,
+    /// Seconds one chunk takes (measure one with `batchfan run --local` on a sample).
+    #[arg(long, value_name = "S")]
+    pub seconds_per_chunk: f64,
+    /// CPU architecture.
+    #[arg(long, value_enum, default_value_t = ArchArg::X86_64)]
+    pub arch: ArchArg,
+    /// Capacity.
+    #[arg(long, value_enum, default_value_t = CapacityArg::Fargate)]
+    pub capacity: CapacityArg,
+    /// A price table of the built-in shape (`--format json` shows it) instead of the built-in one.
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
 /// Lint rules to skip (`register`, `submit`, `lint`).
 #[derive(Debug, Args, Clone)]
 pub struct LintOptionArgs {
@@ -424,6 +478,11 @@ pub struct SubmitArgs {
     /// Print the exact requests as JSON; write and send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Price the run first (as `batchfan estimate`, on the queue's capacity and the job
+    /// definition's resources), this many seconds per chunk; printed on stderr (`estimate` in
+    /// the dry run's JSON).
+    #[arg(long, value_name = "SECONDS_PER_CHUNK")]
+    pub estimate: Option<f64>,
     /// Wait for the run to finish (as `batchfan wait`).
     #[arg(long)]
     pub wait: bool,

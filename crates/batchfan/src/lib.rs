@@ -95,6 +95,7 @@ pub mod plan;
 pub mod pool;
 pub(crate) mod preflight;
 pub(crate) mod prepare;
+pub mod price;
 #[cfg(feature = "queue")]
 pub mod queue;
 pub mod records;

@@ -24,7 +24,7 @@ use aws_sdk_batch::error::{ProvideErrorMetadata, SdkError};
 
 pub(crate) use self::cancel::cancel;
 pub use self::capacity::{StuckChild, StuckReport};
-pub(crate) use self::capacity::{queue_environments, stuck};
+pub(crate) use self::capacity::{job_shape, queue_environments, stuck};
 pub(crate) use self::jobdef::describe_definition;
 pub(crate) use self::jobdef::register_job_definition;
 pub use self::jobdef::{
