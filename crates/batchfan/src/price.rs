@@ -229,6 +229,34 @@ pub fn estimate(prices: &Prices, input: EstimateInput, capacity: Capacity, arch:
     })
 }
 
+/// The estimate of a submit: the capacity from the queue's compute environments (Spot when
+/// every usable one is, Fargate when they are Fargate), the architecture from the job
+/// definition's `runtimePlatform`, vCPU and memory from the definition and the overrides.
+pub fn for_submit(
+    prices: &Prices,
+    chunks: u64,
+    seconds_per_chunk: f64,
+    job: &crate::capacity::JobShape,
+    arm64: bool,
+    environments: &[crate::capacity::ComputeEnvironment],
+) -> Result<Estimate> {
+    let usable: Vec<&crate::capacity::ComputeEnvironment> = environments.iter().filter(|e| e.usable()).collect();
+    let spot = !usable.is_empty() && usable.iter().all(|e| e.resources.as_deref().is_some_and(|r| r.ends_with("SPOT")));
+    let capacity = match (job.fargate, spot) {
+        (true, false) => Capacity::Fargate,
+        (true, true) => Capacity::FargateSpot,
+        (false, false) => Capacity::Ec2,
+        (false, true) => Capacity::Ec2Spot,
+    };
+    let input = EstimateInput {
+        chunks,
+        seconds_per_chunk,
+        vcpu: job.vcpu.unwrap_or(1.0),
+        memory_mib: job.memory_mib.unwrap_or(2048),
+    };
+    estimate(prices, input, capacity, if arm64 { CpuArch::Arm64 } else { CpuArch::X86_64 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,32 +310,4 @@ mod tests {
         let spot = estimate(&p, input(1.0, 8192), Capacity::Ec2Spot, CpuArch::X86_64).unwrap();
         assert!((spot.chosen.cost - e.chosen.cost * 0.4).abs() < 1e-9);
     }
-}
-
-/// The estimate of a submit: the capacity from the queue's compute environments (Spot when
-/// every usable one is, Fargate when they are Fargate), the architecture from the job
-/// definition's `runtimePlatform`, vCPU and memory from the definition and the overrides.
-pub fn for_submit(
-    prices: &Prices,
-    chunks: u64,
-    seconds_per_chunk: f64,
-    job: &crate::capacity::JobShape,
-    arm64: bool,
-    environments: &[crate::capacity::ComputeEnvironment],
-) -> Result<Estimate> {
-    let usable: Vec<&crate::capacity::ComputeEnvironment> = environments.iter().filter(|e| e.usable()).collect();
-    let spot = !usable.is_empty() && usable.iter().all(|e| e.resources.as_deref().is_some_and(|r| r.ends_with("SPOT")));
-    let capacity = match (job.fargate, spot) {
-        (true, false) => Capacity::Fargate,
-        (true, true) => Capacity::FargateSpot,
-        (false, false) => Capacity::Ec2,
-        (false, true) => Capacity::Ec2Spot,
-    };
-    let input = EstimateInput {
-        chunks,
-        seconds_per_chunk,
-        vcpu: job.vcpu.unwrap_or(1.0),
-        memory_mib: job.memory_mib.unwrap_or(2048),
-    };
-    estimate(prices, input, capacity, if arm64 { CpuArch::Arm64 } else { CpuArch::X86_64 })
 }
