@@ -285,4 +285,22 @@ async fn estimate_prices_the_plan_with_alternatives_rounding_and_a_user_price_fi
     assert_eq!(chosen["billed_vcpu"], 2.0);
     // 4 × 15 min = 1 task-hour of half an m6i.xlarge.
     assert!((chosen["cost"].as_f64().unwrap() - 0.5 * 0.192).abs() < 1e-9, "{plan}");
+    // A real submit prints it and its run report carries it.
+    let out = run(batchfan(moto, home)
+        .args(["submit", "--job-queue", "q-estimate", "--job-definition", "est", "--estimate", "900"])
+        .args(["--input", "s3://estimate/in/", "--output", "s3://estimate/out/", "--max-items-per-chunk", "1"])
+        .args(["--format", "json"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("estimate: 4 chunks x 900 s on Ec2"));
+    let run_id =
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["run_id"].as_str().unwrap().to_string();
+    // moto without Docker finishes every child at once (and commits nothing): wait exits 1.
+    let out = run(batchfan(moto, home).args(["wait", &run_id, "--interval", "0.1"]));
+    assert_eq!(out.status.code(), Some(1));
+    let stored =
+        batchfan_tests::download_prefix(&moto.s3().await, "estimate", &format!("out/_batchfan/runs/{run_id}/")).await;
+    let report: serde_json::Value =
+        serde_json::from_slice(&stored[&format!("out/_batchfan/runs/{run_id}/report.json")]).unwrap();
+    assert_eq!(report["estimate"]["chosen"]["capacity"], "ec2", "{report}");
+    assert_eq!(report["estimate"]["input"]["seconds_per_chunk"], 900.0);
 }

@@ -102,7 +102,7 @@ pub async fn register(client: &Client, args: RegisterArgs) -> Result<ExitCode> {
 pub async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode> {
     let spec = run_spec(&args.plan, &args.out)?;
     let wait = present::wait_options(&args.tolerance)?;
-    let options = SubmitOptions {
+    let mut options = SubmitOptions {
         job_queue: args.job_queue.clone(),
         job_definition: args.job_definition.clone(),
         name: args.name.clone(),
@@ -118,6 +118,7 @@ pub async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode> {
         env: args.env.clone(),
         vcpu: args.vcpu,
         memory: args.memory,
+        estimate: None,
     };
     // The definition as it will run, checked against practice before anything is written.
     batchfan::lint::check_allow(&args.lint.allow)?;
@@ -167,6 +168,7 @@ pub async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode> {
             cheapest.arch,
             cheapest.cost
         );
+        options.estimate = Some(e);
     }
     let run = client.submit(&spec, &options).await?;
     if let Some(replaced) = run.replaced() {

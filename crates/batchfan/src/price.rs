@@ -106,7 +106,7 @@ pub enum CpuArch {
 }
 
 /// What is estimated.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EstimateInput {
     /// Chunks (children).
     pub chunks: u64,
@@ -119,7 +119,7 @@ pub struct EstimateInput {
 }
 
 /// The cost on one kind of capacity.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CostOption {
     /// Capacity.
     pub capacity: Capacity,
@@ -136,7 +136,7 @@ pub struct CostOption {
 }
 
 /// An estimate: the choice and every alternative, cheapest first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     /// What was estimated.
     pub input: EstimateInput,

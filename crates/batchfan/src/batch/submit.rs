@@ -57,6 +57,9 @@ pub struct SubmitOptions {
     pub vcpu: Option<f64>,
     /// Memory override (MiB).
     pub memory: Option<u32>,
+    /// The cost estimate made before the submit (`submit --estimate`); the run report carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<crate::price::Estimate>,
 }
 
 impl SubmitOptions {
