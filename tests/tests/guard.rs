@@ -304,3 +304,48 @@ async fn estimate_prices_the_plan_with_alternatives_rounding_and_a_user_price_fi
     assert_eq!(report["estimate"]["chosen"]["capacity"], "ec2", "{report}");
     assert_eq!(report["estimate"]["input"]["seconds_per_chunk"], 900.0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iam_policy_documents_load_into_moto_iam() {
+    let moto = moto();
+    let home = tempfile::tempdir().unwrap();
+    let out = run(batchfan(moto, home.path()).args([
+        "iam-policy",
+        "--input",
+        "s3://in-bkt/logs/",
+        "--output",
+        "s3://out-bkt/counts/",
+        "--queue-url",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/work",
+        "--secrets",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf",
+        "--image",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/worker:1.2",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+    let docs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // moto's IAM validates the documents as AWS does (syntax, actions, ARNs).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let script = r#"
+import json, sys, boto3
+endpoint, docs = sys.argv[1], json.loads(sys.argv[2])
+iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
+                   aws_access_key_id="testing", aws_secret_access_key="testing")
+for role in ("job_role", "execution_role"):
+    name = "batchfan-" + role.replace("_", "-")
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(docs[role]["trust"]))
+    arn = iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(docs[role]["policy"]))["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+    stored = iam.get_policy_version(PolicyArn=arn, VersionId="v1")["PolicyVersion"]["Document"]
+    assert stored == docs[role]["policy"], (stored, docs[role]["policy"])
+print("loaded")
+"#;
+    let out = run(Command::new(root.join(".venv-moto/bin/python"))
+        .args(["-c", script, &moto.endpoint])
+        .arg(docs.to_string()));
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("loaded"));
+    let out = run(batchfan(moto, home.path()).args(["iam-policy", "--input", "/tmp/x", "--output", "s3://b/o/"]));
+    assert_eq!(out.status.code(), Some(2));
+}

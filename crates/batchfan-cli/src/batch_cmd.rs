@@ -8,7 +8,7 @@ use batchfan::{Client, Error, Result, SubmitOptions};
 
 use batchfan::lint::{Finding, LintOptions};
 
-use crate::cli::{Format, LintArgs, RegisterArgs, SubmitArgs, run_spec};
+use crate::cli::{Format, IamPolicyArgs, LintArgs, RegisterArgs, SubmitArgs, run_spec};
 use crate::present::{self, print_json};
 
 fn read_definition(field: &str, file: &str) -> Result<(JobDefinitionSpec, Vec<String>)> {
@@ -199,6 +199,24 @@ pub async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode> {
     }
     if args.wait {
         return present::wait_for(&run, wait, args.format).await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn iam_policy(args: IamPolicyArgs) -> Result<ExitCode> {
+    let input = batchfan::iam::PolicyInput {
+        input: args.input,
+        output: args.output,
+        manifest: args.manifest,
+        queue_url: args.queue_url,
+        secrets: args.secrets,
+        image: args.image,
+        log_group: args.log_group,
+    };
+    let documents = batchfan::iam::documents(&input)?;
+    match args.format {
+        Format::Json => print_json(&documents),
+        Format::Text => println!("{}", serde_json::to_string_pretty(&documents).unwrap_or_default()),
     }
     Ok(ExitCode::SUCCESS)
 }

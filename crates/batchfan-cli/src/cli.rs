@@ -34,6 +34,9 @@ pub enum Command {
     /// capacity (a built-in table with its date and region, or --prices FILE), beside the
     /// alternatives (x86_64 or ARM64, on-demand or Spot), Fargate's rounding applied.
     Estimate(Box<EstimateArgs>),
+    /// Print least-privilege IAM policy documents for the job role and the execution role
+    /// (with their ECS-tasks trust policy), as JSON.
+    IamPolicy(IamPolicyArgs),
     /// Plan, write the manifest to S3 and submit the run as AWS Batch array jobs.
     Submit(Box<SubmitArgs>),
     /// Show a run's progress: chunks committed, failed and pending, and why they failed.
@@ -359,6 +362,34 @@ pub struct EstimateArgs {
     #[arg(long, value_name = "FILE")]
     pub prices: Option<PathBuf>,
     /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    /// The input location the children read (s3://bucket/prefix/).
+    #[arg(long, value_name = "URI")]
+    pub input: String,
+    /// The output location they write.
+    #[arg(long, value_name = "URI")]
+    pub output: String,
+    /// A manifest kept outside the output.
+    #[arg(long, value_name = "URI")]
+    pub manifest: Option<String>,
+    /// The SQS queue queue workers serve.
+    #[arg(long, value_name = "URL")]
+    pub queue_url: Option<String>,
+    /// A Secrets Manager or SSM parameter ARN the job definition's `secrets` name (repeatable).
+    #[arg(long, value_name = "ARN")]
+    pub secrets: Vec<String>,
+    /// The image, when pulled from ECR: the execution role may pull that repository only.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// The awslogs group [default: /aws/batch/job].
+    #[arg(long)]
+    pub log_group: Option<String>,
+    /// Output format (both are JSON documents; text pretty-prints them).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

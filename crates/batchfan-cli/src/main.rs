@@ -89,6 +89,7 @@ async fn main() -> ExitCode {
         Command::Register(args) => batch_cmd::register(&client, args).await,
         Command::Lint(args) => batch_cmd::lint(args),
         Command::Estimate(args) => plan_cmd::estimate(&client, *args).await,
+        Command::IamPolicy(args) => batch_cmd::iam_policy(args),
         Command::Submit(args) => batch_cmd::submit(&client, *args).await,
         Command::Status(args) => runs_cmd::status(&client, args).await,
         Command::Wait(args) => runs_cmd::wait(&client, args).await,

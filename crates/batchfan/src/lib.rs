@@ -85,6 +85,7 @@ pub mod codec;
 mod context;
 pub mod contract;
 pub mod error;
+pub mod iam;
 pub(crate) mod layout;
 pub mod limits;
 #[cfg(feature = "batch")]
