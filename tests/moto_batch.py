@@ -25,7 +25,11 @@ batch = boto3.client("batch", **kw)
 try:
     role = iam.get_role(RoleName="batchfan-service")["Role"]["Arn"]
 except iam.exceptions.NoSuchEntityException:
-    role = iam.create_role(RoleName="batchfan-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    try:
+        role = iam.create_role(RoleName="batchfan-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        # Another test's setup on this server created it first.
+        role = iam.get_role(RoleName="batchfan-service")["Role"]["Arn"]
 ce = batch.create_compute_environment(
     computeEnvironmentName=queue + "-ce", type="UNMANAGED", state="ENABLED", serviceRole=role
 )["computeEnvironmentArn"]

@@ -54,7 +54,9 @@ fn docker_batch(home: &std::path::Path) -> Moto {
     });
     let file = home.join("jobdef.json");
     std::fs::write(&file, jobdef.to_string()).unwrap();
-    let out = run(batchfan(&moto, home).args(["register", "--cli-input-json"]).arg(&file));
+    // The moto credentials in the environment are test values: allowed past the lint.
+    let out =
+        run(batchfan(&moto, home).args(["register", "--allow", "plaintext-secret", "--cli-input-json"]).arg(&file));
     assert_eq!(out.status.code(), Some(0));
     moto
 }
@@ -68,6 +70,8 @@ async fn the_worker_image_runs_a_wordcount_array_on_moto_batch_in_docker_mode() 
     let data = dataset_in_bucket(&s3, "image-data", "in/", 21).await;
     let out = run(batchfan().args([
         "submit",
+        "--allow",
+        "plaintext-secret",
         "--job-queue",
         "q-docker",
         "--job-definition",
@@ -104,6 +108,8 @@ async fn a_child_whose_input_changed_fails_with_exit_3_and_redrive_reruns_only_i
     moto.moto_api("/moto-api/state-manager/set-transition", slow);
     let out = run(batchfan().args([
         "submit",
+        "--allow",
+        "plaintext-secret",
         "--job-queue",
         "q-docker",
         "--job-definition",

@@ -68,7 +68,10 @@ async fn scale_run_batch_submits_worker_jobs_that_drain_the_queue_and_exit_when_
     });
     let file = home.path().join("jobdef.json");
     std::fs::write(&file, jobdef.to_string()).unwrap();
-    assert_eq!(run(batchfan().args(["register", "--cli-input-json"]).arg(&file)).status.code(), Some(0));
+    assert_eq!(
+        run(batchfan().args(["register", "--allow", "plaintext-secret", "--cli-input-json"]).arg(&file)).status.code(),
+        Some(0)
+    );
 
     let s3 = moto.s3().await;
     let data = dataset_in_bucket(&s3, "scale-batch", "in/", 31).await;

@@ -22,6 +22,21 @@ pub enum Command {
     Run(RunArgs),
     /// Register an AWS Batch job definition, or reuse the latest ACTIVE revision when identical.
     Register(RegisterArgs),
+    /// Check a job definition (register-job-definition JSON) against AWS security and cost
+    /// practice: exit 1 on errors, 0 with only warnings.
+    ///
+    /// Rules (errors): plaintext-secret, privileged, fargate-no-execution-role,
+    /// ec2-fractional-vcpu. (warnings): image-not-pinned, same-role, no-job-role, writable-root,
+    /// no-log-configuration, no-timeout, no-retry-strategy, spot-without-reclaim-retry. (info):
+    /// arm64-not-used. `register` and `submit` run them too; `--allow RULE` skips one.
+    Lint(LintArgs),
+    /// What a run would cost: chunks from the plan × seconds per chunk × the price of the
+    /// capacity (a built-in table with its date and region, or --prices FILE), beside the
+    /// alternatives (x86_64 or ARM64, on-demand or Spot), Fargate's rounding applied.
+    Estimate(Box<EstimateArgs>),
+    /// Print least-privilege IAM policy documents for the job role and the execution role
+    /// (with their ECS-tasks trust policy), as JSON.
+    IamPolicy(IamPolicyArgs),
     /// Plan, write the manifest to S3 and submit the run as AWS Batch array jobs.
     Submit(Box<SubmitArgs>),
     /// Show a run's progress: chunks committed, failed and pending, and why they failed.
@@ -286,7 +301,111 @@ pub struct WorkersArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The job definition: the JSON of `aws batch register-job-definition --cli-input-json`
+    /// (a path, or file://PATH).
+    #[arg(value_name = "FILE")]
+    pub file: String,
+    #[command(flatten)]
+    pub lint: LintOptionArgs,
+    /// The jobs run on Spot capacity (EC2 Spot or Fargate Spot).
+    #[arg(long)]
+    pub spot: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Capacity an estimate prices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CapacityArg {
+    /// Fargate on-demand.
+    Fargate,
+    /// Fargate Spot.
+    FargateSpot,
+    /// EC2 on-demand.
+    Ec2,
+    /// EC2 Spot.
+    Ec2Spot,
+}
+
+/// CPU architecture an estimate prices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArchArg {
+    /// x86_64.
+    #[value(name = "x86_64")]
+    X86_64,
+    /// ARM64 (Graviton).
+    Arm64,
+}
+
+#[derive(Debug, Args)]
+pub struct EstimateArgs {
+    #[command(flatten)]
+    pub plan: PlanOptionArgs,
+    /// vCPUs per child.
+    #[arg(long)]
+    pub vcpu: f64,
+    /// Memory per child, MiB.
+    #[arg(long)]
+    pub memory: u64,
+    /// Seconds one chunk takes (measure one with `batchfan run --local` on a sample).
+    #[arg(long, value_name = "S")]
+    pub seconds_per_chunk: f64,
+    /// CPU architecture.
+    #[arg(long, value_enum, default_value_t = ArchArg::X86_64)]
+    pub arch: ArchArg,
+    /// Capacity.
+    #[arg(long, value_enum, default_value_t = CapacityArg::Fargate)]
+    pub capacity: CapacityArg,
+    /// A price table of the built-in shape (`--format json` shows it) instead of the built-in one.
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    /// The input location the children read (s3://bucket/prefix/).
+    #[arg(long, value_name = "URI")]
+    pub input: String,
+    /// The output location they write.
+    #[arg(long, value_name = "URI")]
+    pub output: String,
+    /// A manifest kept outside the output.
+    #[arg(long, value_name = "URI")]
+    pub manifest: Option<String>,
+    /// The SQS queue queue workers serve.
+    #[arg(long, value_name = "URL")]
+    pub queue_url: Option<String>,
+    /// A Secrets Manager or SSM parameter ARN the job definition's `secrets` name (repeatable).
+    #[arg(long, value_name = "ARN")]
+    pub secrets: Vec<String>,
+    /// The image, when pulled from ECR: the execution role may pull that repository only.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// The awslogs group [default: /aws/batch/job].
+    #[arg(long)]
+    pub log_group: Option<String>,
+    /// Output format (both are JSON documents; text pretty-prints them).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Lint rules to skip (`register`, `submit`, `lint`).
+#[derive(Debug, Args, Clone)]
+pub struct LintOptionArgs {
+    /// Skip this lint rule (repeatable), e.g. `--allow no-timeout`; `batchfan lint --help` lists them.
+    #[arg(long, value_name = "RULE")]
+    pub allow: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct RegisterArgs {
+    #[command(flatten)]
+    pub lint: LintOptionArgs,
     /// The JSON of `aws batch register-job-definition --cli-input-json` (a path, or file://PATH).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["name", "image"])]
     pub cli_input_json: Option<String>,
@@ -346,6 +465,8 @@ pub struct SubmitArgs {
     pub plan: PlanOptionArgs,
     #[command(flatten)]
     pub out: OutputArgs,
+    #[command(flatten)]
+    pub lint: LintOptionArgs,
     /// Job name [default: the run id]; arrays of a large run get -0, -1, ...
     #[arg(long)]
     pub name: Option<String>,
@@ -388,6 +509,11 @@ pub struct SubmitArgs {
     /// Print the exact requests as JSON; write and send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Price the run first (as `batchfan estimate`, on the queue's capacity and the job
+    /// definition's resources), this many seconds per chunk; printed on stderr (`estimate` in
+    /// the dry run's JSON).
+    #[arg(long, value_name = "SECONDS_PER_CHUNK")]
+    pub estimate: Option<f64>,
     /// Wait for the run to finish (as `batchfan wait`).
     #[arg(long)]
     pub wait: bool,
@@ -420,6 +546,10 @@ pub struct StatusArgs {
     /// Exit 1 when the run has failed children (or dead-lettered chunks), for scripts.
     #[arg(long)]
     pub exit_status: bool,
+    /// AWS Batch runs: children RUNNABLE (since submission) for at least this many seconds are
+    /// shown with AWS's statusReason and what the queue's compute environments say.
+    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    pub stuck_after: f64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -68,8 +68,18 @@ async fn main() -> ExitCode {
     // The command's own diagnostics, the AWS SDK's retries among them, go to stderr only when
     // asked for: `RUST_LOG=debug batchfan ...` (or any tracing filter).
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
-        let _ =
-            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        // The SDK's TRACE events dump request and response bodies: never printed (issue 20).
+        let no_secrets =
+            tracing_subscriber::filter::filter_fn(|m| !batchfan::contract::secret_bearing_log(m.target(), m.level()));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .finish()
+            .with(no_secrets)
+            .try_init();
     }
     // One client for the process, from the standard AWS chain and BATCHFAN_* settings.
     let client = batchfan::Client::from_env().await;
@@ -77,6 +87,9 @@ async fn main() -> ExitCode {
         Command::Plan(args) => plan_cmd::run(&client, args).await,
         Command::Run(args) => run_cmd::run(&client, args).await,
         Command::Register(args) => batch_cmd::register(&client, args).await,
+        Command::Lint(args) => batch_cmd::lint(args),
+        Command::Estimate(args) => plan_cmd::estimate(&client, *args).await,
+        Command::IamPolicy(args) => batch_cmd::iam_policy(args),
         Command::Submit(args) => batch_cmd::submit(&client, *args).await,
         Command::Status(args) => runs_cmd::status(&client, args).await,
         Command::Wait(args) => runs_cmd::wait(&client, args).await,

@@ -21,3 +21,63 @@ pub async fn run(client: &Client, args: PlanArgs) -> batchfan::Result<ExitCode> 
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `batchfan estimate`: the plan's chunk count priced.
+pub async fn estimate(client: &Client, args: crate::cli::EstimateArgs) -> batchfan::Result<ExitCode> {
+    use batchfan::price::{Capacity, CpuArch, EstimateInput, Prices};
+    let prices = match &args.prices {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| batchfan::Error::option("--prices", path.display(), format!("cannot be read: {e}")))?;
+            Prices::parse(&path.display().to_string(), &text)?
+        }
+        None => Prices::builtin()?,
+    };
+    let capacity = match args.capacity {
+        crate::cli::CapacityArg::Fargate => Capacity::Fargate,
+        crate::cli::CapacityArg::FargateSpot => Capacity::FargateSpot,
+        crate::cli::CapacityArg::Ec2 => Capacity::Ec2,
+        crate::cli::CapacityArg::Ec2Spot => Capacity::Ec2Spot,
+    };
+    let arch = match args.arch {
+        crate::cli::ArchArg::X86_64 => CpuArch::X86_64,
+        crate::cli::ArchArg::Arm64 => CpuArch::Arm64,
+    };
+    let mut options = args.plan.options();
+    options.max_chunks = options.max_chunks.max(batchfan::batch::MAX_RUN_CHUNKS);
+    options.validate()?;
+    let input = Location::parse(&args.plan.input)?.absolute()?;
+    let plan = client.plan(&input, &options).await?;
+    let input = EstimateInput {
+        chunks: plan.chunks.len() as u64,
+        seconds_per_chunk: args.seconds_per_chunk,
+        vcpu: args.vcpu,
+        memory_mib: args.memory,
+    };
+    let estimate = batchfan::price::estimate(&prices, input, capacity, arch)?;
+    match args.format {
+        Format::Json => present::print_json(&serde_json::json!({"estimate": estimate, "price_table": prices})),
+        Format::Text => {
+            let c = &estimate.chosen;
+            println!(
+                "{} chunks x {} s = {:.2} task-hours at {} vCPU, {} MiB billed: {:.4} {} ({})",
+                input.chunks,
+                input.seconds_per_chunk,
+                c.task_hours,
+                c.billed_vcpu,
+                c.billed_memory_mib,
+                c.cost,
+                prices.currency,
+                estimate.prices
+            );
+            println!("{:<14} {:<8} {:>10}", "CAPACITY", "ARCH", "COST");
+            for o in &estimate.alternatives {
+                let mark = if o.capacity == c.capacity && o.arch == c.arch { "  <- chosen" } else { "" };
+                let name = serde_json::to_value(o.capacity).ok().and_then(|v| v.as_str().map(str::to_string));
+                let arch = serde_json::to_value(o.arch).ok().and_then(|v| v.as_str().map(str::to_string));
+                println!("{:<14} {:<8} {:>10.4}{mark}", name.unwrap_or_default(), arch.unwrap_or_default(), o.cost);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -459,3 +459,44 @@ pub async fn wait_for(
     print_status(run, &status, format);
     Ok(exit_if(!status.succeeded(&options)))
 }
+
+/// Why a Batch run is not moving, for people: the children RUNNABLE too long with AWS's reason,
+/// the queue's compute environments, and what they say.
+pub fn stuck_text(stuck: &batchfan::batch::StuckReport) -> String {
+    let mut out = format!(
+        "not moving: {} RUNNABLE for {} s or more (since submission), asking for {}\n",
+        count_of(stuck.stuck, "child", "children"),
+        stuck.threshold_seconds,
+        stuck.job
+    );
+    for child in &stuck.examples {
+        out += &format!(
+            "  {}  waiting {} s  {}\n",
+            child.job_id,
+            child.waiting_seconds,
+            child.status_reason.as_deref().unwrap_or("(no statusReason from AWS Batch yet)")
+        );
+    }
+    out += &format!("job queue {}: compute environments\n", stuck.job_queue);
+    for env in &stuck.environments {
+        let max = env.max_vcpus.map_or(String::new(), |m| format!(", maxvCpus {m}"));
+        let desired = env.desired_vcpus.map_or(String::new(), |d| format!(", desiredvCpus {d}"));
+        let types =
+            if env.instance_types.is_empty() { String::new() } else { format!(", {}", env.instance_types.join(" ")) };
+        out += &format!(
+            "  {}  {} {} {} {}{max}{desired}{types}\n",
+            env.name,
+            env.state,
+            env.status,
+            env.kind,
+            env.resources.as_deref().unwrap_or("")
+        );
+    }
+    if stuck.reasons.is_empty() {
+        out += "the environments can run these jobs: they wait for capacity to start (instances launching, other jobs ahead)\n";
+    }
+    for reason in &stuck.reasons {
+        out += &format!("why: {reason}\n");
+    }
+    out
+}

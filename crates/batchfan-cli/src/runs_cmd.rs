@@ -17,7 +17,30 @@ use crate::present;
 pub async fn status(client: &Client, args: StatusArgs) -> Result<ExitCode> {
     let run = client.find_run(&args.run.run).await?;
     let status = run.status().await?;
-    present::print_status(&run, &status, args.format);
+    if !(args.stuck_after.is_finite() && args.stuck_after >= 0.0) {
+        return Err(Error::option("--stuck-after", args.stuck_after, "a number of seconds, 0 or more"));
+    }
+    // Children waiting for capacity: say why they are not moving (issue 18).
+    let stuck = if !status.complete && status.counts.runnable > 0 {
+        run.stuck(Duration::from_secs_f64(args.stuck_after)).await?
+    } else {
+        None
+    };
+    match args.format {
+        Format::Json => {
+            let mut value = present::status_json(&run, &status);
+            if let (Some(map), Some(stuck)) = (value.as_object_mut(), &stuck) {
+                map.insert("stuck".into(), json!(stuck));
+            }
+            present::print_json(&value);
+        }
+        Format::Text => {
+            present::print_status(&run, &status, args.format);
+            if let Some(stuck) = &stuck {
+                print!("{}", present::stuck_text(stuck));
+            }
+        }
+    }
     Ok(present::exit_if(args.exit_status && status.failures() > 0))
 }
 

@@ -13,10 +13,22 @@ pub(crate) fn init() {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(false);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // The SDK's TRACE events dump request and response bodies: never printed.
+    let no_secrets =
+        tracing_subscriber::filter::filter_fn(|m| !batchfan::contract::secret_bearing_log(m.target(), m.level()));
     // An error means a subscriber is already installed: the program's own wins.
     let _ = if std::env::var(batchfan::contract::env::LOG_FORMAT).is_ok_and(|v| v.eq_ignore_ascii_case("json")) {
-        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .finish()
+            .with(no_secrets)
+            .try_init()
     } else {
-        builder.try_init()
+        builder.finish().with(no_secrets).try_init()
     };
 }

@@ -291,6 +291,39 @@ impl Client {
         crate::run::submit_dry_run(&self.inner, spec, options).await
     }
 
+    /// The job definition a submit would use (`NAME`: its newest ACTIVE revision, `NAME:REV`,
+    /// or an ARN), in the `register-job-definition` shape (what [`crate::lint::lint`] checks).
+    pub async fn job_definition(&self, definition: &str) -> Result<crate::batch::JobDefinitionSpec> {
+        let found = crate::batch::describe_definition(&self.inner, definition).await?;
+        Ok(crate::batch::JobDefinitionSpec::from_sdk(&found))
+    }
+
+    /// What a submit of `chunks` chunks taking `seconds_per_chunk` each would cost, priced on
+    /// the queue's capacity (Fargate or EC2, Spot when every usable environment is) and the job
+    /// definition's architecture, vCPU and memory (with the options' overrides).
+    pub async fn estimate_submit(
+        &self,
+        options: &crate::batch::SubmitOptions,
+        chunks: u64,
+        seconds_per_chunk: f64,
+        prices: &crate::price::Prices,
+    ) -> Result<crate::price::Estimate> {
+        let definition = crate::batch::describe_definition(&self.inner, &options.job_definition).await?;
+        let job = crate::batch::job_shape(&definition, options.vcpu, options.memory);
+        let arm64 = definition
+            .container_properties()
+            .and_then(|c| c.runtime_platform())
+            .and_then(|p| p.cpu_architecture())
+            .is_some_and(|a| a.eq_ignore_ascii_case("ARM64"));
+        let environments = crate::batch::queue_environments(&self.inner, &options.job_queue).await?;
+        crate::price::for_submit(prices, chunks, seconds_per_chunk, &job, arm64, &environments)
+    }
+
+    /// The compute environments of a job queue, in the queue's order.
+    pub async fn compute_environments(&self, queue: &str) -> Result<Vec<crate::capacity::ComputeEnvironment>> {
+        crate::batch::queue_environments(&self.inner, queue).await
+    }
+
     /// The live (not finished) worker jobs of a pool run as AWS Batch jobs, newest first.
     pub async fn live_workers(&self, jobs: &crate::batch::WorkerJobs) -> Result<Vec<crate::batch::LiveWorker>> {
         jobs.live_workers(&self.inner).await

@@ -395,3 +395,12 @@ impl View {
         if self.indices.is_empty() { Some(self.first + child) } else { self.indices.get(child as usize).copied() }
     }
 }
+
+/// True for a log event no batchfan program prints, whatever `RUST_LOG` asks: TRACE events of
+/// the AWS SDK and the HTTP stack under it. They dump whole requests and responses (a job
+/// definition's environment values, a session token's signed headers), so a user asking for
+/// `RUST_LOG=trace` would see secrets. DEBUG and above carry no bodies and stay.
+pub fn secret_bearing_log(target: &str, level: &tracing::Level) -> bool {
+    const SDK: [&str; 5] = ["aws_", "hyper", "h2", "rustls", "reqwest"];
+    *level == tracing::Level::TRACE && SDK.iter().any(|p| target.starts_with(p))
+}

@@ -78,15 +78,19 @@
 mod aws;
 #[cfg(feature = "batch")]
 pub mod batch;
+pub mod capacity;
 pub mod claim;
 mod client;
 pub mod codec;
 mod context;
 pub mod contract;
 pub mod error;
+pub mod iam;
 pub mod incremental;
 pub(crate) mod layout;
 pub mod limits;
+#[cfg(feature = "batch")]
+pub mod lint;
 pub mod listing;
 pub mod local;
 pub mod manifest;
@@ -94,6 +98,7 @@ pub mod plan;
 pub mod pool;
 pub(crate) mod preflight;
 pub(crate) mod prepare;
+pub mod price;
 #[cfg(feature = "queue")]
 pub mod queue;
 pub mod records;

@@ -102,6 +102,10 @@ pub struct RunReport {
     pub not_committed: u64,
     /// One entry per chunk, by index.
     pub chunks: Vec<ChunkReport>,
+    /// The cost estimate made before the run started (`submit --estimate`), as
+    /// [`crate::price::Estimate`] serializes it; absent when none was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<serde_json::Value>,
 }
 
 /// The completion markers of a run, read (16 at a time), by chunk index. Markers of other runs
@@ -196,6 +200,7 @@ pub async fn build(
         failed: 0,
         not_committed: 0,
         chunks: Vec::with_capacity(chunk_count as usize),
+        estimate: None,
     };
     for index in 0..chunk_count {
         let mut chunk = ChunkReport {

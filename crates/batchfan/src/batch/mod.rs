@@ -8,6 +8,7 @@
 //! after an unknown outcome the job is looked up by its name first.
 
 mod cancel;
+mod capacity;
 mod jobdef;
 mod record;
 mod redrive;
@@ -22,6 +23,9 @@ use std::time::Duration;
 use aws_sdk_batch::error::{ProvideErrorMetadata, SdkError};
 
 pub(crate) use self::cancel::cancel;
+pub use self::capacity::{StuckChild, StuckReport};
+pub(crate) use self::capacity::{job_shape, queue_environments, stuck};
+pub(crate) use self::jobdef::describe_definition;
 pub(crate) use self::jobdef::register_job_definition;
 pub use self::jobdef::{
     ContainerSpec, EphemeralStorageSpec, FargatePlatformSpec, JobDefinitionSpec, KeyValue, LinuxParametersSpec,

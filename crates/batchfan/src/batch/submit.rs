@@ -57,6 +57,9 @@ pub struct SubmitOptions {
     pub vcpu: Option<f64>,
     /// Memory override (MiB).
     pub memory: Option<u32>,
+    /// The cost estimate made before the submit (`submit --estimate`); the run report carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<crate::price::Estimate>,
 }
 
 impl SubmitOptions {
@@ -193,8 +196,9 @@ pub fn plan_submit(
     })
 }
 
-/// Checks that a job queue exists, is ENABLED and VALID (read-only: DescribeJobQueues).
-async fn check_queue(ctx: &Context, queue: &str) -> Result<()> {
+/// Checks that a job queue exists, is ENABLED and VALID (read-only: DescribeJobQueues), and
+/// returns its compute environments in order.
+async fn check_queue(ctx: &Context, queue: &str) -> Result<Vec<String>> {
     let out =
         super::call(ctx, "DescribeJobQueues", |batch| batch.describe_job_queues().job_queues(queue).send()).await?;
     let rejected = |message: String| Error::BatchRejected { op: "DescribeJobQueues", message, source: None };
@@ -213,7 +217,7 @@ async fn check_queue(ctx: &Context, queue: &str) -> Result<()> {
             "job queue `{queue}` is {state} and {status} ({reason}): jobs sent there would not run; enable it or fix its compute environments"
         )));
     }
-    Ok(())
+    Ok(super::capacity::order_of(found))
 }
 
 /// Everything a submit checks before it writes or sends anything: locations, options, the queue
@@ -245,8 +249,12 @@ pub(crate) async fn check_and_plan(
     plan_submit(options, "bf-check", "s3://check-bucket/m.jsonl", "s3://check-bucket/out/", 2)?;
     // The queue and the job definition must exist and be usable before anything is written:
     // a rejected SubmitJob used to leave its manifest behind.
-    check_queue(ctx, &options.job_queue).await?;
+    let environment_names = check_queue(ctx, &options.job_queue).await?;
     let definition = describe_definition(ctx, &options.job_definition).await?;
+    // A job no compute environment of the queue can ever give stays RUNNABLE forever.
+    let shape = super::capacity::job_shape(&definition, options.vcpu, options.memory);
+    let environments = super::capacity::environments(ctx, &environment_names).await?;
+    crate::capacity::check_fits(&options.job_queue, &shape, &environments)?;
     let mut spec = spec.clone();
     spec.options.max_chunks = MAX_RUN_CHUNKS;
     let planned = plan_run(&ctx.stores, &spec).await?;
@@ -261,6 +269,7 @@ pub(crate) async fn check_and_plan(
             request.check(true)?;
         }
     }
+    super::capacity::check_n_to_n(ctx, &plan.requests).await?;
     Ok((planned, plan))
 }
 

@@ -108,7 +108,12 @@ pub(crate) async fn finish(ctx: &Context, record: &RunRecord, status: &RunStatus
 /// The report of a run from its markers (each committed object's version checked against what
 /// the output holds now) and the failures its executor knows.
 pub(crate) async fn build_report(ctx: &Context, record: &RunRecord, failed: &[ChunkFailure]) -> Result<RunReport> {
-    report::build(&ctx.stores, &record.run_id, &record.output, record.chunk_count, failed).await
+    let mut built = report::build(&ctx.stores, &record.run_id, &record.output, record.chunk_count, failed).await?;
+    #[cfg(feature = "batch")]
+    if let super::RecordDetail::Batch(batch) = &record.detail {
+        built.estimate = batch.options.estimate.as_ref().and_then(|e| serde_json::to_value(e).ok());
+    }
+    Ok(built)
 }
 
 /// Takes the claim on `store` (a run's output) for `run_id`. When a run handed to AWS Batch or

@@ -281,6 +281,27 @@ impl Run {
         Ok(status)
     }
 
+    /// Why an AWS Batch run is not moving: its children RUNNABLE for at least `threshold`
+    /// (since they were submitted: AWS gives no time of entering RUNNABLE) with their
+    /// `statusReason`, and what the job queue's compute environments say (DISABLED or INVALID,
+    /// all vCPUs in use, none that can ever give the job's vCPU or memory). `None` for other
+    /// kinds of run and when no child waits that long.
+    #[cfg(feature = "batch")]
+    pub async fn stuck(&self, threshold: std::time::Duration) -> Result<Option<crate::batch::StuckReport>> {
+        let RecordDetail::Batch(batch) = &self.record.detail else { return Ok(None) };
+        let arrays: Vec<(String, u64)> =
+            batch.arrays.iter().filter(|a| !a.job_id.is_empty()).map(|a| (a.job_id.clone(), a.size)).collect();
+        crate::batch::stuck(
+            &self.ctx,
+            &batch.template,
+            batch.options.vcpu,
+            batch.options.memory,
+            &arrays,
+            threshold.as_secs(),
+        )
+        .await
+    }
+
     /// Waits until the run is complete, polling every `options.interval`; a run seen complete
     /// is finished as by [`Run::status`]. With `options.timeout`, returns the status when it
     /// runs out, not complete. [`RunStatus::succeeded`] says whether the failures are within
