@@ -500,6 +500,7 @@ async fn run_child(shared: &Shared<'_>, index: u64, attempt: u32) -> Result<Opti
         exit_code: status.code(),
         reason,
         log: log_path.display().to_string(),
+        history: Vec::new(),
     }))
 }
 
