@@ -55,6 +55,9 @@ pub mod env {
     pub const PREFETCH: &str = "BATCHFAN_PREFETCH";
     /// `gzip` or `zstd`: children compress their outputs (the key gets `.gz` / `.zst`).
     pub const OUTPUT_COMPRESSION: &str = "BATCHFAN_OUTPUT_COMPRESSION";
+    /// The file a child's output goes to, set by the local runner and the worker pool: the
+    /// marker names it as the attempt's log.
+    pub const LOG_FILE: &str = "BATCHFAN_LOG_FILE";
     /// `json` for JSON log lines (CloudWatch).
     pub const LOG_FORMAT: &str = "BATCHFAN_LOG_FORMAT";
     /// Bytes per ranged GET when a child reads an input (default `8MiB`).
