@@ -322,6 +322,23 @@ pub(crate) fn line_timestamp(line: &str) -> Option<u64> {
     parse_rfc3339(text.get(..text.find(['Z', '"', ' ']).map_or(text.len(), |z| z + 1))?)
 }
 
+/// A time in ms since the epoch as `2026-11-30 10:52:49` (UTC), for listings.
+pub fn utc_timestamp(unix_ms: u64) -> String {
+    let secs = (unix_ms / 1000) as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date of a day count (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
 /// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` in ms since the epoch (UTC only: the harness writes UTC).
 fn parse_rfc3339(text: &str) -> Option<u64> {
     let text = text.strip_suffix('Z')?;
@@ -358,6 +375,13 @@ mod tests {
             Some(1_795_857_060_844)
         );
         assert_eq!(line_timestamp("Traceback (most recent call last):"), None);
+    }
+
+    #[test]
+    fn timestamps_print_as_utc() {
+        assert_eq!(utc_timestamp(0), "1970-01-01 00:00:00");
+        assert_eq!(utc_timestamp(1_795_857_060_844), "2026-11-28 09:11:00");
+        assert_eq!(parse_rfc3339("2024-02-29T23:59:59Z").map(utc_timestamp).as_deref(), Some("2024-02-29 23:59:59"));
     }
 
     #[test]
