@@ -99,6 +99,9 @@ pub(crate) struct Source {
     pub(crate) missing: String,
     /// When the attempt started, for lines without a timestamp of their own.
     pub(crate) started_unix_ms: Option<u64>,
+    /// The log is a worker's, shared by the chunks it served (queue runs): lines naming
+    /// another chunk (`chunk=7`, `"chunk":7`) are left out.
+    pub(crate) shared: bool,
 }
 
 /// A [`LogLocation`] with an order, to key the reader's state.
@@ -174,6 +177,9 @@ impl Reader {
             };
             match read {
                 Ok(mut new) => {
+                    if source.shared {
+                        new.retain(|l| names_chunk(&l.text).is_none_or(|c| c == source.chunk));
+                    }
                     if let Some(since) = self.since_ms {
                         new.retain(|l| l.timestamp_unix_ms.is_none_or(|t| t >= since));
                     }
@@ -197,6 +203,13 @@ impl Reader {
         notices.extend(lines);
         Ok(notices)
     }
+}
+
+/// The chunk a harness log line names in its span (`chunk=7`, text) or fields (`"chunk":7`).
+fn names_chunk(text: &str) -> Option<u64> {
+    let at = text.find(" chunk=").map(|i| i + 7).or_else(|| text.find("\"chunk\":").map(|i| i + 8))?;
+    let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// The complete lines of a log file after `progress.offset`.
@@ -388,5 +401,8 @@ mod tests {
     fn lines_are_prefixed_by_chunk_and_attempt() {
         let line = LogLine { chunk: 42, attempt: 2, timestamp_unix_ms: None, text: "boom".into(), notice: false };
         assert_eq!(line.prefixed(), "[00042/2] boom");
+        assert_eq!(names_chunk(r#"INFO message{id=1}:chunk{run_id="bf-1" chunk=12}: chunk committed"#), Some(12));
+        assert_eq!(names_chunk(r#"{"span":{"chunk":3,"run_id":"bf"}}"#), Some(3));
+        assert_eq!(names_chunk("worker started"), None);
     }
 }

@@ -65,6 +65,7 @@ pub(crate) async fn sources(
                         location: a.log.as_ref().and_then(LocationKey::of),
                         missing: format!("attempt {} has no log stream (the container did not start)", a.attempt),
                         started_unix_ms: a.started_unix_ms,
+                        shared: false,
                     });
                 }
                 if let Some(waiting) = jobs.and_then(|j| j.waiting.clone()) {
@@ -75,6 +76,7 @@ pub(crate) async fn sources(
                         location: None,
                         missing: waiting,
                         started_unix_ms: None,
+                        shared: false,
                     });
                 } else if jobs.is_none_or(|j| j.attempts.is_empty()) {
                     sources.push(Source {
@@ -83,6 +85,7 @@ pub(crate) async fn sources(
                         location: None,
                         missing: "no child of this chunk is known to AWS Batch".into(),
                         started_unix_ms: None,
+                        shared: false,
                     });
                 }
             }
@@ -101,6 +104,7 @@ pub(crate) async fn sources(
                         location: marker.log.as_ref().and_then(LocationKey::of),
                         missing: "its marker names no log (a worker of an earlier release, or one not started by batchfan's pool)".into(),
                         started_unix_ms: marker.started_unix_ms,
+ shared: true,
                     },
                     None => Source {
                         chunk,
@@ -108,6 +112,7 @@ pub(crate) async fn sources(
                         location: None,
                         missing: "not committed: a queue run knows a chunk's log from its marker only; see the workers' own logs".into(),
                         started_unix_ms: None,
+ shared: false,
                     },
                 })
                 .collect()
@@ -136,6 +141,7 @@ fn local_sources(dir: &Path, chunks: &BTreeSet<u64>) -> Vec<Source> {
                 location: Some(LocationKey::File(entry.path().display().to_string())),
                 missing: String::new(),
                 started_unix_ms: None,
+                shared: false,
             })
         })
         .collect();
@@ -150,6 +156,7 @@ fn local_sources(dir: &Path, chunks: &BTreeSet<u64>) -> Vec<Source> {
                 dir.display()
             ),
             started_unix_ms: None,
+            shared: false,
         });
     }
     found.sort();
