@@ -106,12 +106,14 @@ pub(crate) struct Source {
 
 /// A [`LogLocation`] with an order, to key the reader's state.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(not(any(feature = "batch", feature = "queue")), allow(dead_code))]
 pub(crate) enum LocationKey {
     File(String),
     Cloudwatch(String, String),
 }
 
 impl LocationKey {
+    #[cfg_attr(not(any(feature = "batch", feature = "queue")), allow(dead_code))]
     pub(crate) fn of(location: &LogLocation) -> Option<LocationKey> {
         match location {
             LogLocation::File { path } => Some(LocationKey::File(path.clone())),
@@ -126,6 +128,7 @@ struct Progress {
     /// Bytes of a file read (complete lines only).
     offset: u64,
     /// CloudWatch's forward token.
+    #[cfg_attr(not(feature = "cloudwatch-logs"), allow(dead_code))]
     token: Option<String>,
     /// The last timestamp seen, for lines without one.
     last_ms: Option<u64>,

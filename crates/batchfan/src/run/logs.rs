@@ -38,6 +38,7 @@ pub(crate) fn chunks_asked(
 }
 
 /// The logs of every attempt of `chunks` (only `attempt`, when given).
+#[cfg_attr(not(any(feature = "batch", feature = "queue")), allow(unused_variables))]
 pub(crate) async fn sources(
     ctx: &Context,
     record: &RunRecord,
