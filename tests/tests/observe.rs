@@ -258,3 +258,43 @@ async fn queue_run_logs_come_from_the_files_and_cloudwatch_streams_the_markers_n
     assert_eq!(stdout.trim(), "[00001/1] ERROR input changed: re-plan");
     assert!(String::from_utf8_lossy(&out.stderr).contains("[00002/1] log stream `wordcount/default/gone`"));
 }
+
+#[test]
+fn logs_follow_prints_a_running_local_runs_lines_and_ends_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, input, output) = (tmp.path().join("home"), tmp.path().join("in"), tmp.path().join("out"));
+    write_dataset(&input, 46);
+    let fault = bin("fault_worker").display().to_string();
+    let mut running = batchfan(&home)
+        .args(["run", "--local", "--children", "2", "--format", "json", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .args(["--", &fault])
+        .env("FAULT_SLEEP_MS", "1500")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The run's note appears once it is planned and claimed.
+    let notes = home.join("runs");
+    assert!(
+        batchfan_tests::eventually(std::time::Duration::from_secs(60), || std::fs::read_dir(&notes)
+            .is_ok_and(|mut d| d.next().is_some())),
+        "the run was noted"
+    );
+    let run_id = std::fs::read_dir(&notes).unwrap().next().unwrap().unwrap().file_name().into_string().unwrap();
+    let out = run(batchfan(&home).args(["logs", &run_id, "--follow", "--interval", "0.2"]));
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for chunk in [0, 1] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(&format!("[{chunk:05}/1] ")) && l.contains("chunk started")),
+            "{stdout}"
+        );
+    }
+    // --follow ended because the chunks were committed.
+    for chunk in [0, 1] {
+        assert!(output.join(format!("_batchfan/runs/{run_id}/done/{chunk:05}.json")).exists());
+    }
+    assert_eq!(running.wait().unwrap().code(), Some(0));
+}

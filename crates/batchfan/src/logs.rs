@@ -157,8 +157,11 @@ impl Reader {
         for source in sources {
             // A location found later replaces the source without one for the same attempt.
             if source.location.is_some() {
-                self.progress
-                    .retain(|s, _| !(s.chunk == source.chunk && s.attempt == source.attempt && s.location.is_none()));
+                self.progress.retain(|s, _| {
+                    !(s.chunk == source.chunk
+                        && (s.attempt == source.attempt || s.attempt == 0)
+                        && s.location.is_none())
+                });
             } else if self.progress.keys().any(|s| s.chunk == source.chunk && s.attempt == source.attempt) {
                 continue;
             }

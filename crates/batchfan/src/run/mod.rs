@@ -385,12 +385,14 @@ impl Run {
                 on_lines(&lines);
             }
             let Some(interval) = follow else { return Ok(()) };
-            if chunks.iter().all(|c| committed.contains(c)) {
-                return Ok(());
-            }
             let executor = lifecycle::executor_of(&self.ctx, &self.record);
-            if lifecycle::status(&self.ctx, executor.as_ref(), &self.record, false).await?.complete {
-                // One last read: what was written between the read and the status.
+            let all_committed = chunks.iter().all(|c| committed.contains(c));
+            if all_committed || lifecycle::status(&self.ctx, executor.as_ref(), &self.record, false).await?.complete {
+                // One last read after an interval: what a child logs after its commit, before
+                // it exits.
+                if all_committed {
+                    tokio::time::sleep(interval).await;
+                }
                 reader.add(logs::sources(&self.ctx, &self.record, &chunks, options.attempt).await?);
                 let lines = reader.read(&self.ctx).await?;
                 if !lines.is_empty() {
