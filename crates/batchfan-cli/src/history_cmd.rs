@@ -42,13 +42,13 @@ pub async fn runs(client: &Client, args: RunsArgs) -> Result<ExitCode> {
         Format::Json => present::print_json(&runs),
         Format::Text => {
             println!(
-                "{:<24} {:<6} {:<19} {:>9} {:>9} {:>7} {:>8} {:<10} OUTPUT",
+                "{:<26} {:<6} {:<19} {:>9} {:>9} {:>7} {:>8} {:<10} OUTPUT",
                 "RUN", "KIND", "STARTED (UTC)", "DURATION", "COMMITTED", "FAILED", "PENDING", "STATUS"
             );
             for r in &runs {
                 let duration = r.duration_ms.map_or_else(|| "-".to_string(), |ms| human_duration(ms / 1000));
                 println!(
-                    "{:<24} {:<6} {:<19} {:>9} {:>9} {:>7} {:>8} {:<10} {}",
+                    "{:<26} {:<6} {:<19} {:>9} {:>9} {:>7} {:>8} {:<10} {}",
                     r.run_id,
                     r.kind.as_str(),
                     utc_timestamp(r.started_unix_ms),
