@@ -298,3 +298,37 @@ fn logs_follow_prints_a_running_local_runs_lines_and_ends_with_it() {
     }
     assert_eq!(running.wait().unwrap().code(), Some(0));
 }
+
+// A chunk that committed on its second attempt keeps its failed first attempt in the report,
+// also when the report is built again (`status` of the finished run).
+#[test]
+fn a_chunk_committed_after_a_retry_keeps_its_failed_attempt_in_the_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, input, output) = (tmp.path().join("home"), tmp.path().join("in"), tmp.path().join("out"));
+    write_dataset(&input, 47);
+    let fault = bin("fault_worker").display().to_string();
+    let out = run(batchfan(&home)
+        .args(["run", "--local", "--children", "2", "--attempts", "2", "--format", "json", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .args(["--", &fault])
+        .env("FAULT_FAIL_UNTIL_ATTEMPT", "2"));
+    assert_eq!(out.status.code(), Some(0));
+    let run_id = json(&out)["run_id"].as_str().unwrap().to_string();
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(output.join(format!("_batchfan/runs/{run_id}/report.json"))).unwrap())
+            .unwrap();
+    let out = run(batchfan(&home).args(["status", &run_id, "--format", "json"]));
+    let rebuilt = json(&out)["report"].clone();
+    for report in [&written, &rebuilt] {
+        for chunk in report["chunks"].as_array().unwrap() {
+            assert_eq!(chunk["status"], "SUCCEEDED", "{chunk}");
+            let history = chunk["attempt_history"].as_array().unwrap();
+            assert_eq!(history.len(), 2, "{chunk}");
+            assert_eq!((history[0]["attempt"].as_u64(), history[0]["exit_code"].as_i64()), (Some(1), Some(1)));
+            assert!(history[0]["reason"].as_str().unwrap().contains("injected failure on attempt 1"), "{chunk}");
+            assert_eq!((history[1]["attempt"].as_u64(), history[1]["committed"].as_bool()), (Some(2), Some(true)));
+        }
+    }
+}

@@ -187,6 +187,9 @@ pub struct RunSummary {
     /// The run report's URI, once written (`batchfan::report`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<String>,
+    /// Chunks that committed after failed attempts, with those attempts (for the report).
+    #[serde(skip)]
+    pub retried: Vec<ChunkFailure>,
 }
 
 /// Finds `program` like a shell would (a path, or a name on `PATH`), so a typo fails before
@@ -215,7 +218,7 @@ struct Shared<'a> {
     manifest: &'a str,
     options: &'a Children,
     next: AtomicU64,
-    state: Mutex<(StatusCounts, Vec<ChunkFailure>, u64, u64)>,
+    state: Mutex<(StatusCounts, Vec<ChunkFailure>, u64, u64, Vec<ChunkFailure>)>,
     on_event: &'a (dyn Fn(&Event) + Send + Sync),
     /// Set on cancel: start no child or attempt.
     stopping: AtomicBool,
@@ -262,7 +265,7 @@ pub(crate) async fn run_children(
         manifest,
         options,
         next: AtomicU64::new(0),
-        state: Mutex::new((counts, Vec::new(), 0, 0)),
+        state: Mutex::new((counts, Vec::new(), 0, 0, Vec::new())),
         on_event,
         stopping: AtomicBool::new(false),
         running: Mutex::new(HashSet::new()),
@@ -272,7 +275,7 @@ pub(crate) async fn run_children(
     let _ = std::fs::remove_dir_all(&shared.spool);
     sweep_output(header);
     result?;
-    let (counts, mut failed, items, bytes) = shared.state.into_inner().unwrap_or_else(|p| p.into_inner());
+    let (counts, mut failed, items, bytes, retried) = shared.state.into_inner().unwrap_or_else(|p| p.into_inner());
     failed.sort_by_key(|f| f.index);
     Ok(RunSummary {
         run_id: header.run_id.clone(),
@@ -285,6 +288,7 @@ pub(crate) async fn run_children(
         wall_seconds: started.elapsed().as_secs_f64(),
         log_dir: options.log_dir.display().to_string(),
         report: None,
+        retried,
     })
 }
 
@@ -394,7 +398,12 @@ async fn worker(shared: &Shared<'_>) -> Result<()> {
             (shared.on_event)(&Event::Started { index, attempt });
             match run_child(shared, index, attempt).await? {
                 None => {
-                    failure = None;
+                    // The failed attempts before this commit go to the report.
+                    if let Some(mut earlier) = failure.take() {
+                        earlier.history = history.clone();
+                        let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+                        state.4.push(earlier);
+                    }
                     break;
                 }
                 Some(mut f) => {
@@ -584,8 +593,12 @@ pub(crate) async fn observe(
         .filter(|c| c.run_id == run_id && !c.is_stale())
         .and_then(|c| c.pid.map(|pid| format!("{}:{pid}", c.host)));
     let written = crate::report::read(store.as_ref(), run_id).await?;
-    let failed: Vec<ChunkFailure> =
-        if running_in.is_some() { Vec::new() } else { written.map(|r| r.failures()).unwrap_or_default() };
+    // Failed attempts of committed chunks ride along for the report (counts leave them out).
+    let failed: Vec<ChunkFailure> = if running_in.is_some() {
+        Vec::new()
+    } else {
+        written.map(|r| r.failures().into_iter().chain(r.earlier_failures()).collect()).unwrap_or_default()
+    };
     let failed_count = failed.iter().filter(|f| !committed.contains(&f.index)).count() as u64;
     let left = chunk_count.saturating_sub(committed.len() as u64 + failed_count);
     let counts = StatusCounts {

@@ -347,6 +347,28 @@ pub async fn read(store: &dyn Store, run_id: &str) -> Result<Option<RunReport>> 
 }
 
 impl RunReport {
+    /// The failed attempts of chunks that committed later, as [`ChunkFailure`]s carrying their
+    /// history: a report built again from the markers keeps them (a local run's executor
+    /// knows failures only from the report it wrote).
+    pub fn earlier_failures(&self) -> Vec<ChunkFailure> {
+        self.chunks
+            .iter()
+            .filter(|c| c.status == ChunkStatus::Succeeded && c.attempt_history.iter().any(|a| !a.committed))
+            .map(|c| {
+                let failed: Vec<AttemptReport> = c.attempt_history.iter().filter(|a| !a.committed).cloned().collect();
+                let last = failed.last();
+                ChunkFailure {
+                    index: c.index,
+                    attempts: last.map_or(0, |a| a.attempt),
+                    exit_code: last.and_then(|a| a.exit_code),
+                    reason: last.and_then(|a| a.reason.clone()).unwrap_or_default(),
+                    log: last.and_then(|a| a.log.as_ref()).map(|l| l.to_string()).unwrap_or_default(),
+                    history: failed,
+                }
+            })
+            .collect()
+    }
+
     /// The failed chunks, as the executor reported them.
     pub fn failures(&self) -> Vec<ChunkFailure> {
         self.chunks
