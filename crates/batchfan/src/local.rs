@@ -218,7 +218,7 @@ struct Shared<'a> {
     manifest: &'a str,
     options: &'a Children,
     next: AtomicU64,
-    state: Mutex<(StatusCounts, Vec<ChunkFailure>, u64, u64, Vec<ChunkFailure>)>,
+    state: Mutex<Tally>,
     on_event: &'a (dyn Fn(&Event) + Send + Sync),
     /// Set on cancel: start no child or attempt.
     stopping: AtomicBool,
@@ -227,6 +227,10 @@ struct Shared<'a> {
     /// The run's spool folder, handed to every child and removed at the end.
     spool: PathBuf,
 }
+
+/// Counts, failed chunks, items and bytes committed, and the failed attempts of chunks that
+/// committed later.
+type Tally = (StatusCounts, Vec<ChunkFailure>, u64, u64, Vec<ChunkFailure>);
 
 /// Runs every chunk of a manifest as a local process, `parallel` at a time, retrying failures.
 ///
