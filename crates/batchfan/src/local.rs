@@ -187,6 +187,9 @@ pub struct RunSummary {
     /// The run report's URI, once written (`batchfan::report`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<String>,
+    /// Chunks that committed after failed attempts, with those attempts (for the report).
+    #[serde(skip)]
+    pub retried: Vec<ChunkFailure>,
 }
 
 /// Finds `program` like a shell would (a path, or a name on `PATH`), so a typo fails before
@@ -215,7 +218,7 @@ struct Shared<'a> {
     manifest: &'a str,
     options: &'a Children,
     next: AtomicU64,
-    state: Mutex<(StatusCounts, Vec<ChunkFailure>, u64, u64)>,
+    state: Mutex<Tally>,
     on_event: &'a (dyn Fn(&Event) + Send + Sync),
     /// Set on cancel: start no child or attempt.
     stopping: AtomicBool,
@@ -224,6 +227,10 @@ struct Shared<'a> {
     /// The run's spool folder, handed to every child and removed at the end.
     spool: PathBuf,
 }
+
+/// Counts, failed chunks, items and bytes committed, and the failed attempts of chunks that
+/// committed later.
+type Tally = (StatusCounts, Vec<ChunkFailure>, u64, u64, Vec<ChunkFailure>);
 
 /// Runs every chunk of a manifest as a local process, `parallel` at a time, retrying failures.
 ///
@@ -262,7 +269,7 @@ pub(crate) async fn run_children(
         manifest,
         options,
         next: AtomicU64::new(0),
-        state: Mutex::new((counts, Vec::new(), 0, 0)),
+        state: Mutex::new((counts, Vec::new(), 0, 0, Vec::new())),
         on_event,
         stopping: AtomicBool::new(false),
         running: Mutex::new(HashSet::new()),
@@ -272,7 +279,7 @@ pub(crate) async fn run_children(
     let _ = std::fs::remove_dir_all(&shared.spool);
     sweep_output(header);
     result?;
-    let (counts, mut failed, items, bytes) = shared.state.into_inner().unwrap_or_else(|p| p.into_inner());
+    let (counts, mut failed, items, bytes, retried) = shared.state.into_inner().unwrap_or_else(|p| p.into_inner());
     failed.sort_by_key(|f| f.index);
     Ok(RunSummary {
         run_id: header.run_id.clone(),
@@ -285,6 +292,7 @@ pub(crate) async fn run_children(
         wall_seconds: started.elapsed().as_secs_f64(),
         log_dir: options.log_dir.display().to_string(),
         report: None,
+        retried,
     })
 }
 
@@ -381,7 +389,8 @@ async fn worker(shared: &Shared<'_>) -> Result<()> {
             c.runnable -= 1;
             c.running += 1;
         });
-        let mut failure = None;
+        let mut failure: Option<ChunkFailure> = None;
+        let mut history = Vec::new();
         // A redriven or resumed chunk's attempts go on from its earlier ones: every attempt keeps
         // its own log.
         let first = next_attempt(&shared.options.log_dir, index);
@@ -393,13 +402,20 @@ async fn worker(shared: &Shared<'_>) -> Result<()> {
             (shared.on_event)(&Event::Started { index, attempt });
             match run_child(shared, index, attempt).await? {
                 None => {
-                    failure = None;
+                    // The failed attempts before this commit go to the report.
+                    if let Some(mut earlier) = failure.take() {
+                        earlier.history = history.clone();
+                        let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+                        state.4.push(earlier);
+                    }
                     break;
                 }
-                Some(f) => {
+                Some(mut f) => {
                     if attempt < last {
                         (shared.on_event)(&Event::Retrying { index, attempt, reason: f.reason.clone() });
                     }
+                    history.append(&mut f.history);
+                    f.history = history.clone();
                     failure = Some(f);
                 }
             }
@@ -451,9 +467,11 @@ async fn run_child(shared: &Shared<'_>, index: u64, attempt: u32) -> Result<Opti
     let log_path = options.log_dir.join(format!("child-{index:05}.attempt-{attempt}.log"));
     let log = std::fs::File::create(&log_path).map_err(|e| Error::io("creating log", &log_path, e))?;
     let log_err = log.try_clone().map_err(|e| Error::io("opening log", &log_path, e))?;
+    let started = crate::contract::now_ms();
     let mut command = tokio::process::Command::new(&options.program);
     command
         .args(&options.args)
+        .env(env::LOG_FILE, &log_path)
         .env(env::MANIFEST, shared.manifest)
         .env(env::ATTEMPT, attempt.to_string())
         .env(env::SPOOL_DIR, &shared.spool)
@@ -494,12 +512,29 @@ async fn run_child(shared: &Shared<'_>, index: u64, attempt: u32) -> Result<Opti
         (Some(code), _) => last_line(&log_path).unwrap_or_else(|| format!("exit code {code}")),
         _ => "unknown exit status".to_string(),
     };
+    let job_id = if shared.header.chunk_count >= 2 {
+        format!("{}:{index}", shared.header.run_id)
+    } else {
+        shared.header.run_id.clone()
+    };
+    let log = log_path.display().to_string();
+    let attempt_report = crate::status::AttemptReport {
+        attempt,
+        job_id: Some(job_id),
+        started_unix_ms: Some(started),
+        ended_unix_ms: Some(crate::contract::now_ms()),
+        exit_code: status.code(),
+        reason: Some(reason.clone()),
+        log: Some(crate::contract::LogLocation::File { path: log.clone() }),
+        ..Default::default()
+    };
     Ok(Some(ChunkFailure {
         index,
         attempts: attempt,
         exit_code: status.code(),
         reason,
-        log: log_path.display().to_string(),
+        log,
+        history: vec![attempt_report],
     }))
 }
 
@@ -562,8 +597,12 @@ pub(crate) async fn observe(
         .filter(|c| c.run_id == run_id && !c.is_stale())
         .and_then(|c| c.pid.map(|pid| format!("{}:{pid}", c.host)));
     let written = crate::report::read(store.as_ref(), run_id).await?;
-    let failed: Vec<ChunkFailure> =
-        if running_in.is_some() { Vec::new() } else { written.map(|r| r.failures()).unwrap_or_default() };
+    // Failed attempts of committed chunks ride along for the report (counts leave them out).
+    let failed: Vec<ChunkFailure> = if running_in.is_some() {
+        Vec::new()
+    } else {
+        written.map(|r| r.failures().into_iter().chain(r.earlier_failures()).collect()).unwrap_or_default()
+    };
     let failed_count = failed.iter().filter(|f| !committed.contains(&f.index)).count() as u64;
     let left = chunk_count.saturating_sub(committed.len() as u64 + failed_count);
     let counts = StatusCounts {

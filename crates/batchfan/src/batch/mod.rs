@@ -7,6 +7,7 @@
 //! `TooManyRequestsException`) and transient failures. SubmitJob alone is never resent blindly:
 //! after an unknown outcome the job is looked up by its name first.
 
+mod attempts;
 mod cancel;
 mod capacity;
 mod jobdef;
@@ -22,6 +23,8 @@ use std::time::Duration;
 
 use aws_sdk_batch::error::{ProvideErrorMetadata, SdkError};
 
+pub use self::attempts::DEFAULT_LOG_GROUP;
+pub(crate) use self::attempts::{attempt_history, chunk_attempts};
 pub(crate) use self::cancel::cancel;
 pub use self::capacity::{StuckChild, StuckReport};
 pub(crate) use self::capacity::{job_shape, queue_environments, stuck};

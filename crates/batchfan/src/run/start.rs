@@ -85,7 +85,13 @@ pub(crate) async fn run_local(
 async fn finish_local(ctx: &Context, record: &RunRecord, ran: Result<RunSummary>) -> Result<RunSummary> {
     let store = ctx.stores.store(&Location::parse(&record.output)?)?;
     let reported = match &ran {
-        Ok(summary) => match lifecycle::build_report(ctx, record, &summary.failed).await {
+        Ok(summary) => match lifecycle::build_report(
+            ctx,
+            record,
+            &summary.failed.iter().chain(&summary.retried).cloned().collect::<Vec<_>>(),
+        )
+        .await
+        {
             Ok(report) => report.save(&ctx.stores).await.map(Some),
             Err(e) => Err(e),
         },
