@@ -55,11 +55,18 @@ impl DoneItems {
             let bytes = read_all(runs.as_ref(), &key, None, None).await?;
             let record: RunRecord = serde_json::from_slice(&bytes)
                 .map_err(|e| unreadable(&runs_at.join_display(&key), "run record", &e))?;
-            let marker_keys: Vec<String> =
-                match out_store.list(&contract::marker_prefix(&record.run_id)).map_ok(|m| m.key).try_collect().await {
-                    Err(Error::NotFound { .. }) => Vec::new(),
-                    other => other?,
-                };
+            let marker_keys: Vec<String> = match crate::listing::list(
+                out_store.as_ref(),
+                &contract::marker_prefix(&record.run_id),
+                crate::listing::DEFAULT_CONCURRENCY,
+            )
+            .map_ok(|m| m.key)
+            .try_collect()
+            .await
+            {
+                Err(Error::NotFound { .. }) => Vec::new(),
+                other => other?,
+            };
             if marker_keys.is_empty() {
                 continue;
             }

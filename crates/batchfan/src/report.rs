@@ -174,10 +174,14 @@ pub struct RunReport {
 /// are never among them: each run's markers live in its own folder.
 pub async fn read_markers(store: &dyn Store, run_id: &str) -> Result<BTreeMap<u64, Marker>> {
     use futures_util::StreamExt;
-    let listed = match store.list(&crate::contract::marker_prefix(run_id)).try_collect::<Vec<_>>().await {
-        Err(Error::NotFound { .. }) => Vec::new(),
-        other => other?,
-    };
+    let listed =
+        match crate::listing::list(store, &crate::contract::marker_prefix(run_id), crate::listing::DEFAULT_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await
+        {
+            Err(Error::NotFound { .. }) => Vec::new(),
+            other => other?,
+        };
     let read: Vec<Result<Option<(u64, Marker)>>> = futures_util::stream::iter(listed)
         .map(|meta| async move {
             let Some(index) = crate::contract::marker_index(&meta.key) else { return Ok(None) };

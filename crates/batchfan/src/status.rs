@@ -16,7 +16,11 @@ use crate::uri::Location;
 /// is committed, whatever a scheduler reports.
 pub async fn committed_chunks(stores: &StoreRegistry, run_id: &str, output: &str) -> Result<BTreeSet<u64>> {
     let store = stores.store(&Location::parse(output)?)?;
-    let listed = store.list(&contract::marker_prefix(run_id)).try_collect::<Vec<_>>().await;
+    // Runs of hundreds of thousands of chunks: the marker folder listed as key ranges at once.
+    let listed =
+        crate::listing::list(store.as_ref(), &contract::marker_prefix(run_id), crate::listing::DEFAULT_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await;
     let markers = match listed {
         Err(Error::NotFound { .. }) => Vec::new(),
         other => other?,
