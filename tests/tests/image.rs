@@ -1,24 +1,52 @@
-//! The worker image end to end: built FROM scratch by worker-image/build.sh, run by moto's AWS
-//! Batch in Docker mode as the children of one array job, counting words of S3 inputs into S3.
+//! The worker image end to end: built FROM scratch by worker-image/build.sh (the Dockerfile's
+//! `prebuilt` target, from the debug build the tests use), run by moto's AWS Batch in Docker mode
+//! as the children of one array job, and by `docker run` (read-only, signals as PID 1).
+//! Every test is skipped, with one line saying why, where no Docker engine answers.
 
 use std::process::Command;
 
 use batchfan_tests::{
-    Moto, batch_queue, command, dataset_in_bucket, download_prefix, merge_counts, part_bodies, reference_wordcount,
-    run, start_moto,
+    Moto, batch_queue, command, dataset_in_bucket, download_prefix, files, manifest_for, merge_counts, part_bodies,
+    reference_wordcount, run, start_moto, write_dataset,
 };
 
 const TAG: &str = "batchfan-worker:integration";
 
-/// Builds the image once per test binary.
+/// Why no container can run here, if none can.
+fn docker_unavailable() -> Option<String> {
+    match Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output() {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!("`docker info` failed: {}", String::from_utf8_lossy(&out.stderr).trim())),
+        Err(e) => Some(format!("no docker command: {e}")),
+    }
+}
+
+/// True where a Docker engine answers; else says, in one line, that the test is skipped.
+fn docker(test: &str) -> bool {
+    match docker_unavailable() {
+        None => true,
+        Some(why) => {
+            eprintln!("skipped {test}: no Docker engine answers ({why})");
+            false
+        }
+    }
+}
+
+fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Builds the image once per test binary, from the debug build (linked dynamically: its
+/// libraries are copied in), through the same Dockerfile target as a release image.
 fn image() {
     static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let ok = *BUILT.get_or_init(|| {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-        let script = root.join("worker-image/build.sh");
-        run(Command::new("bash").arg(script).args(["--debug", "--no-build", "--tag", TAG])).status.success()
+        let script = repo_root().join("worker-image/build.sh");
+        run(Command::new("bash").arg(script).args(["--debug", "--dynamic", "--no-build", "--tag", TAG]))
+            .status
+            .success()
     });
-    assert!(ok, "the image builds (a Docker engine is required)");
+    assert!(ok, "the image builds");
 }
 
 fn batchfan(moto: &Moto, home: &std::path::Path) -> Command {
@@ -61,6 +89,9 @@ fn docker_batch(home: &std::path::Path) -> Moto {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_worker_image_runs_a_wordcount_array_on_moto_batch_in_docker_mode() {
+    if !docker("the_worker_image_runs_a_wordcount_array_on_moto_batch_in_docker_mode") {
+        return;
+    }
     let home = tempfile::tempdir().unwrap();
     let moto = docker_batch(home.path());
     let batchfan = || batchfan(&moto, home.path());
@@ -94,6 +125,9 @@ async fn the_worker_image_runs_a_wordcount_array_on_moto_batch_in_docker_mode() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_child_whose_input_changed_fails_with_exit_3_and_redrive_reruns_only_its_chunk() {
+    if !docker("a_child_whose_input_changed_fails_with_exit_3_and_redrive_reruns_only_its_chunk") {
+        return;
+    }
     let home = tempfile::tempdir().unwrap();
     let moto = docker_batch(home.path());
     let batchfan = || batchfan(&moto, home.path());
@@ -168,6 +202,9 @@ async fn a_child_whose_input_changed_fails_with_exit_3_and_redrive_reruns_only_i
 // credentials; no AWS_* variables) registers, submits to AWS Batch, waits and reads the outputs.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sdk_pipeline_example_registers_submits_waits_and_reads_the_outputs() {
+    if !docker("the_sdk_pipeline_example_registers_submits_waits_and_reads_the_outputs") {
+        return;
+    }
     let home = tempfile::tempdir().unwrap();
     let moto = docker_batch(home.path());
     let s3 = moto.s3().await;
@@ -194,4 +231,75 @@ async fn the_sdk_pipeline_example_registers_submits_waits_and_reads_the_outputs(
         // stdout is the concatenation of the chunk outputs: together, the reference count.
         assert_eq!(merge_counts([out.stdout.as_slice()]), reference_wordcount(data.path()), "round {round}");
     }
+}
+
+/// Lets the image's user (65534) write under `dir`: the test's folders belong to the test's user.
+fn open_up(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| if p.is_dir() { 0o777 } else { 0o666 };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode(dir))).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.is_symlink() {
+            open_up(&path);
+        } else if !path.is_symlink() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode(&path))).unwrap();
+        }
+    }
+}
+
+/// `docker run` of chunk 0 of a local run's manifest: the input and output folders mounted at
+/// their own paths, as the manifest names them.
+fn docker_run_chunk(name: &str, manifest: &str, input: &std::path::Path, output: &std::path::Path) -> Command {
+    let mut cmd = Command::new("docker");
+    cmd.args(["run", "--name", name, "--network", "none"])
+        .arg("-v")
+        .arg(format!("{0}:{0}:ro", input.display()))
+        .arg("-v")
+        .arg(format!("{0}:{0}", output.display()))
+        .args(["-e", &format!("BATCHFAN_MANIFEST={manifest}"), "-e", "AWS_BATCH_JOB_ARRAY_INDEX=0"]);
+    cmd
+}
+
+/// Removes the container `name` however the test ends.
+struct Container(String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+    }
+}
+
+// Issue 19: `readonlyRootFilesystem: true` with a tmpfs on /tmp (moto does not apply the flag,
+// so `docker run --read-only` runs the child as Batch and ECS would).
+#[test]
+fn a_child_with_a_read_only_root_file_system_and_a_tmpfs_tmp_commits_its_chunk() {
+    if !docker("a_child_with_a_read_only_root_file_system_and_a_tmpfs_tmp_commits_its_chunk") {
+        return;
+    }
+    image();
+    let input = tempfile::tempdir().unwrap();
+    write_dataset(input.path(), 31);
+    let output = tempfile::tempdir().unwrap();
+    let manifest = manifest_for(input.path(), output.path(), 100_000);
+    open_up(input.path());
+    open_up(output.path());
+    let name = format!("batchfan-image-ro-{}", std::process::id());
+    let _container = Container(name.clone());
+    let out = run(docker_run_chunk(&name, &manifest, input.path(), output.path()).args([
+        "--read-only",
+        "--tmpfs",
+        "/tmp:rw,mode=1777",
+        TAG,
+        "wordcount",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "the read-only child committed");
+    // The container ran with a read-only root file system.
+    let inspect = run(Command::new("docker").args(["inspect", "--format", "{{.HostConfig.ReadonlyRootfs}}", &name]));
+    assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), "true");
+    let committed = files(output.path());
+    let part = committed.iter().find(|(k, _)| k == "part-00000").expect("part-00000 committed");
+    assert!(committed.iter().any(|(k, _)| k.contains("_batchfan/runs/") && k.contains("/done/")), "{committed:?}");
+    let body = std::fs::read(&part.1).unwrap();
+    assert_eq!(merge_counts([body.as_slice()]), reference_wordcount(input.path()));
 }
