@@ -4,10 +4,11 @@
 //! Every test is skipped, with one line saying why, where no Docker engine answers.
 
 use std::process::Command;
+use std::time::Duration;
 
 use batchfan_tests::{
-    Moto, batch_queue, command, dataset_in_bucket, download_prefix, files, manifest_for, merge_counts, part_bodies,
-    reference_wordcount, run, start_moto, write_dataset,
+    Moto, batch_queue, command, dataset_in_bucket, download_prefix, eventually, files, manifest_for, merge_counts,
+    part_bodies, reference_wordcount, run, start_moto, write_dataset,
 };
 
 const TAG: &str = "batchfan-worker:integration";
@@ -302,4 +303,103 @@ fn a_child_with_a_read_only_root_file_system_and_a_tmpfs_tmp_commits_its_chunk()
     assert!(committed.iter().any(|(k, _)| k.contains("_batchfan/runs/") && k.contains("/done/")), "{committed:?}");
     let body = std::fs::read(&part.1).unwrap();
     assert_eq!(merge_counts([body.as_slice()]), reference_wordcount(input.path()));
+}
+
+/// The bring-your-own-base example (examples/python-jq): the worker image's worker on a base
+/// with python3 and jq, assembled from this machine's own (nothing can be pulled here).
+const PYTHON_TAG: &str = "batchfan-python-jq:integration";
+
+fn python_image() {
+    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *BUILT.get_or_init(|| {
+        image();
+        let root = repo_root();
+        let base = "batchfan-python-jq-base:integration";
+        // The debug worker is linked dynamically: the base gets its libraries too.
+        let built = run(Command::new("bash")
+            .arg(root.join("examples/python-jq/base.sh"))
+            .args(["--tag", base, "--libs-of"])
+            .arg(batchfan_tests::bin("batchfan-worker")));
+        built.status.success()
+            && run(Command::new("docker")
+                .args(["build", "--quiet", "-t", PYTHON_TAG, "--build-arg"])
+                .arg(format!("WORKER_IMAGE={TAG}"))
+                .arg("--build-arg")
+                .arg(format!("BASE={base}"))
+                .arg(root.join("examples/python-jq")))
+            .status
+            .success()
+    });
+    assert!(ok, "the python-jq example image builds");
+}
+
+/// Zombie processes (state Z) in container `name`, from its own /proc (`docker top` lists only
+/// the processes of the container's cgroup, which an exited process has left).
+fn zombies(name: &str) -> Vec<String> {
+    let scan = "import os\nfor p in filter(str.isdigit, os.listdir('/proc')):\n    try: s = open(f'/proc/{p}/stat').read()\n    except OSError: continue\n    if s.rsplit(')', 1)[1].split()[0] == 'Z': print(p, s.strip())";
+    let out = run(Command::new("docker").args(["exec", name, "python3", "-c", scan]));
+    assert!(out.status.success(), "docker exec: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+// Issue 19: the worker is the container's PID 1. A program exec runs gets the SIGTERM the
+// container was sent (after the drain deadline, as exec documents), and an orphan it leaves
+// behind is reaped (without the init it stays a zombie until the container ends).
+#[test]
+fn as_pid_1_the_worker_passes_sigterm_to_its_program_and_reaps_orphans() {
+    if !docker("as_pid_1_the_worker_passes_sigterm_to_its_program_and_reaps_orphans") {
+        return;
+    }
+    python_image();
+    let input = tempfile::tempdir().unwrap();
+    std::fs::write(input.path().join("a.txt"), "one line\n").unwrap();
+    let output = tempfile::tempdir().unwrap();
+    let manifest = manifest_for(input.path(), output.path(), 100);
+    let signals = tempfile::tempdir().unwrap();
+    open_up(input.path());
+    open_up(output.path());
+    open_up(signals.path());
+    let log = signals.path().join("log");
+    // The program: leaves an orphan that exits 0.2 s later, then sleeps until SIGTERM.
+    let script = r#"
+import os, signal, sys, time
+log = open(sys.argv[1], "a", buffering=1)
+def term(signum, frame):
+    log.write("SIGTERM\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, term)
+if os.fork() == 0:
+    if os.fork() == 0:
+        time.sleep(0.2)
+        log.write("orphan exits\n")
+        os._exit(0)
+    os._exit(0)
+os.wait()
+log.write("ready\n")
+time.sleep(600)
+"#;
+    let name = format!("batchfan-image-pid1-{}", std::process::id());
+    let _container = Container(name.clone());
+    let started = run(docker_run_chunk(&name, &manifest, input.path(), output.path())
+        .arg("-d")
+        .arg("-v")
+        .arg(format!("{0}:{0}", signals.path().display()))
+        .args(["-e", "BATCHFAN_STOP_TIMEOUT=1", PYTHON_TAG, "exec", "--per-chunk", "--", "python3", "-c", script])
+        .arg(&log));
+    assert_eq!(started.status.code(), Some(0), "{}", String::from_utf8_lossy(&started.stderr));
+    let logged = |line: &str| std::fs::read_to_string(&log).unwrap_or_default().lines().any(|l| l == line);
+    assert!(eventually(Duration::from_secs(60), || logged("ready") && logged("orphan exits")), "the program started");
+    assert!(
+        eventually(Duration::from_secs(30), || zombies(&name).is_empty()),
+        "the orphan is reaped: {:?}",
+        zombies(&name)
+    );
+    let top = run(Command::new("docker").args(["top", &name, "-eo", "pid,args"]));
+    assert!(String::from_utf8_lossy(&top.stdout).contains("python3 -c"), "the program still runs");
+
+    assert!(run(Command::new("docker").args(["kill", "--signal", "TERM", &name])).status.success());
+    let waited = run(Command::new("docker").args(["wait", &name]));
+    assert_eq!(String::from_utf8_lossy(&waited.stdout).trim(), "143", "aborted at the drain deadline");
+    let logs = run(Command::new("docker").args(["logs", &name]));
+    assert!(logged("SIGTERM"), "the program got SIGTERM: {}", String::from_utf8_lossy(&logs.stderr));
 }

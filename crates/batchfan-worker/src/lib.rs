@@ -44,6 +44,7 @@
 mod config;
 mod error;
 pub mod exec;
+mod init;
 mod log;
 mod output;
 pub mod queue;
