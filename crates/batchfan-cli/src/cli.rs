@@ -5,10 +5,13 @@ use std::path::PathBuf;
 use batchfan::{Location, PlanOptions, RunSpec};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `batchfan --version`: the version and the commit it was built from (build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("BATCHFAN_COMMIT"), ")");
+
 /// Fan out work over every object under an S3 prefix or local folder: plan it, run it on this
 /// machine, or run it as one AWS Batch array job.
 #[derive(Debug, Parser)]
-#[command(name = "batchfan", version, about)]
+#[command(name = "batchfan", version = VERSION, about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -522,6 +522,7 @@ async fn commit(
         versions,
         skipped,
         committed_unix_ms: contract::now_ms(),
+        worker_version: Some(crate::VERSION.to_string()),
     };
     let body = serde_json::to_vec_pretty(&marker).map_err(|e| WorkerError::Config(e.to_string()))?;
     fence.check().await?;

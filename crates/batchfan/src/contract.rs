@@ -229,6 +229,10 @@ pub struct Marker {
     pub skipped: Vec<SkippedItem>,
     /// When the commit finished (ms since the epoch).
     pub committed_unix_ms: u64,
+    /// The harness that committed: its version and commit (`0.1.0 (commit 1a2b3c4d5e6f)`).
+    /// Absent in markers of earlier releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_version: Option<String>,
 }
 
 /// An item a chunk committed without (its processing failed and its handler skipped it).
