@@ -7,7 +7,23 @@ test binary is killed.
 import os
 import sys
 
+from moto.batch.models import BatchBackend, JobStatus
 from moto.server import ThreadedMotoServer
+
+# AWS terminates an array job's children with it (TerminateJob on the parent); moto stops only
+# the parent, so running children's containers went on: pass the termination on, as AWS does.
+_terminate_job = BatchBackend.terminate_job
+
+
+def terminate_job(self, job_id, reason):
+    _terminate_job(self, job_id, reason)
+    job = self.get_job_by_id(job_id)
+    for child in getattr(job, "_child_jobs", None) or []:
+        if child.status not in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+            child.terminate(reason)
+
+
+BatchBackend.terminate_job = terminate_job
 
 port = int(sys.argv[1])
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

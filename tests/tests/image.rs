@@ -403,3 +403,143 @@ time.sleep(600)
     let logs = run(Command::new("docker").args(["logs", &name]));
     assert!(logged("SIGTERM"), "the program got SIGTERM: {}", String::from_utf8_lossy(&logs.stderr));
 }
+
+/// Registers job definition `name` on `image` running `command` (moto reaches the container on
+/// 127.0.0.1), with `case` in the environment so its containers can be told apart.
+fn register_on(moto: &Moto, home: &std::path::Path, name: &str, image: &str, command: &[&str], case: &str) {
+    let jobdef = serde_json::json!({
+        "jobDefinitionName": name,
+        "type": "container",
+        "platformCapabilities": ["EC2"],
+        "containerProperties": {
+            "image": image,
+            "command": command,
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
+            "environment": [
+                {"name": "AWS_ENDPOINT_URL", "value": moto.endpoint},
+                {"name": "AWS_ACCESS_KEY_ID", "value": "testing"},
+                {"name": "AWS_SECRET_ACCESS_KEY", "value": "testing"},
+                {"name": "AWS_REGION", "value": "us-east-1"},
+                {"name": "AWS_EC2_METADATA_DISABLED", "value": "true"},
+                {"name": "BATCHFAN_TEST_CASE", "value": case}
+            ]
+        },
+        "timeout": {"attemptDurationSeconds": 600}
+    });
+    let file = home.join(format!("{name}.json"));
+    std::fs::write(&file, jobdef.to_string()).unwrap();
+    let out = run(batchfan(moto, home).args(["register", "--cli-input-json"]).arg(&file));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Running containers whose environment holds `BATCHFAN_TEST_CASE=case`, through the Docker API.
+fn running_containers(case: &str) -> Vec<String> {
+    let ids = run(Command::new("docker").args(["ps", "-q", "--no-trunc"]));
+    String::from_utf8_lossy(&ids.stdout)
+        .split_whitespace()
+        .filter(|id| {
+            let env = run(Command::new("docker").args(["inspect", "--format", "{{json .Config.Env}}", id]));
+            String::from_utf8_lossy(&env.stdout).contains(&format!("\"BATCHFAN_TEST_CASE={case}\""))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+// Issue 19: bring your own base image. An exec job on the python-jq example image runs python3
+// and jq as AWS Batch children, one output per input.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exec_job_on_the_bring_your_own_base_image_runs_python_and_jq_as_batch_children() {
+    if !docker("an_exec_job_on_the_bring_your_own_base_image_runs_python_and_jq_as_batch_children") {
+        return;
+    }
+    python_image();
+    let home = tempfile::tempdir().unwrap();
+    let moto = start_moto(&[("MOTO_DOCKER_NETWORK_MODE", "host")]);
+    batch_queue(&moto, "q-byo", true);
+    let job = ["exec", "--suffix", ".json", "--", "python3", "/opt/job/job.py", "{input}", "{output}"];
+    register_on(&moto, home.path(), "python-jq", PYTHON_TAG, &job, "byo");
+    let s3 = moto.s3().await;
+    let data = dataset_in_bucket(&s3, "image-byo", "in/", 24).await;
+    let out = run(batchfan(&moto, home.path()).args([
+        "submit",
+        "--job-queue",
+        "q-byo",
+        "--job-definition",
+        "python-jq",
+        "--input",
+        "s3://image-byo/in/",
+        "--output",
+        "s3://image-byo/out/",
+        "--children",
+        "2",
+        "--wait",
+        "--interval",
+        "0.5",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let objects = download_prefix(&s3, "image-byo", "out/").await;
+    let inputs = files(data.path());
+    assert!(inputs.len() >= 2);
+    for (key, path) in inputs {
+        let body =
+            objects.get(&format!("out/{key}.json")).unwrap_or_else(|| panic!("out/{key}.json: {:?}", objects.keys()));
+        let got: serde_json::Value = serde_json::from_slice(body).unwrap();
+        let text = std::fs::read(path).unwrap();
+        // As Python counts them: newline-ended lines, and a last line without one.
+        let lines =
+            text.iter().filter(|b| **b == b'\n').count() + usize::from(text.last().is_some_and(|b| *b != b'\n'));
+        let words = text.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()).count();
+        assert_eq!(got["lines"], lines, "{key}: {got}");
+        assert_eq!(got["words"], words, "{key}: {got}");
+        assert!(got["python"].as_str().is_some_and(|v| v.starts_with('3')), "{key}: {got}");
+    }
+}
+
+// Issue 19: `batchfan cancel` on a running array stops its containers: none is left running,
+// as the Docker API lists them.
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_of_a_long_running_array_leaves_none_of_its_containers_running() {
+    if !docker("cancel_of_a_long_running_array_leaves_none_of_its_containers_running") {
+        return;
+    }
+    python_image();
+    let home = tempfile::tempdir().unwrap();
+    let moto = start_moto(&[("MOTO_DOCKER_NETWORK_MODE", "host")]);
+    batch_queue(&moto, "q-cancel", true);
+    let case = format!("cancel-{}", std::process::id());
+    let job = ["exec", "--per-chunk", "--", "python3", "-c", "import time; time.sleep(600)"];
+    register_on(&moto, home.path(), "sleeper", PYTHON_TAG, &job, &case);
+    let s3 = moto.s3().await;
+    let _data = dataset_in_bucket(&s3, "image-cancel", "in/", 25).await;
+    let out = run(batchfan(&moto, home.path()).args([
+        "submit",
+        "--job-queue",
+        "q-cancel",
+        "--job-definition",
+        "sleeper",
+        "--input",
+        "s3://image-cancel/in/",
+        "--output",
+        "s3://image-cancel/out/",
+        "--children",
+        "2",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run_id = record["run_id"].as_str().unwrap().to_string();
+    assert!(
+        eventually(Duration::from_secs(120), || running_containers(&case).len() == 2),
+        "both children's containers run: {:?}",
+        running_containers(&case)
+    );
+    let out = run(batchfan(&moto, home.path()).args(["cancel", &run_id]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stopped = eventually(Duration::from_secs(120), || running_containers(&case).is_empty());
+    let left = running_containers(&case);
+    for id in &left {
+        let _ = Command::new("docker").args(["rm", "-f", id]).output();
+    }
+    assert!(stopped, "no container of the run is left running: {left:?}");
+}
