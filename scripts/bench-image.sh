@@ -3,29 +3,33 @@
 # image's size, and a child's cold start: from `docker run` (and from the container's start) to
 # the worker's first GET. The GET goes to a local HTTP server that records when it arrives and
 # answers 404 (the manifest is "missing": the worker then exits), so nothing but start-up is timed.
-#   bash scripts/bench-image.sh [--no-build] [--rounds N]
+#   bash scripts/bench-image.sh [--no-build] [--rounds N] [--debug]
+# --debug measures the test image instead (debug build, linked dynamically, libraries copied in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=1 rounds=7
+build=1 rounds=7 profile=release
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) build=0 ;;
     --rounds) rounds=$2; shift ;;
-    -h | --help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --debug) profile=debug ;;
+    -h | --help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-image.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 tag=batchfan-worker:bench
 flags=(--release --static --tag "$tag")
+[ "$profile" = debug ] && flags=(--debug --dynamic --tag "$tag")
 [ "$build" = 1 ] || flags+=(--no-build)
 bash worker-image/build.sh "${flags[@]}" >/dev/null
 triple=$(rustup target list --installed | grep -m1 -E "^$(uname -m)-unknown-linux-musl$" || echo "$(uname -m)-unknown-linux-gnu")
 unstripped=target/$triple/release/batchfan-worker
-stripped=target/image/release/context/worker-image/rootfs/usr/local/bin/batchfan-worker
+[ "$profile" = debug ] && unstripped=target/debug/batchfan-worker
+stripped=target/image/$profile/context/worker-image/rootfs/usr/local/bin/batchfan-worker
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
-echo "static binary: $(mib "$(stat -c %s "$unstripped")") unstripped, $(mib "$(stat -c %s "$stripped")") stripped ($(file -b "$stripped" | grep -oE 'statically linked|dynamically linked'))"
-echo "debug info: $(mib "$(stat -c %s target/image/release/batchfan-worker.debug)") (target/image/release/batchfan-worker.debug)"
+echo "binary: $(mib "$(stat -c %s "$unstripped")") unstripped, $(mib "$(stat -c %s "$stripped")") stripped ($(file -b "$stripped" | grep -oE 'statically linked|dynamically linked'))"
+echo "debug info: $(mib "$(stat -c %s target/image/$profile/batchfan-worker.debug)") (target/image/$profile/batchfan-worker.debug)"
 echo "image $tag: $(mib "$(docker image inspect --format '{{.Size}}' "$tag")")"
 
 dir=$(mktemp -d)
