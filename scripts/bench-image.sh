@@ -28,7 +28,7 @@ unstripped=target/$triple/release/batchfan-worker
 [ "$profile" = debug ] && unstripped=target/debug/batchfan-worker
 stripped=target/image/$profile/context/worker-image/rootfs/usr/local/bin/batchfan-worker
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
-echo "binary: $(mib "$(stat -c %s "$unstripped")") unstripped, $(mib "$(stat -c %s "$stripped")") stripped ($(file -b "$stripped" | grep -oE 'statically linked|dynamically linked'))"
+echo "binary: $(mib "$(stat -c %s "$unstripped")") unstripped, $(mib "$(stat -c %s "$stripped")") stripped ($(file -b "$stripped" | grep -oE 'static-pie linked|statically linked|dynamically linked'))"
 echo "debug info: $(mib "$(stat -c %s target/image/$profile/batchfan-worker.debug)") (target/image/$profile/batchfan-worker.debug)"
 echo "image $tag: $(mib "$(docker image inspect --format '{{.Size}}' "$tag")")"
 
