@@ -7,6 +7,7 @@ test binary is killed.
 import os
 import sys
 
+from moto.batch.models import BatchBackend, JobStatus
 from moto.server import ThreadedMotoServer
 
 # moto's Batch (Docker mode) writes container output to CloudWatch Logs with fractional
@@ -15,6 +16,21 @@ import moto.batch.models as _batch_models  # noqa: E402
 
 _unix_time_millis = _batch_models.unix_time_millis
 _batch_models.unix_time_millis = lambda dt=None: int(_unix_time_millis(dt))
+
+# AWS terminates an array job's children with it (TerminateJob on the parent); moto stops only
+# the parent, so running children's containers went on: pass the termination on, as AWS does.
+_terminate_job = BatchBackend.terminate_job
+
+
+def terminate_job(self, job_id, reason):
+    _terminate_job(self, job_id, reason)
+    job = self.get_job_by_id(job_id)
+    for child in getattr(job, "_child_jobs", None) or []:
+        if child.status not in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+            child.terminate(reason)
+
+
+BatchBackend.terminate_job = terminate_job
 
 port = int(sys.argv[1])
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -1,24 +1,53 @@
-//! The worker image end to end: built FROM scratch by worker-image/build.sh, run by moto's AWS
-//! Batch in Docker mode as the children of one array job, counting words of S3 inputs into S3.
+//! The worker image end to end: built FROM scratch by worker-image/build.sh (the Dockerfile's
+//! `prebuilt` target, from the debug build the tests use), run by moto's AWS Batch in Docker mode
+//! as the children of one array job, and by `docker run` (read-only, signals as PID 1).
+//! Every test is skipped, with one line saying why, where no Docker engine answers.
 
 use std::process::Command;
+use std::time::Duration;
 
 use batchfan_tests::{
-    Moto, batch_queue, command, dataset_in_bucket, download_prefix, merge_counts, part_bodies, reference_wordcount,
-    run, start_moto,
+    Moto, batch_queue, command, dataset_in_bucket, download_prefix, eventually, files, manifest_for, merge_counts,
+    part_bodies, reference_wordcount, run, start_moto, write_dataset,
 };
 
 const TAG: &str = "batchfan-worker:integration";
 
-/// Builds the image once per test binary.
+/// Why no container can run here, if none can.
+fn docker_unavailable() -> Option<String> {
+    match Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output() {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!("`docker info` failed: {}", String::from_utf8_lossy(&out.stderr).trim())),
+        Err(e) => Some(format!("no docker command: {e}")),
+    }
+}
+
+/// True where a Docker engine answers; else says, in one line, that the test is skipped.
+fn docker(test: &str) -> bool {
+    match docker_unavailable() {
+        None => true,
+        Some(why) => {
+            eprintln!("skipped {test}: no Docker engine answers ({why})");
+            false
+        }
+    }
+}
+
+fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Builds the image once per test binary, from the debug build (linked dynamically: its
+/// libraries are copied in), through the same Dockerfile target as a release image.
 fn image() {
     static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let ok = *BUILT.get_or_init(|| {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-        let script = root.join("worker-image/build.sh");
-        run(Command::new("bash").arg(script).args(["--debug", "--no-build", "--tag", TAG])).status.success()
+        let script = repo_root().join("worker-image/build.sh");
+        run(Command::new("bash").arg(script).args(["--debug", "--dynamic", "--no-build", "--tag", TAG]))
+            .status
+            .success()
     });
-    assert!(ok, "the image builds (a Docker engine is required)");
+    assert!(ok, "the image builds");
 }
 
 fn batchfan(moto: &Moto, home: &std::path::Path) -> Command {
@@ -63,6 +92,9 @@ fn docker_batch(home: &std::path::Path) -> Moto {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_worker_image_runs_a_wordcount_array_on_moto_batch_in_docker_mode() {
+    if !docker("the_worker_image_runs_a_wordcount_array_on_moto_batch_in_docker_mode") {
+        return;
+    }
     let home = tempfile::tempdir().unwrap();
     let moto = docker_batch(home.path());
     let batchfan = || batchfan(&moto, home.path());
@@ -98,6 +130,9 @@ async fn the_worker_image_runs_a_wordcount_array_on_moto_batch_in_docker_mode() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_child_whose_input_changed_fails_with_exit_3_and_redrive_reruns_only_its_chunk() {
+    if !docker("a_child_whose_input_changed_fails_with_exit_3_and_redrive_reruns_only_its_chunk") {
+        return;
+    }
     let home = tempfile::tempdir().unwrap();
     let moto = docker_batch(home.path());
     let batchfan = || batchfan(&moto, home.path());
@@ -174,6 +209,9 @@ async fn a_child_whose_input_changed_fails_with_exit_3_and_redrive_reruns_only_i
 // credentials; no AWS_* variables) registers, submits to AWS Batch, waits and reads the outputs.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sdk_pipeline_example_registers_submits_waits_and_reads_the_outputs() {
+    if !docker("the_sdk_pipeline_example_registers_submits_waits_and_reads_the_outputs") {
+        return;
+    }
     let home = tempfile::tempdir().unwrap();
     let moto = docker_batch(home.path());
     let s3 = moto.s3().await;
@@ -200,4 +238,314 @@ async fn the_sdk_pipeline_example_registers_submits_waits_and_reads_the_outputs(
         // stdout is the concatenation of the chunk outputs: together, the reference count.
         assert_eq!(merge_counts([out.stdout.as_slice()]), reference_wordcount(data.path()), "round {round}");
     }
+}
+
+/// Lets the image's user (65534) write under `dir`: the test's folders belong to the test's user.
+fn open_up(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| if p.is_dir() { 0o777 } else { 0o666 };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode(dir))).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.is_symlink() {
+            open_up(&path);
+        } else if !path.is_symlink() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode(&path))).unwrap();
+        }
+    }
+}
+
+/// `docker run` of chunk 0 of a local run's manifest: the input and output folders mounted at
+/// their own paths, as the manifest names them.
+fn docker_run_chunk(name: &str, manifest: &str, input: &std::path::Path, output: &std::path::Path) -> Command {
+    let mut cmd = Command::new("docker");
+    cmd.args(["run", "--name", name, "--network", "none"])
+        .arg("-v")
+        .arg(format!("{0}:{0}:ro", input.display()))
+        .arg("-v")
+        .arg(format!("{0}:{0}", output.display()))
+        .args(["-e", &format!("BATCHFAN_MANIFEST={manifest}"), "-e", "AWS_BATCH_JOB_ARRAY_INDEX=0"]);
+    cmd
+}
+
+/// Removes the container `name` however the test ends.
+struct Container(String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+    }
+}
+
+// Issue 19: `readonlyRootFilesystem: true` with a tmpfs on /tmp (moto does not apply the flag,
+// so `docker run --read-only` runs the child as Batch and ECS would).
+#[test]
+fn a_child_with_a_read_only_root_file_system_and_a_tmpfs_tmp_commits_its_chunk() {
+    if !docker("a_child_with_a_read_only_root_file_system_and_a_tmpfs_tmp_commits_its_chunk") {
+        return;
+    }
+    image();
+    let input = tempfile::tempdir().unwrap();
+    write_dataset(input.path(), 31);
+    let output = tempfile::tempdir().unwrap();
+    let manifest = manifest_for(input.path(), output.path(), 100_000);
+    open_up(input.path());
+    open_up(output.path());
+    let name = format!("batchfan-image-ro-{}", std::process::id());
+    let _container = Container(name.clone());
+    let out = run(docker_run_chunk(&name, &manifest, input.path(), output.path()).args([
+        "--read-only",
+        "--tmpfs",
+        "/tmp:rw,mode=1777",
+        TAG,
+        "wordcount",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "the read-only child committed");
+    // The container ran with a read-only root file system.
+    let inspect = run(Command::new("docker").args(["inspect", "--format", "{{.HostConfig.ReadonlyRootfs}}", &name]));
+    assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), "true");
+    let committed = files(output.path());
+    let part = committed.iter().find(|(k, _)| k == "part-00000").expect("part-00000 committed");
+    assert!(committed.iter().any(|(k, _)| k.contains("_batchfan/runs/") && k.contains("/done/")), "{committed:?}");
+    let body = std::fs::read(&part.1).unwrap();
+    assert_eq!(merge_counts([body.as_slice()]), reference_wordcount(input.path()));
+}
+
+/// The bring-your-own-base example (examples/python-jq): the worker image's worker on a base
+/// with python3 and jq, assembled from this machine's own (nothing can be pulled here).
+const PYTHON_TAG: &str = "batchfan-python-jq:integration";
+
+fn python_image() {
+    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *BUILT.get_or_init(|| {
+        image();
+        let root = repo_root();
+        let base = "batchfan-python-jq-base:integration";
+        // The debug worker is linked dynamically: the base gets its libraries too.
+        let built = run(Command::new("bash")
+            .arg(root.join("examples/python-jq/base.sh"))
+            .args(["--tag", base, "--libs-of"])
+            .arg(batchfan_tests::bin("batchfan-worker")));
+        built.status.success()
+            && run(Command::new("docker")
+                .args(["build", "--quiet", "-t", PYTHON_TAG, "--build-arg"])
+                .arg(format!("WORKER_IMAGE={TAG}"))
+                .arg("--build-arg")
+                .arg(format!("BASE={base}"))
+                .arg(root.join("examples/python-jq")))
+            .status
+            .success()
+    });
+    assert!(ok, "the python-jq example image builds");
+}
+
+/// Zombie processes (state Z) in container `name`, from its own /proc (`docker top` lists only
+/// the processes of the container's cgroup, which an exited process has left).
+fn zombies(name: &str) -> Vec<String> {
+    let scan = "import os\nfor p in filter(str.isdigit, os.listdir('/proc')):\n    try: s = open(f'/proc/{p}/stat').read()\n    except OSError: continue\n    if s.rsplit(')', 1)[1].split()[0] == 'Z': print(p, s.strip())";
+    let out = run(Command::new("docker").args(["exec", name, "python3", "-c", scan]));
+    assert!(out.status.success(), "docker exec: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+// Issue 19: the worker is the container's PID 1. A program exec runs gets the SIGTERM the
+// container was sent (after the drain deadline, as exec documents), and an orphan it leaves
+// behind is reaped (without the init it stays a zombie until the container ends).
+#[test]
+fn as_pid_1_the_worker_passes_sigterm_to_its_program_and_reaps_orphans() {
+    if !docker("as_pid_1_the_worker_passes_sigterm_to_its_program_and_reaps_orphans") {
+        return;
+    }
+    python_image();
+    let input = tempfile::tempdir().unwrap();
+    std::fs::write(input.path().join("a.txt"), "one line\n").unwrap();
+    let output = tempfile::tempdir().unwrap();
+    let manifest = manifest_for(input.path(), output.path(), 100);
+    let signals = tempfile::tempdir().unwrap();
+    open_up(input.path());
+    open_up(output.path());
+    open_up(signals.path());
+    let log = signals.path().join("log");
+    // The program: leaves an orphan that exits 0.2 s later, then sleeps until SIGTERM.
+    let script = r#"
+import os, signal, sys, time
+log = open(sys.argv[1], "a", buffering=1)
+def term(signum, frame):
+    log.write("SIGTERM\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, term)
+if os.fork() == 0:
+    if os.fork() == 0:
+        time.sleep(0.2)
+        log.write("orphan exits\n")
+        os._exit(0)
+    os._exit(0)
+os.wait()
+log.write("ready\n")
+time.sleep(600)
+"#;
+    let name = format!("batchfan-image-pid1-{}", std::process::id());
+    let _container = Container(name.clone());
+    let started = run(docker_run_chunk(&name, &manifest, input.path(), output.path())
+        .arg("-d")
+        .arg("-v")
+        .arg(format!("{0}:{0}", signals.path().display()))
+        .args(["-e", "BATCHFAN_STOP_TIMEOUT=1", PYTHON_TAG, "exec", "--per-chunk", "--", "python3", "-c", script])
+        .arg(&log));
+    assert_eq!(started.status.code(), Some(0), "{}", String::from_utf8_lossy(&started.stderr));
+    let logged = |line: &str| std::fs::read_to_string(&log).unwrap_or_default().lines().any(|l| l == line);
+    assert!(eventually(Duration::from_secs(60), || logged("ready") && logged("orphan exits")), "the program started");
+    assert!(
+        eventually(Duration::from_secs(30), || zombies(&name).is_empty()),
+        "the orphan is reaped: {:?}",
+        zombies(&name)
+    );
+    let top = run(Command::new("docker").args(["top", &name, "-eo", "pid,args"]));
+    assert!(String::from_utf8_lossy(&top.stdout).contains("python3 -c"), "the program still runs");
+
+    assert!(run(Command::new("docker").args(["kill", "--signal", "TERM", &name])).status.success());
+    let waited = run(Command::new("docker").args(["wait", &name]));
+    assert_eq!(String::from_utf8_lossy(&waited.stdout).trim(), "143", "aborted at the drain deadline");
+    let logs = run(Command::new("docker").args(["logs", &name]));
+    assert!(logged("SIGTERM"), "the program got SIGTERM: {}", String::from_utf8_lossy(&logs.stderr));
+}
+
+/// Registers job definition `name` on `image` running `command` (moto reaches the container on
+/// 127.0.0.1), with `case` in the environment so its containers can be told apart.
+fn register_on(moto: &Moto, home: &std::path::Path, name: &str, image: &str, command: &[&str], case: &str) {
+    let jobdef = serde_json::json!({
+        "jobDefinitionName": name,
+        "type": "container",
+        "platformCapabilities": ["EC2"],
+        "containerProperties": {
+            "image": image,
+            "command": command,
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
+            "environment": [
+                {"name": "AWS_ENDPOINT_URL", "value": moto.endpoint},
+                {"name": "AWS_ACCESS_KEY_ID", "value": "testing"},
+                {"name": "AWS_SECRET_ACCESS_KEY", "value": "testing"},
+                {"name": "AWS_REGION", "value": "us-east-1"},
+                {"name": "AWS_EC2_METADATA_DISABLED", "value": "true"},
+                {"name": "BATCHFAN_TEST_CASE", "value": case}
+            ]
+        },
+        "timeout": {"attemptDurationSeconds": 600}
+    });
+    let file = home.join(format!("{name}.json"));
+    std::fs::write(&file, jobdef.to_string()).unwrap();
+    let out = run(batchfan(moto, home).args(["register", "--cli-input-json"]).arg(&file));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Running containers whose environment holds `BATCHFAN_TEST_CASE=case`, through the Docker API.
+fn running_containers(case: &str) -> Vec<String> {
+    let ids = run(Command::new("docker").args(["ps", "-q", "--no-trunc"]));
+    String::from_utf8_lossy(&ids.stdout)
+        .split_whitespace()
+        .filter(|id| {
+            let env = run(Command::new("docker").args(["inspect", "--format", "{{json .Config.Env}}", id]));
+            String::from_utf8_lossy(&env.stdout).contains(&format!("\"BATCHFAN_TEST_CASE={case}\""))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+// Issue 19: bring your own base image. An exec job on the python-jq example image runs python3
+// and jq as AWS Batch children, one output per input.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exec_job_on_the_bring_your_own_base_image_runs_python_and_jq_as_batch_children() {
+    if !docker("an_exec_job_on_the_bring_your_own_base_image_runs_python_and_jq_as_batch_children") {
+        return;
+    }
+    python_image();
+    let home = tempfile::tempdir().unwrap();
+    let moto = start_moto(&[("MOTO_DOCKER_NETWORK_MODE", "host")]);
+    batch_queue(&moto, "q-byo", true);
+    let job = ["exec", "--suffix", ".json", "--", "python3", "/opt/job/job.py", "{input}", "{output}"];
+    register_on(&moto, home.path(), "python-jq", PYTHON_TAG, &job, "byo");
+    let s3 = moto.s3().await;
+    let data = dataset_in_bucket(&s3, "image-byo", "in/", 24).await;
+    let out = run(batchfan(&moto, home.path()).args([
+        "submit",
+        "--job-queue",
+        "q-byo",
+        "--job-definition",
+        "python-jq",
+        "--input",
+        "s3://image-byo/in/",
+        "--output",
+        "s3://image-byo/out/",
+        "--children",
+        "2",
+        "--wait",
+        "--interval",
+        "0.5",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let objects = download_prefix(&s3, "image-byo", "out/").await;
+    let inputs = files(data.path());
+    assert!(inputs.len() >= 2);
+    for (key, path) in inputs {
+        let body =
+            objects.get(&format!("out/{key}.json")).unwrap_or_else(|| panic!("out/{key}.json: {:?}", objects.keys()));
+        let got: serde_json::Value = serde_json::from_slice(body).unwrap();
+        let text = std::fs::read(path).unwrap();
+        // As Python counts them: newline-ended lines, and a last line without one.
+        let lines =
+            text.iter().filter(|b| **b == b'\n').count() + usize::from(text.last().is_some_and(|b| *b != b'\n'));
+        let words = text.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()).count();
+        assert_eq!(got["lines"], lines, "{key}: {got}");
+        assert_eq!(got["words"], words, "{key}: {got}");
+        assert!(got["python"].as_str().is_some_and(|v| v.starts_with('3')), "{key}: {got}");
+    }
+}
+
+// Issue 19: `batchfan cancel` on a running array stops its containers: none is left running,
+// as the Docker API lists them.
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_of_a_long_running_array_leaves_none_of_its_containers_running() {
+    if !docker("cancel_of_a_long_running_array_leaves_none_of_its_containers_running") {
+        return;
+    }
+    python_image();
+    let home = tempfile::tempdir().unwrap();
+    let moto = start_moto(&[("MOTO_DOCKER_NETWORK_MODE", "host")]);
+    batch_queue(&moto, "q-cancel", true);
+    let case = format!("cancel-{}", std::process::id());
+    let job = ["exec", "--per-chunk", "--", "python3", "-c", "import time; time.sleep(600)"];
+    register_on(&moto, home.path(), "sleeper", PYTHON_TAG, &job, &case);
+    let s3 = moto.s3().await;
+    let _data = dataset_in_bucket(&s3, "image-cancel", "in/", 25).await;
+    let out = run(batchfan(&moto, home.path()).args([
+        "submit",
+        "--job-queue",
+        "q-cancel",
+        "--job-definition",
+        "sleeper",
+        "--input",
+        "s3://image-cancel/in/",
+        "--output",
+        "s3://image-cancel/out/",
+        "--children",
+        "2",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run_id = record["run_id"].as_str().unwrap().to_string();
+    assert!(
+        eventually(Duration::from_secs(120), || running_containers(&case).len() == 2),
+        "both children's containers run: {:?}",
+        running_containers(&case)
+    );
+    let out = run(batchfan(&moto, home.path()).args(["cancel", &run_id]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stopped = eventually(Duration::from_secs(120), || running_containers(&case).is_empty());
+    let left = running_containers(&case);
+    for id in &left {
+        let _ = Command::new("docker").args(["rm", "-f", id]).output();
+    }
+    assert!(stopped, "no container of the run is left running: {left:?}");
 }

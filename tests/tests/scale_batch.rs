@@ -35,8 +35,13 @@ async fn scale_run_batch_submits_worker_jobs_that_drain_the_queue_and_exit_when_
         return;
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let built =
-        run(Command::new("bash").arg(root.join("worker-image/build.sh")).args(["--debug", "--no-build", "--tag", TAG]));
+    let built = run(Command::new("bash").arg(root.join("worker-image/build.sh")).args([
+        "--debug",
+        "--dynamic",
+        "--no-build",
+        "--tag",
+        TAG,
+    ]));
     assert!(built.status.success(), "the worker image builds");
 
     let home = tempfile::tempdir().unwrap();

@@ -17,6 +17,7 @@ use batchfan_worker::exec::{self, ExecOptions};
 use batchfan_worker::{exit, handler_fn};
 
 const USAGE: &str = "usage: batchfan-worker <HANDLER>
+       batchfan-worker --version
 
 Runs one AWS Batch array child (or a `batchfan run --local` child): reads its chunk from
 the manifest in BATCHFAN_MANIFEST, runs the handler, commits OUTPUT/part-NNNNN once.
@@ -81,6 +82,10 @@ async fn serve() -> ExitCode {
                     ExitCode::from(exit::CONFIG as u8)
                 }
             }
+        }
+        ["-V" | "--version"] => {
+            println!("batchfan-worker {}", batchfan_worker::VERSION);
+            ExitCode::SUCCESS
         }
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");

@@ -5,10 +5,13 @@ use std::path::PathBuf;
 use batchfan::{Location, PlanOptions, RunSpec};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `batchfan --version`: the version and the commit it was built from (build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("BATCHFAN_COMMIT"), ")");
+
 /// Fan out work over every object under an S3 prefix or local folder: plan it, run it on this
 /// machine, or run it as one AWS Batch array job.
 #[derive(Debug, Parser)]
-#[command(name = "batchfan", version, about)]
+#[command(name = "batchfan", version = VERSION, about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -21,6 +24,16 @@ pub enum Command {
     /// Plan, write the manifest and run every chunk (with --local: as processes on this machine).
     Run(RunArgs),
     /// Register an AWS Batch job definition, or reuse the latest ACTIVE revision when identical.
+    ///
+    /// The batchfan worker image's ENTRYPOINT is the worker, so a job definition's command is
+    /// the worker's arguments. Examples:
+    ///   batchfan register --cli-input-json worker-image/jobdefs/fargate.json
+    ///   batchfan register --name wordcount --image ACCOUNT.dkr.ecr.REGION.amazonaws.com/batchfan-worker:0.1.0 \
+    ///       --vcpu 1 --memory 2048 --command wordcount
+    ///   batchfan register --name to-json --image ACCOUNT.dkr.ecr.REGION.amazonaws.com/python-jq-worker:1 \
+    ///       --vcpu 1 --memory 2048 --command exec --command=-- --command python3 \
+    ///       --command /opt/job/job.py --command '{input}' --command '{output}'
+    #[command(verbatim_doc_comment)]
     Register(RegisterArgs),
     /// Check a job definition (register-job-definition JSON) against AWS security and cost
     /// practice: exit 1 on errors, 0 with only warnings.
@@ -435,7 +448,9 @@ pub struct RegisterArgs {
     /// Short form: the role the agent uses (pull image, logs, secrets); needed on Fargate.
     #[arg(long, value_name = "ARN")]
     pub execution_role: Option<String>,
-    /// Short form: the command, e.g. `--command batchfan-worker --command wordcount`.
+    /// Short form: the container's command, one argument per flag; the batchfan worker image
+    /// hands it to its ENTRYPOINT (the worker): `--command wordcount`, or `--command exec
+    /// --command=-- --command jq ...`. An image without that ENTRYPOINT names the program first.
     #[arg(long, value_name = "ARG")]
     pub command: Vec<String>,
     /// Output format.

@@ -600,7 +600,14 @@ fn spawn_held(mut cmd: tokio::process::Command) -> std::io::Result<(tokio::proce
     // SAFETY: getpid(2) cannot fail.
     let parent = unsafe { libc::getpid() };
     // SAFETY: the closure runs between fork and exec and calls only async-signal-safe functions.
-    unsafe { cmd.pre_exec(move || batchfan::local::die_with_parent(parent)) };
+    // The program starts with no signal blocked: the worker's threads hold SIGTERM (see
+    // `hold_sigterm`), a mask that would survive exec and keep the drain's SIGTERM from it.
+    unsafe {
+        cmd.pre_exec(move || {
+            batchfan::local::die_with_parent(parent)?;
+            crate::init::clear_signal_mask()
+        })
+    };
     let runtime = tokio::runtime::Handle::current();
     let (spawned_tx, spawned_rx) = std::sync::mpsc::sync_channel(1);
     let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();

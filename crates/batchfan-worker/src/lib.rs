@@ -44,6 +44,7 @@
 mod config;
 mod error;
 pub mod exec;
+mod init;
 mod log;
 mod output;
 pub mod queue;
@@ -61,3 +62,8 @@ pub use runtime::{Chunk, Handler, HandlerFn, Outcome, handler_fn, run, run_with}
 pub use stop::hold_sigterm;
 /// The `tracing` crate the harness logs through, for handlers' own events.
 pub use tracing;
+
+/// This harness's version and the commit it was built from (`0.1.0 (commit 1a2b3c4d5e6f)`), as
+/// `batchfan-worker --version` prints it, the worker logs it when it starts and completion
+/// markers record it (`worker_version`), so a fleet running mixed versions can be told apart.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("BATCHFAN_COMMIT"), ")");

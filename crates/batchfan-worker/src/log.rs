@@ -5,6 +5,7 @@ use tracing_subscriber::EnvFilter;
 /// Installs the worker's subscriber unless the program installed its own: one line per event on
 /// stderr, JSON when `BATCHFAN_LOG_FORMAT=json` (CloudWatch), filtered by `RUST_LOG` (default:
 /// `info`, and `warn` for the AWS SDK). Events inside a chunk carry its run id, index and attempt.
+/// The first line names the harness's version.
 pub(crate) fn init() {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,aws_smithy_runtime=warn,aws_config=warn,aws_sdk_s3=warn"));
@@ -31,4 +32,5 @@ pub(crate) fn init() {
     } else {
         builder.finish().with(no_secrets).try_init()
     };
+    tracing::info!(version = crate::VERSION, "batchfan worker starting");
 }

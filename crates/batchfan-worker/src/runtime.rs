@@ -543,6 +543,7 @@ async fn commit(
             .ok()
             .filter(|p| !p.is_empty())
             .map(|path| contract::LogLocation::File { path }),
+        worker_version: Some(crate::VERSION.to_string()),
     };
     let body = serde_json::to_vec_pretty(&marker).map_err(|e| WorkerError::Config(e.to_string()))?;
     fence.check().await?;

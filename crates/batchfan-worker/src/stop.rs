@@ -81,6 +81,10 @@ pub(crate) fn on_sigterm(stop_timeout: Duration) -> std::io::Result<StopSignal> 
 /// by signal 15 with no log line. Processes the worker starts do not inherit the hold (the
 /// standard library clears the signal mask of every child it spawns).
 ///
+/// As a container's PID 1 (the image's ENTRYPOINT) it first forks: the parent stays an init that
+/// passes signals on to the worker and reaps every orphan, so the programs `exec` runs get their
+/// signals and leave no zombies (`BATCHFAN_NO_INIT=1` turns that off).
+///
 /// ```no_run
 /// use batchfan_worker::{BoxError, Chunk, exit, handler_fn};
 ///
@@ -96,6 +100,7 @@ pub(crate) fn on_sigterm(stop_timeout: Duration) -> std::io::Result<StopSignal> 
 /// }
 /// ```
 pub fn hold_sigterm() {
+    crate::init::become_init_if_pid_1();
     sigterm_mask(libc::SIG_BLOCK);
 }
 

@@ -254,6 +254,10 @@ pub struct Marker {
     /// Where the attempt's log is, as far as the worker knows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<LogLocation>,
+    /// The harness that committed: its version and commit (`0.1.0 (commit 1a2b3c4d5e6f)`).
+    /// Absent in markers of earlier releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_version: Option<String>,
 }
 
 /// Where an attempt's log is.
