@@ -37,6 +37,9 @@ pub enum Command {
     Outputs(OutputsArgs),
     /// Stream everything a run committed to stdout, in chunk order (a gather step is one pipe).
     Cat(CatArgs),
+    /// A run's report: per chunk its status, attempts, exit code and reason; with --html, a
+    /// self-contained page with a timeline, distributions, stragglers and failures.
+    Report(ReportArgs),
     /// Plan, write the manifest and send one SQS message per chunk, for queue workers.
     Enqueue(Box<EnqueueArgs>),
     /// Run N queue workers on this machine: restarted when they crash, drained on Ctrl-C/SIGTERM.
@@ -467,6 +470,20 @@ pub struct CatArgs {
     /// Decompress outputs committed compressed (`.gz`, `.zst`, ...) as they stream.
     #[arg(long)]
     pub decompress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub run: RunArg,
+    /// Write the HTML report to FILE (a local path or s3://bucket/key): one file that fetches
+    /// nothing, to open from disk or a presigned URL. A finished run also has it beside its
+    /// report.json, at OUTPUT/_batchfan/runs/RUN/report.html.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<String>,
+    /// Output format (json: the report).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

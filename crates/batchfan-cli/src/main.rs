@@ -84,6 +84,7 @@ async fn main() -> ExitCode {
         Command::Redrive(args) => runs_cmd::redrive(&client, args).await,
         Command::Outputs(args) => runs_cmd::outputs(&client, args).await,
         Command::Cat(args) => runs_cmd::cat(&client, args).await,
+        Command::Report(args) => runs_cmd::report(&client, args).await,
         Command::Enqueue(args) => queue_cmd::enqueue(&client, *args).await,
         Command::Workers(args) => queue_cmd::workers(&client, args).await,
         Command::Scale(command) => return scale_cmd::run(&client, command).await,

@@ -343,6 +343,20 @@ impl Run {
         }
     }
 
+    /// Writes the run's HTML report (see [`crate::report_html`]) to `to`, a local path or
+    /// `s3://bucket/key`; returns the report it shows: the one the finished run wrote (it keeps
+    /// what the executor knew of each attempt), else [`Run::report`].
+    #[cfg(feature = "html")]
+    pub async fn write_html_report(&self, to: &str) -> Result<RunReport> {
+        let output = self.ctx.stores.store(&crate::uri::Location::parse(&self.record.output)?)?;
+        let report = match crate::report::read(output.as_ref(), &self.record.run_id).await? {
+            Some(written) => written,
+            None => self.report().await?,
+        };
+        crate::report_html::write_to(&self.ctx.stores, &self.record, &report, to).await?;
+        Ok(report)
+    }
+
     /// What the run committed, in chunk order: every object each chunk's marker lists (the
     /// `part-NNNNN` output, with its compression suffix, and exec's mirrored outputs), each as
     /// the marker recorded it. Chunks whose outputs changed since their commit are left out.

@@ -86,7 +86,7 @@ async fn finish_local(ctx: &Context, record: &RunRecord, ran: Result<RunSummary>
     let store = ctx.stores.store(&Location::parse(&record.output)?)?;
     let reported = match &ran {
         Ok(summary) => match lifecycle::build_report(ctx, record, &summary.failed).await {
-            Ok(report) => report.save(&ctx.stores).await.map(Some),
+            Ok(report) => lifecycle::save_report(ctx, record, &report).await.map(Some),
             Err(e) => Err(e),
         },
         Err(_) => Ok(None),
