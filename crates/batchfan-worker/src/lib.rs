@@ -49,6 +49,7 @@ mod output;
 pub mod queue;
 mod runtime;
 mod stop;
+mod usage;
 
 pub use batchfan::Client;
 pub use batchfan::contract::Item;

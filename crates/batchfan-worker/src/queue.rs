@@ -252,6 +252,9 @@ impl<H: Handler> Chunks<H> {
             read: config.read,
             compression: config.output_compression,
             prefetch: config.prefetch,
+            message_id: Some(message.id().to_string()),
+            started_unix_ms: batchfan::contract::now_ms(),
+            usage_base: Some(crate::usage::now()),
         };
         match run_chunk(client, &manifest, &job, &self.handler, &message.stop).await {
             Ok(_) => Ok(()),

@@ -242,6 +242,7 @@ pub async fn run<H: Handler>(handler: H) -> ExitCode {
     // The SIGTERM handler comes first: a SIGTERM before it would kill the process with no log
     // line and no exit code of ours.
     let stop = stop::on_sigterm(stop::timeout_from_env());
+    crate::usage::process_started_ms();
     log::init();
     if std::env::var_os(contract::env::QUEUE_URL).is_some() {
         return crate::queue::serve_chunks(handler, stop).await;
@@ -289,6 +290,13 @@ pub(crate) struct Job {
     pub(crate) read: ReadOptions,
     pub(crate) compression: Option<crate::output::Compression>,
     pub(crate) prefetch: bool,
+    /// The SQS message id, in queue mode (`job_id` is the same there).
+    pub(crate) message_id: Option<String>,
+    /// When the attempt started (ms since the epoch).
+    pub(crate) started_unix_ms: u64,
+    /// Usage before the attempt, in queue mode (a worker serves many); `None`: count from the
+    /// process start (an array child serves one chunk).
+    pub(crate) usage_base: Option<crate::usage::Usage>,
 }
 
 impl From<&Config> for Job {
@@ -301,6 +309,9 @@ impl From<&Config> for Job {
             read: c.read,
             compression: c.output_compression,
             prefetch: c.prefetch,
+            message_id: None,
+            started_unix_ms: crate::usage::process_started_ms(),
+            usage_base: None,
         }
     }
 }
@@ -508,6 +519,7 @@ async fn commit(
         }
         key
     };
+    let usage = job.usage_base.map_or_else(crate::usage::now, |base| crate::usage::now().since(base));
     let marker = Marker {
         batchfan_marker: MARKER_VERSION,
         run_id: header.run_id.clone(),
@@ -522,6 +534,15 @@ async fn commit(
         versions,
         skipped,
         committed_unix_ms: contract::now_ms(),
+        started_unix_ms: Some(job.started_unix_ms),
+        cpu_user_ms: Some(usage.user_ms),
+        cpu_system_ms: Some(usage.system_ms),
+        peak_rss_bytes: Some(usage.peak_rss_bytes).filter(|&b| b > 0),
+        message_id: job.message_id.clone(),
+        log: std::env::var(contract::env::LOG_FILE)
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(|path| contract::LogLocation::File { path }),
     };
     let body = serde_json::to_vec_pretty(&marker).map_err(|e| WorkerError::Config(e.to_string()))?;
     fence.check().await?;

@@ -21,6 +21,10 @@ pub fn default_retry_config() -> RetryConfig {
         .with_max_backoff(Duration::from_secs(10))
 }
 
+/// CloudWatch Logs reads per second of one client: under DescribeLogStreams' 5 per second
+/// per account, which GetLogEvents (25) shares the limiter with.
+pub(crate) const LOGS_RPS: f64 = 4.0;
+
 /// The AWS clients of one batchfan client, and what paces their requests.
 pub(crate) struct Aws {
     clients: tokio::sync::OnceCell<Clients>,
@@ -33,6 +37,10 @@ pub(crate) struct Aws {
     pub(crate) batch_limiter: RateLimiter,
     #[cfg_attr(not(feature = "queue"), allow(dead_code))]
     pub(crate) sqs_limiter: RateLimiter,
+    /// CloudWatch Logs reads (GetLogEvents allows 25 per second per account and region,
+    /// DescribeLogStreams 5): one limiter for both.
+    #[cfg_attr(not(feature = "cloudwatch-logs"), allow(dead_code))]
+    pub(crate) logs_limiter: RateLimiter,
     pub(crate) batch_requests: Arc<AtomicU64>,
     pub(crate) sqs_requests: Arc<AtomicU64>,
 }
@@ -45,6 +53,8 @@ struct Clients {
     batch: aws_sdk_batch::Client,
     #[cfg(feature = "queue")]
     sqs: aws_sdk_sqs::Client,
+    #[cfg(feature = "cloudwatch-logs")]
+    logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 /// How an [`Aws`] is made.
@@ -67,6 +77,7 @@ impl Aws {
             force_path_style: settings.force_path_style,
             batch_limiter: RateLimiter::new(settings.batch_rps),
             sqs_limiter: RateLimiter::new(settings.sqs_rps),
+            logs_limiter: RateLimiter::new(LOGS_RPS),
             batch_requests: Arc::new(AtomicU64::new(0)),
             sqs_requests: Arc::new(AtomicU64::new(0)),
         }
@@ -101,6 +112,10 @@ impl Aws {
                             .interceptor(CountRequests(self.batch_requests.clone()))
                             .build(),
                     ),
+                    #[cfg(feature = "cloudwatch-logs")]
+                    logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                        aws_sdk_cloudwatchlogs::config::Builder::from(config).retry_config(retry.clone()).build(),
+                    ),
                     #[cfg(feature = "queue")]
                     sqs: aws_sdk_sqs::Client::from_conf(
                         aws_sdk_sqs::config::Builder::from(config)
@@ -134,6 +149,18 @@ impl Aws {
     #[cfg(feature = "queue")]
     pub(crate) async fn sqs(&self) -> &aws_sdk_sqs::Client {
         &self.clients().await.sqs
+    }
+
+    /// The CloudWatch Logs client (its calls go through [`Aws::logs_slot`] first).
+    #[cfg(feature = "cloudwatch-logs")]
+    pub(crate) async fn logs(&self) -> &aws_sdk_cloudwatchlogs::Client {
+        &self.clients().await.logs
+    }
+
+    /// Waits for the next slot of the CloudWatch Logs rate limiter.
+    #[cfg(feature = "cloudwatch-logs")]
+    pub(crate) async fn logs_slot(&self) {
+        self.logs_limiter.acquire().await;
     }
 
     /// Waits for the next slot of the AWS Batch rate limiter.

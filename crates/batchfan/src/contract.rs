@@ -55,6 +55,9 @@ pub mod env {
     pub const PREFETCH: &str = "BATCHFAN_PREFETCH";
     /// `gzip` or `zstd`: children compress their outputs (the key gets `.gz` / `.zst`).
     pub const OUTPUT_COMPRESSION: &str = "BATCHFAN_OUTPUT_COMPRESSION";
+    /// The file a child's output goes to, set by the local runner and the worker pool: the
+    /// marker names it as the attempt's log.
+    pub const LOG_FILE: &str = "BATCHFAN_LOG_FILE";
     /// `json` for JSON log lines (CloudWatch).
     pub const LOG_FORMAT: &str = "BATCHFAN_LOG_FORMAT";
     /// Bytes per ranged GET when a child reads an input (default `8MiB`).
@@ -123,7 +126,9 @@ pub const FORMAT_NAME: &str = "batchfan-manifest";
 pub const RUN_RECORD_VERSION: u32 = 1;
 /// The run record's file name, next to the manifest.
 pub const RUN_RECORD_NAME: &str = "run.json";
-/// The completion marker format version (`batchfan_marker`).
+/// The completion marker format version (`batchfan_marker`). Fields added with a serde default
+/// (absent in older markers, ignored by older readers) keep the version; a change an older
+/// reader would misread raises it.
 pub const MARKER_VERSION: u32 = 1;
 /// The queue message format version (`batchfan_message`).
 pub const MESSAGE_VERSION: u32 = 1;
@@ -229,6 +234,54 @@ pub struct Marker {
     pub skipped: Vec<SkippedItem>,
     /// When the commit finished (ms since the epoch).
     pub committed_unix_ms: u64,
+    /// When the attempt started: the worker's start (ms since the epoch). Absent in markers of
+    /// earlier releases, like every figure below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_ms: Option<u64>,
+    /// CPU time in user mode up to the commit: the worker and every program it ran and waited
+    /// for (`getrusage` of the process and its children).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_user_ms: Option<u64>,
+    /// CPU time in the kernel, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_system_ms: Option<u64>,
+    /// Peak resident set size: the worker's, or its largest program's, whichever is larger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
+    /// The SQS message id, for a chunk of a queue run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// Where the attempt's log is, as far as the worker knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogLocation>,
+}
+
+/// Where an attempt's log is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LogLocation {
+    /// A file on the machine that ran the attempt (local runs).
+    File {
+        /// Its path.
+        path: String,
+    },
+    /// A CloudWatch Logs stream (AWS Batch's `awslogs` driver).
+    Cloudwatch {
+        /// The log group (`/aws/batch/job` unless the job definition says otherwise).
+        group: String,
+        /// The stream (`JOBDEF/default/TASK` for AWS Batch).
+        stream: String,
+    },
+}
+
+impl std::fmt::Display for LogLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogLocation::File { path } => f.write_str(path),
+            LogLocation::Cloudwatch { group, stream } => write!(f, "cloudwatch:{group}:{stream}"),
+        }
+    }
 }
 
 /// An item a chunk committed without (its processing failed and its handler skipped it).

@@ -381,7 +381,8 @@ async fn worker(shared: &Shared<'_>) -> Result<()> {
             c.runnable -= 1;
             c.running += 1;
         });
-        let mut failure = None;
+        let mut failure: Option<ChunkFailure> = None;
+        let mut history = Vec::new();
         // A redriven or resumed chunk's attempts go on from its earlier ones: every attempt keeps
         // its own log.
         let first = next_attempt(&shared.options.log_dir, index);
@@ -396,10 +397,12 @@ async fn worker(shared: &Shared<'_>) -> Result<()> {
                     failure = None;
                     break;
                 }
-                Some(f) => {
+                Some(mut f) => {
                     if attempt < last {
                         (shared.on_event)(&Event::Retrying { index, attempt, reason: f.reason.clone() });
                     }
+                    history.append(&mut f.history);
+                    f.history = history.clone();
                     failure = Some(f);
                 }
             }
@@ -451,9 +454,11 @@ async fn run_child(shared: &Shared<'_>, index: u64, attempt: u32) -> Result<Opti
     let log_path = options.log_dir.join(format!("child-{index:05}.attempt-{attempt}.log"));
     let log = std::fs::File::create(&log_path).map_err(|e| Error::io("creating log", &log_path, e))?;
     let log_err = log.try_clone().map_err(|e| Error::io("opening log", &log_path, e))?;
+    let started = crate::contract::now_ms();
     let mut command = tokio::process::Command::new(&options.program);
     command
         .args(&options.args)
+        .env(env::LOG_FILE, &log_path)
         .env(env::MANIFEST, shared.manifest)
         .env(env::ATTEMPT, attempt.to_string())
         .env(env::SPOOL_DIR, &shared.spool)
@@ -494,12 +499,29 @@ async fn run_child(shared: &Shared<'_>, index: u64, attempt: u32) -> Result<Opti
         (Some(code), _) => last_line(&log_path).unwrap_or_else(|| format!("exit code {code}")),
         _ => "unknown exit status".to_string(),
     };
+    let job_id = if shared.header.chunk_count >= 2 {
+        format!("{}:{index}", shared.header.run_id)
+    } else {
+        shared.header.run_id.clone()
+    };
+    let log = log_path.display().to_string();
+    let attempt_report = crate::status::AttemptReport {
+        attempt,
+        job_id: Some(job_id),
+        started_unix_ms: Some(started),
+        ended_unix_ms: Some(crate::contract::now_ms()),
+        exit_code: status.code(),
+        reason: Some(reason.clone()),
+        log: Some(crate::contract::LogLocation::File { path: log.clone() }),
+        ..Default::default()
+    };
     Ok(Some(ChunkFailure {
         index,
         attempts: attempt,
         exit_code: status.code(),
         reason,
-        log: log_path.display().to_string(),
+        log,
+        history: vec![attempt_report],
     }))
 }
 

@@ -158,6 +158,7 @@ impl Pool {
             .env_remove(env::ARRAY_INDEX)
             .env_remove(env::JOB_ID)
             .stdin(Stdio::null())
+            .env(crate::contract::env::LOG_FILE, &log_path)
             .stdout(log)
             .stderr(log_err)
             .process_group(0)

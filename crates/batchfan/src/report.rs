@@ -83,7 +83,69 @@ pub struct ChunkReport {
     /// Items the chunk committed without (skipped by their handler), with why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<crate::contract::SkippedItem>,
+    /// When the last (or committing) attempt started (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_ms: Option<u64>,
+    /// When it ended: the commit, or the end of the failed attempt (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_unix_ms: Option<u64>,
+    /// Items processed by the committing attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<u64>,
+    /// Input bytes read by the committing attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_in: Option<u64>,
+    /// CPU time in user mode of the committing attempt, its worker and the programs it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_user_ms: Option<u64>,
+    /// CPU time in the kernel, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_system_ms: Option<u64>,
+    /// Peak resident set size of the worker or of its largest program, whichever is larger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
+    /// The AWS Batch job id (`parent:index`) or SQS message id of the last attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// Every attempt known, oldest first: failed ones included (from the local runner, or
+    /// DescribeJobs for AWS Batch), the committing one last with its marker's figures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempt_history: Vec<AttemptReport>,
 }
+
+impl ChunkReport {
+    /// An entry with only the index and status set.
+    pub fn new(index: u64, status: ChunkStatus) -> ChunkReport {
+        ChunkReport {
+            index,
+            status,
+            attempts: None,
+            exit_code: None,
+            reason: None,
+            output_key: None,
+            bytes_out: None,
+            log: None,
+            skipped: Vec::new(),
+            started_unix_ms: None,
+            ended_unix_ms: None,
+            items: None,
+            bytes_in: None,
+            cpu_user_ms: None,
+            cpu_system_ms: None,
+            peak_rss_bytes: None,
+            job_id: None,
+            attempt_history: Vec::new(),
+        }
+    }
+
+    /// Wall time of the last attempt, when its start and end are known.
+    pub fn duration_ms(&self) -> Option<u64> {
+        Some(self.ended_unix_ms?.saturating_sub(self.started_unix_ms?))
+    }
+}
+
+pub use crate::contract::LogLocation;
+pub use crate::status::AttemptReport;
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,17 +260,7 @@ pub async fn build(
         chunks: Vec::with_capacity(chunk_count as usize),
     };
     for index in 0..chunk_count {
-        let mut chunk = ChunkReport {
-            index,
-            status: ChunkStatus::NotCommitted,
-            attempts: None,
-            exit_code: None,
-            reason: None,
-            output_key: None,
-            bytes_out: None,
-            log: None,
-            skipped: Vec::new(),
-        };
+        let mut chunk = ChunkReport::new(index, ChunkStatus::NotCommitted);
         let marker = markers.get(&index);
         let distrust = marker.and_then(|m| untrusted(m, &now));
         match (marker, distrust) {
@@ -220,6 +272,7 @@ pub async fn build(
                     chunk.bytes_out = Some(marker.bytes_out);
                 }
                 chunk.skipped = marker.skipped.clone();
+                fill_from_marker(&mut chunk, marker, failed.get(&index).copied());
             }
             (Some(_), Some(reason)) => chunk.reason = Some(reason),
             (None, _) => {
@@ -229,6 +282,12 @@ pub async fn build(
                     chunk.exit_code = f.exit_code;
                     chunk.reason = Some(f.reason.clone());
                     chunk.log = Some(f.log.clone()).filter(|l| !l.is_empty());
+                    chunk.attempt_history = f.history.clone();
+                    if let Some(last) = f.history.last() {
+                        chunk.started_unix_ms = last.started_unix_ms;
+                        chunk.ended_unix_ms = last.ended_unix_ms;
+                        chunk.job_id = last.job_id.clone();
+                    }
                 }
             }
         }
@@ -240,6 +299,42 @@ pub async fn build(
         report.chunks.push(chunk);
     }
     Ok(report)
+}
+
+/// The committing attempt's figures from its marker, after the failed attempts the executor
+/// knows of (a redrive that committed a failed chunk keeps the failures in its history).
+fn fill_from_marker(chunk: &mut ChunkReport, marker: &Marker, earlier: Option<&ChunkFailure>) {
+    let job_id = marker.message_id.clone().or_else(|| Some(marker.job_id.clone()).filter(|j| !j.is_empty()));
+    chunk.started_unix_ms = marker.started_unix_ms;
+    chunk.ended_unix_ms = Some(marker.committed_unix_ms).filter(|&t| t > 0);
+    chunk.items = Some(marker.items);
+    chunk.bytes_in = Some(marker.bytes_in);
+    chunk.cpu_user_ms = marker.cpu_user_ms;
+    chunk.cpu_system_ms = marker.cpu_system_ms;
+    chunk.peak_rss_bytes = marker.peak_rss_bytes;
+    chunk.job_id = job_id.clone();
+    if let Some(log) = &marker.log {
+        chunk.log = Some(log.to_string());
+    }
+    let mut history: Vec<AttemptReport> = earlier.map(|f| f.history.clone()).unwrap_or_default();
+    history.retain(|a| a.attempt < marker.attempt || marker.attempt == 0);
+    history.push(AttemptReport {
+        attempt: marker.attempt,
+        job_id,
+        started_unix_ms: chunk.started_unix_ms,
+        ended_unix_ms: chunk.ended_unix_ms,
+        exit_code: Some(0),
+        reason: None,
+        committed: true,
+        log: marker.log.clone(),
+        items: Some(marker.items),
+        bytes_in: Some(marker.bytes_in),
+        bytes_out: Some(marker.bytes_out),
+        cpu_user_ms: marker.cpu_user_ms,
+        cpu_system_ms: marker.cpu_system_ms,
+        peak_rss_bytes: marker.peak_rss_bytes,
+    });
+    chunk.attempt_history = history;
 }
 
 /// The report a run wrote, if any (one it cannot read counts as none).
@@ -263,6 +358,7 @@ impl RunReport {
                 exit_code: c.exit_code,
                 reason: c.reason.clone().unwrap_or_default(),
                 log: c.log.clone().unwrap_or_default(),
+                history: c.attempt_history.clone(),
             })
             .collect()
     }

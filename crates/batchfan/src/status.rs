@@ -74,6 +74,63 @@ pub struct ChunkFailure {
     pub reason: String,
     /// Where its log is (a local file or a CloudWatch log stream), when known.
     pub log: String,
+    /// Every attempt the executor knows of, oldest first (the last one is this failure's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<AttemptReport>,
+}
+
+/// One attempt of a chunk: a local child process, an AWS Batch attempt, or a receive of a queue
+/// message. Every field but `attempt` is optional: each executor knows a different part.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptReport {
+    /// The attempt number, from 1.
+    pub attempt: u32,
+    /// The AWS Batch job id (`parent:index`) or the SQS message id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// When it started (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_ms: Option<u64>,
+    /// When it ended (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_unix_ms: Option<u64>,
+    /// Its exit code, if it exited and the executor knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Why it ended without a commit (the service's status reason, a signal, the last log line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// True for the attempt that committed the chunk.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub committed: bool,
+    /// Where its log is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<contract::LogLocation>,
+    /// Items processed (committing attempts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<u64>,
+    /// Input bytes read (committing attempts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_in: Option<u64>,
+    /// Output bytes written (committing attempts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_out: Option<u64>,
+    /// CPU time in user mode (worker and its programs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_user_ms: Option<u64>,
+    /// CPU time in the kernel (worker and its programs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_system_ms: Option<u64>,
+    /// Peak resident set size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
+}
+
+impl AttemptReport {
+    /// Wall time, when its start and end are known.
+    pub fn duration_ms(&self) -> Option<u64> {
+        Some(self.ended_unix_ms?.saturating_sub(self.started_unix_ms?))
+    }
 }
 
 /// One AWS Batch array (or plain job) of a run.

@@ -7,6 +7,7 @@
 //! `TooManyRequestsException`) and transient failures. SubmitJob alone is never resent blindly:
 //! after an unknown outcome the job is looked up by its name first.
 
+mod attempts;
 mod cancel;
 mod jobdef;
 mod record;
@@ -21,6 +22,8 @@ use std::time::Duration;
 
 use aws_sdk_batch::error::{ProvideErrorMetadata, SdkError};
 
+pub use self::attempts::DEFAULT_LOG_GROUP;
+pub(crate) use self::attempts::attempt_history;
 pub(crate) use self::cancel::cancel;
 pub(crate) use self::jobdef::register_job_definition;
 pub use self::jobdef::{

@@ -197,6 +197,7 @@ async fn failed_children(ctx: &Context, record: &BatchRecord, arrays: &[ArraySta
                         exit_code: exit_code.or_else(|| last.and_then(|c| c.exit_code())),
                         reason,
                         log: last.and_then(|c| c.log_stream_name()).unwrap_or_default().to_string(),
+                        history: detail.map(|d| super::attempt_history(d)).unwrap_or_default(),
                     },
                 );
             }

@@ -189,6 +189,7 @@ pub(crate) async fn observe(
             exit_code: None,
             reason: d.reason.clone(),
             log: String::new(),
+            history: Vec::new(),
         })
         .collect();
     Ok(Observed {

@@ -293,8 +293,14 @@ mod tests {
         let (ctx, store) = memory();
         let run = record("bf-a", 3);
         commit(&store, "bf-a", 0).await;
-        let failure =
-            ChunkFailure { index: 1, attempts: 2, exit_code: Some(3), reason: "input changed".into(), log: "l".into() };
+        let failure = ChunkFailure {
+            index: 1,
+            attempts: 2,
+            exit_code: Some(3),
+            reason: "input changed".into(),
+            log: "l".into(),
+            history: Vec::new(),
+        };
         let running = status(&ctx, &fake(false, vec![]), &run, true).await.unwrap();
         assert_eq!((running.committed, running.pending, running.not_committed.len()), (1, 2, 0));
         let done = status(&ctx, &fake(true, vec![failure]), &run, true).await.unwrap();
