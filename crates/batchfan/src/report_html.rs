@@ -11,7 +11,6 @@
 //! per table, so a page of 100,000 chunks stays small.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use bytes::Bytes;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -79,10 +78,28 @@ struct Span {
     ok: bool,
 }
 
-/// The attempts of a chunk that have times, in order.
+/// The attempts of a chunk that have times, in order: its attempt history, else (reports
+/// whose chunks carry no history) its last attempt.
 fn spans(chunk: &ChunkReport) -> Vec<Span> {
-    let _ = chunk;
-    Vec::new()
+    let from_history: Vec<Span> = chunk
+        .attempt_history
+        .iter()
+        .filter_map(|a| match (a.started_unix_ms, a.ended_unix_ms) {
+            (Some(start_ms), Some(end_ms)) => Some(Span { start_ms, end_ms: end_ms.max(start_ms), ok: a.committed }),
+            _ => None,
+        })
+        .collect();
+    if !from_history.is_empty() {
+        return from_history;
+    }
+    match (chunk.started_unix_ms, chunk.ended_unix_ms) {
+        (Some(start_ms), Some(end_ms)) => vec![Span {
+            start_ms,
+            end_ms: end_ms.max(start_ms),
+            ok: chunk.status == ChunkStatus::Succeeded,
+        }],
+        _ => Vec::new(),
+    }
 }
 
 /// From the chunk's first start to its last end.
@@ -93,24 +110,24 @@ fn extent(chunk: &ChunkReport) -> Option<(u64, u64)> {
     Some((start, end.max(start)))
 }
 
-/// The duration of the chunk's last attempt, in seconds.
+/// The duration of the chunk's last (for a committed chunk: committing) attempt, in seconds.
 fn duration_s(chunk: &ChunkReport) -> Option<f64> {
-    spans(chunk).last().map(|s| s.end_ms.saturating_sub(s.start_ms) as f64 / 1000.0)
+    match (chunk.started_unix_ms, chunk.ended_unix_ms) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / 1000.0),
+        _ => spans(chunk).last().map(|s| s.end_ms.saturating_sub(s.start_ms) as f64 / 1000.0),
+    }
 }
 
 fn items_of(chunk: &ChunkReport) -> Option<u64> {
-    let _ = chunk;
-    None
+    chunk.items
 }
 
 fn bytes_in_of(chunk: &ChunkReport) -> Option<u64> {
-    let _ = chunk;
-    None
+    chunk.bytes_in
 }
 
 fn peak_rss_of(chunk: &ChunkReport) -> Option<u64> {
-    let _ = chunk;
-    None
+    chunk.peak_rss_bytes
 }
 
 fn draw_error(what: &str) -> impl Fn(String) -> Error + '_ {
@@ -242,6 +259,7 @@ pub fn render(record: &RunRecord, report: &RunReport, extras: &Extras) -> Result
                         tr { th { "wall time" } td { (summary.wall_text()) } }
                         tr { th { "throughput" } td { (summary.throughput_text()) } }
                         tr { th { "task-hours" } td { (summary.task_hours_text()) } }
+                        tr { th { "CPU time" } td { (summary.cpu_text()) } }
                         tr { th { "attempts" } td { (summary.attempts) " in all, " (summary.retried) " chunks retried" } }
                     }
                 }
@@ -317,6 +335,24 @@ pub fn render(record: &RunRecord, report: &RunReport, extras: &Extras) -> Result
                                     tr { th { "attempts" } td { (chunk.attempts.map_or_else(|| "—".to_string(), |a| a.to_string())) } }
                                     tr { th { "keys" } td { (keys(extras, chunk.index)) } }
                                     tr { th { "log" } td { code { (chunk.log.as_deref().unwrap_or("—")) } } }
+                                }
+                                @if !chunk.attempt_history.is_empty() {
+                                    table.list.attempts {
+                                        tr { th { "attempt" } th { "started" } th { "duration" } th { "exit" } th { "reason" } th { "log" } }
+                                        @for a in &chunk.attempt_history {
+                                            tr {
+                                                td { (a.attempt) }
+                                                td { (a.started_unix_ms.map_or_else(|| "—".to_string(), utc)) }
+                                                td { (match (a.started_unix_ms, a.ended_unix_ms) {
+                                                    (Some(x), Some(y)) => seconds(y.saturating_sub(x) as f64 / 1000.0),
+                                                    _ => "—".to_string(),
+                                                }) }
+                                                td { (a.exit_code.map_or_else(|| "—".to_string(), |c| c.to_string())) }
+                                                td { (a.reason.as_deref().unwrap_or("")) }
+                                                td { code { (a.log.as_ref().map(ToString::to_string).unwrap_or_default()) } }
+                                            }
+                                        }
+                                    }
                                 }
                                 @if let Some(tail) = extras.log_tails.get(&chunk.index) {
                                     pre.log { (tail.join("\n")) }
@@ -473,6 +509,7 @@ struct Summary {
     item_count: u64,
     total_bytes: u64,
     task_ms: u64,
+    cpu_ms: Option<u64>,
     attempts: u64,
     retried: u64,
     timed: usize,
@@ -488,6 +525,7 @@ impl Summary {
             item_count: record.item_count,
             total_bytes: record.total_bytes,
             task_ms: 0,
+            cpu_ms: None,
             attempts: 0,
             retried: 0,
             timed: 0,
@@ -503,6 +541,9 @@ impl Summary {
             s.attempts += attempts;
             s.retried += u64::from(attempts > 1);
             s.bytes_out += chunk.bytes_out.unwrap_or(0);
+            if chunk.cpu_user_ms.is_some() || chunk.cpu_system_ms.is_some() {
+                *s.cpu_ms.get_or_insert(0) += chunk.cpu_user_ms.unwrap_or(0) + chunk.cpu_system_ms.unwrap_or(0);
+            }
             if chunk.status == ChunkStatus::Succeeded {
                 if let Some(items) = items_of(chunk) {
                     *s.items_done.get_or_insert(0) += items;
@@ -543,6 +584,13 @@ impl Summary {
         let items = self.items_done.unwrap_or(0) as f64 / wall;
         let bytes = self.bytes_done.unwrap_or(0) as f64 / wall;
         format!("{items:.1} items/s, {}/s", format_size(bytes as u64))
+    }
+
+    fn cpu_text(&self) -> String {
+        match self.cpu_ms {
+            Some(ms) => format!("{:.3} hours (user + system, committing attempts)", ms as f64 / 3_600_000.0),
+            None => "—".into(),
+        }
     }
 
     fn task_hours_text(&self) -> String {
@@ -835,27 +883,57 @@ pub fn synthetic(chunks: u64) -> (RunRecord, RunReport) {
         not_committed: 0,
         chunks: Vec::new(),
     };
-    let mut text = String::new();
+    // 64 slots; chunk durations 20-40 s, every 211th a 5x straggler; every 13th chunk has a
+    // failed first attempt of 5 s; every 97th fails both attempts.
+    let mut slots = [record.created_unix_ms; 64];
     for index in 0..chunks {
         let failed = index % 97 == 96;
-        text.clear();
-        let _ = write!(text, "injected failure in chunk {index}");
-        report.chunks.push(ChunkReport {
-            index,
-            status: if failed { ChunkStatus::Failed } else { ChunkStatus::Succeeded },
-            attempts: Some(if index % 13 == 0 || failed { 2 } else { 1 }),
-            exit_code: failed.then_some(1),
-            reason: failed.then(|| text.clone()),
-            output_key: (!failed).then(|| crate::contract::part_key(index)),
-            bytes_out: (!failed).then_some(1_000_000),
-            log: None,
-            skipped: Vec::new(),
+        let retried = index % 13 == 0 || failed;
+        let slot = &mut slots[(index % 64) as usize];
+        let mut history = Vec::new();
+        if retried {
+            history.push(crate::status::AttemptReport {
+                attempt: 1,
+                started_unix_ms: Some(*slot),
+                ended_unix_ms: Some(*slot + 5_000),
+                exit_code: Some(1),
+                reason: Some(format!("injected failure in chunk {index}")),
+                ..crate::status::AttemptReport::default()
+            });
+            *slot += 5_000;
+        }
+        let mut ms = 20_000 + (index * 7_919 % 20_000);
+        if index % 211 == 7 {
+            ms *= 5;
+        }
+        let (start, end) = (*slot, *slot + ms);
+        *slot = end;
+        let mut chunk = ChunkReport::new(index, if failed { ChunkStatus::Failed } else { ChunkStatus::Succeeded });
+        chunk.attempts = Some(if retried { 2 } else { 1 });
+        chunk.started_unix_ms = Some(start);
+        chunk.ended_unix_ms = Some(end);
+        chunk.items = Some(10);
+        chunk.bytes_in = Some(5_000_000 + index * 104_729 % 10_000_000);
+        chunk.peak_rss_bytes = Some(60_000_000 + index * 15_485_863 % 200_000_000);
+        history.push(crate::status::AttemptReport {
+            attempt: if retried { 2 } else { 1 },
+            started_unix_ms: Some(start),
+            ended_unix_ms: Some(end),
+            exit_code: Some(if failed { 1 } else { 0 }),
+            committed: !failed,
+            ..crate::status::AttemptReport::default()
         });
+        chunk.attempt_history = history;
         if failed {
+            chunk.exit_code = Some(1);
+            chunk.reason = Some(format!("injected failure in chunk {index}"));
             report.failed += 1;
         } else {
+            chunk.output_key = Some(crate::contract::part_key(index));
+            chunk.bytes_out = Some(1_000_000);
             report.succeeded += 1;
         }
+        report.chunks.push(chunk);
     }
     (record, report)
 }
