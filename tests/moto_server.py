@@ -9,6 +9,13 @@ import sys
 
 from moto.server import ThreadedMotoServer
 
+# moto's Batch (Docker mode) writes container output to CloudWatch Logs with fractional
+# millisecond timestamps; AWS's are whole milliseconds and the SDK refuses a fraction.
+import moto.batch.models as _batch_models  # noqa: E402
+
+_unix_time_millis = _batch_models.unix_time_millis
+_batch_models.unix_time_millis = lambda dt=None: int(_unix_time_millis(dt))
+
 port = int(sys.argv[1])
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
 server.start()

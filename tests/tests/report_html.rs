@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use batchfan_tests::{bin, command, run};
 
 /// A key whose script, if it ran, would change the page's title and add an element.
-const SCRIPT: &str = "<script>document.title='pwned';document.body.appendChild(document.createElement('blink')).id='pwned'</script>";
+const SCRIPT: &str =
+    "<script>document.title='pwned';document.body.appendChild(document.createElement('blink')).id='pwned'</script>";
 
 /// Chromium from `BATCHFAN_CHROMIUM`, else the first of Debian's names on PATH.
 fn chromium() -> Option<PathBuf> {

@@ -40,6 +40,11 @@ pub enum Command {
     /// A run's report: per chunk its status, attempts, exit code and reason; with --html, a
     /// self-contained page with a timeline, distributions, stragglers and failures.
     Report(ReportArgs),
+    /// Print the logs of a run's chunks, every line prefixed `[CHUNK/ATTEMPT]`, merged in time
+    /// order: local attempt files, AWS Batch children's CloudWatch Logs streams, queue workers'.
+    Logs(LogsArgs),
+    /// List past runs, newest first: id, kind, start, duration, chunks committed/failed/pending.
+    Runs(RunsArgs),
     /// Plan, write the manifest and send one SQS message per chunk, for queue workers.
     Enqueue(Box<EnqueueArgs>),
     /// Run N queue workers on this machine: restarted when they crash, drained on Ctrl-C/SIGTERM.
@@ -461,6 +466,63 @@ pub struct OutputsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub run: RunArg,
+    /// Only this chunk (repeatable; default: every chunk).
+    #[arg(long = "chunk", value_name = "N")]
+    pub chunks: Vec<u64>,
+    /// Only the chunks not committed (failed, or not run yet).
+    #[arg(long)]
+    pub failed: bool,
+    /// Only this attempt of each chunk (from 1; default: every attempt).
+    #[arg(long, value_name = "A")]
+    pub attempt: Option<u32>,
+    /// Only lines of the last DURATION: `90s`, `15m`, `2h`, `1d` (a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<std::time::Duration>,
+    /// Only the last N lines of each attempt's log.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+    /// Keep printing new lines until the chunks are committed or the run is complete.
+    #[arg(long)]
+    pub follow: bool,
+    /// Seconds between polls with --follow.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub interval: f64,
+    /// Output format (json: one JSON object per line).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Also the runs whose records are under this output location (s3:// or a folder).
+    #[arg(long, value_name = "URI")]
+    pub output: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// A duration as `--since` takes it: a number with `s`, `m`, `h` or `d` (none: seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.find(|c: char| c.is_ascii_alphabetic()).map_or((text, ""), |at| text.split_at(at));
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => return Err(format!("unit `{unit}` is not one of s, m, h, d (e.g. 15m)")),
+    };
+    match number.parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 && n * scale <= 3.2e9 => Ok(std::time::Duration::from_secs_f64(n * scale)),
+        _ => Err(format!("`{text}` is not a duration such as 90s, 15m, 2h or 1d")),
+    }
 }
 
 #[derive(Debug, Args)]

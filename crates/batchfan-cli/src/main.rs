@@ -2,6 +2,7 @@
 
 mod batch_cmd;
 mod cli;
+mod history_cmd;
 mod plan_cmd;
 mod present;
 mod queue_cmd;
@@ -85,6 +86,8 @@ async fn main() -> ExitCode {
         Command::Outputs(args) => runs_cmd::outputs(&client, args).await,
         Command::Cat(args) => runs_cmd::cat(&client, args).await,
         Command::Report(args) => runs_cmd::report(&client, args).await,
+        Command::Logs(args) => history_cmd::logs(&client, args).await,
+        Command::Runs(args) => history_cmd::runs(&client, args).await,
         Command::Enqueue(args) => queue_cmd::enqueue(&client, *args).await,
         Command::Workers(args) => queue_cmd::workers(&client, args).await,
         Command::Scale(command) => return scale_cmd::run(&client, command).await,

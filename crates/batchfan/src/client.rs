@@ -263,6 +263,13 @@ impl Client {
     pub async fn find_run(&self, run: &str) -> Result<Run> {
         crate::run::find(&self.inner, run).await
     }
+
+    /// Past runs, newest first: those in this client's run notes and, with `output`, those
+    /// whose records are under that output location. Each with its counts, from its report
+    /// when it finished, else from its completion markers (no executor is asked).
+    pub async fn runs(&self, output: Option<&Location>) -> Result<Vec<crate::run::PastRun>> {
+        crate::run::list_runs(&self.inner, output).await
+    }
 }
 
 /// The AWS Batch operations.

@@ -278,6 +278,20 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// A CloudWatch Logs request failed (a stream that does not exist is not an error: `logs`
+    /// says so in one line).
+    #[error("CloudWatch Logs {op} failed: {message}")]
+    Logs {
+        /// The operation.
+        op: &'static str,
+        /// What went wrong.
+        message: String,
+        /// Whether a retry may succeed (throttling, network, 5xx).
+        transient: bool,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A run id or run URI could not be resolved.
     #[error("unknown run `{run}`: {reason}")]
     UnknownRun {
@@ -367,6 +381,7 @@ impl Error {
             Error::Storage { transient: true, .. }
                 | Error::Batch { transient: true, .. }
                 | Error::Queue { transient: true, .. }
+                | Error::Logs { transient: true, .. }
                 | Error::NoSpace { .. }
         )
     }

@@ -93,11 +93,9 @@ fn spans(chunk: &ChunkReport) -> Vec<Span> {
         return from_history;
     }
     match (chunk.started_unix_ms, chunk.ended_unix_ms) {
-        (Some(start_ms), Some(end_ms)) => vec![Span {
-            start_ms,
-            end_ms: end_ms.max(start_ms),
-            ok: chunk.status == ChunkStatus::Succeeded,
-        }],
+        (Some(start_ms), Some(end_ms)) => {
+            vec![Span { start_ms, end_ms: end_ms.max(start_ms), ok: chunk.status == ChunkStatus::Succeeded }]
+        }
         _ => Vec::new(),
     }
 }

@@ -11,8 +11,7 @@ pub const DEFAULT_LOG_GROUP: &str = "/aws/batch/job";
 
 /// The log group of a job: its container's `logConfiguration` option `awslogs-group`, else
 /// [`DEFAULT_LOG_GROUP`].
-#[allow(dead_code)] // used by `logs`
-pub(crate) fn log_group(job: &sdk::JobDetail) -> String {
+fn log_group(job: &sdk::JobDetail) -> String {
     job.container()
         .and_then(|c| c.log_configuration())
         .and_then(|l| l.options())
@@ -61,4 +60,69 @@ pub(crate) fn attempt_history(job: &sdk::JobDetail) -> Vec<AttemptReport> {
         });
     }
     history
+}
+
+/// Every attempt of the chunks asked for, from DescribeJobs of their children only (100 ids a
+/// call), in submission order across redrives, numbered on from one array to the next. A
+/// chunk whose child has not started has no attempt; its job's status says why.
+pub(crate) async fn chunk_attempts(
+    ctx: &crate::context::Context,
+    record: &super::BatchRecord,
+    chunks: &std::collections::BTreeSet<u64>,
+) -> crate::error::Result<std::collections::BTreeMap<u64, ChunkJobs>> {
+    use std::collections::BTreeMap;
+    let mut ids: Vec<(u64, String)> = Vec::new();
+    for array in record.arrays.iter().filter(|a| !a.job_id.is_empty()) {
+        for child in 0..array.size {
+            let Some(chunk) = array.chunk_of(child) else { continue };
+            if chunks.contains(&chunk) {
+                let id = if array.size < 2 { array.job_id.clone() } else { format!("{}:{child}", array.job_id) };
+                ids.push((chunk, id));
+            }
+        }
+    }
+    let mut found: BTreeMap<u64, ChunkJobs> = BTreeMap::new();
+    for batch in ids.chunks(crate::limits::MAX_DESCRIBE_JOBS_IDS) {
+        let names: Vec<String> = batch.iter().map(|(_, id)| id.clone()).collect();
+        let out = super::call(ctx, "DescribeJobs", |b| b.describe_jobs().set_jobs(Some(names)).send()).await?;
+        for (chunk, id) in batch {
+            let entry = found.entry(*chunk).or_default();
+            match out.jobs().iter().find(|j| j.job_id() == Some(id.as_str())) {
+                Some(job) => {
+                    let before = entry.attempts.len() as u32;
+                    entry.attempts.extend(attempt_history(job).into_iter().map(|mut a| {
+                        a.attempt += before;
+                        a
+                    }));
+                    entry.waiting = job
+                        .status()
+                        .filter(|s| {
+                            matches!(
+                                s,
+                                sdk::JobStatus::Submitted
+                                    | sdk::JobStatus::Pending
+                                    | sdk::JobStatus::Runnable
+                                    | sdk::JobStatus::Starting
+                            )
+                        })
+                        .map(|s| format!("job {id} is {} and has no log yet", s.as_str()));
+                }
+                None => {
+                    entry.waiting = Some(format!(
+                        "job {id} is not known to AWS Batch any more (finished jobs are kept about 7 days)"
+                    ))
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// What DescribeJobs says of one chunk's children.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkJobs {
+    /// Every attempt, oldest first.
+    pub(crate) attempts: Vec<AttemptReport>,
+    /// Why its latest child has no log (yet), if so.
+    pub(crate) waiting: Option<String>,
 }

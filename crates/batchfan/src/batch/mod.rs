@@ -23,7 +23,7 @@ use std::time::Duration;
 use aws_sdk_batch::error::{ProvideErrorMetadata, SdkError};
 
 pub use self::attempts::DEFAULT_LOG_GROUP;
-pub(crate) use self::attempts::attempt_history;
+pub(crate) use self::attempts::{attempt_history, chunk_attempts};
 pub(crate) use self::cancel::cancel;
 pub(crate) use self::jobdef::register_job_definition;
 pub use self::jobdef::{

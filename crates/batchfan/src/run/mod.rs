@@ -10,6 +10,8 @@
 //! [`Run::redrive`] runs it again.
 
 mod lifecycle;
+mod list;
+mod logs;
 mod outputs;
 pub mod record;
 mod start;
@@ -22,6 +24,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use self::list::PastRun;
+pub(crate) use self::list::list as list_runs;
 pub use self::outputs::RunOutput;
 pub use self::record::{RecordDetail, RunKind, RunRecord};
 pub(crate) use self::start::run_local;
@@ -355,6 +359,65 @@ impl Run {
         };
         crate::report_html::write_to(&self.ctx.stores, &self.record, &report, to).await?;
         Ok(report)
+    }
+
+    /// The logs of the chunks `options` ask for, every attempt (or one), in time order, each
+    /// line tagged with its chunk and attempt: a local run's attempt files, an AWS Batch run's
+    /// CloudWatch Logs streams (DescribeJobs of those chunks only), a queue run's logs its markers
+    /// name. A log that does not exist (yet, or any more) is one notice line.
+    pub async fn logs(&self, options: &crate::logs::LogsOptions) -> Result<Vec<crate::logs::LogLine>> {
+        let mut lines = Vec::new();
+        self.read_logs(options, None, &mut |batch| lines.extend_from_slice(batch)).await?;
+        Ok(lines)
+    }
+
+    /// As [`Run::logs`], then polls every `interval` for new lines (and new attempts) until
+    /// every chunk asked for is committed or the run is complete; `on_lines` sees each batch.
+    pub async fn follow_logs(
+        &self,
+        options: &crate::logs::LogsOptions,
+        interval: Duration,
+        on_lines: &mut (dyn FnMut(&[crate::logs::LogLine]) + Send),
+    ) -> Result<()> {
+        self.read_logs(options, Some(interval), on_lines).await
+    }
+
+    async fn read_logs(
+        &self,
+        options: &crate::logs::LogsOptions,
+        follow: Option<Duration>,
+        on_lines: &mut (dyn FnMut(&[crate::logs::LogLine]) + Send),
+    ) -> Result<()> {
+        let mut committed =
+            crate::status::committed_chunks(&self.ctx.stores, &self.record.run_id, &self.record.output).await?;
+        let chunks = logs::chunks_asked(&self.record, options, &committed)?;
+        let mut reader = crate::logs::Reader::new(options);
+        loop {
+            reader.add(logs::sources(&self.ctx, &self.record, &chunks, options.attempt).await?);
+            let lines = reader.read(&self.ctx).await?;
+            if !lines.is_empty() {
+                on_lines(&lines);
+            }
+            let Some(interval) = follow else { return Ok(()) };
+            let executor = lifecycle::executor_of(&self.ctx, &self.record);
+            let all_committed = chunks.iter().all(|c| committed.contains(c));
+            if all_committed || lifecycle::status(&self.ctx, executor.as_ref(), &self.record, false).await?.complete {
+                // One last read after an interval: what a child logs after its commit, before
+                // it exits.
+                if all_committed {
+                    tokio::time::sleep(interval).await;
+                }
+                reader.add(logs::sources(&self.ctx, &self.record, &chunks, options.attempt).await?);
+                let lines = reader.read(&self.ctx).await?;
+                if !lines.is_empty() {
+                    on_lines(&lines);
+                }
+                return Ok(());
+            }
+            tokio::time::sleep(interval).await;
+            committed =
+                crate::status::committed_chunks(&self.ctx.stores, &self.record.run_id, &self.record.output).await?;
+        }
     }
 
     /// What the run committed, in chunk order: every object each chunk's marker lists (the
