@@ -28,23 +28,26 @@ fn chromium() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Runs headless Chromium with `args` on `page`; returns its stdout. Killed (by its pid) after
-/// a generous 180 s, which fails the test.
+/// Runs headless Chromium with `args` on `page`; returns its stdout (through a file: a DOM
+/// larger than a pipe's buffer would block it). Killed (by its pid) after a generous 180 s,
+/// which fails the test.
 fn headless(browser: &Path, profile: &Path, args: &[&str], page: &Path) -> String {
+    let stdout_path = profile.with_extension("stdout");
+    let stderr_path = profile.with_extension("stderr");
     let mut child = Command::new(browser)
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .arg(format!("file://{}", page.display()))
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
         .spawn()
         .expect("start chromium");
     let started = Instant::now();
-    loop {
-        if child.try_wait().expect("poll chromium").is_some() {
-            break;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll chromium") {
+            break status;
         }
         if started.elapsed() > Duration::from_secs(180) {
             let _ = child.kill();
@@ -52,10 +55,10 @@ fn headless(browser: &Path, profile: &Path, args: &[&str], page: &Path) -> Strin
             panic!("chromium {args:?} did not finish within 180 s");
         }
         std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().expect("chromium output");
-    assert!(out.status.success(), "chromium {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    assert!(status.success(), "chromium {args:?}: {stderr}");
+    std::fs::read_to_string(&stdout_path).expect("chromium stdout")
 }
 
 /// Distinct colours, and the share of pixels that are not white, of a PNG.

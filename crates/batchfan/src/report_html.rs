@@ -657,10 +657,10 @@ fn timeline_rows(report: &RunReport, origin: u64) -> Vec<Row> {
         .collect()
 }
 
-fn empty_svg(title: &str, text: &str) -> Result<String> {
+fn empty_svg(title: &str, text: &str, width: u32) -> Result<String> {
     let mut out = String::new();
     {
-        let root = SVGBackend::with_string(&mut out, (WIDTH, 60)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut out, (width, 60)).into_drawing_area();
         let fail = draw_error(title);
         root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
         root.draw(&Text::new(format!("{title}: {text}"), (10, 24), ("sans-serif", 14).into_font()))
@@ -671,7 +671,7 @@ fn empty_svg(title: &str, text: &str) -> Result<String> {
 }
 
 fn timeline_svg(report: &RunReport, summary: &Summary) -> Result<String> {
-    let Some((origin, end)) = summary.window else { return empty_svg("timeline", "no chunk times recorded") };
+    let Some((origin, end)) = summary.window else { return empty_svg("timeline", "no chunk times recorded", WIDTH) };
     let rows = timeline_rows(report, origin);
     let wall = (end.saturating_sub(origin) as f64 / 1000.0).max(0.001);
     let n = rows.len().max(1);
@@ -723,7 +723,9 @@ fn timeline_svg(report: &RunReport, summary: &Summary) -> Result<String> {
 
 /// Chunks running over time, stacked by how they ended: the timeline's shape at any size.
 fn running_svg(report: &RunReport, summary: &Summary) -> Result<String> {
-    let Some((origin, end)) = summary.window else { return empty_svg("chunks running", "no chunk times recorded") };
+    let Some((origin, end)) = summary.window else {
+        return empty_svg("chunks running", "no chunk times recorded", WIDTH);
+    };
     let span = end.saturating_sub(origin).max(1);
     let bin_of =
         |ms: u64| ((ms.saturating_sub(origin) as u128 * TIME_BINS as u128 / span as u128) as usize).min(TIME_BINS - 1);
@@ -795,7 +797,7 @@ enum Unit {
 
 fn histogram_svg(title: &str, values: &[f64], unit: Unit) -> Result<String> {
     if values.is_empty() {
-        return empty_svg(title, "not recorded");
+        return empty_svg(title, "not recorded", 400);
     }
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
