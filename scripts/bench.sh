@@ -14,7 +14,9 @@
 #     peak, prefetch on a chunk of many small objects
 #  8. exec --stdin on s3s-fs: a program fed one object on stdin against four concurrent curl ranges
 #     and the in-process count handler, median of interleaved rounds
-#   bash scripts/bench.sh [plan|local|batch|queue|scale|s3|worker|exec]   (default: all eight)
+#  9. the HTML report of 1,000 / 10,000 / 100,000 chunks: render time and size (cargo bench), and
+#     the 100,000-chunk page loaded in headless Chromium (when installed)
+#   bash scripts/bench.sh [plan|local|batch|queue|scale|s3|worker|exec|report]   (default: all nine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_CHILDREN:-10000}
@@ -24,6 +26,20 @@ want() { [ "$only" = all ] || [ "$only" = "$1" ]; }
 if want plan; then
   echo "## plan (cargo bench -p batchfan --bench plan)"
   cargo bench --quiet -p batchfan --bench plan 2>/dev/null | grep -E '^(\||machine)'
+fi
+
+if want report; then
+  echo "## report (cargo bench -p batchfan --bench report_html)"
+  pages=$(mktemp -d)
+  BENCH_REPORT_HTML_DIR=$pages cargo bench --quiet -p batchfan --bench report_html 2>/dev/null | grep -E '^\|'
+  if command -v chromium >/dev/null; then
+    start=$(date +%s.%N)
+    chromium --headless --no-sandbox --disable-gpu --user-data-dir="$pages/profile" \
+      --screenshot="$pages/shot.png" --window-size=1400,2000 "file://$pages/report-100000.html" >/dev/null 2>&1
+    end=$(date +%s.%N)
+    echo "chromium: 100,000-chunk page loaded and screenshot taken in $(python3 -c "print(round($end - $start, 2))") s (browser start included)"
+  fi
+  rm -rf "$pages"
 fi
 
 if want local && ! command -v parallel >/dev/null; then

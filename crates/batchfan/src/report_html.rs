@@ -701,7 +701,7 @@ fn timeline_svg(report: &RunReport, summary: &Summary) -> Result<String> {
             .disable_y_mesh()
             .x_desc("seconds since the first chunk started")
             .y_desc(if lanes { "lane (first chunk)" } else { "chunk" })
-            .y_labels(20)
+            .y_labels(n.min(20))
             .y_label_formatter(&|y| labels.get(*y as usize).map_or_else(String::new, |i| i.to_string()))
             .draw()
             .map_err(|e| fail(e.to_string()))?;
@@ -828,7 +828,7 @@ fn histogram_svg(title: &str, values: &[f64], unit: Unit) -> Result<String> {
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(5)
-            .y_labels(5)
+            .y_labels((top as usize).min(5))
             .x_label_formatter(&label)
             .y_label_formatter(&|y| format!("{y:.0}"))
             .y_desc("chunks")
