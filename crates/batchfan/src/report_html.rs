@@ -742,14 +742,18 @@ fn running_svg(report: &RunReport, summary: &Summary) -> Result<String> {
             diff[k][bin_of(s.end_ms) + 1] -= 1;
         }
     }
-    let mut counts = [vec![0i64; TIME_BINS], vec![0i64; TIME_BINS], vec![0i64; TIME_BINS]];
-    for k in 0..3 {
-        let mut running = 0;
-        for b in 0..TIME_BINS {
-            running += diff[k][b];
-            counts[k][b] = running;
-        }
-    }
+    let counts: Vec<Vec<i64>> = diff
+        .iter()
+        .map(|d| {
+            d[..TIME_BINS]
+                .iter()
+                .scan(0i64, |running, step| {
+                    *running += step;
+                    Some(*running)
+                })
+                .collect()
+        })
+        .collect();
     let top = (0..TIME_BINS).map(|b| counts[0][b] + counts[1][b] + counts[2][b]).max().unwrap_or(0).max(1);
     let wall = span as f64 / 1000.0;
     let width = wall / TIME_BINS as f64;
@@ -774,8 +778,8 @@ fn running_svg(report: &RunReport, summary: &Summary) -> Result<String> {
         let mut bars = Vec::new();
         for b in 0..TIME_BINS {
             let mut base = 0;
-            for (k, colour) in [OK, FAILED, PENDING].into_iter().enumerate() {
-                let c = counts[k][b];
+            for (by_outcome, colour) in counts.iter().zip([OK, FAILED, PENDING]) {
+                let c = by_outcome[b];
                 if c > 0 {
                     let x = b as f64 * width;
                     bars.push(Rectangle::new([(x, base as f64), (x + width, (base + c) as f64)], colour.filled()));
