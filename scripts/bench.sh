@@ -17,7 +17,9 @@
 #  9. listing at scale: `plan` of 10,000,000 keys from the simulated S3 listing (tests crate's
 #     s3_list_sim, 30 ms a request) at --list-concurrency 1, 8, 32, 64, 128: wall time, requests,
 #     peak RSS
-#   bash scripts/bench.sh [plan|local|batch|queue|scale|s3|worker|exec|list]   (default: all nine)
+# 10. the HTML report of 1,000 / 10,000 / 100,000 chunks: render time and size (cargo bench), and
+#     the 100,000-chunk page loaded in headless Chromium (when installed)
+#   bash scripts/bench.sh [plan|local|batch|queue|scale|s3|worker|exec|list|report]   (default: all ten)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_CHILDREN:-10000}
@@ -27,6 +29,20 @@ want() { [ "$only" = all ] || [ "$only" = "$1" ]; }
 if want plan; then
   echo "## plan (cargo bench -p batchfan --bench plan)"
   cargo bench --quiet -p batchfan --bench plan 2>/dev/null | grep -E '^(\||machine)'
+fi
+
+if want report; then
+  echo "## report (cargo bench -p batchfan --bench report_html)"
+  pages=$(mktemp -d)
+  BENCH_REPORT_HTML_DIR=$pages cargo bench --quiet -p batchfan --bench report_html 2>/dev/null | grep -E '^\|'
+  if command -v chromium >/dev/null; then
+    start=$(date +%s.%N)
+    chromium --headless --no-sandbox --disable-gpu --user-data-dir="$pages/profile" \
+      --screenshot="$pages/shot.png" --window-size=1400,2000 "file://$pages/report-100000.html" >/dev/null 2>&1
+    end=$(date +%s.%N)
+    echo "chromium: 100,000-chunk page loaded and screenshot taken in $(python3 -c "print(round($end - $start, 2))") s (browser start included)"
+  fi
+  rm -rf "$pages"
 fi
 
 if want local && ! command -v parallel >/dev/null; then

@@ -65,6 +65,9 @@ pub enum Command {
     Outputs(OutputsArgs),
     /// Stream everything a run committed to stdout, in chunk order (a gather step is one pipe).
     Cat(CatArgs),
+    /// A run's report: per chunk its status, attempts, exit code and reason; with --html, a
+    /// self-contained page with a timeline, distributions, stragglers and failures.
+    Report(ReportArgs),
     /// Print the logs of a run's chunks, every line prefixed `[CHUNK/ATTEMPT]`, merged in time
     /// order: local attempt files, AWS Batch children's CloudWatch Logs streams, queue workers'.
     Logs(LogsArgs),
@@ -674,6 +677,20 @@ pub struct CatArgs {
     /// Decompress outputs committed compressed (`.gz`, `.zst`, ...) as they stream.
     #[arg(long)]
     pub decompress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub run: RunArg,
+    /// Write the HTML report to FILE (a local path or s3://bucket/key): one file that fetches
+    /// nothing, to open from disk or a presigned URL. A finished run also has it beside its
+    /// report.json, at OUTPUT/_batchfan/runs/RUN/report.html.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<String>,
+    /// Output format (json: the report).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

@@ -98,6 +98,7 @@ async fn main() -> ExitCode {
         Command::Redrive(args) => runs_cmd::redrive(&client, args).await,
         Command::Outputs(args) => runs_cmd::outputs(&client, args).await,
         Command::Cat(args) => runs_cmd::cat(&client, args).await,
+        Command::Report(args) => runs_cmd::report(&client, args).await,
         Command::Logs(args) => history_cmd::logs(&client, args).await,
         Command::Runs(args) => history_cmd::runs(&client, args).await,
         Command::Enqueue(args) => queue_cmd::enqueue(&client, *args).await,

@@ -11,7 +11,7 @@ use batchfan::{Client, Error, Result, RunKind};
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::cli::{CancelArgs, CatArgs, Format, OutputsArgs, RedriveArgs, StatusArgs, WaitArgs};
+use crate::cli::{CancelArgs, CatArgs, Format, OutputsArgs, RedriveArgs, ReportArgs, StatusArgs, WaitArgs};
 use crate::present;
 
 pub async fn status(client: &Client, args: StatusArgs) -> Result<ExitCode> {
@@ -188,5 +188,35 @@ pub async fn cat(client: &Client, args: CatArgs) -> Result<ExitCode> {
         }
     }
     stdout.flush().map_err(io)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a run's report, and with --html writes its page.
+pub async fn report(client: &Client, args: ReportArgs) -> Result<ExitCode> {
+    let run = client.find_run(&args.run.run).await?;
+    let report = match &args.html {
+        Some(to) => run.write_html_report(to).await?,
+        None => run.report().await?,
+    };
+    match args.format {
+        Format::Json => present::print_json(&report),
+        Format::Text => {
+            println!(
+                "run {}: {}: {} succeeded, {} failed, {} not committed",
+                report.run_id,
+                count_of(report.chunks.len() as u64, "chunk", "chunks"),
+                report.succeeded,
+                report.failed,
+                report.not_committed
+            );
+            let failures = report.failures();
+            if !failures.is_empty() {
+                println!("\nfailed children:\n{}", present::failure_table(&failures));
+            }
+            if let Some(to) = &args.html {
+                println!("html report: {to}");
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -309,6 +309,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A chart of the HTML report could not be drawn.
+    #[error("drawing the {what} of the HTML report failed: {reason}")]
+    Render {
+        /// The chart.
+        what: String,
+        /// The drawing library's reason.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -105,6 +105,8 @@ pub mod queue;
 pub mod records;
 mod registry;
 pub mod report;
+#[cfg(feature = "html")]
+pub mod report_html;
 pub mod run;
 pub mod size;
 pub mod status;

@@ -97,12 +97,22 @@ pub(crate) async fn finish(ctx: &Context, record: &RunRecord, status: &RunStatus
     let output = ctx.stores.store(&Location::parse(&record.output)?)?;
     if output.head(&report::report_key(&record.run_id)).await?.is_none() {
         match &status.report {
-            Some(report) => report.save(&ctx.stores).await?,
-            None => build_report(ctx, record, &status.failed).await?.save(&ctx.stores).await?,
+            Some(report) => save_report(ctx, record, report).await?,
+            None => save_report(ctx, record, &build_report(ctx, record, &status.failed).await?).await?,
         };
     }
     crate::prepare::abort_uploads(output.as_ref()).await;
     claim::release(output.as_ref(), &record.run_id).await
+}
+
+/// Writes a run's report: with the `html` feature its page first (`report.html`), then
+/// `report.json`, whose presence says the report is written; returns the JSON's URI.
+pub(crate) async fn save_report(ctx: &Context, record: &RunRecord, report: &RunReport) -> Result<String> {
+    #[cfg(feature = "html")]
+    crate::report_html::save(&ctx.stores, record, report).await?;
+    #[cfg(not(feature = "html"))]
+    let _ = record;
+    report.save(&ctx.stores).await
 }
 
 /// The report of a run from its markers (each committed object's version checked against what

@@ -368,6 +368,20 @@ impl Run {
         }
     }
 
+    /// Writes the run's HTML report (see [`crate::report_html`]) to `to`, a local path or
+    /// `s3://bucket/key`; returns the report it shows: the one the finished run wrote (it keeps
+    /// what the executor knew of each attempt), else [`Run::report`].
+    #[cfg(feature = "html")]
+    pub async fn write_html_report(&self, to: &str) -> Result<RunReport> {
+        let output = self.ctx.stores.store(&crate::uri::Location::parse(&self.record.output)?)?;
+        let report = match crate::report::read(output.as_ref(), &self.record.run_id).await? {
+            Some(written) => written,
+            None => self.report().await?,
+        };
+        crate::report_html::write_to(&self.ctx.stores, &self.record, &report, to).await?;
+        Ok(report)
+    }
+
     /// The logs of the chunks `options` ask for, every attempt (or one), in time order, each
     /// line tagged with its chunk and attempt: a local run's attempt files, an AWS Batch run's
     /// CloudWatch Logs streams (DescribeJobs of those chunks only), a queue run's logs its markers

@@ -92,7 +92,7 @@ async fn finish_local(ctx: &Context, record: &RunRecord, ran: Result<RunSummary>
         )
         .await
         {
-            Ok(report) => report.save(&ctx.stores).await.map(Some),
+            Ok(report) => lifecycle::save_report(ctx, record, &report).await.map(Some),
             Err(e) => Err(e),
         },
         Err(_) => Ok(None),
