@@ -118,11 +118,15 @@ pub(crate) async fn save_report(ctx: &Context, record: &RunRecord, report: &RunR
 /// The report of a run from its markers (each committed object's version checked against what
 /// the output holds now) and the failures its executor knows.
 pub(crate) async fn build_report(ctx: &Context, record: &RunRecord, failed: &[ChunkFailure]) -> Result<RunReport> {
-    let mut built = report::build(&ctx.stores, &record.run_id, &record.output, record.chunk_count, failed).await?;
+    let built = report::build(&ctx.stores, &record.run_id, &record.output, record.chunk_count, failed).await?;
     #[cfg(feature = "batch")]
-    if let super::RecordDetail::Batch(batch) = &record.detail {
-        built.estimate = batch.options.estimate.as_ref().and_then(|e| serde_json::to_value(e).ok());
-    }
+    let built = {
+        let mut built = built;
+        if let super::RecordDetail::Batch(batch) = &record.detail {
+            built.estimate = batch.options.estimate.as_ref().and_then(|e| serde_json::to_value(e).ok());
+        }
+        built
+    };
     Ok(built)
 }
 
