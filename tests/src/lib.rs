@@ -542,3 +542,23 @@ pub fn children_of(parent: u32) -> Vec<u32> {
         })
         .collect()
 }
+
+/// Why no container can run here (no Docker engine answers), if none can.
+pub fn docker_unavailable() -> Option<String> {
+    match Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output() {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!("`docker info` failed: {}", String::from_utf8_lossy(&out.stderr).trim())),
+        Err(e) => Some(format!("no docker command: {e}")),
+    }
+}
+
+/// True where a Docker engine answers; else says, in one line, that `test` is skipped.
+pub fn docker(test: &str) -> bool {
+    match docker_unavailable() {
+        None => true,
+        Some(why) => {
+            eprintln!("skipped {test}: no Docker engine answers ({why})");
+            false
+        }
+    }
+}

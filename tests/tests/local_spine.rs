@@ -265,7 +265,9 @@ fn worker_configuration_errors_exit_2_and_write_nothing() {
         assert_eq!(out.status.code(), Some(2), "{uri}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(message), "{uri}: {stderr}");
-        assert_eq!(stderr.trim().lines().count(), 1, "one clear error line: {stderr}");
+        // The worker's version line, then one clear error line.
+        let lines: Vec<&str> = stderr.trim().lines().filter(|l| !l.contains("batchfan worker starting")).collect();
+        assert_eq!(lines.len(), 1, "one clear error line: {stderr}");
     }
     let mut unset = worker_cmd(&worker(), &manifest, 0, &spool);
     unset.env_remove("BATCHFAN_MANIFEST").arg("wordcount");

@@ -15,22 +15,13 @@ use batchfan_tests::{
 /// This branch's own tag: other work may build and remove other tags at the same time.
 const TAG: &str = "batchfan-worker:scale";
 
-/// Why Docker mode cannot run here, if it cannot.
-fn docker_unavailable() -> Option<String> {
-    match Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output() {
-        Ok(out) if out.status.success() => None,
-        Ok(out) => Some(format!("`docker info` failed: {}", String::from_utf8_lossy(&out.stderr).trim())),
-        Err(e) => Some(format!("no docker command: {e}")),
-    }
-}
-
 fn json(out: &[u8]) -> serde_json::Value {
     serde_json::from_slice(out).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(out)))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scale_run_batch_submits_worker_jobs_that_drain_the_queue_and_exit_when_idle() {
-    if let Some(why) = docker_unavailable() {
+    if let Some(why) = batchfan_tests::docker_unavailable() {
         eprintln!("skipped: moto's Batch cannot run containers here ({why})");
         return;
     }

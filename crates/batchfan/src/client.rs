@@ -234,7 +234,7 @@ impl Client {
 
     /// Lists (or looks up `options.input_list`), filters, splits and packs `input` into chunks.
     pub async fn plan(&self, input: &Location, options: &PlanOptions) -> Result<Plan> {
-        crate::plan::plan(&self.inner.stores, input, options).await
+        crate::incremental::plan(&self.inner.stores, input, options).await
     }
 
     /// Opens the manifest (or view) at `uri`, reading only its header.

@@ -8,10 +8,28 @@ use futures_util::{StreamExt, TryStreamExt};
 use crate::contract::{self, Item, META_DIR, Marker, RUN_RECORD_NAME};
 use crate::error::{Error, Result};
 use crate::manifest::ManifestReader;
+use crate::plan::{Plan, PlanOptions};
 use crate::registry::StoreRegistry;
-use crate::run::RunRecord;
 use crate::store::{ObjectMeta, read_all};
 use crate::uri::Location;
+
+/// What a run record says that matters here.
+#[derive(serde::Deserialize)]
+struct RecordFields {
+    run_id: String,
+    manifest: String,
+}
+
+/// Plans `input` (as [`crate::plan::plan`]), leaving out the objects that runs recorded in
+/// `options.skip_done` committed.
+pub async fn plan(stores: &StoreRegistry, input: &Location, options: &PlanOptions) -> Result<Plan> {
+    options.validate()?;
+    let mut done = DoneItems::default();
+    for output in &options.skip_done {
+        done.merge(DoneItems::read(stores, output).await?);
+    }
+    crate::plan::plan_with(stores, input, options, &|o| done.contains(o)).await
+}
 
 /// Markers read at once.
 const MARKER_READS: usize = 32;
@@ -53,7 +71,8 @@ impl DoneItems {
         let mut done = DoneItems::default();
         for key in records {
             let bytes = read_all(runs.as_ref(), &key, None, None).await?;
-            let record: RunRecord = serde_json::from_slice(&bytes)
+            // The two fields needed, read without the run module (which plans through here).
+            let record: RecordFields = serde_json::from_slice(&bytes)
                 .map_err(|e| unreadable(&runs_at.join_display(&key), "run record", &e))?;
             let marker_keys: Vec<String> = match crate::listing::list(
                 out_store.as_ref(),
@@ -94,6 +113,19 @@ impl DoneItems {
             done.runs += 1;
         }
         Ok(done)
+    }
+
+    /// Adds what `other` knows (outputs read one after the other).
+    fn merge(&mut self, other: DoneItems) {
+        self.runs += other.runs;
+        for (key, done) in other.objects {
+            match self.objects.get_mut(&key) {
+                Some(mine) if mine.version == done.version => mine.ranges.extend(done.ranges),
+                _ => {
+                    self.objects.insert(key, done);
+                }
+            }
+        }
     }
 
     fn add(&mut self, item: Item) {

@@ -106,7 +106,7 @@ pub mod records;
 mod registry;
 pub mod report;
 #[cfg(feature = "html")]
-pub mod report_html;
+pub use run::report_html;
 pub mod run;
 pub mod size;
 pub mod status;

@@ -492,8 +492,27 @@ async fn heads(store: &dyn Store, keys: Vec<String>, list: &str) -> Result<Vec<O
     Ok(found.into_iter().filter_map(|(_, meta)| meta).collect())
 }
 
-/// Lists and plans in one call: options are checked before anything is listed.
+/// Lists and plans in one call: options are checked before anything is listed. Objects of
+/// `--skip-done` outputs need the runs recorded there: plan those through
+/// [`crate::Client::plan`] (or `incremental::plan`); here they are refused.
 pub async fn plan(stores: &StoreRegistry, input: &Location, options: &PlanOptions) -> Result<Plan> {
+    if let Some(output) = options.skip_done.first() {
+        return Err(Error::option(
+            "--skip-done",
+            output,
+            "needs the runs recorded in that output: plan with Client::plan (plan::plan does not read other runs)",
+        ));
+    }
+    plan_with(stores, input, options, &|_| false).await
+}
+
+/// [`plan`], leaving out the objects `done` says earlier runs committed (`--skip-done`).
+pub async fn plan_with(
+    stores: &StoreRegistry,
+    input: &Location,
+    options: &PlanOptions,
+    done: &(dyn Fn(&ObjectMeta) -> bool + Sync),
+) -> Result<Plan> {
     options.validate()?;
     let listing = list_input(stores, input, options).await?;
     if listing.objects.is_empty() && listing.listed > 0 && !options.allow_empty {
@@ -507,13 +526,9 @@ pub async fn plan(stores: &StoreRegistry, input: &Location, options: &PlanOption
         objects.retain(|o| o.mtime_ns.is_none_or(|ns| ns / 1_000_000 > after));
     }
     let left_out_unmodified = kept - objects.len();
-    let mut left_out_done = 0;
-    for output in &options.skip_done {
-        let done = crate::incremental::DoneItems::read(stores, output).await?;
-        let before = objects.len();
-        objects.retain(|o| !done.contains(o));
-        left_out_done += before - objects.len();
-    }
+    let before = objects.len();
+    objects.retain(|o| !done(o));
+    let left_out_done = before - objects.len();
     if objects.is_empty() && kept > 0 && !options.allow_empty {
         let filtered = format!(
             " ({} listed, {kept} kept by --include/--exclude, all left out: {left_out_unmodified} not modified after --modified-after, {left_out_done} already committed in --skip-done; --allow-empty makes this a run of zero chunks)",

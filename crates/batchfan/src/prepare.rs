@@ -6,7 +6,7 @@ use crate::contract;
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::manifest::{self, ManifestReader};
-use crate::plan::{self, Plan, PlanOptions};
+use crate::plan::{Plan, PlanOptions};
 use crate::registry::StoreRegistry;
 use crate::store::Store;
 use crate::uri::Location;
@@ -72,7 +72,7 @@ pub(crate) async fn plan_run(stores: &StoreRegistry, spec: &RunSpec) -> Result<P
     if let Location::Local { path } = &output {
         crate::preflight::local_folder("--output", path)?;
     }
-    let plan = plan::plan(stores, &input, &spec.options).await?;
+    let plan = crate::incremental::plan(stores, &input, &spec.options).await?;
     let output_store = stores.store(&output)?;
     if output.is_s3() {
         output_store.check_root().await?;

@@ -109,7 +109,7 @@ pub(crate) async fn finish(ctx: &Context, record: &RunRecord, status: &RunStatus
 /// `report.json`, whose presence says the report is written; returns the JSON's URI.
 pub(crate) async fn save_report(ctx: &Context, record: &RunRecord, report: &RunReport) -> Result<String> {
     #[cfg(feature = "html")]
-    crate::report_html::save(&ctx.stores, record, report).await?;
+    super::report_html::save(&ctx.stores, record, report).await?;
     #[cfg(not(feature = "html"))]
     let _ = record;
     report.save(&ctx.stores).await

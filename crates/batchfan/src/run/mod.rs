@@ -14,6 +14,8 @@ mod list;
 mod logs;
 mod outputs;
 pub mod record;
+#[cfg(feature = "html")]
+pub mod report_html;
 mod start;
 
 use std::collections::BTreeSet;
@@ -378,7 +380,7 @@ impl Run {
             Some(written) => written,
             None => self.report().await?,
         };
-        crate::report_html::write_to(&self.ctx.stores, &self.record, &report, to).await?;
+        report_html::write_to(&self.ctx.stores, &self.record, &report, to).await?;
         Ok(report)
     }
 

@@ -187,7 +187,7 @@ async fn resume(
     }
     let manifest = crate::manifest::ManifestReader::open(&ctx.stores, &found.manifest).await?;
     let header = manifest.header();
-    let plan = crate::plan::plan(&ctx.stores, &input, &spec.options).await?;
+    let plan = crate::incremental::plan(&ctx.stores, &input, &spec.options).await?;
     let same = header.input_location()?.absolute()? == input
         && header.item_count == plan.items.len() as u64
         && header.total_bytes == plan.total_bytes()

@@ -16,11 +16,11 @@ use bytes::Bytes;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use plotters::prelude::*;
 
+use super::RunRecord;
 use crate::contract::META_DIR;
 use crate::error::{Error, Result};
 use crate::registry::StoreRegistry;
 use crate::report::{ChunkReport, ChunkStatus, RunReport};
-use crate::run::RunRecord;
 use crate::size::format_size;
 use crate::uri::Location;
 
@@ -892,7 +892,7 @@ pub fn synthetic(chunks: u64) -> (RunRecord, RunReport) {
         attempts: 2,
         log_dir: None,
     };
-    let mut record = RunRecord::new("s3://out/m.jsonl", &header, crate::run::RecordDetail::Local(local))
+    let mut record = RunRecord::new("s3://out/m.jsonl", &header, super::RecordDetail::Local(local))
         .unwrap_or_else(|_| unreachable!("a valid output"));
     record.created_unix_ms = header.created_unix_ms;
     let mut report = RunReport {
