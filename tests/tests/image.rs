@@ -450,6 +450,8 @@ async fn an_exec_job_on_the_bring_your_own_base_image_runs_python_and_jq_as_batc
     let data = dataset_in_bucket(&s3, "image-byo", "in/", 24).await;
     let out = run(batchfan(&moto, home.path()).args([
         "submit",
+        "--allow",
+        "plaintext-secret",
         "--job-queue",
         "q-byo",
         "--job-definition",
@@ -501,6 +503,8 @@ async fn cancel_of_a_long_running_array_leaves_none_of_its_containers_running() 
     let _data = dataset_in_bucket(&s3, "image-cancel", "in/", 25).await;
     let out = run(batchfan(&moto, home.path()).args([
         "submit",
+        "--allow",
+        "plaintext-secret",
         "--job-queue",
         "q-cancel",
         "--job-definition",

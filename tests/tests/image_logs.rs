@@ -66,6 +66,8 @@ async fn a_failing_childs_error_line_comes_back_through_logs_failed() {
     dataset_in_bucket(&moto.s3().await, "logs-data", "in/", 45).await;
     let out = run(batchfan(&moto, home.path()).args([
         "submit",
+        "--allow",
+        "plaintext-secret",
         "--job-queue",
         "q-logs",
         "--job-definition",
