@@ -13,6 +13,21 @@ fn worker() -> String {
     batchfan_tests::bin("batchfan-worker").display().to_string()
 }
 
+/// Runs wordcount locally from `input` to `output` with `extra` options; asserts exit 0 and
+/// returns the parts' bodies.
+fn wordcount_parts(input: &Path, output: &Path, extra: &[&str]) -> Vec<Vec<u8>> {
+    let out = run(command("batchfan", None)
+        .args(["run", "--local"])
+        .args(extra)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output)
+        .args(["--", &worker(), "wordcount"]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    files(output).into_iter().filter(|(k, _)| k.starts_with("part-")).map(|(_, p)| std::fs::read(p).unwrap()).collect()
+}
+
 /// Writes the dataset twice: plain under `plain`, and under `packed` every file compressed, gzip
 /// and zstd in turn (`big.txt` as gzip, larger than the split size used below).
 fn packed_twins(plain: &Path, packed: &Path) -> usize {
@@ -48,18 +63,7 @@ fn gzip_and_zstd_inputs_count_as_their_plain_twins_and_are_never_split() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("{big_ones} compressed object")) && text.contains("kept whole"), "{text}");
 
-    let out = run(command("batchfan", None)
-        .args(["run", "--local", "--children", "3", "--split-bytes", "1KiB", "--input"])
-        .arg(&packed)
-        .arg("--output")
-        .arg(&output)
-        .args(["--", &worker(), "wordcount"]));
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let parts: Vec<Vec<u8>> = files(&output)
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("part-"))
-        .map(|(_, p)| std::fs::read(p).unwrap())
-        .collect();
+    let parts = wordcount_parts(&packed, &output, &["--children", "3", "--split-bytes", "1KiB"]);
     assert_eq!(merge_counts(parts.iter().map(Vec::as_slice)), reference_wordcount(&plain));
 }
 
@@ -243,18 +247,7 @@ fn every_codec_decodes_and_two_members_read_as_one_stream() {
         data.extend(compress(second.as_bytes(), how));
         std::fs::write(packed.join(format!("f{i}.txt.{ext}")), data).unwrap();
     }
-    let out = run(command("batchfan", None)
-        .args(["run", "--local", "--children", "2", "--input"])
-        .arg(&packed)
-        .arg("--output")
-        .arg(&output)
-        .args(["--", &worker(), "wordcount"]));
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let parts: Vec<Vec<u8>> = files(&output)
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("part-"))
-        .map(|(_, p)| std::fs::read(p).unwrap())
-        .collect();
+    let parts = wordcount_parts(&packed, &output, &["--children", "2"]);
     let counts = merge_counts(parts.iter().map(Vec::as_slice));
     assert_eq!(counts, reference_wordcount(&plain));
     assert_eq!(counts.get(b"delta".as_slice()).copied(), Some(4), "the word split across members: {counts:?}");
