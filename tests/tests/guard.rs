@@ -306,6 +306,63 @@ async fn estimate_prices_the_plan_with_alternatives_rounding_and_a_user_price_fi
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn estimate_sample_runs_the_median_chunk_and_prices_its_time_scaled_to_the_mean() {
+    let moto = moto();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let data = home.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // Five one-item chunks of 100, 200, 300, 400 and 1000 bytes: the median is f2 (300), the
+    // mean 400.
+    for (i, size) in [100, 200, 300, 400, 1000].into_iter().enumerate() {
+        std::fs::write(data.join(format!("f{i}.txt")), "abcdefghi\n".repeat(size / 10)).unwrap();
+    }
+    let snapshot = || {
+        batchfan_tests::files(&data).into_iter().map(|(k, p)| (k, std::fs::read(p).unwrap())).collect::<Vec<_>>()
+    };
+    let before = snapshot();
+    let tmp = home.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let estimate = |program: &[&str]| {
+        run(batchfan(moto, home)
+            .env("TMPDIR", &tmp)
+            .args(["estimate", "--input", data.to_str().unwrap(), "--max-items-per-chunk", "1", "--format", "json"])
+            .args(["--vcpu", "1", "--memory", "2048", "--sample", "--", batchfan_tests::bin("batchfan-worker").to_str().unwrap(), "exec", "--"])
+            .args(program))
+    };
+    let out = estimate(&["sh", "-c", "sleep 1; cat"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sample = &e["sample"];
+    assert_eq!((sample["chunk"].as_u64(), sample["bytes"].as_u64(), sample["chunk_count"].as_u64()), (Some(2), Some(300), Some(5)), "{e}");
+    let seconds = sample["seconds"].as_f64().unwrap();
+    assert!(seconds >= 1.0, "the chunk slept 1 s: {e}");
+    let per_chunk = sample["seconds_per_chunk"].as_f64().unwrap();
+    assert!((per_chunk - seconds * 400.0 / 300.0).abs() < 1e-9, "{e}");
+    assert_eq!(e["estimate"]["input"]["seconds_per_chunk"].as_f64(), Some(per_chunk));
+    assert_eq!(e["estimate"]["input"]["chunks"], 5);
+    // The sample wrote nothing a user keeps: the input is as it was, the scratch output is
+    // gone, and the run notes hold no run.
+    assert_eq!(snapshot(), before);
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).into_iter().flatten())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("sample-"))
+        .collect();
+    assert!(left.is_empty(), "scratch outputs left: {left:?}");
+    let out = run(batchfan(moto, home).args(["runs", "--format", "json"]));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap().as_array().map(Vec::len), Some(0));
+    // A program that fails is named with its log; a sample without a program is refused.
+    let out = estimate(&["false"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--sample") && err.contains("chunk 2") && err.contains(".log"), "{err}");
+    let out = run(batchfan(moto, home).args(["estimate", "--input", data.to_str().unwrap(), "--vcpu", "1", "--memory", "2048", "--sample"]));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn iam_policy_documents_load_into_moto_iam() {
     let moto = moto();
     let home = tempfile::tempdir().unwrap();
@@ -317,6 +374,8 @@ async fn iam_policy_documents_load_into_moto_iam() {
         "s3://out-bkt/counts/",
         "--queue-url",
         "https://sqs.us-east-1.amazonaws.com/123456789012/work",
+        "--dead-letter-queue",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/work-dlq",
         "--secrets",
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf",
         "--image",
@@ -326,6 +385,16 @@ async fn iam_policy_documents_load_into_moto_iam() {
     ]));
     assert_eq!(out.status.code(), Some(0));
     let docs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Workers send a message that can never succeed to the dead-letter queue: the job role may.
+    let dead_letter = docs["job_role"]["policy"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "DeadLetter")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(dead_letter["Resource"], serde_json::json!(["arn:aws:sqs:us-east-1:123456789012:work-dlq"]));
+    assert_eq!(dead_letter["Action"], serde_json::json!(["sqs:GetQueueUrl", "sqs:SendMessage"]));
     // moto's IAM validates the documents as AWS does (syntax, actions, ARNs).
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let script = r#"

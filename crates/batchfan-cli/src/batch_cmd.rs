@@ -209,11 +209,17 @@ pub fn iam_policy(args: IamPolicyArgs) -> Result<ExitCode> {
         output: args.output,
         manifest: args.manifest,
         queue_url: args.queue_url,
+        dead_letter_queue: args.dead_letter_queue,
         secrets: args.secrets,
         image: args.image,
         log_group: args.log_group,
     };
     let documents = batchfan::iam::documents(&input)?;
+    if input.queue_url.is_some() && input.dead_letter_queue.is_none() {
+        eprintln!(
+            "note: no --dead-letter-queue: the job role cannot move a message that can never succeed to the queue's dead-letter queue (give its URL or ARN)"
+        );
+    }
     match args.format {
         Format::Json => print_json(&documents),
         Format::Text => println!("{}", serde_json::to_string_pretty(&documents).unwrap_or_default()),

@@ -370,9 +370,14 @@ pub struct EstimateArgs {
     /// Memory per child, MiB.
     #[arg(long)]
     pub memory: u64,
-    /// Seconds one chunk takes (measure one with `batchfan run --local` on a sample).
-    #[arg(long, value_name = "S")]
-    pub seconds_per_chunk: f64,
+    /// Seconds one chunk takes (or let `--sample` measure it).
+    #[arg(long, value_name = "S", required_unless_present = "sample", conflicts_with = "sample")]
+    pub seconds_per_chunk: Option<f64>,
+    /// Measure the seconds per chunk: run the chunk of median input bytes on this machine as a
+    /// process of PROGRAM (as `batchfan run --local` would, its output in a scratch folder that
+    /// is removed), scaled by input bytes to the mean chunk.
+    #[arg(long, requires = "command")]
+    pub sample: bool,
     /// CPU architecture.
     #[arg(long, value_enum, default_value_t = ArchArg::X86_64)]
     pub arch: ArchArg,
@@ -385,6 +390,9 @@ pub struct EstimateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// With `--sample`: the program a chunk runs, and its arguments (a batchfan worker).
+    #[arg(last = true, value_name = "PROGRAM [ARGS]")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -401,6 +409,10 @@ pub struct IamPolicyArgs {
     /// The SQS queue queue workers serve.
     #[arg(long, value_name = "URL")]
     pub queue_url: Option<String>,
+    /// That queue's dead-letter queue (URL or ARN): workers send messages that can never
+    /// succeed there at once (sqs:GetQueueUrl and sqs:SendMessage on it only).
+    #[arg(long, value_name = "URL|ARN", requires = "queue_url")]
+    pub dead_letter_queue: Option<String>,
     /// A Secrets Manager or SSM parameter ARN the job definition's `secrets` name (repeatable).
     #[arg(long, value_name = "ARN")]
     pub secrets: Vec<String>,

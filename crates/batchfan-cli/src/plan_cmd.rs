@@ -47,22 +47,60 @@ pub async fn estimate(client: &Client, args: crate::cli::EstimateArgs) -> batchf
     options.max_chunks = options.max_chunks.max(batchfan::batch::MAX_RUN_CHUNKS);
     options.validate()?;
     let input = Location::parse(&args.plan.input)?.absolute()?;
-    let plan = client.plan(&input, &options).await?;
+    // Everything priced is checked before a sample spends minutes running a chunk.
+    let provisional = EstimateInput {
+        chunks: 1,
+        seconds_per_chunk: args.seconds_per_chunk.unwrap_or(1.0),
+        vcpu: args.vcpu,
+        memory_mib: args.memory,
+    };
+    batchfan::price::estimate(&prices, provisional, capacity, arch)?;
+    let (chunks, sample) = match args.command.split_first() {
+        Some((program, rest)) if args.sample => {
+            let local = batchfan::LocalOptions::new(program, rest.to_vec());
+            let sample = client.sample(&input, &options, &local).await?;
+            (sample.chunk_count, Some(sample))
+        }
+        _ => (client.plan(&input, &options).await?.chunks.len() as u64, None),
+    };
+    let seconds_per_chunk = match (&sample, args.seconds_per_chunk) {
+        (Some(sample), _) => sample.seconds_per_chunk,
+        (None, Some(seconds)) => seconds,
+        (None, None) => {
+            return Err(batchfan::Error::option("--seconds-per-chunk", "absent", "give it, or --sample -- PROGRAM ARGS"));
+        }
+    };
     let input = EstimateInput {
-        chunks: plan.chunks.len() as u64,
-        seconds_per_chunk: args.seconds_per_chunk,
+        chunks,
+        seconds_per_chunk,
         vcpu: args.vcpu,
         memory_mib: args.memory,
     };
     let estimate = batchfan::price::estimate(&prices, input, capacity, arch)?;
     match args.format {
-        Format::Json => present::print_json(&serde_json::json!({"estimate": estimate, "price_table": prices})),
+        Format::Json => present::print_json(
+            &serde_json::json!({"estimate": estimate, "sample": sample, "price_table": prices}),
+        ),
         Format::Text => {
+            if let Some(s) = &sample {
+                println!(
+                    "sampled chunk {} ({} items, {}) in {:.2} s{}; scaled to the mean chunk ({}): {:.2} s per chunk",
+                    s.chunk,
+                    s.items,
+                    batchfan::size::format_size(s.bytes),
+                    s.seconds,
+                    s.peak_rss_bytes
+                        .map(|b| format!(", peak RSS {}", batchfan::size::format_size(b)))
+                        .unwrap_or_default(),
+                    batchfan::size::format_size(s.mean_chunk_bytes as u64),
+                    s.seconds_per_chunk
+                );
+            }
             let c = &estimate.chosen;
             println!(
                 "{} chunks x {} s = {:.2} task-hours at {} vCPU, {} MiB billed: {:.4} {} ({})",
                 input.chunks,
-                input.seconds_per_chunk,
+                format!("{:.3}", input.seconds_per_chunk).trim_end_matches('0').trim_end_matches('.'),
                 c.task_hours,
                 c.billed_vcpu,
                 c.billed_memory_mib,

@@ -30,8 +30,10 @@ use crate::uri::Location;
 pub const DEFAULT_BATCH_RPS: f64 = 10.0;
 
 /// Default SQS requests per second of one client (`BATCHFAN_SQS_RPS` for [`Client::from_env`]);
-/// a SendMessageBatch carries 10 messages.
-pub const DEFAULT_SQS_RPS: f64 = 100.0;
+/// a SendMessageBatch carries 10 messages, so an enqueue may send 5,000 messages a second.
+/// Standard queues take that; a FIFO queue without high-throughput mode takes 300 requests a
+/// second per action, and its throttling is retried by the SDK.
+pub const DEFAULT_SQS_RPS: f64 = 500.0;
 
 /// The batchfan client: plans, starts runs of every kind and finds them again.
 ///
@@ -256,6 +258,19 @@ impl Client {
         cancel: impl Future<Output = ()>,
     ) -> Result<LocalRun> {
         crate::run::run_local(&self.inner, spec, options, on_event, cancel).await
+    }
+
+    /// Plans `input` and runs one chunk (the one of median input bytes) as a process of
+    /// `local.program` on this machine, into a scratch output removed afterwards: how long a
+    /// chunk takes, for a cost estimate (`batchfan estimate --sample`). Not kept in the run
+    /// notes; the child's log stays where `local.log_dir` says.
+    pub async fn sample(
+        &self,
+        input: &Location,
+        options: &PlanOptions,
+        local: &LocalOptions,
+    ) -> Result<crate::run::Sample> {
+        crate::run::sample(&self.inner, input, options, local).await
     }
 
     /// Finds a run by its id (from this client's run notes), its record's URI, its manifest's

@@ -20,6 +20,9 @@ pub struct PolicyInput {
     pub manifest: Option<String>,
     /// The SQS queue the workers serve, if any.
     pub queue_url: Option<String>,
+    /// That queue's dead-letter queue (its URL or ARN): workers move a message that can never
+    /// succeed (an input changed since planning, a missing manifest) there at once.
+    pub dead_letter_queue: Option<String>,
     /// Secrets Manager or SSM parameter ARNs the definition's `secrets` name.
     pub secrets: Vec<String>,
     /// The image, when it is pulled from ECR (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG`).
@@ -91,6 +94,13 @@ pub fn job_role_policy(p: &PolicyInput) -> Result<Value> {
             "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
             "Resource": [queue_arn(url)?]}));
     }
+    if let Some(dlq) = &p.dead_letter_queue {
+        let arn = if dlq.starts_with("arn:aws:sqs:") { dlq.clone() } else { queue_arn(dlq)? };
+        // The worker finds the dead-letter queue's URL from the redrive policy's ARN
+        // (GetQueueUrl), then sends the message there.
+        statements.push(json!({"Sid": "DeadLetter", "Effect": "Allow",
+            "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"], "Resource": [arn]}));
+    }
     Ok(json!({"Version": "2012-10-17", "Statement": statements}))
 }
 
@@ -158,6 +168,7 @@ mod tests {
             output: "s3://out-bkt/counts/".into(),
             manifest: Some("s3://meta-bkt/m/run.jsonl".into()),
             queue_url: Some("https://sqs.eu-west-1.amazonaws.com/123456789012/work".into()),
+            dead_letter_queue: Some("https://sqs.eu-west-1.amazonaws.com/123456789012/work-dlq".into()),
             secrets: vec![
                 "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf".into(),
                 "arn:aws:ssm:eu-west-1:123456789012:parameter/token".into(),
@@ -183,6 +194,10 @@ mod tests {
         assert_eq!(by_sid("WriteOutput")["Resource"], json!(["arn:aws:s3:::out-bkt/counts/*"]));
         assert_eq!(by_sid("ReadManifest")["Resource"], json!(["arn:aws:s3:::meta-bkt/m/run.jsonl"]));
         assert_eq!(by_sid("ServeQueue")["Resource"], json!(["arn:aws:sqs:eu-west-1:123456789012:work"]));
+        assert_eq!(by_sid("DeadLetter")["Resource"], json!(["arn:aws:sqs:eu-west-1:123456789012:work-dlq"]));
+        assert_eq!(by_sid("DeadLetter")["Action"], json!(["sqs:GetQueueUrl", "sqs:SendMessage"]));
+        let by_arn = PolicyInput { dead_letter_queue: Some("arn:aws:sqs:eu-west-1:123456789012:work-dlq".into()), ..input() };
+        assert_eq!(job_role_policy(&by_arn).unwrap(), doc, "a URL and an ARN give the same document");
         // Nothing wider than needed: no wildcard actions, no bucket-wide object access, no
         // delete, and the input is never writable.
         for st in &s {

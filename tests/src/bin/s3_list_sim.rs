@@ -3,14 +3,19 @@
 //! keys, every request answered after an injected latency. moto cannot hold ten million objects;
 //! this can, in no memory. A load target for benchmarks only: correctness tests run on moto.
 //!
+//! The same endpoint answers SQS's JSON protocol for an enqueue (`X-Amz-Target:
+//! AmazonSQS.GetQueueAttributes` and `AmazonSQS.SendMessageBatch`, each after the latency; any
+//! queue URL): messages are counted, not kept.
+//!
 //! `s3_list_sim --keys N [--shape flat|hive] [--latency-ms MS]` prints its endpoint
 //! (`http://127.0.0.1:PORT`) on the first line of stdout, then serves until killed.
-//! `GET /_stats` answers the number of list requests served so far.
+//! `GET /_stats` answers the number of list requests served so far; `GET /_sqs_stats` answers
+//! `REQUESTS MESSAGES` of SendMessageBatch.
 //!
 //! Shapes (any bucket name): `flat` is `data/00000000` ... (N keys, one folder), `hive` is
 //! `data/date=00000/part-00000.json` ... (1,000 keys a partition).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -148,7 +153,53 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn serve(stream: TcpStream, space: Arc<Space>, latency: Duration, served: Arc<AtomicU64>) {
+/// Counters of what was served.
+#[derive(Default)]
+struct Served {
+    lists: AtomicU64,
+    sqs_requests: AtomicU64,
+    messages: AtomicU64,
+}
+
+/// An SQS JSON-protocol answer (`AmazonSQS.OPERATION`, body as sent).
+fn sqs(operation: &str, body: &[u8], served: &Served) -> (&'static str, String) {
+    let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    match operation {
+        "GetQueueAttributes" => {
+            let name = request["QueueUrl"].as_str().unwrap_or("").rsplit('/').next().unwrap_or("sim").to_string();
+            let attributes = serde_json::json!({"Attributes": {
+                "QueueArn": format!("arn:aws:sqs:us-east-1:123456789012:{name}"),
+                "VisibilityTimeout": "30",
+                "ApproximateNumberOfMessages": "0",
+                "ApproximateNumberOfMessagesNotVisible": "0",
+            }});
+            ("200 OK", attributes.to_string())
+        }
+        "SendMessageBatch" => {
+            let entries = request["Entries"].as_array().cloned().unwrap_or_default();
+            served.sqs_requests.fetch_add(1, Ordering::Relaxed);
+            served.messages.fetch_add(entries.len() as u64, Ordering::Relaxed);
+            let n = served.messages.load(Ordering::Relaxed);
+            let successful: Vec<serde_json::Value> = entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    serde_json::json!({"Id": e["Id"], "MessageId": format!("sim-{n}-{i}"),
+                        "MD5OfMessageBody": "00000000000000000000000000000000"})
+                })
+                .collect();
+            ("200 OK", serde_json::json!({"Successful": successful, "Failed": []}).to_string())
+        }
+        other => (
+            "400 Bad Request",
+            serde_json::json!({"__type": "com.amazonaws.sqs#UnsupportedOperation",
+                "message": format!("s3_list_sim does not serve {other}")})
+            .to_string(),
+        ),
+    }
+}
+
+fn serve(stream: TcpStream, space: Arc<Space>, latency: Duration, served: Arc<Served>) {
     let mut writer = match stream.try_clone() {
         Ok(w) => w,
         Err(_) => return,
@@ -159,7 +210,8 @@ fn serve(stream: TcpStream, space: Arc<Space>, latency: Duration, served: Arc<At
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
         }
-        // Headers: none is needed (GET and HEAD have no body).
+        // Headers: the SQS operation and the body's length (GET and HEAD have no body).
+        let (mut length, mut operation) = (0usize, None);
         loop {
             let mut header = String::new();
             if reader.read_line(&mut header).unwrap_or(0) == 0 {
@@ -168,17 +220,36 @@ fn serve(stream: TcpStream, space: Arc<Space>, latency: Duration, served: Arc<At
             if header == "\r\n" || header == "\n" {
                 break;
             }
+            if let Some((name, value)) = header.split_once(':') {
+                let value = value.trim();
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.parse().unwrap_or(0);
+                } else if name.eq_ignore_ascii_case("x-amz-target") {
+                    operation = value.strip_prefix("AmazonSQS.").map(str::to_string);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
         }
         let mut parts = line.split_whitespace();
         let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        let (status, body) = if path == "/_stats" {
-            ("200 OK", served.load(Ordering::Relaxed).to_string())
+        let (status, body, content_type) = if path == "/_stats" {
+            ("200 OK", served.lists.load(Ordering::Relaxed).to_string(), "text/plain")
+        } else if path == "/_sqs_stats" {
+            let (r, m) = (served.sqs_requests.load(Ordering::Relaxed), served.messages.load(Ordering::Relaxed));
+            ("200 OK", format!("{r} {m}"), "text/plain")
+        } else if let Some(operation) = operation {
+            std::thread::sleep(latency);
+            let (status, body) = sqs(&operation, &body, &served);
+            (status, body, "application/x-amz-json-1.0")
         } else if method == "HEAD" {
-            ("200 OK", String::new())
+            ("200 OK", String::new(), "application/xml")
         } else {
             std::thread::sleep(latency);
-            served.fetch_add(1, Ordering::Relaxed);
+            served.lists.fetch_add(1, Ordering::Relaxed);
             let mut request =
                 Request { prefix: String::new(), delimiter: None, after: None, token: None, max_keys: 1000 };
             for pair in query.split('&') {
@@ -193,10 +264,10 @@ fn serve(stream: TcpStream, space: Arc<Space>, latency: Duration, served: Arc<At
                     _ => {}
                 }
             }
-            ("200 OK", list(&space, &request))
+            ("200 OK", list(&space, &request), "application/xml")
         };
         let head = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nx-amz-request-id: sim\r\n\r\n",
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nx-amz-request-id: sim\r\n\r\n",
             body.len()
         );
         let written = writer
@@ -235,7 +306,7 @@ fn main() {
     println!("http://{addr}");
     let _ = std::io::stdout().flush();
     let space = Arc::new(Space { keys, shape });
-    let served = Arc::new(AtomicU64::new(0));
+    let served = Arc::new(Served::default());
     for stream in listener.incoming().flatten() {
         let (space, served) = (space.clone(), served.clone());
         std::thread::spawn(move || serve(stream, space, latency, served));

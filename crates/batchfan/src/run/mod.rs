@@ -16,6 +16,7 @@ mod outputs;
 pub mod record;
 #[cfg(feature = "html")]
 pub mod report_html;
+mod sample;
 mod start;
 
 use std::collections::BTreeSet;
@@ -30,6 +31,8 @@ pub use self::list::PastRun;
 pub(crate) use self::list::list as list_runs;
 pub use self::outputs::RunOutput;
 pub use self::record::{RecordDetail, RunKind, RunRecord};
+pub(crate) use self::sample::sample;
+pub use self::sample::Sample;
 pub(crate) use self::start::run_local;
 #[cfg(feature = "queue")]
 pub(crate) use self::start::{enqueue, enqueue_dry_run};

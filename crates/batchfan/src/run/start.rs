@@ -82,7 +82,7 @@ pub(crate) async fn run_local(
 /// The end of a local execution: the report (with the failures the children reported, and
 /// where their logs are), the uploads its killed children left aborted, its claim released,
 /// however it ended.
-async fn finish_local(ctx: &Context, record: &RunRecord, ran: Result<RunSummary>) -> Result<RunSummary> {
+pub(super) async fn finish_local(ctx: &Context, record: &RunRecord, ran: Result<RunSummary>) -> Result<RunSummary> {
     let store = ctx.stores.store(&Location::parse(&record.output)?)?;
     let reported = match &ran {
         Ok(summary) => match lifecycle::build_report(
@@ -106,7 +106,7 @@ async fn finish_local(ctx: &Context, record: &RunRecord, ran: Result<RunSummary>
 
 /// The common start: plan, claim (taking over from a finished run), write the manifest and the
 /// run record. On a failure after the claim, what was written is taken back.
-async fn start(ctx: &Arc<Context>, spec: &RunSpec, detail: RecordDetail) -> Result<(Run, PreparedRun)> {
+pub(super) async fn start(ctx: &Arc<Context>, spec: &RunSpec, detail: RecordDetail) -> Result<(Run, PreparedRun)> {
     let planned = prepare::plan_run(&ctx.stores, spec).await?;
     start_planned(ctx, spec, planned, detail).await
 }
