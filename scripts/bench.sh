@@ -19,7 +19,9 @@
 #     peak RSS
 # 10. the HTML report of 1,000 / 10,000 / 100,000 chunks: render time and size (cargo bench), and
 #     the 100,000-chunk page loaded in headless Chromium (when installed)
-#   bash scripts/bench.sh [plan|local|batch|queue|scale|s3|worker|exec|list|report]   (default: all ten)
+# 11. enqueue of 1,000,000 chunks to the simulator's SQS SendMessageBatch at 30 ms a request:
+#     messages per second at BATCHFAN_SQS_RPS 500 (the default) and 1000
+#   bash scripts/bench.sh [plan|local|batch|queue|scale|s3|worker|exec|list|enqueue|report]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_CHILDREN:-10000}
@@ -185,6 +187,35 @@ r = json.loads(sys.argv[1]); c, req = sys.argv[2], int(sys.argv[4]) - int(sys.ar
 one = float(sys.argv[5]) if sys.argv[5] else r["seconds"]
 print(f"| {c:>18} | {r['"'"'seconds'"'"']:8.2f} | {req:8} | {r['"'"'peak_rss_mib'"'"']:12.0f} | {one / r['"'"'seconds'"'"']:7.1f}x | exit {r['"'"'exit'"'"']} |")' "$json" "$c" "$before" "$after" "$one"
   [ -n "$one" ] || one=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["seconds"])' "$json")
+done
+kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; sim_pid=
+fi
+
+if want enqueue; then
+# --- Enqueue at scale: the simulator's SQS SendMessageBatch (a load target, not moto) ---
+cargo build --quiet --release -p batchfan-tests --bin s3_list_sim
+EN=${BENCH_ENQUEUE_CHUNKS:-1000000}
+LAT=${BENCH_LIST_LATENCY_MS:-30}
+echo
+echo "## enqueue of $EN one-object chunks to the simulated SQS at $LAT ms a request ($(nproc) CPUs)"
+echo "| BATCHFAN_SQS_RPS | messages | requests | sending s | messages/s | whole enqueue s | peak RSS MiB | note |"
+echo "|------------------|----------|----------|-----------|------------|-----------------|--------------|------|"
+target/release/s3_list_sim --keys "$EN" --latency-ms "$LAT" > "$work/sqs-sim.out" &
+sim_pid=$!
+until [ -s "$work/sqs-sim.out" ]; do sleep 0.1; done
+SIM=$(head -1 "$work/sqs-sim.out")
+for rps in ${BENCH_ENQUEUE_RPS:-500 1000}; do
+  rm -rf "$work/enqueue-out"
+  before=$(curl -s "$SIM/_sqs_stats")
+  json=$(env "${aws_env[@]}" AWS_ENDPOINT_URL="$SIM" BATCHFAN_SQS_RPS="$rps" BATCHFAN_HOME="$work/home" \
+    MEASURE_STDOUT="$work/enqueue.json" python3 scripts/measure.py target/release/batchfan enqueue --input s3://sim/data/ \
+    --output "$work/enqueue-out" --max-items-per-chunk 1 --queue-url "$SIM/123456789012/bench" --format json)
+  after=$(curl -s "$SIM/_sqs_stats")
+  python3 -c 'import json, sys
+r = json.loads(sys.argv[1]); text = open(sys.argv[5]).read().strip(); out = json.loads(text) if text else {}
+(r0, m0), (r1, m1) = (map(int, sys.argv[3].split())), (map(int, sys.argv[4].split()))
+secs = out.get("seconds") or float("nan")
+print(f"| {sys.argv[2]:>16} | {m1 - m0:8} | {r1 - r0:8} | {secs:9.1f} | {(m1 - m0) / secs:10.0f} | {r['"'"'seconds'"'"']:15.1f} | {r['"'"'peak_rss_mib'"'"']:12.0f} | exit {r['"'"'exit'"'"']}; 32 requests in flight |")' "$json" "$rps" "$before" "$after" "$work/enqueue.json"
 done
 kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; sim_pid=
 fi
