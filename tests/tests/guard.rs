@@ -317,9 +317,8 @@ async fn estimate_sample_runs_the_median_chunk_and_prices_its_time_scaled_to_the
     for (i, size) in [100, 200, 300, 400, 1000].into_iter().enumerate() {
         std::fs::write(data.join(format!("f{i}.txt")), "abcdefghi\n".repeat(size / 10)).unwrap();
     }
-    let snapshot = || {
-        batchfan_tests::files(&data).into_iter().map(|(k, p)| (k, std::fs::read(p).unwrap())).collect::<Vec<_>>()
-    };
+    let snapshot =
+        || batchfan_tests::files(&data).into_iter().map(|(k, p)| (k, std::fs::read(p).unwrap())).collect::<Vec<_>>();
     let before = snapshot();
     let tmp = home.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
@@ -327,14 +326,28 @@ async fn estimate_sample_runs_the_median_chunk_and_prices_its_time_scaled_to_the
         run(batchfan(moto, home)
             .env("TMPDIR", &tmp)
             .args(["estimate", "--input", data.to_str().unwrap(), "--max-items-per-chunk", "1", "--format", "json"])
-            .args(["--vcpu", "1", "--memory", "2048", "--sample", "--", batchfan_tests::bin("batchfan-worker").to_str().unwrap(), "exec", "--"])
+            .args([
+                "--vcpu",
+                "1",
+                "--memory",
+                "2048",
+                "--sample",
+                "--",
+                batchfan_tests::bin("batchfan-worker").to_str().unwrap(),
+                "exec",
+                "--",
+            ])
             .args(program))
     };
     let out = estimate(&["sh", "-c", "sleep 1; cat"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let sample = &e["sample"];
-    assert_eq!((sample["chunk"].as_u64(), sample["bytes"].as_u64(), sample["chunk_count"].as_u64()), (Some(2), Some(300), Some(5)), "{e}");
+    assert_eq!(
+        (sample["chunk"].as_u64(), sample["bytes"].as_u64(), sample["chunk_count"].as_u64()),
+        (Some(2), Some(300), Some(5)),
+        "{e}"
+    );
     let seconds = sample["seconds"].as_f64().unwrap();
     assert!(seconds >= 1.0, "the chunk slept 1 s: {e}");
     let per_chunk = sample["seconds_per_chunk"].as_f64().unwrap();
@@ -358,7 +371,16 @@ async fn estimate_sample_runs_the_median_chunk_and_prices_its_time_scaled_to_the
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--sample") && err.contains("chunk 2") && err.contains(".log"), "{err}");
-    let out = run(batchfan(moto, home).args(["estimate", "--input", data.to_str().unwrap(), "--vcpu", "1", "--memory", "2048", "--sample"]));
+    let out = run(batchfan(moto, home).args([
+        "estimate",
+        "--input",
+        data.to_str().unwrap(),
+        "--vcpu",
+        "1",
+        "--memory",
+        "2048",
+        "--sample",
+    ]));
     assert_eq!(out.status.code(), Some(2));
 }
 

@@ -526,12 +526,55 @@ async fn cancel_of_a_long_running_array_leaves_none_of_its_containers_running() 
         "both children's containers run: {:?}",
         running_containers(&case)
     );
+    // Issue 22, item 9: while its children run, the run holds its output: a second submit
+    // (even with --overwrite) is refused naming it, and sends nothing.
+    let jobs_before = list_jobs(&moto, "q-cancel").await;
+    let second = run(batchfan(&moto, home.path()).args([
+        "submit",
+        "--allow",
+        "plaintext-secret",
+        "--job-queue",
+        "q-cancel",
+        "--job-definition",
+        "sleeper",
+        "--input",
+        "s3://image-cancel/in/",
+        "--output",
+        "s3://image-cancel/out/",
+        "--overwrite",
+    ]));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("in use by run") && stderr.contains(&run_id), "{stderr}");
+    assert_eq!(list_jobs(&moto, "q-cancel").await, jobs_before, "the refused submit sent nothing");
     let out = run(batchfan(&moto, home.path()).args(["cancel", &run_id]));
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let claim = download_prefix(&s3, "image-cancel", "out/_batchfan/claim").await;
+    assert!(claim.is_empty(), "cancel released the claim: {:?}", claim.keys());
     let stopped = eventually(Duration::from_secs(120), || running_containers(&case).is_empty());
     let left = running_containers(&case);
     for id in &left {
         let _ = Command::new("docker").args(["rm", "-f", id]).output();
     }
     assert!(stopped, "no container of the run is left running: {left:?}");
+}
+
+/// Ids of every job of `queue`, whatever its status.
+async fn list_jobs(moto: &batchfan_tests::Moto, queue: &str) -> std::collections::BTreeSet<String> {
+    use aws_sdk_batch::types::JobStatus;
+    let batch = batchfan_tests::batch_client(&moto.endpoint).await;
+    let mut ids = std::collections::BTreeSet::new();
+    for status in [
+        JobStatus::Submitted,
+        JobStatus::Pending,
+        JobStatus::Runnable,
+        JobStatus::Starting,
+        JobStatus::Running,
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+    ] {
+        let out = batch.list_jobs().job_queue(queue).job_status(status).send().await.unwrap();
+        ids.extend(out.job_summary_list().iter().filter_map(|j| j.job_id().map(str::to_string)));
+    }
+    ids
 }

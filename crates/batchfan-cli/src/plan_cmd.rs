@@ -67,20 +67,19 @@ pub async fn estimate(client: &Client, args: crate::cli::EstimateArgs) -> batchf
         (Some(sample), _) => sample.seconds_per_chunk,
         (None, Some(seconds)) => seconds,
         (None, None) => {
-            return Err(batchfan::Error::option("--seconds-per-chunk", "absent", "give it, or --sample -- PROGRAM ARGS"));
+            return Err(batchfan::Error::option(
+                "--seconds-per-chunk",
+                "absent",
+                "give it, or --sample -- PROGRAM ARGS",
+            ));
         }
     };
-    let input = EstimateInput {
-        chunks,
-        seconds_per_chunk,
-        vcpu: args.vcpu,
-        memory_mib: args.memory,
-    };
+    let input = EstimateInput { chunks, seconds_per_chunk, vcpu: args.vcpu, memory_mib: args.memory };
     let estimate = batchfan::price::estimate(&prices, input, capacity, arch)?;
     match args.format {
-        Format::Json => present::print_json(
-            &serde_json::json!({"estimate": estimate, "sample": sample, "price_table": prices}),
-        ),
+        Format::Json => {
+            present::print_json(&serde_json::json!({"estimate": estimate, "sample": sample, "price_table": prices}))
+        }
         Format::Text => {
             if let Some(s) = &sample {
                 println!(

@@ -196,7 +196,8 @@ mod tests {
         assert_eq!(by_sid("ServeQueue")["Resource"], json!(["arn:aws:sqs:eu-west-1:123456789012:work"]));
         assert_eq!(by_sid("DeadLetter")["Resource"], json!(["arn:aws:sqs:eu-west-1:123456789012:work-dlq"]));
         assert_eq!(by_sid("DeadLetter")["Action"], json!(["sqs:GetQueueUrl", "sqs:SendMessage"]));
-        let by_arn = PolicyInput { dead_letter_queue: Some("arn:aws:sqs:eu-west-1:123456789012:work-dlq".into()), ..input() };
+        let by_arn =
+            PolicyInput { dead_letter_queue: Some("arn:aws:sqs:eu-west-1:123456789012:work-dlq".into()), ..input() };
         assert_eq!(job_role_policy(&by_arn).unwrap(), doc, "a URL and an ARN give the same document");
         // Nothing wider than needed: no wildcard actions, no bucket-wide object access, no
         // delete, and the input is never writable.

@@ -31,8 +31,8 @@ pub use self::list::PastRun;
 pub(crate) use self::list::list as list_runs;
 pub use self::outputs::RunOutput;
 pub use self::record::{RecordDetail, RunKind, RunRecord};
-pub(crate) use self::sample::sample;
 pub use self::sample::Sample;
+pub(crate) use self::sample::sample;
 pub(crate) use self::start::run_local;
 #[cfg(feature = "queue")]
 pub(crate) use self::start::{enqueue, enqueue_dry_run};

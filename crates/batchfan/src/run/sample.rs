@@ -55,7 +55,11 @@ impl Scratch {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let dir = base.join(format!("sample-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| {
-            Error::option("--sample", dir.display(), format!("a scratch folder for the sample's output cannot be made: {e}"))
+            Error::option(
+                "--sample",
+                dir.display(),
+                format!("a scratch folder for the sample's output cannot be made: {e}"),
+            )
         })?;
         Ok(Scratch(dir))
     }
