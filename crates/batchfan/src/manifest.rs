@@ -60,9 +60,9 @@ fn encode_body(plan: &Plan, run_id: &str, output: &Location, fenced: bool, body:
     let mut line = Vec::with_capacity(256);
     for chunk in &plan.chunks {
         let start = offset;
-        for item in &plan.items[chunk.first..chunk.first + chunk.count] {
+        for i in chunk.first..chunk.first + chunk.count {
             line.clear();
-            serde_json::to_writer(&mut line, item).map_err(|e| encode_error(output, e))?;
+            serde_json::to_writer(&mut line, &plan.items.get(i)).map_err(|e| encode_error(output, e))?;
             line.push(b'\n');
             body.write_all(&line).map_err(|e| Error::io("writing the manifest for", output.to_string(), e))?;
             offset += line.len() as u64;

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::codec::Codec;
 use crate::contract::Item;
 use crate::error::{Error, Result};
+pub use crate::items::Items;
 use crate::limits;
 use crate::registry::StoreRegistry;
 use crate::store::{self, ObjectMeta, Store};
@@ -211,7 +212,7 @@ pub struct Plan {
     /// The input location item keys are relative to.
     pub input: Location,
     /// All items in order; split objects appear once per range.
-    pub items: Vec<Item>,
+    pub items: Items,
     /// Chunks over `items`, in order.
     pub chunks: Vec<ChunkSpan>,
     /// Objects listed before filtering.
@@ -236,8 +237,10 @@ impl Plan {
     }
 
     /// The items of one chunk.
-    pub fn chunk_items(&self, index: usize) -> &[Item] {
-        self.chunks.get(index).map_or(&[], |c| &self.items[c.first..c.first + c.count])
+    pub fn chunk_items(&self, index: usize) -> Vec<Item> {
+        self.chunks
+            .get(index)
+            .map_or_else(Vec::new, |c| (c.first..c.first + c.count).map(|i| self.items.get(i)).collect())
     }
 }
 
@@ -248,31 +251,39 @@ pub fn split_ranges(size: u64, split: u64) -> Vec<[u64; 2]> {
 }
 
 /// Plans listed objects (pure; no I/O). Keys are relative to `input`.
-pub fn plan_objects(input: &Location, mut objects: Vec<ObjectMeta>, options: &PlanOptions) -> Result<Plan> {
+pub fn plan_objects(input: &Location, objects: Vec<ObjectMeta>, options: &PlanOptions) -> Result<Plan> {
+    plan_items(input, Items::from(objects), options)
+}
+
+/// [`plan_objects`] over objects held in compact columns (what listing gives).
+pub fn plan_items(input: &Location, objects: Items, options: &PlanOptions) -> Result<Plan> {
     options.validate()?;
     let filters = options.filters()?;
     let listed = objects.len();
-    objects.retain(|o| filters.keep(&o.key));
+    let objects = objects.filter(|o, i| filters.keep(o.key(i)));
     if objects.is_empty() && !options.allow_empty {
         let filtered =
             if listed > 0 { format!(" ({listed} listed, none left after --include/--exclude)") } else { String::new() };
         return Err(Error::EmptyInput { uri: input.to_string(), filtered });
     }
-    objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-    objects.dedup_by(|a, b| a.key == b.key);
+    let mut objects = objects.sorted_unique();
+    objects.shrink_to_fit();
     let kept = objects.len();
 
     // Compressed objects are never split: a range of one cannot be decompressed alone.
-    let splits = |o: &ObjectMeta| match options.split_bytes {
-        Some(split) if o.size > split && Codec::of(&o.key, o.content_encoding.as_deref()).is_none() => Some(split),
+    let splits = |i: usize| match options.split_bytes {
+        Some(split) if objects.size(i) > split && Codec::of(objects.key(i), objects.content_encoding(i)).is_none() => {
+            Some(split)
+        }
         _ => None,
     };
-    let kept_whole_compressed =
-        options.split_bytes.map_or(0, |split| objects.iter().filter(|o| o.size > split && splits(o).is_none()).count());
-    let pieces = |o: &ObjectMeta| splits(o).map_or(1, |split| o.size.div_ceil(split) as usize);
+    let kept_whole_compressed = options
+        .split_bytes
+        .map_or(0, |split| (0..kept).filter(|&i| objects.size(i) > split && splits(i).is_none()).count());
+    let pieces = |i: usize| splits(i).map_or(1, |split| objects.size(i).div_ceil(split) as usize);
     // Counted before anything is allocated: `--split-bytes 1` over a large input would ask for
     // a range per byte.
-    let ranges: usize = objects.iter().filter(|o| splits(o).is_some()).map(pieces).sum();
+    let ranges: usize = (0..kept).filter(|&i| splits(i).is_some()).map(pieces).sum();
     if ranges > limits::MAX_SPLIT_RANGES
         && let Some(split) = options.split_bytes
     {
@@ -287,24 +298,25 @@ pub fn plan_objects(input: &Location, mut objects: Vec<ObjectMeta>, options: &Pl
             ),
         ));
     }
-    let mut items = Vec::with_capacity(objects.iter().map(pieces).sum());
-    // Move objects from the back and give the listing's memory back as we go, so the listing and
-    // the items are not both whole in memory (the peak matters at a million objects).
-    while let Some(object) = objects.pop() {
-        match splits(&object) {
-            Some(split) => {
-                for range in split_ranges(object.size, split).into_iter().rev() {
-                    items.push(Item::from_meta(object.clone(), Some(range)));
+    // Without splits the listing is the items: nothing is copied.
+    let items = if ranges == 0 {
+        objects
+    } else {
+        let mut items = Items::with_capacity((0..kept).map(pieces).sum());
+        for i in 0..kept {
+            let meta = objects.meta(i);
+            match splits(i) {
+                Some(split) => {
+                    for range in split_ranges(meta.size, split) {
+                        items.push(&meta, Some(range));
+                    }
                 }
+                None => items.push(&meta, None),
             }
-            _ => items.push(Item::from_meta(object, None)),
         }
-        if objects.len().is_multiple_of(65_536) {
-            objects.shrink_to_fit();
-        }
-    }
-    items.reverse();
-    let chunks = pack(items.iter().map(Item::bytes), options);
+        items
+    };
+    let chunks = pack((0..items.len()).map(|i| items.bytes(i)), options);
     limits::check_chunk_count(chunks.len(), options.max_chunks)?;
     Ok(Plan {
         input: input.clone(),
@@ -322,9 +334,12 @@ pub fn plan_objects(input: &Location, mut objects: Vec<ObjectMeta>, options: &Pl
 /// About the smallest split size (at least `from`) that gives at most
 /// [`limits::MAX_SPLIT_RANGES`] ranges over `objects`: doubled until it fits, then lowered in
 /// sixteenths while it still does.
-fn smallest_split(objects: &[ObjectMeta], from: u64, splits: &impl Fn(&ObjectMeta) -> Option<u64>) -> u64 {
+fn smallest_split(objects: &Items, from: u64, splits: &impl Fn(usize) -> Option<u64>) -> u64 {
     let ranges = |split: u64| -> usize {
-        objects.iter().filter(|o| splits(o).is_some() && o.size > split).map(|o| o.size.div_ceil(split) as usize).sum()
+        (0..objects.len())
+            .filter(|&i| splits(i).is_some() && objects.size(i) > split)
+            .map(|i| objects.size(i).div_ceil(split) as usize)
+            .sum()
     };
     let mut split = from.max(1);
     while ranges(split) > limits::MAX_SPLIT_RANGES && split < u64::MAX / 2 {
@@ -389,7 +404,7 @@ pub fn pack(sizes: impl ExactSizeIterator<Item = u64> + Clone, options: &PlanOpt
 #[derive(Debug, Clone, Default)]
 pub struct Listing {
     /// Objects kept by `--include` / `--exclude`.
-    pub objects: Vec<ObjectMeta>,
+    pub objects: Items,
     /// Objects listed before filtering.
     pub listed: usize,
 }
@@ -408,7 +423,7 @@ pub async fn list_input(stores: &StoreRegistry, input: &Location, options: &Plan
                 let object = object?;
                 listing.listed += 1;
                 if filters.keep(&object.key) {
-                    listing.objects.push(object);
+                    listing.objects.push(&object, None);
                 }
             }
         }
@@ -430,7 +445,7 @@ pub async fn list_input(stores: &StoreRegistry, input: &Location, options: &Plan
     let keys = list_file_keys(&text, input, list)?;
     let listed = keys.len();
     let objects = heads(store.as_ref(), keys.into_iter().filter(|k| filters.keep(k)).collect(), list).await?;
-    Ok(Listing { objects, listed })
+    Ok(Listing { objects: Items::from(objects), listed })
 }
 
 /// The keys of an `--input-list` file. A line is a key relative to `--input`, or a URI under it;
@@ -506,7 +521,8 @@ pub async fn plan(stores: &StoreRegistry, input: &Location, options: &PlanOption
     plan_with(stores, input, options, &|_| false).await
 }
 
-/// [`plan`], leaving out the objects `done` says earlier runs committed (`--skip-done`).
+/// [`plan`], leaving out the objects `done` says earlier runs committed (`--skip-done`);
+/// `done` is asked only when `options.skip_done` names outputs.
 pub async fn plan_with(
     stores: &StoreRegistry,
     input: &Location,
@@ -523,11 +539,13 @@ pub async fn plan_with(
     let kept = objects.len();
     if let Some(after) = options.modified_after_ms {
         // Objects whose store gives no time are kept: better processed twice than never.
-        objects.retain(|o| o.mtime_ns.is_none_or(|ns| ns / 1_000_000 > after));
+        objects = objects.filter(|o, i| o.mtime_ns(i).is_none_or(|ns| ns / 1_000_000 > after));
     }
     let left_out_unmodified = kept - objects.len();
     let before = objects.len();
-    objects.retain(|o| !done(o));
+    if !options.skip_done.is_empty() {
+        objects = objects.filter(|o, i| !done(&o.meta(i)));
+    }
     let left_out_done = before - objects.len();
     if objects.is_empty() && kept > 0 && !options.allow_empty {
         let filtered = format!(
@@ -539,7 +557,7 @@ pub async fn plan_with(
     if let Some(split) = options.split_bytes {
         learn_content_encodings(stores, input, &mut objects, split).await?;
     }
-    let mut plan = plan_objects(input, objects, options)?;
+    let mut plan = plan_items(input, objects, options)?;
     plan.listed = listing.listed;
     plan.left_out_unmodified = left_out_unmodified;
     plan.left_out_done = left_out_done;
@@ -552,7 +570,7 @@ pub async fn plan_with(
 async fn learn_content_encodings(
     stores: &StoreRegistry,
     input: &Location,
-    objects: &mut [ObjectMeta],
+    objects: &mut Items,
     split: u64,
 ) -> Result<()> {
     if !input.is_s3() {
@@ -560,18 +578,18 @@ async fn learn_content_encodings(
     }
     let store = stores.store(input)?;
     let asks: Vec<usize> =
-        (0..objects.len()).filter(|&i| objects[i].size > split && Codec::from_key(&objects[i].key).is_none()).collect();
+        (0..objects.len()).filter(|&i| objects.size(i) > split && Codec::from_key(objects.key(i)).is_none()).collect();
     let store = &store;
     let found: Vec<(usize, Option<String>)> = futures_util::stream::iter(asks)
         .map(|i| {
-            let key = objects[i].key.clone();
+            let key = objects.key(i).to_string();
             async move { Ok::<_, Error>((i, store.head(&key).await?.and_then(|m| m.content_encoding))) }
         })
         .buffer_unordered(32)
         .try_collect()
         .await?;
     for (i, encoding) in found {
-        objects[i].content_encoding = encoding;
+        objects.set_content_encoding(i, encoding);
     }
     Ok(())
 }
@@ -643,7 +661,7 @@ mod tests {
         objs[2].key = "a/z.txt".into();
         let opts = PlanOptions { include: vec!["*.txt".into()], exclude: vec!["b/*".into()], ..Default::default() };
         let plan = plan_objects(&loc(), objs.clone(), &opts).unwrap();
-        assert_eq!(plan.items.iter().map(|i| i.key.as_str()).collect::<Vec<_>>(), vec!["a/z.txt"]);
+        assert_eq!((0..plan.items.len()).map(|i| plan.items.key(i)).collect::<Vec<_>>(), vec!["a/z.txt"]);
         let opts = PlanOptions { include: vec!["*.none".into()], ..Default::default() };
         let err = plan_objects(&loc(), objs, &opts).unwrap_err();
         assert!(matches!(err, Error::EmptyInput { .. }), "{err}");

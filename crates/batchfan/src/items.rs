@@ -1,0 +1,369 @@
+//! [`Items`]: a plan's objects and items in compact columns, so ten million of them fit in well
+//! under a gigabyte. An [`ObjectMeta`] or [`Item`] in a `Vec` costs about 190 bytes (96 to 120
+//! inline, a key and an ETag allocated apart); here an item costs its key's bytes in one shared
+//! buffer plus 44 bytes: key end, size, modification time, and the ETag as 16 bytes of MD5 with
+//! its part count. ETags of another shape, `Content-Encoding` and byte ranges (rare) go to a
+//! side table.
+
+use std::collections::BTreeMap;
+
+use crate::contract::Item;
+use crate::store::ObjectMeta;
+
+/// An ETag's shape: none, a plain MD5 (`"hex"`), a multipart one (`"hex-N"`), or another.
+const NO_ETAG: u32 = 0;
+const PLAIN_ETAG: u32 = 1;
+/// `MULTIPART_BASE + N`: `"hex-N"`.
+const MULTIPART_BASE: u32 = 2;
+/// The ETag string is in the side table.
+const OTHER_ETAG: u32 = u32::MAX;
+/// No modification time.
+const NO_MTIME: u64 = u64::MAX;
+
+/// What few items have.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Rare {
+    etag: Option<String>,
+    content_encoding: Option<String>,
+    range: Option<[u64; 2]>,
+}
+
+/// Objects (or items: objects and byte ranges of them) in compact columns, in the order pushed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Items {
+    keys: String,
+    ends: Vec<u64>,
+    sizes: Vec<u64>,
+    md5: Vec<[u8; 16]>,
+    etag_shape: Vec<u32>,
+    mtimes: Vec<u64>,
+    rare: BTreeMap<usize, Rare>,
+}
+
+impl std::fmt::Debug for Items {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Items").field("len", &self.len()).field("key_bytes", &self.keys.len()).finish_non_exhaustive()
+    }
+}
+
+/// `"0123…ef"` or `"0123…ef-N"` as 16 bytes and a shape; `None` for any other spelling (so what
+/// comes back out is exactly what went in).
+fn parse_etag(etag: &str) -> Option<([u8; 16], u32)> {
+    let inner = etag.strip_prefix('"')?.strip_suffix('"')?;
+    let (hex, shape) = match inner.split_once('-') {
+        Some((hex, parts)) => {
+            let n: u32 = parts.parse().ok()?;
+            if parts != n.to_string() || n >= OTHER_ETAG - MULTIPART_BASE {
+                return None;
+            }
+            (hex, MULTIPART_BASE + n)
+        }
+        None => (inner, PLAIN_ETAG),
+    };
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return None;
+    }
+    let mut md5 = [0u8; 16];
+    for (i, byte) in md5.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some((md5, shape))
+}
+
+impl Items {
+    /// An empty store with room for `n` items.
+    pub fn with_capacity(n: usize) -> Items {
+        Items {
+            keys: String::with_capacity(n * 24),
+            ends: Vec::with_capacity(n),
+            sizes: Vec::with_capacity(n),
+            md5: Vec::with_capacity(n),
+            etag_shape: Vec::with_capacity(n),
+            mtimes: Vec::with_capacity(n),
+            rare: BTreeMap::new(),
+        }
+    }
+
+    /// Items held.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Adds an object (`range` `None`) or a byte range of one.
+    pub fn push(&mut self, meta: &ObjectMeta, range: Option<[u64; 2]>) {
+        let index = self.len();
+        self.keys.push_str(&meta.key);
+        self.ends.push(self.keys.len() as u64);
+        self.sizes.push(meta.size);
+        self.mtimes.push(meta.mtime_ns.unwrap_or(NO_MTIME));
+        let mut rare = Rare { etag: None, content_encoding: meta.content_encoding.clone(), range };
+        match meta.etag.as_deref().map(|e| (e, parse_etag(e))) {
+            None => {
+                self.md5.push([0; 16]);
+                self.etag_shape.push(NO_ETAG);
+            }
+            Some((_, Some((md5, shape)))) => {
+                self.md5.push(md5);
+                self.etag_shape.push(shape);
+            }
+            Some((etag, None)) => {
+                self.md5.push([0; 16]);
+                self.etag_shape.push(OTHER_ETAG);
+                rare.etag = Some(etag.to_string());
+            }
+        }
+        if rare != Rare::default() {
+            self.rare.insert(index, rare);
+        }
+    }
+
+    /// Adds item `i` of `other` as it is.
+    fn push_from(&mut self, other: &Items, i: usize) {
+        let index = self.len();
+        self.keys.push_str(other.key(i));
+        self.ends.push(self.keys.len() as u64);
+        self.sizes.push(other.sizes[i]);
+        self.mtimes.push(other.mtimes[i]);
+        self.md5.push(other.md5[i]);
+        self.etag_shape.push(other.etag_shape[i]);
+        if let Some(rare) = other.rare.get(&i) {
+            self.rare.insert(index, rare.clone());
+        }
+    }
+
+    /// Key of item `i` (panics past the end, as slices do).
+    pub fn key(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.keys[start..self.ends[i] as usize]
+    }
+
+    /// Size of the whole object of item `i`.
+    pub fn size(&self, i: usize) -> u64 {
+        self.sizes[i]
+    }
+
+    /// Modification time of item `i`'s object, if its store gave one.
+    pub fn mtime_ns(&self, i: usize) -> Option<u64> {
+        Some(self.mtimes[i]).filter(|&t| t != NO_MTIME)
+    }
+
+    /// ETag of item `i`, as the store gave it (with its quotes).
+    pub fn etag(&self, i: usize) -> Option<String> {
+        let hex = || self.md5[i].iter().map(|b| format!("{b:02x}")).collect::<String>();
+        match self.etag_shape[i] {
+            NO_ETAG => None,
+            PLAIN_ETAG => Some(format!("\"{}\"", hex())),
+            OTHER_ETAG => self.rare.get(&i).and_then(|r| r.etag.clone()),
+            shape => Some(format!("\"{}-{}\"", hex(), shape - MULTIPART_BASE)),
+        }
+    }
+
+    /// `Content-Encoding` of item `i`'s object, when known.
+    pub fn content_encoding(&self, i: usize) -> Option<&str> {
+        self.rare.get(&i).and_then(|r| r.content_encoding.as_deref())
+    }
+
+    /// Sets the `Content-Encoding` of item `i`'s object.
+    pub fn set_content_encoding(&mut self, i: usize, encoding: Option<String>) {
+        let rare = self.rare.entry(i).or_default();
+        rare.content_encoding = encoding;
+        if *rare == Rare::default() {
+            self.rare.remove(&i);
+        }
+    }
+
+    /// Byte range of item `i`, when it is a range of a split object.
+    pub fn range(&self, i: usize) -> Option<[u64; 2]> {
+        self.rare.get(&i).and_then(|r| r.range)
+    }
+
+    /// Bytes item `i` reads (its range's length, or the whole object).
+    pub fn bytes(&self, i: usize) -> u64 {
+        self.range(i).map_or(self.sizes[i], |[start, end]| end - start)
+    }
+
+    /// Item `i`'s object as a store listed it.
+    pub fn meta(&self, i: usize) -> ObjectMeta {
+        ObjectMeta {
+            key: self.key(i).to_string(),
+            size: self.sizes[i],
+            etag: self.etag(i),
+            mtime_ns: self.mtime_ns(i),
+            content_encoding: self.content_encoding(i).map(str::to_string),
+        }
+    }
+
+    /// Item `i` as a manifest holds it.
+    pub fn get(&self, i: usize) -> Item {
+        Item::from_meta(self.meta(i), self.range(i))
+    }
+
+    /// Every item, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Item> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// The items `keep` keeps (asked with the store and an index), in order.
+    pub fn filter(self, mut keep: impl FnMut(&Items, usize) -> bool) -> Items {
+        let kept: Vec<usize> = (0..self.len()).filter(|&i| keep(&self, i)).collect();
+        if kept.len() == self.len() {
+            return self;
+        }
+        self.select(&kept)
+    }
+
+    /// The items at `indices`, in that order.
+    fn select(&self, indices: &[usize]) -> Items {
+        let mut out = Items::with_capacity(indices.len());
+        for &i in indices {
+            out.push_from(self, i);
+        }
+        out
+    }
+
+    /// Sorted by key, one item per key (the first pushed of equal keys). Listings arrive
+    /// sorted: then nothing is moved.
+    pub fn sorted_unique(self) -> Items {
+        if (1..self.len()).all(|i| self.key(i - 1) < self.key(i)) {
+            return self;
+        }
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.sort_by(|&a, &b| self.key(a).cmp(self.key(b)));
+        order.dedup_by(|a, b| self.key(*a) == self.key(*b));
+        self.select(&order)
+    }
+
+    /// Gives back what the columns hold beyond their length.
+    pub fn shrink_to_fit(&mut self) {
+        self.keys.shrink_to_fit();
+        self.ends.shrink_to_fit();
+        self.sizes.shrink_to_fit();
+        self.md5.shrink_to_fit();
+        self.etag_shape.shrink_to_fit();
+        self.mtimes.shrink_to_fit();
+    }
+
+    /// Bytes the columns take (their capacity), the side table counted at 96 bytes an entry.
+    pub fn heap_bytes(&self) -> usize {
+        self.keys.capacity()
+            + self.ends.capacity() * 8
+            + self.sizes.capacity() * 8
+            + self.md5.capacity() * 16
+            + self.etag_shape.capacity() * 4
+            + self.mtimes.capacity() * 8
+            + self.rare.len() * 96
+    }
+}
+
+impl From<Vec<ObjectMeta>> for Items {
+    fn from(objects: Vec<ObjectMeta>) -> Items {
+        let mut items = Items::with_capacity(objects.len());
+        for object in &objects {
+            items.push(object, None);
+        }
+        items
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn meta(key: &str, etag: Option<&str>, mtime: Option<u64>, encoding: Option<&str>) -> ObjectMeta {
+        ObjectMeta {
+            key: key.into(),
+            size: key.len() as u64 * 7,
+            etag: etag.map(str::to_string),
+            mtime_ns: mtime,
+            content_encoding: encoding.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn every_etag_spelling_comes_back_exactly() {
+        let spellings = [
+            "\"0123456789abcdef0123456789abcdef\"",
+            "\"0123456789abcdef0123456789abcdef-17\"",
+            "\"0123456789ABCDEF0123456789ABCDEF\"",
+            "\"0123456789abcdef0123456789abcdef-017\"",
+            "0123456789abcdef0123456789abcdef",
+            "\"short\"",
+            "W/\"weak\"",
+            "\"\"",
+            "\"0123456789abcdef0123456789abcdef-\"",
+        ];
+        let mut items = Items::default();
+        for (i, e) in spellings.iter().enumerate() {
+            items.push(&meta(&format!("k{i}"), Some(e), None, None), None);
+        }
+        for (i, e) in spellings.iter().enumerate() {
+            assert_eq!(items.etag(i).as_deref(), Some(*e));
+        }
+        // Only the odd spellings take the side table.
+        assert_eq!(items.rare.len(), spellings.len() - 2);
+    }
+
+    #[test]
+    fn unicode_keys_ranges_and_encodings_round_trip() {
+        let objects = [
+            meta("a/ü/😀.json", Some("\"0123456789abcdef0123456789abcdef\""), None, Some("gzip")),
+            meta("", None, Some(5), None),
+            meta("b,c\"d\n", None, None, None),
+        ];
+        let mut items = Items::default();
+        items.push(&objects[0], Some([0, 10]));
+        items.push(&objects[0], Some([10, 21]));
+        items.push(&objects[1], None);
+        items.push(&objects[2], None);
+        assert_eq!(items.meta(0), objects[0]);
+        assert_eq!(items.meta(1), objects[0]);
+        assert_eq!(items.meta(2), objects[1]);
+        assert_eq!(items.meta(3), objects[2]);
+        assert_eq!(items.get(1), Item::from_meta(objects[0].clone(), Some([10, 21])));
+        assert_eq!((items.bytes(1), items.bytes(2)), (11, 0));
+        items.set_content_encoding(0, None);
+        assert_eq!(items.content_encoding(0), None);
+        assert_eq!(items.range(0), Some([0, 10]), "the range stays");
+    }
+
+    proptest! {
+        #[test]
+        fn sorting_and_filtering_match_a_vec(
+            keys in proptest::collection::vec("[a-c/é]{0,4}", 0..60),
+            keep_mod in 1usize..4,
+        ) {
+            let objects: Vec<ObjectMeta> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| meta(k, (i % 2 == 0).then_some("\"0123456789abcdef0123456789abcdef\""), Some(i as u64), None))
+                .collect();
+            let items = Items::from(objects.clone());
+            // What the planner did with a Vec: a stable sort, the first of equal keys kept.
+            let mut expected = objects.clone();
+            expected.sort_by(|a, b| a.key.cmp(&b.key));
+            expected.dedup_by(|a, b| a.key == b.key);
+            let sorted = items.sorted_unique();
+            prop_assert_eq!((0..sorted.len()).map(|i| sorted.meta(i)).collect::<Vec<_>>(), expected.clone());
+            let filtered = sorted.filter(|s, i| (s.size(i) as usize).is_multiple_of(keep_mod));
+            let expected: Vec<ObjectMeta> = expected.into_iter().filter(|o| (o.size as usize).is_multiple_of(keep_mod)).collect();
+            prop_assert_eq!((0..filtered.len()).map(|i| filtered.meta(i)).collect::<Vec<_>>(), expected);
+        }
+    }
+
+    #[test]
+    fn an_item_costs_its_key_and_44_bytes() {
+        let mut items = Items::default();
+        for i in 0..100_000u64 {
+            let key = format!("data/{i:08}");
+            items.push(&meta(&key, Some(&format!("\"{i:032x}\"")), None, None), None);
+        }
+        items.shrink_to_fit();
+        assert_eq!(items.heap_bytes(), 100_000 * (13 + 44));
+    }
+}
