@@ -500,3 +500,29 @@ pub fn stuck_text(stuck: &batchfan::batch::StuckReport) -> String {
     }
     out
 }
+
+/// A dry run of `submit --max-concurrency`: one line per lane on stderr (the JSON on stdout has
+/// them under `lanes`).
+pub fn lanes(plan: &batchfan::batch::SubmitPlan) {
+    for lane in &plan.lanes {
+        eprintln!("{}", lane_text(lane));
+    }
+}
+
+fn lane_text(lane: &batchfan::batch::Lane) -> String {
+    let mut first: Vec<String> = lane.first_chunks.iter().map(u64::to_string).collect();
+    if lane.chunk_count > lane.first_chunks.len() as u64 {
+        first.push("…".into());
+    }
+    let order = match &lane.dependency {
+        Some(kind) => format!("one after another (dependsOn {kind})"),
+        None => "a plain job".into(),
+    };
+    format!(
+        "lane {}: {} [{}], {order}: {}",
+        lane.lane,
+        count_of(lane.chunk_count, "chunk", "chunks"),
+        first.join(", "),
+        lane.job_name
+    )
+}

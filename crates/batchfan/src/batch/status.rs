@@ -173,6 +173,10 @@ async fn failed_children(ctx: &Context, record: &BatchRecord, arrays: &[ArraySta
         } else {
             summaries.push((array.job_id.clone(), None, None));
         }
+        // A lane (`--max-concurrency`) runs its children one after another: after a failed child
+        // the rest fail without ever starting (no attempt).
+        let lane = record.options.max_concurrency.is_some() && array.size >= 2;
+        let mut found: Vec<(u64, bool, ChunkFailure)> = Vec::new();
         for batch in summaries.chunks(limits::MAX_DESCRIBE_JOBS_IDS) {
             let ids: Vec<String> = batch.iter().map(|s| s.0.clone()).collect();
             let out = call(ctx, "DescribeJobs", |batch| batch.describe_jobs().set_jobs(Some(ids)).send()).await?;
@@ -189,8 +193,10 @@ async fn failed_children(ctx: &Context, record: &BatchRecord, arrays: &[ArraySta
                     .or(reason.clone())
                     .or_else(|| last.and_then(|c| c.reason()).map(str::to_string))
                     .unwrap_or_else(|| "no reason given".into());
-                latest.insert(
-                    chunk,
+                let ran = detail.is_none_or(|d| !d.attempts().is_empty());
+                found.push((
+                    child,
+                    ran,
                     ChunkFailure {
                         index: chunk,
                         attempts: detail.map_or(1, |d| d.attempts().len().max(1) as u32),
@@ -199,11 +205,29 @@ async fn failed_children(ctx: &Context, record: &BatchRecord, arrays: &[ArraySta
                         log: last.and_then(|c| c.log_stream_name()).unwrap_or_default().to_string(),
                         history: detail.map(|d| super::attempt_history(d)).unwrap_or_default(),
                     },
-                );
+                ));
             }
+        }
+        let first_run_failure = found.iter().filter(|(_, ran, _)| *ran).map(|(child, _, f)| (*child, f.index)).min();
+        for (child, ran, mut failure) in found {
+            if lane && !ran {
+                failure.attempts = 0;
+                failure.reason =
+                    never_ran(first_run_failure.filter(|(c, _)| *c < child).map(|(_, chunk)| chunk), &failure.reason);
+            }
+            latest.insert(failure.index, failure);
         }
     }
     Ok(latest.into_values().collect())
+}
+
+/// The reason of a lane's chunk that never started: after `earlier` (the chunk of its lane that
+/// failed before it), or else what AWS Batch says (a cancelled run).
+fn never_ran(earlier: Option<u64>, reason: &str) -> String {
+    match earlier {
+        Some(chunk) => format!("never ran: an earlier chunk of its lane failed (chunk {chunk}; AWS Batch: {reason})"),
+        None => format!("never ran: its lane stopped before it (AWS Batch: {reason})"),
+    }
 }
 
 /// The child index of a job id: `<parent>:<index>` for array children, 0 for a plain job. An id
