@@ -978,6 +978,9 @@ async fn max_concurrency_submits_k_sequential_lanes_over_views_and_redrives_unde
     }
     let out = run(env.batchfan(moto).args(["status", &run_id, "--format", "json"]));
     assert_eq!(json(&out)["arrays"].as_array().map(Vec::len), Some(6));
+    let out = run(env.batchfan(moto).args(["status", &run_id]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("lane 2 ") && text.contains("r1 lane 0 "), "status names the lanes: {text}");
 }
 
 // A redrive of fewer chunks than the cap makes one lane per chunk (plain jobs, no SEQUENTIAL),

@@ -207,7 +207,14 @@ pub fn status_text(status: &RunStatus) -> String {
                 out += &format!("warning: {disagreement}\n");
             }
             for a in arrays {
-                let kind = if a.redrive > 0 { format!("redrive {}", a.redrive) } else { "array".to_string() };
+                // A lane of `--max-concurrency` is named `NAME-lane-N` (`NAME-rR-lane-N` redriven).
+                let lane = a.job_name.rsplit_once("-lane-").and_then(|(_, n)| n.parse::<u32>().ok());
+                let kind = match (a.redrive, lane) {
+                    (0, None) => "array".to_string(),
+                    (0, Some(n)) => format!("lane {n}"),
+                    (r, None) => format!("redrive {r}"),
+                    (r, Some(n)) => format!("r{r} lane {n}"),
+                };
                 out += &format!(
                     "  {}  {:<10} {:<10} {}/{} done\n",
                     a.job_id,

@@ -183,9 +183,9 @@ pub const LANE_FIRST_CHUNKS: usize = 5;
 const SEQUENTIAL: &str = "SEQUENTIAL";
 
 /// Deals `chunks` round-robin over `min(k, chunks.len())` lanes: lane `i` gets the chunks at
-/// positions `i`, `i + k`, `i + 2k`, ...
+/// positions `i`, `i + k`, `i + 2k`, ... (a `k` of 0, from a hand-edited record, is 1).
 pub(super) fn deal(chunks: &[u64], k: u32) -> Vec<Vec<u64>> {
-    let lanes = (k as usize).min(chunks.len());
+    let lanes = (k.max(1) as usize).min(chunks.len());
     let mut out = vec![Vec::new(); lanes];
     for (position, &chunk) in chunks.iter().enumerate() {
         out[position % lanes].push(chunk);
@@ -568,6 +568,13 @@ mod tests {
         assert_eq!(plan.lanes[0].manifest, "s3://bkt/o/m.jsonl");
         assert_eq!(plan.requests[0].array_properties.unwrap().size, 10_000);
         assert_eq!(plan.requests[0].depends_on.len(), 1);
+    }
+
+    #[test]
+    fn dealing_is_round_robin_and_never_divides_by_zero() {
+        assert_eq!(deal(&[4, 9, 11, 12, 20], 2), vec![vec![4, 11, 20], vec![9, 12]]);
+        assert_eq!(deal(&[4, 9], 0), vec![vec![4, 9]]);
+        assert!(deal(&[], 3).is_empty());
     }
 
     #[test]
