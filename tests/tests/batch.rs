@@ -870,3 +870,177 @@ async fn a_chunk_without_its_marker_is_not_committed_and_redrive_takes_only_it()
     assert!(size.is_none() || size == Some(1), "{size:?}");
     assert_eq!(download_prefix(&s3, "batch-partial", "out/part-").await, parts_before, "the others' outputs untouched");
 }
+
+/// The `dependsOn` of job `id` as (jobId, type) pairs, as DescribeJobs returns them.
+async fn depends_on_of(endpoint: &str, id: &str) -> Vec<(Option<String>, Option<String>)> {
+    let described = batch_client(endpoint).await.describe_jobs().jobs(id).send().await.unwrap();
+    described.jobs()[0]
+        .depends_on()
+        .iter()
+        .map(|d| (d.job_id().map(str::to_string), d.r#type().map(|t| t.as_str().to_string())))
+        .collect()
+}
+
+// Issue 20: `submit --max-concurrency K` is K arrays ("lanes") with dependsOn SEQUENTIAL, the
+// chunks dealt round-robin through views, one run for status, wait, cancel and redrive. moto
+// without Docker records the requests (it finishes every job at once and ignores dependsOn).
+#[tokio::test(flavor = "multi_thread")]
+async fn max_concurrency_submits_k_sequential_lanes_over_views_and_redrives_under_the_cap() {
+    let moto = moto();
+    let env = Env::new(moto);
+    batch_queue(moto, "q-lanes", false);
+    register_short(&env, moto, "wc");
+    bucket_with_inputs(moto, "batch-lanes", 7).await;
+    let capped = ["--max-items-per-chunk", "1", "--max-concurrency", "3", "--name", "lanes"];
+
+    // The dry run shows the lanes and sends and writes nothing.
+    let out = submit(&env, moto, "q-lanes", "batch-lanes", &[&capped[..], &["--dry-run"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan = json(&out);
+    let lanes = plan["lanes"].as_array().unwrap();
+    assert_eq!(lanes.len(), 3);
+    assert_eq!(lanes[0]["lane"], 0);
+    assert_eq!(lanes[0]["job_name"], "lanes-lane-0");
+    assert_eq!(lanes[0]["chunk_count"], 3);
+    assert_eq!(lanes[0]["first_chunks"], serde_json::json!([0, 3, 6]));
+    assert_eq!(lanes[2]["first_chunks"], serde_json::json!([2, 5]));
+    assert_eq!(lanes[1]["dependency"], "SEQUENTIAL");
+    assert_eq!(plan["requests"][1]["dependsOn"], serde_json::json!([{"type": "SEQUENTIAL"}]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("lane 0: 3 chunks [0, 3, 6], one after another (dependsOn SEQUENTIAL)"), "{stderr}");
+    assert!(jobs_named(&moto.endpoint, "q-lanes", "lanes").await.is_empty(), "the dry run sent nothing");
+    assert!(download_prefix(&moto.s3().await, "batch-lanes", "out/").await.is_empty(), "nor wrote anything");
+
+    let out = submit(&env, moto, "q-lanes", "batch-lanes", &capped);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let record = json(&out);
+    let run_id = record["run_id"].as_str().unwrap().to_string();
+    assert_eq!(record["chunk_count"], 7);
+    assert_eq!(record["options"]["max_concurrency"], 3, "the cap is kept in the run record");
+    let arrays = record["arrays"].as_array().unwrap().clone();
+    assert_eq!(arrays.len(), 3);
+    let s3 = moto.s3().await;
+    let expected = [vec![0, 3, 6], vec![1, 4], vec![2, 5]];
+    for (k, array) in arrays.iter().enumerate() {
+        assert_eq!(array["indices"], serde_json::json!(expected[k]), "{array}");
+        let job_id = array["job_id"].as_str().unwrap();
+        // The real request: an array of the lane's size, dependsOn SEQUENTIAL without a job id,
+        // reading its view.
+        let described = batch_client(&moto.endpoint).await.describe_jobs().jobs(job_id).send().await.unwrap();
+        let job = &described.jobs()[0];
+        assert_eq!(job.job_name(), Some(format!("lanes-lane-{k}").as_str()));
+        assert_eq!(job.array_properties().and_then(|a| a.size()), Some(expected[k].len() as i32));
+        assert_eq!(depends_on_of(&moto.endpoint, job_id).await, vec![(None, Some("SEQUENTIAL".to_string()))]);
+        let view_uri = array["manifest"].as_str().unwrap();
+        assert!(view_uri.ends_with(&format!("/_batchfan/runs/{run_id}/lane-{k:03}.json")), "{view_uri}");
+        let env_vars = job.container().map(|c| c.environment().to_vec()).unwrap_or_default();
+        assert!(env_vars.iter().any(|kv| kv.name() == Some("BATCHFAN_MANIFEST") && kv.value() == Some(view_uri)));
+        // The view selects the lane's chunks, in order, from the run's manifest.
+        let key = view_uri.trim_start_matches("s3://batch-lanes/");
+        let body = s3.get_object().bucket("batch-lanes").key(key).send().await.unwrap().body.collect().await;
+        let view: serde_json::Value = serde_json::from_slice(&body.unwrap().into_bytes()).unwrap();
+        assert_eq!(view["indices"], serde_json::json!(expected[k]));
+        assert_eq!(view["base"], record["manifest"]);
+    }
+
+    // One run: status counts every lane's children; wait says none committed (moto without
+    // Docker runs no container) and names all 7 chunks.
+    let out = run(env.batchfan(moto).args(["status", &run_id, "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0));
+    let status = json(&out);
+    assert_eq!((status["counts"]["succeeded"].as_u64(), status["complete"].as_bool()), (Some(7), Some(true)));
+    assert_eq!(status["arrays"].as_array().map(Vec::len), Some(3));
+    let out = run(env.batchfan(moto).args(["wait", &run_id, "--interval", "0.1", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["not_committed"], serde_json::json!([0, 1, 2, 3, 4, 5, 6]));
+    // cancel: the run has finished, nothing to stop.
+    let out = run(env.batchfan(moto).args(["cancel", &run_id, "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json(&out)["was_complete"], true);
+
+    // Redrive under the same cap: the 7 chunks dealt again over min(3, 7) sequential lanes.
+    let out = run(env.batchfan(moto).args(["redrive", &run_id, "--dry-run", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0));
+    let dry = json(&out);
+    assert_eq!(dry["requests"].as_array().map(Vec::len), Some(3), "{dry}");
+    assert_eq!(dry["requests"][0]["dependsOn"], serde_json::json!([{"type": "SEQUENTIAL"}]));
+    let out = run(env.batchfan(moto).args(["redrive", &run_id, "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let redriven = json(&out);
+    let arrays = redriven["arrays"].as_array().unwrap();
+    assert_eq!(arrays.len(), 6);
+    for (k, array) in arrays[3..].iter().enumerate() {
+        assert_eq!(array["redrive"], 1);
+        assert_eq!(array["indices"], serde_json::json!(expected[k]));
+        assert_eq!(array["job_name"], format!("lanes-r1-lane-{k}"));
+        let job_id = array["job_id"].as_str().unwrap();
+        assert_eq!(depends_on_of(&moto.endpoint, job_id).await, vec![(None, Some("SEQUENTIAL".to_string()))]);
+    }
+    let out = run(env.batchfan(moto).args(["status", &run_id, "--format", "json"]));
+    assert_eq!(json(&out)["arrays"].as_array().map(Vec::len), Some(6));
+    let out = run(env.batchfan(moto).args(["status", &run_id]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("lane 2 ") && text.contains("r1 lane 0 "), "status names the lanes: {text}");
+}
+
+// A redrive of fewer chunks than the cap makes one lane per chunk (plain jobs, no SEQUENTIAL),
+// and a failed capped run reports its failures per chunk through the lanes' indices.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_capped_run_redrives_its_chunks_over_at_most_k_lanes() {
+    let failing = start_moto(&[("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")]);
+    let env = Env::new(&failing);
+    batch_queue(&failing, "q-lanes-fail", false);
+    register_short(&env, &failing, "wc");
+    bucket_with_inputs(&failing, "batch-lanes-fail", 5).await;
+    let out = submit(
+        &env,
+        &failing,
+        "q-lanes-fail",
+        "batch-lanes-fail",
+        &["--max-items-per-chunk", "1", "--max-concurrency", "2"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let run_id = json(&out)["run_id"].as_str().unwrap().to_string();
+    let out = run(env.batchfan(&failing).args(["wait", &run_id, "--interval", "0.1", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(1));
+    let waited = json(&out);
+    let failed: Vec<u64> = waited["failed"].as_array().unwrap().iter().map(|f| f["index"].as_u64().unwrap()).collect();
+    assert_eq!(failed, vec![0, 1, 2, 3, 4], "each lane's children mapped to their chunks: {waited}");
+    let out = run(env.batchfan(&failing).args(["redrive", &run_id, "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0));
+    let arrays = json(&out)["arrays"].as_array().unwrap().clone();
+    let redrive: Vec<_> = arrays.iter().filter(|a| a["redrive"] == 1).collect();
+    assert_eq!(redrive.len(), 2, "5 chunks over the cap of 2: two lanes");
+    assert_eq!(redrive[0]["indices"], serde_json::json!([0, 2, 4]));
+    assert_eq!(redrive[1]["indices"], serde_json::json!([1, 3]));
+}
+
+// Bad input: K = 0, K with --sequential, and K lanes of 10,000 too few for the chunks are
+// refused with exit 2 naming the fix; nothing written, nothing submitted.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_max_concurrency_is_refused_before_anything_is_written_or_sent() {
+    let moto = moto();
+    let env = Env::new(moto);
+    batch_queue(moto, "q-lanes-bad", false);
+    register_short(&env, moto, "wc");
+    create_bucket(&moto.s3().await, "batch-lanes-bad").await;
+    put(moto, "batch-lanes-bad", "in/records.txt", &b"x\n".repeat(10_001)).await;
+    let cases: [(&[&str], &str); 4] = [
+        (&["--max-concurrency", "0"], "1 or more"),
+        (&["--max-concurrency", "2", "--sequential"], "--sequential"),
+        (&["--max-concurrency", "2", "--depends-on", "SEQUENTIAL"], "already depends SEQUENTIAL"),
+        (
+            &["--max-concurrency", "1", "--split-bytes", "2", "--max-items-per-chunk", "1"],
+            "--max-concurrency 2 or more",
+        ),
+    ];
+    for (args, fix) in cases {
+        let out = submit(&env, moto, "q-lanes-bad", "batch-lanes-bad", &[args, &["--name", "badlanes"]].concat());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--max-concurrency") || stderr.contains("--depends-on"), "{args:?}: {stderr}");
+        assert!(stderr.contains(fix), "{args:?}: {stderr}");
+    }
+    assert!(jobs_named(&moto.endpoint, "q-lanes-bad", "badlanes").await.is_empty(), "nothing was submitted");
+    assert!(download_prefix(&moto.s3().await, "batch-lanes-bad", "out/").await.is_empty(), "nothing was written");
+}

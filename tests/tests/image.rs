@@ -185,6 +185,82 @@ async fn a_child_whose_input_changed_fails_with_exit_3_and_redrive_reruns_only_i
     assert_eq!(merge_counts(parts), reference_wordcount(data.path()));
 }
 
+// Issue 20, `submit --max-concurrency` in Docker mode. moto 5.2.5 does not honour SEQUENTIAL:
+// its Docker path reads `dependsOn[].jobId` of every dependency, and a SEQUENTIAL one has none,
+// so every child of a lane array fails before its container starts (no attempt). This test
+// shows what that leaves verifiable: lanes of one chunk (plain jobs over one-chunk views) run
+// and commit; the chunks of the SEQUENTIAL lane are reported as never ran (0 attempts), and
+// `redrive` runs exactly them under the cap, after which the run is whole. That a lane's
+// children run one after another cannot be shown on moto (see the README).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_capped_run_reports_its_never_ran_chunks_and_redrive_reruns_exactly_them_under_the_cap() {
+    if !docker("a_capped_run_reports_its_never_ran_chunks_and_redrive_reruns_exactly_them_under_the_cap") {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let moto = docker_batch(home.path());
+    let batchfan = || batchfan(&moto, home.path());
+    let s3 = moto.s3().await;
+    let data = dataset_in_bucket(&s3, "image-lanes", "in/", 23).await;
+    // 4 chunks over 3 lanes: [0, 3] (an array of 2, SEQUENTIAL), [1] and [2] (plain jobs).
+    let out = run(batchfan().args([
+        "submit",
+        "--allow",
+        "plaintext-secret",
+        "--job-queue",
+        "q-docker",
+        "--job-definition",
+        "wordcount-image",
+        "--input",
+        "s3://image-lanes/in/",
+        "--output",
+        "s3://image-lanes/out/",
+        "--children",
+        "4",
+        "--max-concurrency",
+        "3",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["chunk_count"], 4);
+    let run_id = record["run_id"].as_str().unwrap().to_string();
+    let indices: Vec<_> = record["arrays"].as_array().unwrap().iter().map(|a| a["indices"].clone()).collect();
+    assert_eq!(indices, vec![serde_json::json!([0, 3]), serde_json::json!([1]), serde_json::json!([2])]);
+
+    let out = run(batchfan().args(["wait", &run_id, "--interval", "0.5", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(1), "the SEQUENTIAL lane failed on moto");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["committed"], 2, "the one-chunk lanes ran and committed: {status}");
+    let failed = status["failed"].as_array().unwrap();
+    let chunks: Vec<_> = failed.iter().map(|f| f["index"].as_u64().unwrap()).collect();
+    assert_eq!(chunks, vec![0, 3], "{failed:?}");
+    for f in failed {
+        assert_eq!(f["attempts"], 0, "{f}");
+        assert!(f["reason"].as_str().unwrap().starts_with("never ran: "), "{f}");
+    }
+    let out = run(batchfan().args(["wait", &run_id, "--interval", "0.5"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("never ran"), "the text table says so too: {text}");
+
+    // Redrive: exactly chunks 0 and 3, dealt over min(3, 2) lanes of one chunk each.
+    let out = run(batchfan().args(["redrive", &run_id, "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let redrive: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(redrive["chunks"], serde_json::json!([0, 3]));
+    let out = run(batchfan().args(["status", &run_id, "--format", "json"]));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let again: Vec<_> = status["arrays"].as_array().unwrap().iter().filter(|a| a["redrive"] == 1).collect();
+    assert_eq!(again.len(), 2, "{status}");
+    let out = run(batchfan().args(["wait", &run_id, "--interval", "0.5"]));
+    assert_eq!(out.status.code(), Some(0), "after the redrive every chunk committed");
+    let objects = download_prefix(&s3, "image-lanes", "out/").await;
+    let parts = part_bodies(&objects, "out/");
+    assert_eq!(parts.len(), 4);
+    assert_eq!(merge_counts(parts), reference_wordcount(data.path()));
+}
+
 // Issue 6: a pipeline that builds its own SdkConfig (explicit region, endpoint, static
 // credentials; no AWS_* variables) registers, submits to AWS Batch, waits and reads the outputs.
 #[tokio::test(flavor = "multi_thread")]

@@ -108,6 +108,7 @@ pub async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode> {
         name: args.name.clone(),
         depends_on: args.depends_on.clone(),
         sequential: args.sequential,
+        max_concurrency: args.max_concurrency,
         attempts: args.attempts,
         retry_on_spot: args.retry_on_spot,
         timeout_seconds: args.timeout,
@@ -134,6 +135,7 @@ pub async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode> {
     if args.dry_run {
         // The exact requests, nothing written or sent.
         let plan = client.submit_dry_run(&spec, &options).await?;
+        present::lanes(&plan);
         match args.estimate {
             Some(seconds) => {
                 let prices = batchfan::price::Prices::builtin()?;

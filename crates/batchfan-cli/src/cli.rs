@@ -511,6 +511,11 @@ pub struct SubmitArgs {
     /// Chain the arrays of a run of more than 10,000 chunks one after another.
     #[arg(long)]
     pub sequential: bool,
+    /// At most K children at once (a database or an API that takes K connections): the chunks
+    /// are dealt round-robin over K arrays ("lanes") whose children run one after another
+    /// (dependsOn SEQUENTIAL); a failed child stops the rest of its lane. At most K x 10,000 chunks.
+    #[arg(long, value_name = "K")]
+    pub max_concurrency: Option<u32>,
     /// Attempts per child (1-10).
     #[arg(long, value_name = "N")]
     pub attempts: Option<u32>,

@@ -207,7 +207,14 @@ pub fn status_text(status: &RunStatus) -> String {
                 out += &format!("warning: {disagreement}\n");
             }
             for a in arrays {
-                let kind = if a.redrive > 0 { format!("redrive {}", a.redrive) } else { "array".to_string() };
+                // A lane of `--max-concurrency` is named `NAME-lane-N` (`NAME-rR-lane-N` redriven).
+                let lane = a.job_name.rsplit_once("-lane-").and_then(|(_, n)| n.parse::<u32>().ok());
+                let kind = match (a.redrive, lane) {
+                    (0, None) => "array".to_string(),
+                    (0, Some(n)) => format!("lane {n}"),
+                    (r, None) => format!("redrive {r}"),
+                    (r, Some(n)) => format!("r{r} lane {n}"),
+                };
                 out += &format!(
                     "  {}  {:<10} {:<10} {}/{} done\n",
                     a.job_id,
@@ -499,4 +506,30 @@ pub fn stuck_text(stuck: &batchfan::batch::StuckReport) -> String {
         out += &format!("why: {reason}\n");
     }
     out
+}
+
+/// A dry run of `submit --max-concurrency`: one line per lane on stderr (the JSON on stdout has
+/// them under `lanes`).
+pub fn lanes(plan: &batchfan::batch::SubmitPlan) {
+    for lane in &plan.lanes {
+        eprintln!("{}", lane_text(lane));
+    }
+}
+
+fn lane_text(lane: &batchfan::batch::Lane) -> String {
+    let mut first: Vec<String> = lane.first_chunks.iter().map(u64::to_string).collect();
+    if lane.chunk_count > lane.first_chunks.len() as u64 {
+        first.push("…".into());
+    }
+    let order = match &lane.dependency {
+        Some(kind) => format!("one after another (dependsOn {kind})"),
+        None => "a plain job".into(),
+    };
+    format!(
+        "lane {}: {} [{}], {order}: {}",
+        lane.lane,
+        count_of(lane.chunk_count, "chunk", "chunks"),
+        first.join(", "),
+        lane.job_name
+    )
 }

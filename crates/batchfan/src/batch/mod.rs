@@ -41,7 +41,7 @@ pub use self::request::{
     ArrayPropertiesSpec, ContainerOverridesSpec, DependencySpec, SubmitJobRequest, retry_on_spot_rules,
 };
 pub(crate) use self::status::observe;
-pub use self::submit::{MAX_RUN_CHUNKS, SubmitOptions, SubmitPlan, plan_submit};
+pub use self::submit::{LANE_FIRST_CHUNKS, Lane, MAX_RUN_CHUNKS, SubmitOptions, SubmitPlan, plan_submit};
 pub(crate) use self::submit::{check_and_plan, send_array, write_views};
 pub use self::workers::{LiveWorker, WorkerJobs};
 use crate::context::Context;

@@ -4,7 +4,7 @@
 
 use super::record::{ArrayRecord, BatchRecord};
 use super::request::SubmitJobRequest;
-use super::submit::{request_for, run_file};
+use super::submit::{lane_requests, request_for, run_file};
 use crate::context::Context;
 use crate::contract::View;
 use crate::error::Result;
@@ -26,6 +26,43 @@ pub(crate) async fn redrive(
 ) -> Result<Vec<(SubmitJobRequest, Vec<u64>)>> {
     let generation = record.arrays.iter().map(|a| a.redrive).max().unwrap_or(0) + 1;
     let mut all = Vec::new();
+    if let Some(k) = record.options.max_concurrency {
+        // A capped run is redriven under the same cap: the chunks dealt over min(K, n) lanes.
+        let mut template = record.template.clone();
+        template.depends_on.clear();
+        let lanes = lane_requests(
+            &template,
+            manifest,
+            chunks,
+            k,
+            |i| run_file(output, run_id, &format!("redrive-{generation:03}-lane-{i:03}.json")),
+            |i| format!("{}-r{generation}-lane-{i}", template.job_name),
+        )?;
+        for (request, _, _) in &lanes {
+            request.check(false)?;
+        }
+        for (request, lane, view) in lanes {
+            if dry_run {
+                all.push((request, lane.chunks));
+                continue;
+            }
+            if let Some(view) = &view {
+                manifest::write_view(&ctx.stores, &lane.manifest, view).await?;
+            }
+            let job_id = request.send(ctx).await?;
+            record.arrays.push(ArrayRecord {
+                job_id,
+                job_name: request.job_name.clone(),
+                manifest: lane.manifest.clone(),
+                size: lane.chunk_count,
+                first: 0,
+                indices: if view.is_some() { lane.chunks.clone() } else { Vec::new() },
+                redrive: generation,
+            });
+            all.push((request, lane.chunks));
+        }
+        return Ok(all);
+    }
     for (k, slice) in chunks.chunks(limits::MAX_ARRAY_SIZE).enumerate() {
         let view_uri = run_file(output, run_id, &format!("redrive-{generation:03}-{k:03}.json"))?;
         let name = format!("{}-r{generation}-{k}", record.template.job_name);

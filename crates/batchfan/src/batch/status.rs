@@ -173,6 +173,10 @@ async fn failed_children(ctx: &Context, record: &BatchRecord, arrays: &[ArraySta
         } else {
             summaries.push((array.job_id.clone(), None, None));
         }
+        // A lane (`--max-concurrency`) runs its children one after another: after a failed child
+        // the rest fail without ever starting (no attempt).
+        let lane = record.options.max_concurrency.is_some() && array.size >= 2;
+        let mut found: Vec<(u64, bool, ChunkFailure)> = Vec::new();
         for batch in summaries.chunks(limits::MAX_DESCRIBE_JOBS_IDS) {
             let ids: Vec<String> = batch.iter().map(|s| s.0.clone()).collect();
             let out = call(ctx, "DescribeJobs", |batch| batch.describe_jobs().set_jobs(Some(ids)).send()).await?;
@@ -189,8 +193,10 @@ async fn failed_children(ctx: &Context, record: &BatchRecord, arrays: &[ArraySta
                     .or(reason.clone())
                     .or_else(|| last.and_then(|c| c.reason()).map(str::to_string))
                     .unwrap_or_else(|| "no reason given".into());
-                latest.insert(
-                    chunk,
+                let ran = detail.is_none_or(|d| !d.attempts().is_empty());
+                found.push((
+                    child,
+                    ran,
                     ChunkFailure {
                         index: chunk,
                         attempts: detail.map_or(1, |d| d.attempts().len().max(1) as u32),
@@ -199,11 +205,41 @@ async fn failed_children(ctx: &Context, record: &BatchRecord, arrays: &[ArraySta
                         log: last.and_then(|c| c.log_stream_name()).unwrap_or_default().to_string(),
                         history: detail.map(|d| super::attempt_history(d)).unwrap_or_default(),
                     },
-                );
+                ));
             }
+        }
+        for failure in mark_never_ran(found, lane) {
+            latest.insert(failure.index, failure);
         }
     }
     Ok(latest.into_values().collect())
+}
+
+/// The failed children of one array as `(child, ran, failure)`: in a lane, a child without an
+/// attempt never started (AWS Batch failed it after an earlier child of its lane failed, or
+/// the lane was cancelled): 0 attempts and a reason saying so.
+fn mark_never_ran(found: Vec<(u64, bool, ChunkFailure)>, lane: bool) -> Vec<ChunkFailure> {
+    let first_run_failure = found.iter().filter(|(_, ran, _)| *ran).map(|(child, _, f)| (*child, f.index)).min();
+    found
+        .into_iter()
+        .map(|(child, ran, mut failure)| {
+            if lane && !ran {
+                failure.attempts = 0;
+                let earlier = first_run_failure.filter(|(c, _)| *c < child).map(|(_, chunk)| chunk);
+                failure.reason = never_ran(earlier, &failure.reason);
+            }
+            failure
+        })
+        .collect()
+}
+
+/// The reason of a lane's chunk that never started: after `earlier` (the chunk of its lane that
+/// failed before it), or else what AWS Batch says (a cancelled run).
+fn never_ran(earlier: Option<u64>, reason: &str) -> String {
+    match earlier {
+        Some(chunk) => format!("never ran: an earlier chunk of its lane failed (chunk {chunk}; AWS Batch: {reason})"),
+        None => format!("never ran: its lane stopped before it (AWS Batch: {reason})"),
+    }
 }
 
 /// The child index of a job id: `<parent>:<index>` for array children, 0 for a plain job. An id
@@ -235,6 +271,42 @@ mod tests {
             let err = child_index(bad, "abc", 20).unwrap_err();
             assert!(err.to_string().contains(bad), "{bad}: {err}");
         }
+    }
+
+    // Issue 20: in a SEQUENTIAL lane AWS Batch fails the children after a failed one without
+    // starting them; they are reported as never ran, naming the chunk that failed.
+    #[test]
+    fn children_of_a_lane_after_a_failed_one_never_ran() {
+        let failure = |index: u64, reason: &str| ChunkFailure {
+            index,
+            attempts: 1,
+            exit_code: None,
+            reason: reason.into(),
+            log: String::new(),
+            history: Vec::new(),
+        };
+        // Lane over chunks [1, 4, 7, 10]: child 1 (chunk 4) failed running, children 2 and 3
+        // never started.
+        let found = vec![
+            (1, true, failure(4, "Essential container in task exited")),
+            (2, false, failure(7, "Dependent Job failed")),
+            (3, false, failure(10, "Dependent Job failed")),
+        ];
+        let marked = mark_never_ran(found.clone(), true);
+        assert_eq!(marked[0], failure(4, "Essential container in task exited"), "the one that ran is as it was");
+        for f in &marked[1..] {
+            assert_eq!(f.attempts, 0);
+            assert_eq!(
+                f.reason,
+                "never ran: an earlier chunk of its lane failed (chunk 4; AWS Batch: Dependent Job failed)"
+            );
+        }
+        // A cancelled lane: nothing ran before.
+        let cancelled = mark_never_ran(vec![(0, false, failure(1, "cancelled by batchfan"))], true);
+        assert_eq!(cancelled[0].reason, "never ran: its lane stopped before it (AWS Batch: cancelled by batchfan)");
+        // Outside a lane nothing changes.
+        let plain: Vec<ChunkFailure> = found.iter().map(|(_, _, f)| f.clone()).collect();
+        assert_eq!(mark_never_ran(found, false), plain);
     }
 
     #[test]

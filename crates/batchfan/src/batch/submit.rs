@@ -37,6 +37,11 @@ pub struct SubmitOptions {
     pub depends_on: Vec<String>,
     /// Chain the arrays of a large run one after another.
     pub sequential: bool,
+    /// `--max-concurrency K`: at most K children run at once. The chunks are dealt
+    /// round-robin over K arrays ("lanes", through views), each with a `SEQUENTIAL` dependency
+    /// so its children run one after another; a redrive deals its chunks over the same cap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
     /// `retryStrategy.attempts`.
     pub attempts: Option<u32>,
     /// Generate `evaluateOnExit` for Spot reclaims and retryable worker exits.
@@ -144,6 +149,134 @@ pub struct SubmitPlan {
     pub views: Vec<(String, View)>,
     /// The SubmitJob requests, in order.
     pub requests: Vec<SubmitJobRequest>,
+    /// `--max-concurrency`: the lanes, one per request (empty without a cap).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lanes: Vec<Lane>,
+}
+
+/// One lane of a run capped with `--max-concurrency`: an array whose children run one after
+/// another (`SEQUENTIAL`), over chunks `lane`, `lane + K`, `lane + 2K`, ...
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lane {
+    /// Lane number, from 0.
+    pub lane: u32,
+    /// Its job name.
+    pub job_name: String,
+    /// Chunks it runs.
+    pub chunk_count: u64,
+    /// Its first chunks (at most [`LANE_FIRST_CHUNKS`]), in the order they run.
+    pub first_chunks: Vec<u64>,
+    /// `SEQUENTIAL` for a lane of several chunks; absent for a lane of one chunk (a plain job).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dependency: Option<String>,
+    /// The manifest or view its children read.
+    pub manifest: String,
+    /// Every chunk, in order (kept for the run record; not printed).
+    #[serde(skip)]
+    pub chunks: Vec<u64>,
+}
+
+/// How many of a lane's chunks a dry run prints.
+pub const LANE_FIRST_CHUNKS: usize = 5;
+
+/// `SEQUENTIAL`: an array job's children run one after another.
+const SEQUENTIAL: &str = "SEQUENTIAL";
+
+/// Deals `chunks` round-robin over `min(k, chunks.len())` lanes: lane `i` gets the chunks at
+/// positions `i`, `i + k`, `i + 2k`, ... (a `k` of 0, from a hand-edited record, is 1).
+pub(super) fn deal(chunks: &[u64], k: u32) -> Vec<Vec<u64>> {
+    let lanes = (k.max(1) as usize).min(chunks.len());
+    let mut out = vec![Vec::new(); lanes];
+    for (position, &chunk) in chunks.iter().enumerate() {
+        out[position % lanes].push(chunk);
+    }
+    out
+}
+
+/// Checks `--max-concurrency` against the other options and `chunk_count` (bad input before
+/// anything is written or sent).
+fn check_max_concurrency(options: &SubmitOptions, k: u32, chunk_count: u64) -> Result<()> {
+    if k == 0 {
+        return Err(Error::option("--max-concurrency", k, "give 1 or more: the most children that run at once"));
+    }
+    if options.sequential {
+        return Err(Error::option(
+            "--max-concurrency",
+            k,
+            "not with --sequential: --sequential chains whole arrays one after another, --max-concurrency runs K lanes side by side; give one of them (--max-concurrency 1 runs every chunk one after another)",
+        ));
+    }
+    if options.depends_on.iter().any(|d| d.eq_ignore_ascii_case(SEQUENTIAL)) {
+        return Err(Error::option(
+            "--depends-on",
+            SEQUENTIAL,
+            "not with --max-concurrency: each lane already depends SEQUENTIAL; drop --depends-on SEQUENTIAL",
+        ));
+    }
+    if options.depends_on.len() >= limits::MAX_DEPENDS_ON {
+        return Err(Error::option(
+            "--depends-on",
+            format!("{} entries", options.depends_on.len()),
+            format!(
+                "at most {} with --max-concurrency: each lane adds its own SEQUENTIAL dependency ({} in all)",
+                limits::MAX_DEPENDS_ON - 1,
+                limits::MAX_DEPENDS_ON
+            ),
+        ));
+    }
+    let most = u64::from(k) * limits::MAX_ARRAY_SIZE as u64;
+    if chunk_count > most {
+        return Err(Error::option(
+            "--max-concurrency",
+            k,
+            format!(
+                "{chunk_count} chunks do not fit in {k} lane(s) of at most {} children each: give --max-concurrency {} or more, or pack more per chunk (--max-items-per-chunk, --max-bytes-per-chunk, --children)",
+                limits::MAX_ARRAY_SIZE,
+                chunk_count.div_ceil(limits::MAX_ARRAY_SIZE as u64)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The requests of lanes over `chunks`: one array per lane (a plain job for a lane of one
+/// chunk), each reading a view `view_name(lane)` under the run's folder (the manifest itself
+/// when there is one lane over every chunk in order), named `name_of(lane)`.
+pub(super) fn lane_requests(
+    template: &SubmitJobRequest,
+    manifest: &str,
+    chunks: &[u64],
+    k: u32,
+    mut view_uri: impl FnMut(usize) -> Result<String>,
+    mut name_of: impl FnMut(usize) -> String,
+) -> Result<Vec<(SubmitJobRequest, Lane, Option<View>)>> {
+    let dealt = deal(chunks, k);
+    let whole = dealt.len() == 1 && chunks.iter().enumerate().all(|(i, &c)| c == i as u64);
+    let mut out = Vec::new();
+    for (i, lane_chunks) in dealt.into_iter().enumerate() {
+        let (uri, view) = if whole {
+            (manifest.to_string(), None)
+        } else {
+            (view_uri(i)?, Some(View::indices(manifest, lane_chunks.clone())))
+        };
+        let size = lane_chunks.len() as u64;
+        let mut request = request_for(template, name_of(i), &uri, size);
+        let dependency = (size >= 2).then(|| SEQUENTIAL.to_string());
+        if let Some(kind) = &dependency {
+            request.depends_on.push(DependencySpec { job_id: None, kind: Some(kind.clone()) });
+        }
+        let lane = Lane {
+            lane: i as u32,
+            job_name: request.job_name.clone(),
+            chunk_count: size,
+            first_chunks: lane_chunks.iter().take(LANE_FIRST_CHUNKS).copied().collect(),
+            dependency,
+            manifest: uri,
+            chunks: lane_chunks,
+        };
+        out.push((request, lane, view));
+    }
+    Ok(out)
 }
 
 /// A file of run `run_id`'s own, under its output: `OUTPUT/_batchfan/runs/RUN/NAME`.
@@ -161,6 +294,37 @@ pub fn plan_submit(
     chunk_count: u64,
 ) -> Result<SubmitPlan> {
     let template = options.template(run_id)?;
+    if let Some(k) = options.max_concurrency {
+        check_max_concurrency(options, k, chunk_count)?;
+        let chunks: Vec<u64> = (0..chunk_count).collect();
+        let planned = lane_requests(
+            &template,
+            manifest,
+            &chunks,
+            k,
+            |i| run_file(output, run_id, &format!("lane-{i:03}.json")),
+            |i| format!("{}-lane-{i}", template.job_name),
+        )?;
+        let mut plan = SubmitPlan {
+            run_id: run_id.to_string(),
+            manifest: manifest.to_string(),
+            record_uri: run_file(output, run_id, RUN_RECORD_NAME)?,
+            chunk_count,
+            item_count: 0,
+            views: Vec::new(),
+            requests: Vec::new(),
+            lanes: Vec::new(),
+        };
+        for (request, lane, view) in planned {
+            request.check(options.fargate_hint())?;
+            if let Some(view) = view {
+                plan.views.push((lane.manifest.clone(), view));
+            }
+            plan.requests.push(request);
+            plan.lanes.push(lane);
+        }
+        return Ok(plan);
+    }
     let arrays = chunk_count.div_ceil(limits::MAX_ARRAY_SIZE as u64);
     let mut views = Vec::new();
     let mut requests = Vec::new();
@@ -193,6 +357,7 @@ pub fn plan_submit(
         item_count: 0,
         views,
         requests,
+        lanes: Vec::new(),
     })
 }
 
@@ -291,6 +456,20 @@ pub(crate) async fn send_array(
     k: usize,
     previous: Option<&str>,
 ) -> Result<ArrayRecord> {
+    if let Some(lane) = plan.lanes.get(k) {
+        let request = &plan.requests[k];
+        let job_id = request.send(ctx).await?;
+        let whole = lane.manifest == plan.manifest;
+        return Ok(ArrayRecord {
+            job_id,
+            job_name: request.job_name.clone(),
+            manifest: lane.manifest.clone(),
+            size: lane.chunk_count,
+            first: 0,
+            indices: if whole { Vec::new() } else { lane.chunks.clone() },
+            redrive: 0,
+        });
+    }
     let manifest = plan.views.get(k).map_or(plan.manifest.clone(), |(uri, _)| uri.clone());
     let request = &mut plan.requests[k];
     if options.sequential
@@ -343,6 +522,101 @@ mod tests {
                 .any(|kv| kv.name == env::MANIFEST && kv.value == "s3://bkt/o/_batchfan/runs/bf-x/array-002.json")
         );
         assert_eq!(plan.record_uri, "s3://bkt/o/_batchfan/runs/bf-x/run.json");
+    }
+
+    #[test]
+    fn lanes_deal_chunks_round_robin_through_views_with_sequential() {
+        let capped = SubmitOptions { max_concurrency: Some(3), ..options() };
+        let plan = plan_submit(&capped, "bf-x", "s3://bkt/o/m.jsonl", "s3://bkt/o/", 8).unwrap();
+        assert_eq!(plan.requests.len(), 3);
+        let chunks: Vec<_> = plan.lanes.iter().map(|l| l.chunks.clone()).collect();
+        assert_eq!(chunks, vec![vec![0, 3, 6], vec![1, 4, 7], vec![2, 5]]);
+        let sizes: Vec<_> = plan.requests.iter().map(|r| r.array_properties.map_or(1, |a| a.size)).collect();
+        assert_eq!(sizes, vec![3, 3, 2]);
+        for (k, request) in plan.requests.iter().enumerate() {
+            assert_eq!(request.job_name, format!("bf-x-lane-{k}"));
+            assert_eq!(request.depends_on, vec![DependencySpec { job_id: None, kind: Some("SEQUENTIAL".into()) }]);
+            let view = format!("s3://bkt/o/_batchfan/runs/bf-x/lane-{k:03}.json");
+            let env = &request.container_overrides.as_ref().unwrap().environment;
+            assert!(env.iter().any(|kv| kv.name == env::MANIFEST && kv.value == view), "{env:?}");
+            assert_eq!(plan.views[k], (view, View::indices("s3://bkt/o/m.jsonl", chunks[k].clone())));
+        }
+        // The request as AWS receives it: `dependsOn: [{"type": "SEQUENTIAL"}]`, no jobId.
+        let json = serde_json::to_value(&plan.requests[0]).unwrap();
+        assert_eq!(json["dependsOn"], serde_json::json!([{"type": "SEQUENTIAL"}]));
+        let shown = serde_json::to_value(&plan).unwrap();
+        assert_eq!(shown["lanes"][2]["first_chunks"], serde_json::json!([2, 5]));
+        assert_eq!(shown["lanes"][2]["dependency"], "SEQUENTIAL");
+        assert!(shown["lanes"][0].get("chunks").is_none(), "every chunk is in the views, not printed");
+    }
+
+    #[test]
+    fn a_lane_of_one_chunk_is_a_plain_job_and_k_beyond_the_chunks_is_one_lane_each() {
+        let capped = SubmitOptions { max_concurrency: Some(50), ..options() };
+        let plan = plan_submit(&capped, "bf-x", "s3://bkt/o/m.jsonl", "s3://bkt/o/", 3).unwrap();
+        assert_eq!(plan.requests.len(), 3, "K > chunks: one lane per chunk");
+        for (k, request) in plan.requests.iter().enumerate() {
+            assert!(request.array_properties.is_none(), "one chunk: a plain job");
+            assert!(request.depends_on.is_empty(), "SEQUENTIAL is for array jobs only");
+            assert_eq!(plan.lanes[k].dependency, None);
+            assert_eq!(plan.views[k].1, View::indices("s3://bkt/o/m.jsonl", vec![k as u64]));
+        }
+        // K = 1 over every chunk in order reads the manifest itself: no view.
+        let one = SubmitOptions { max_concurrency: Some(1), ..options() };
+        let plan = plan_submit(&one, "bf-x", "s3://bkt/o/m.jsonl", "s3://bkt/o/", 10_000).unwrap();
+        assert!(plan.views.is_empty());
+        assert_eq!(plan.lanes[0].manifest, "s3://bkt/o/m.jsonl");
+        assert_eq!(plan.requests[0].array_properties.unwrap().size, 10_000);
+        assert_eq!(plan.requests[0].depends_on.len(), 1);
+    }
+
+    #[test]
+    fn dealing_is_round_robin_and_never_divides_by_zero() {
+        assert_eq!(deal(&[4, 9, 11, 12, 20], 2), vec![vec![4, 11, 20], vec![9, 12]]);
+        assert_eq!(deal(&[4, 9], 0), vec![vec![4, 9]]);
+        assert!(deal(&[], 3).is_empty());
+    }
+
+    #[test]
+    fn bad_max_concurrency_is_refused_naming_the_fix() {
+        let expect = |o: SubmitOptions, chunks: u64, field: &str, fix: &str| {
+            let err = plan_submit(&o, "bf-x", "s3://bkt/m.jsonl", "s3://bkt/o/", chunks).unwrap_err();
+            let text = err.to_string();
+            assert!(err.is_bad_input() && text.contains(field) && text.contains(fix), "{text}");
+        };
+        expect(SubmitOptions { max_concurrency: Some(0), ..options() }, 5, "--max-concurrency", "1 or more");
+        expect(
+            SubmitOptions { max_concurrency: Some(2), ..options() },
+            20_001,
+            "--max-concurrency",
+            "--max-concurrency 3 or more",
+        );
+        expect(
+            SubmitOptions { max_concurrency: Some(2), sequential: true, ..options() },
+            5,
+            "--max-concurrency",
+            "--sequential",
+        );
+        expect(
+            SubmitOptions { max_concurrency: Some(2), depends_on: vec!["SEQUENTIAL".into()], ..options() },
+            5,
+            "--depends-on",
+            "SEQUENTIAL",
+        );
+        expect(
+            SubmitOptions {
+                max_concurrency: Some(2),
+                depends_on: (0..20).map(|i| format!("job{i}")).collect(),
+                ..options()
+            },
+            5,
+            "--depends-on",
+            "at most 19",
+        );
+        // 20,000 chunks fit two lanes exactly.
+        let fits = SubmitOptions { max_concurrency: Some(2), ..options() };
+        let plan = plan_submit(&fits, "bf-x", "s3://bkt/m.jsonl", "s3://bkt/o/", 20_000).unwrap();
+        assert_eq!(plan.lanes.iter().map(|l| l.chunk_count).collect::<Vec<_>>(), vec![10_000, 10_000]);
     }
 
     #[test]
