@@ -163,19 +163,22 @@ echo "## scaling policies on three traces (cargo bench -p batchfan-scale --no-de
 cargo bench --quiet -p batchfan-scale --no-default-features --bench policies 2>/dev/null | grep -E '^(\||service)'
 fi
 
-if want list; then
-# --- Listing at scale: the simulated S3 listing (a load target, not moto) ---
-cargo build --quiet --release -p batchfan-tests --bin s3_list_sim
-LN=${BENCH_LIST_KEYS:-10000000}
 LAT=${BENCH_LIST_LATENCY_MS:-30}
+start_sim() { # KEYS: the simulated S3 listing and SQS (tests crate; a load target, not moto) in $SIM
+  cargo build --quiet --release -p batchfan-tests --bin s3_list_sim
+  target/release/s3_list_sim --keys "$1" --latency-ms "$LAT" > "$work/sim.out" &
+  sim_pid=$!
+  until [ -s "$work/sim.out" ]; do sleep 0.1; done
+  SIM=$(head -1 "$work/sim.out")
+}
+
+if want list; then
+LN=${BENCH_LIST_KEYS:-10000000}
 echo
 echo "## listing $LN keys (one folder, data/00000000 ...) at $LAT ms a request: \`batchfan plan\` ($(nproc) CPUs)"
 echo "| --list-concurrency |   wall s | requests | peak RSS MiB | speed-up | note |"
 echo "|--------------------|----------|----------|--------------|----------|------|"
-target/release/s3_list_sim --keys "$LN" --latency-ms "$LAT" > "$work/sim.out" &
-sim_pid=$!
-until [ -s "$work/sim.out" ]; do sleep 0.1; done
-SIM=$(head -1 "$work/sim.out")
+start_sim "$LN"
 one=
 for c in ${BENCH_LIST_CONCURRENCY:-1 8 32 64 128}; do
   before=$(curl -s "$SIM/_stats")
@@ -192,18 +195,12 @@ kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; sim_pid=
 fi
 
 if want enqueue; then
-# --- Enqueue at scale: the simulator's SQS SendMessageBatch (a load target, not moto) ---
-cargo build --quiet --release -p batchfan-tests --bin s3_list_sim
 EN=${BENCH_ENQUEUE_CHUNKS:-1000000}
-LAT=${BENCH_LIST_LATENCY_MS:-30}
 echo
 echo "## enqueue of $EN one-object chunks to the simulated SQS at $LAT ms a request ($(nproc) CPUs)"
 echo "| BATCHFAN_SQS_RPS | messages | requests | sending s | messages/s | whole enqueue s | peak RSS MiB | note |"
 echo "|------------------|----------|----------|-----------|------------|-----------------|--------------|------|"
-target/release/s3_list_sim --keys "$EN" --latency-ms "$LAT" > "$work/sqs-sim.out" &
-sim_pid=$!
-until [ -s "$work/sqs-sim.out" ]; do sleep 0.1; done
-SIM=$(head -1 "$work/sqs-sim.out")
+start_sim "$EN"
 for rps in ${BENCH_ENQUEUE_RPS:-500 1000}; do
   rm -rf "$work/enqueue-out"
   before=$(curl -s "$SIM/_sqs_stats")
