@@ -562,3 +562,52 @@ pub fn docker(test: &str) -> bool {
         }
     }
 }
+
+/// Builds the worker image `tag` from the debug build the tests use (linked dynamically: its
+/// libraries are copied in), through worker-image/build.sh and the same Dockerfile target as a
+/// release image. Whether it built.
+pub fn build_worker_image(tag: &str) -> bool {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../worker-image/build.sh");
+    run(Command::new("bash").arg(script).args(["--debug", "--dynamic", "--no-build", "--tag", tag])).status.success()
+}
+
+/// Registers job definition `name` (EC2, 1 vCPU, 512 MiB) whose containers run the image `tag`
+/// with `command`, reaching `moto` with its test credentials (allowed past the lint), plus `env`;
+/// through `batchfan register --cli-input-json`, as a user would.
+pub fn register_image_definition(
+    moto: &Moto,
+    home: &Path,
+    name: &str,
+    tag: &str,
+    command_line: &[&str],
+    env: &[(&str, &str)],
+    timeout_seconds: u32,
+) {
+    let mut environment = vec![
+        serde_json::json!({"name": "AWS_ENDPOINT_URL", "value": moto.endpoint}),
+        serde_json::json!({"name": "AWS_ACCESS_KEY_ID", "value": "testing"}),
+        serde_json::json!({"name": "AWS_SECRET_ACCESS_KEY", "value": "testing"}),
+        serde_json::json!({"name": "AWS_REGION", "value": "us-east-1"}),
+        serde_json::json!({"name": "AWS_EC2_METADATA_DISABLED", "value": "true"}),
+    ];
+    environment.extend(env.iter().map(|(k, v)| serde_json::json!({"name": k, "value": v})));
+    let jobdef = serde_json::json!({
+        "jobDefinitionName": name,
+        "type": "container",
+        "platformCapabilities": ["EC2"],
+        "containerProperties": {
+            "image": tag,
+            "command": command_line,
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
+            "environment": environment
+        },
+        "timeout": {"attemptDurationSeconds": timeout_seconds}
+    });
+    let file = home.join(format!("jobdef-{name}.json"));
+    std::fs::write(&file, jobdef.to_string()).expect("write the job definition");
+    let out = run(command("batchfan", Some(moto))
+        .env("BATCHFAN_HOME", home)
+        .args(["register", "--allow", "plaintext-secret", "--cli-input-json"])
+        .arg(&file));
+    assert_eq!(out.status.code(), Some(0), "register {name}: {}", String::from_utf8_lossy(&out.stderr));
+}

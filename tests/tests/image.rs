@@ -17,17 +17,10 @@ fn repo_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// Builds the image once per test binary, from the debug build (linked dynamically: its
-/// libraries are copied in), through the same Dockerfile target as a release image.
+/// Builds the image once per test binary.
 fn image() {
     static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let ok = *BUILT.get_or_init(|| {
-        let script = repo_root().join("worker-image/build.sh");
-        run(Command::new("bash").arg(script).args(["--debug", "--dynamic", "--no-build", "--tag", TAG]))
-            .status
-            .success()
-    });
-    assert!(ok, "the image builds");
+    assert!(*BUILT.get_or_init(|| batchfan_tests::build_worker_image(TAG)), "the image builds");
 }
 
 fn batchfan(moto: &Moto, home: &std::path::Path) -> Command {
@@ -42,31 +35,8 @@ fn docker_batch(home: &std::path::Path) -> Moto {
     image();
     let moto = start_moto(&[("MOTO_DOCKER_NETWORK_MODE", "host")]);
     batch_queue(&moto, "q-docker", true);
-    let jobdef = serde_json::json!({
-        "jobDefinitionName": "wordcount-image",
-        "type": "container",
-        "platformCapabilities": ["EC2"],
-        "containerProperties": {
-            "image": TAG,
-            "command": ["wordcount"],
-            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
-            "environment": [
-                {"name": "AWS_ENDPOINT_URL", "value": moto.endpoint},
-                {"name": "AWS_ACCESS_KEY_ID", "value": "testing"},
-                {"name": "AWS_SECRET_ACCESS_KEY", "value": "testing"},
-                {"name": "AWS_REGION", "value": "us-east-1"},
-                {"name": "AWS_EC2_METADATA_DISABLED", "value": "true"},
-                {"name": "BATCHFAN_LOG_FORMAT", "value": "json"}
-            ]
-        },
-        "timeout": {"attemptDurationSeconds": 300}
-    });
-    let file = home.join("jobdef.json");
-    std::fs::write(&file, jobdef.to_string()).unwrap();
-    // The moto credentials in the environment are test values: allowed past the lint.
-    let out =
-        run(batchfan(&moto, home).args(["register", "--allow", "plaintext-secret", "--cli-input-json"]).arg(&file));
-    assert_eq!(out.status.code(), Some(0));
+    let env = [("BATCHFAN_LOG_FORMAT", "json")];
+    batchfan_tests::register_image_definition(&moto, home, "wordcount-image", TAG, &["wordcount"], &env, 300);
     moto
 }
 

@@ -20,49 +20,13 @@ async fn a_failing_childs_error_line_comes_back_through_logs_failed() {
     if !batchfan_tests::docker("a_failing_childs_error_line_comes_back_through_logs_failed") {
         return;
     }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let built = run(Command::new("bash").arg(root.join("worker-image/build.sh")).args([
-        "--debug",
-        "--dynamic",
-        "--no-build",
-        "--tag",
-        TAG,
-    ]));
-    assert!(built.status.success(), "the image builds (a Docker engine is required)");
+    assert!(batchfan_tests::build_worker_image(TAG), "the image builds (a Docker engine is required)");
     let home = tempfile::tempdir().unwrap();
     let moto = start_moto(&[("MOTO_DOCKER_NETWORK_MODE", "host")]);
     batch_queue(&moto, "q-logs", true);
     // Children that fail at start-up with a configuration error (exit 2), one line saying why.
-    let jobdef = serde_json::json!({
-        "jobDefinitionName": "wordcount-bad-env",
-        "type": "container",
-        "platformCapabilities": ["EC2"],
-        "containerProperties": {
-            "image": TAG,
-            "command": ["wordcount"],
-            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
-            "environment": [
-                {"name": "AWS_ENDPOINT_URL", "value": moto.endpoint},
-                {"name": "AWS_ACCESS_KEY_ID", "value": "testing"},
-                {"name": "AWS_SECRET_ACCESS_KEY", "value": "testing"},
-                {"name": "AWS_REGION", "value": "us-east-1"},
-                {"name": "AWS_EC2_METADATA_DISABLED", "value": "true"},
-                {"name": "BATCHFAN_READ_CONCURRENCY", "value": "999"}
-            ]
-        },
-        "timeout": {"attemptDurationSeconds": 300}
-    });
-    let file = home.path().join("jobdef.json");
-    std::fs::write(&file, jobdef.to_string()).unwrap();
-    assert_eq!(
-        // The moto credentials in the environment are test values: allowed past the lint.
-        run(batchfan(&moto, home.path())
-            .args(["register", "--allow", "plaintext-secret", "--cli-input-json"])
-            .arg(&file))
-        .status
-        .code(),
-        Some(0)
-    );
+    let env = [("BATCHFAN_READ_CONCURRENCY", "999")];
+    batchfan_tests::register_image_definition(&moto, home.path(), "wordcount-bad-env", TAG, &["wordcount"], &env, 300);
     dataset_in_bucket(&moto.s3().await, "logs-data", "in/", 45).await;
     let out = run(batchfan(&moto, home.path()).args([
         "submit",

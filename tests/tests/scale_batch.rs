@@ -25,15 +25,7 @@ async fn scale_run_batch_submits_worker_jobs_that_drain_the_queue_and_exit_when_
         eprintln!("skipped: moto's Batch cannot run containers here ({why})");
         return;
     }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let built = run(Command::new("bash").arg(root.join("worker-image/build.sh")).args([
-        "--debug",
-        "--dynamic",
-        "--no-build",
-        "--tag",
-        TAG,
-    ]));
-    assert!(built.status.success(), "the worker image builds");
+    assert!(batchfan_tests::build_worker_image(TAG), "the worker image builds");
 
     let home = tempfile::tempdir().unwrap();
     let moto = start_moto(&[("MOTO_DOCKER_NETWORK_MODE", "host")]);
@@ -43,31 +35,8 @@ async fn scale_run_batch_submits_worker_jobs_that_drain_the_queue_and_exit_when_
         cmd.env("BATCHFAN_HOME", home.path()).env("BATCHFAN_BATCH_RPS", "1000");
         cmd
     };
-    let jobdef = serde_json::json!({
-        "jobDefinitionName": "scale-worker",
-        "type": "container",
-        "platformCapabilities": ["EC2"],
-        "containerProperties": {
-            "image": TAG,
-            "command": ["wordcount"],
-            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
-            "environment": [
-                {"name": "AWS_ENDPOINT_URL", "value": moto.endpoint},
-                {"name": "AWS_ACCESS_KEY_ID", "value": "testing"},
-                {"name": "AWS_SECRET_ACCESS_KEY", "value": "testing"},
-                {"name": "AWS_REGION", "value": "us-east-1"},
-                {"name": "AWS_EC2_METADATA_DISABLED", "value": "true"},
-                {"name": "BATCHFAN_QUEUE_IDLE_EXIT", "value": "5"}
-            ]
-        },
-        "timeout": {"attemptDurationSeconds": 600}
-    });
-    let file = home.path().join("jobdef.json");
-    std::fs::write(&file, jobdef.to_string()).unwrap();
-    assert_eq!(
-        run(batchfan().args(["register", "--allow", "plaintext-secret", "--cli-input-json"]).arg(&file)).status.code(),
-        Some(0)
-    );
+    let env = [("BATCHFAN_QUEUE_IDLE_EXIT", "5")];
+    batchfan_tests::register_image_definition(&moto, home.path(), "scale-worker", TAG, &["wordcount"], &env, 600);
 
     let s3 = moto.s3().await;
     let data = dataset_in_bucket(&s3, "scale-batch", "in/", 31).await;
