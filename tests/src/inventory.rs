@@ -98,7 +98,13 @@ pub fn parquet_file(bucket: &str, rows: &[Row]) -> Vec<u8> {
             0 | 1 => {
                 let values: Vec<ByteArray> = rows
                     .iter()
-                    .map(|r| ByteArray::from(if index == 0 { bucket.as_bytes().to_vec() } else { r.key.clone().into_bytes() }))
+                    .map(|r| {
+                        ByteArray::from(if index == 0 {
+                            bucket.as_bytes().to_vec()
+                        } else {
+                            r.key.clone().into_bytes()
+                        })
+                    })
                     .collect();
                 column.typed::<ByteArrayType>().write_batch(&values, None, None).unwrap();
             }
@@ -140,4 +146,3 @@ pub fn md5_hex(bytes: &[u8]) -> String {
     use md5::{Digest, Md5};
     Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
-

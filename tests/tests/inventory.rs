@@ -69,8 +69,17 @@ async fn deliver(
     rows: &[Row],
 ) -> String {
     // Columns by name, not position: the `daily` deliveries write them in another order.
-    const CSV_SCHEMA_SHUFFLED: [&str; 9] =
-        ["ETag", "Key", "Size", "Bucket", "IsDeleteMarker", "LastModifiedDate", "VersionId", "StorageClass", "IsLatest"];
+    const CSV_SCHEMA_SHUFFLED: [&str; 9] = [
+        "ETag",
+        "Key",
+        "Size",
+        "Bucket",
+        "IsDeleteMarker",
+        "LastModifiedDate",
+        "VersionId",
+        "StorageClass",
+        "IsLatest",
+    ];
     let schema: &[&str] = if config == "daily" { &CSV_SCHEMA_SHUFFLED } else { &CSV_SCHEMA };
     let mut files = Vec::new();
     let half = rows.len() / 2;
@@ -218,10 +227,9 @@ async fn a_bad_inventory_is_exit_2_and_nothing_is_written() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`inv-src-x`"));
     // --input-list and --input-inventory together.
-    let out = run(batchfan(moto).args(["plan", "--input", "s3://inv-bad/", "--input-inventory", &other]).args([
-        "--input-list",
-        "list.txt",
-    ]));
+    let out = run(batchfan(moto)
+        .args(["plan", "--input", "s3://inv-bad/", "--input-inventory", &other])
+        .args(["--input-list", "list.txt"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(download_prefix(&s3, "inv-bad-out", "").await.is_empty(), "nothing written");
 }

@@ -361,7 +361,11 @@ async fn read_manifest(store: &dyn Store, name: &str, uri: &str) -> Result<Manif
         ));
     }
     serde_json::from_slice(&bytes).map_err(|e| {
-        Error::option(FIELD, uri, format!("an S3 Inventory manifest.json (sourceBucket, fileFormat, fileSchema, files): {e}"))
+        Error::option(
+            FIELD,
+            uri,
+            format!("an S3 Inventory manifest.json (sourceBucket, fileFormat, fileSchema, files): {e}"),
+        )
     })
 }
 
@@ -380,7 +384,8 @@ fn hex(bytes: &[u8]) -> String {
 fn data_root(dir: &Location, manifest: &Manifest, uri: &str) -> Result<Location> {
     match dir {
         Location::S3 { .. } => {
-            let bucket = manifest.destination_bucket.strip_prefix("arn:aws:s3:::").unwrap_or(&manifest.destination_bucket);
+            let bucket =
+                manifest.destination_bucket.strip_prefix("arn:aws:s3:::").unwrap_or(&manifest.destination_bucket);
             Location::parse(&format!("s3://{bucket}/")).map_err(|e| {
                 Error::option(FIELD, uri, format!("a manifest whose destinationBucket is a bucket ARN: {e}"))
             })
@@ -410,7 +415,10 @@ fn check_file(file: &DataFile, uri: &str, size: u64, md5: &str) -> Result<()> {
         return Err(Error::option(
             FIELD,
             uri,
-            format!("a data file of {} bytes as the manifest says: it has {size} (changed since the delivery)", file.size),
+            format!(
+                "a data file of {} bytes as the manifest says: it has {size} (changed since the delivery)",
+                file.size
+            ),
         ));
     }
     if let Some(expected) = file.md5.as_deref().map(str::to_ascii_lowercase).filter(|m| !m.is_empty())
@@ -750,7 +758,10 @@ mod tests {
     async fn a_checksum_mismatch_names_the_manifest() {
         let s = setup();
         let uri = deliver(&s, "2026-11-30T00-00Z", "CSV", SCHEMA, "").await;
-        s.dest.put("src/cfg/2026-11-30T00-00Z/manifest.checksum", Bytes::from("0123456789abcdef0123456789abcdef")).await.unwrap();
+        s.dest
+            .put("src/cfg/2026-11-30T00-00Z/manifest.checksum", Bytes::from("0123456789abcdef0123456789abcdef"))
+            .await
+            .unwrap();
         let err = read(&s.stores, &uri, &input("s3://src/"), &|_| true).await.unwrap_err();
         assert!(err.is_bad_input(), "{err}");
         let text = err.to_string();
@@ -774,7 +785,9 @@ mod tests {
         let uri = deliver(&s, "2026-11-28T00-00Z", "ORC", SCHEMA, "").await;
         let err = read(&s.stores, &uri, &input("s3://src/"), &|_| true).await.unwrap_err();
         assert!(err.is_bad_input() && err.to_string().contains("ORC"), "{err}");
-        let row = |k: &str| format!("\"src\",\"{k}\",\"\",\"true\",\"false\",\"1\",\"2026-11-30T10:00:00.000Z\",\"e\",\"STANDARD\"\n");
+        let row = |k: &str| {
+            format!("\"src\",\"{k}\",\"\",\"true\",\"false\",\"1\",\"2026-11-30T10:00:00.000Z\",\"e\",\"STANDARD\"\n")
+        };
         let uri = deliver(&s, "2026-11-29T00-00Z", "CSV", SCHEMA, &row("older")).await;
         let err = read(&s.stores, &uri, &input("s3://other/"), &|_| true).await.unwrap_err();
         assert!(err.is_bad_input() && err.to_string().contains("`other`"), "{err}");

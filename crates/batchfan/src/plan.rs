@@ -444,11 +444,7 @@ pub async fn list_input(stores: &StoreRegistry, input: &Location, options: &Plan
         // The inventory is checked first: a bad one is named before any request to the input.
         let found = crate::inventory::read(stores, inventory, input, &|key| filters.keep(key)).await?;
         stores.store(input)?.check_root().await?;
-        return Ok(Listing {
-            objects: found.objects,
-            listed: found.listed,
-            source: Source::Inventory(found.stats),
-        });
+        return Ok(Listing { objects: found.objects, listed: found.listed, source: Source::Inventory(found.stats) });
     }
     let store = stores.store(input)?;
     store.check_root().await?;

@@ -36,8 +36,11 @@ fn main() {
                 etag: Some(format!("{i:032x}")),
             })
             .collect();
-        let (body, ext) =
-            if parquet { (parquet_file(&bucket, &part), "parquet") } else { (csv_gz(&bucket, &part, &CSV_SCHEMA), "csv.gz") };
+        let (body, ext) = if parquet {
+            (parquet_file(&bucket, &part), "parquet")
+        } else {
+            (csv_gz(&bucket, &part, &CSV_SCHEMA), "csv.gz")
+        };
         let name = format!("{f:05}.{ext}");
         std::fs::write(config.join("data").join(&name), &body).expect("write data file");
         listed.push(serde_json::json!({
