@@ -29,7 +29,7 @@ use tokio_util::io::StreamReader;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::registry::StoreRegistry;
-use crate::store::{ObjectMeta, Store, read_all};
+use crate::store::{ObjectMeta, PageRequest, Store, read_all};
 use crate::uri::Location;
 
 /// The option every inventory error names.
@@ -297,6 +297,27 @@ async fn locate(stores: &StoreRegistry, uri: &str) -> Result<(Location, String)>
     }
     let folder = Location::parse(uri).map_err(|e| Error::option(FIELD, uri, e.to_string()))?.absolute()?;
     let store = stores.store(&folder)?;
+    let none_complete = || {
+        Error::option(
+            FIELD,
+            uri,
+            "a manifest.json, or an inventory configuration's folder holding TIMESTAMP/manifest.json with its manifest.checksum (s3://DEST/SOURCE-BUCKET/CONFIG-ID/): none complete found there",
+        )
+    };
+    // S3: the delivery folders alone (the delimiter's common prefixes, not the data files under
+    // `data/`), newest first, each asked for its two files.
+    if let Some(mut stamps) = delivery_folders(store.as_ref()).await? {
+        stamps.retain(|s| looks_like_timestamp(s));
+        stamps.sort_unstable_by(|a, b| b.cmp(a));
+        for stamp in stamps {
+            if store.head(&format!("{stamp}/manifest.json")).await?.is_some()
+                && store.head(&format!("{stamp}/manifest.checksum")).await?.is_some()
+            {
+                return Ok((folder.child(&stamp), "manifest.json".to_string()));
+            }
+        }
+        return Err(none_complete());
+    }
     let mut found: BTreeMap<String, (bool, bool)> = BTreeMap::new();
     let mut listing = store.list("");
     loop {
@@ -318,13 +339,31 @@ async fn locate(stores: &StoreRegistry, uri: &str) -> Result<(Location, String)>
         }
     }
     let Some((stamp, _)) = found.iter().rev().find(|(_, (json, sum))| *json && *sum) else {
-        return Err(Error::option(
-            FIELD,
-            uri,
-            "a manifest.json, or an inventory configuration's folder holding TIMESTAMP/manifest.json with its manifest.checksum (s3://DEST/SOURCE-BUCKET/CONFIG-ID/): none complete found there",
-        ));
+        return Err(none_complete());
     };
     Ok((folder.child(stamp), "manifest.json".to_string()))
+}
+
+/// The folders right under a store's root, by paged listings with a delimiter; `None` when the
+/// store has no paged listing (local folders), and none when the root does not exist.
+async fn delivery_folders(store: &dyn Store) -> Result<Option<Vec<String>>> {
+    let mut folders = Vec::new();
+    let mut token = None;
+    loop {
+        let request = PageRequest::new("").delimiter('/').token(token.take());
+        match store.list_page(&request).await {
+            Ok(Some(page)) => {
+                folders.extend(page.common_prefixes.iter().map(|p| p.trim_end_matches('/').to_string()));
+                match page.next {
+                    Some(next) => token = Some(next),
+                    None => return Ok(Some(folders)),
+                }
+            }
+            Ok(None) => return Ok(None),
+            Err(Error::NotFound { .. } | Error::NoSuchBucket { .. }) => return Ok(Some(folders)),
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// `2026-11-30T00-00Z`: the folder names AWS gives each delivery.
