@@ -794,6 +794,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_local_copy_of_a_configuration_folder_is_read_as_the_bucket_is() {
+        let s = setup();
+        let tmp = tempfile::tempdir().unwrap();
+        let config = tmp.path().join("cfg");
+        std::fs::create_dir_all(config.join("data")).unwrap();
+        std::fs::create_dir_all(config.join("2026-11-30T00-00Z")).unwrap();
+        let row =
+            "\"src\",\"in/x+y.txt\",\"\",\"true\",\"false\",\"4\",\"2026-11-30T10:00:00.000Z\",\"e\",\"STANDARD\"\n";
+        let data = gzip(row).await;
+        std::fs::write(config.join("data/part.csv.gz"), &data).unwrap();
+        let manifest = serde_json::json!({
+            "sourceBucket": "src",
+            "destinationBucket": "arn:aws:s3:::elsewhere",
+            "fileFormat": "CSV",
+            "fileSchema": SCHEMA,
+            "files": [{"key": "src/cfg/data/part.csv.gz", "size": data.len(), "MD5checksum": md5_hex(&data)}],
+        })
+        .to_string();
+        std::fs::write(config.join("2026-11-30T00-00Z/manifest.json"), &manifest).unwrap();
+        std::fs::write(config.join("2026-11-30T00-00Z/manifest.checksum"), md5_hex(manifest.as_bytes())).unwrap();
+        let folder = config.display().to_string();
+        let read = read(&s.stores, &folder, &input("s3://src/in/"), &|_| true).await.unwrap();
+        assert_eq!(read.objects.iter().map(|o| (o.key.as_str(), o.size)).collect::<Vec<_>>(), [("x y.txt", 4)]);
+        assert!(read.stats.manifest.ends_with("cfg/2026-11-30T00-00Z/manifest.json"), "{:?}", read.stats);
+    }
+
+    #[tokio::test]
     async fn a_checksum_mismatch_names_the_manifest() {
         let s = setup();
         let uri = deliver(&s, "2026-11-30T00-00Z", "CSV", SCHEMA, "").await;
