@@ -21,7 +21,10 @@
 #     the 100,000-chunk page loaded in headless Chromium (when installed)
 # 11. enqueue of 1,000,000 chunks to the simulator's SQS SendMessageBatch at 30 ms a request:
 #     messages per second at BATCHFAN_SQS_RPS 500 (the default) and 1000
-#   bash scripts/bench.sh [plan|local|batch|queue|scale|s3|worker|exec|list|enqueue|report]   (default: all)
+# 12. planning from an S3 Inventory: `plan --input-inventory` of 1,000,000 rows (BENCH_INVENTORY_ROWS)
+#     in 10 CSV.gz, then 10 Parquet data files (tests crate's inventory_gen, a local copy), the
+#     input bucket on the simulated S3: wall time, peak RSS
+#   bash scripts/bench.sh [plan|local|batch|queue|scale|s3|worker|exec|list|enqueue|inventory|report]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_CHILDREN:-10000}
@@ -213,6 +216,31 @@ r = json.loads(sys.argv[1]); text = open(sys.argv[5]).read().strip(); out = json
 (r0, m0), (r1, m1) = (map(int, sys.argv[3].split())), (map(int, sys.argv[4].split()))
 secs = out.get("seconds") or float("nan")
 print(f"| {sys.argv[2]:>16} | {m1 - m0:8} | {r1 - r0:8} | {secs:9.1f} | {(m1 - m0) / secs:10.0f} | {r['"'"'seconds'"'"']:15.1f} | {r['"'"'peak_rss_mib'"'"']:12.0f} | exit {r['"'"'exit'"'"']}; 32 requests in flight |")' "$json" "$rps" "$before" "$after" "$work/enqueue.json"
+done
+kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; sim_pid=
+fi
+
+if want inventory; then
+# --- Planning from an S3 Inventory (the input bucket's HeadBucket from the simulated S3) ---
+cargo build --quiet --release -p batchfan-tests --bin s3_list_sim --bin inventory_gen
+IN=${BENCH_INVENTORY_ROWS:-1000000}
+echo
+echo "## planning $IN objects from an S3 Inventory: \`batchfan plan --input-inventory\` ($(nproc) CPUs)"
+echo "| inventory (10 data files)    | data MiB |   wall s | objects/s | peak RSS MiB | note |"
+echo "|------------------------------|----------|----------|-----------|--------------|------|"
+target/release/s3_list_sim --keys 1 --latency-ms 0 > "$work/isim.out" &
+sim_pid=$!
+until [ -s "$work/isim.out" ]; do sleep 0.1; done
+SIM=$(head -1 "$work/isim.out")
+for fmt in csv parquet; do
+  manifest=$(target/release/inventory_gen --rows "$IN" --format "$fmt" --dir "$work/inventory-$fmt" --bucket sim --files 10)
+  mib=$(du -sm "$work/inventory-$fmt/sim/bench/data" | cut -f1)
+  json=$(env "${aws_env[@]}" AWS_ENDPOINT_URL="$SIM" python3 scripts/measure.py target/release/batchfan plan \
+    --input s3://sim/data/ --input-inventory "$manifest" --format json)
+  python3 -c 'import json, sys
+r = json.loads(sys.argv[1]); n = int(sys.argv[3])
+print(f"| {sys.argv[2]:<28} | {sys.argv[4]:>8} | {r['"'"'seconds'"'"']:8.2f} | {n / r['"'"'seconds'"'"']:9.0f} | {r['"'"'peak_rss_mib'"'"']:12.0f} | exit {r['"'"'exit'"'"']} |")' "$json" "$fmt" "$IN" "$mib"
+  rm -rf "$work/inventory-$fmt"
 done
 kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; sim_pid=
 fi

@@ -1,6 +1,7 @@
 //! Shared helpers for batchfan's integration tests: a moto server per test binary, the built
 //! binaries, a deterministic dataset and a reference word count.
 
+pub mod inventory;
 pub mod proxy;
 pub mod store_suite;
 

@@ -741,6 +741,12 @@ pub struct PlanOptionArgs {
     /// listing --input.
     #[arg(long, value_name = "URI")]
     pub input_list: Option<String>,
+    /// An S3 Inventory report (local or s3://) naming the objects under --input to process,
+    /// instead of listing --input: its manifest.json, or the inventory configuration's folder
+    /// (s3://DEST/SOURCE-BUCKET/CONFIG-ID/: the newest complete delivery). CSV or Parquet, with
+    /// the Size and ETag fields; items are pinned by the inventory's ETags.
+    #[arg(long, value_name = "URI", conflicts_with = "input_list")]
+    pub input_inventory: Option<String>,
     /// Keep only keys matching this glob (repeatable; a glob without `/` matches file names).
     #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,
@@ -791,6 +797,7 @@ impl PlanOptionArgs {
             children: self.children,
             split_bytes: self.split_bytes,
             input_list: self.input_list.clone(),
+            input_inventory: self.input_inventory.clone(),
             allow_empty: self.allow_empty,
             list_concurrency: self.list_concurrency,
             skip_done: self.skip_done.clone(),

@@ -40,6 +40,22 @@ pub fn plan_json(plan: &Plan) -> serde_json::Value {
         "kept_whole_compressed": plan.kept_whole_compressed,
         "left_out_unmodified": plan.left_out_unmodified,
         "left_out_done": plan.left_out_done,
+        "source": plan.source.name(),
+        "inventory": match &plan.source {
+            batchfan::plan::Source::Inventory(stats) => json!({
+                "manifest": stats.manifest,
+                "format": stats.format,
+                "created_ms": stats.created_ms,
+                "files": stats.files,
+                "rows": stats.rows,
+                "skipped": {
+                    "not_latest": stats.skipped_not_latest,
+                    "delete_marker": stats.skipped_delete_markers,
+                    "outside_prefix": stats.skipped_outside_prefix,
+                },
+            }),
+            _ => serde_json::Value::Null,
+        },
         "arrays": arrays_needed(plan),
         "chunks": chunks,
     })
@@ -65,6 +81,7 @@ pub fn plan_text(plan: &Plan) -> String {
         counts.iter().max().copied().unwrap_or(0),
     ) + &kept_whole_text(plan)
         + &left_out_text(plan)
+        + &inventory_text(plan)
         + &match arrays_needed(plan) {
             1 => String::new(),
             n => format!(
@@ -88,6 +105,22 @@ pub fn left_out_text(plan: &Plan) -> String {
         why.push(format!("{} already committed (--skip-done)", plan.left_out_done));
     }
     if why.is_empty() { String::new() } else { format!("\nleft out: {}", why.join(", ")) }
+}
+
+/// The line saying which inventory the objects came from and which rows it skipped; empty for
+/// a listing.
+pub fn inventory_text(plan: &Plan) -> String {
+    let batchfan::plan::Source::Inventory(stats) = &plan.source else { return String::new() };
+    format!(
+        "\nsource:  inventory {} ({}, {} files, {} rows; skipped {} not latest, {} delete markers, {} outside --input)",
+        stats.manifest,
+        stats.format,
+        stats.files,
+        stats.rows,
+        stats.skipped_not_latest,
+        stats.skipped_delete_markers,
+        stats.skipped_outside_prefix
+    )
 }
 
 /// The line saying which objects `--split-bytes` left whole, and why; empty when none.

@@ -87,6 +87,7 @@ pub mod contract;
 pub mod error;
 pub mod iam;
 pub mod incremental;
+pub mod inventory;
 pub mod items;
 pub(crate) mod layout;
 pub mod limits;

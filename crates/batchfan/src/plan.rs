@@ -44,6 +44,10 @@ pub struct PlanOptions {
     /// input (keys relative to the input, or full URIs under it; blank lines and `#` comments
     /// are skipped).
     pub input_list: Option<String>,
+    /// An S3 Inventory report (its `manifest.json`, or the inventory configuration's folder:
+    /// the newest complete delivery) naming the objects to plan instead of listing the input
+    /// (`--input-inventory`; [`crate::inventory`]).
+    pub input_inventory: Option<String>,
     /// An input with nothing to plan (a daily partition with no files) gives a plan of zero
     /// chunks instead of [`Error::EmptyInput`].
     pub allow_empty: bool,
@@ -68,6 +72,7 @@ impl Default for PlanOptions {
             split_bytes: None,
             max_chunks: limits::MAX_ARRAY_SIZE,
             input_list: None,
+            input_inventory: None,
             allow_empty: false,
             list_concurrency: crate::listing::DEFAULT_CONCURRENCY,
             modified_after_ms: None,
@@ -96,6 +101,13 @@ impl PlanOptions {
             self.list_concurrency as u64,
             Some(crate::listing::MAX_CONCURRENCY as u64),
         )?;
+        if let (Some(_), Some(inventory)) = (&self.input_list, &self.input_inventory) {
+            return Err(Error::option(
+                "--input-inventory",
+                inventory,
+                "either --input-list or --input-inventory, not both: both name the objects to plan",
+            ));
+        }
         self.filters().map(|_| ())
     }
 
@@ -206,6 +218,30 @@ pub struct ChunkSpan {
     pub bytes: u64,
 }
 
+/// Where a plan's objects came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Source {
+    /// Listing the input.
+    #[default]
+    Listing,
+    /// The keys of an `--input-list` file.
+    InputList,
+    /// An S3 Inventory report (`--input-inventory`): what was read and skipped.
+    Inventory(crate::inventory::InventoryStats),
+}
+
+impl Source {
+    /// `listing`, `input_list` or `inventory`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Source::Listing => "listing",
+            Source::InputList => "input_list",
+            Source::Inventory(_) => "inventory",
+        }
+    }
+}
+
 /// The work: items in key order, packed into chunks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -228,6 +264,8 @@ pub struct Plan {
     pub left_out_unmodified: usize,
     /// Objects left out as committed by an earlier run (`--skip-done`).
     pub left_out_done: usize,
+    /// Where the objects came from.
+    pub source: Source,
 }
 
 impl Plan {
@@ -328,6 +366,7 @@ pub fn plan_items(input: &Location, objects: Items, options: &PlanOptions) -> Re
         kept_whole_compressed,
         left_out_unmodified: 0,
         left_out_done: 0,
+        source: Source::Listing,
     })
 }
 
@@ -407,12 +446,21 @@ pub struct Listing {
     pub objects: Items,
     /// Objects listed before filtering.
     pub listed: usize,
+    /// Where the objects came from.
+    pub source: Source,
 }
 
 /// Lists what to plan, filtering as it goes (so only kept objects are held in memory): every
-/// object under `input`, or (with `options.input_list`) the keys named in the list file.
+/// object under `input`, (with `options.input_list`) the keys named in the list file, or (with
+/// `options.input_inventory`) the objects under `input` an S3 Inventory report holds.
 pub async fn list_input(stores: &StoreRegistry, input: &Location, options: &PlanOptions) -> Result<Listing> {
     let filters = options.filters()?;
+    if let Some(inventory) = options.input_inventory.as_deref() {
+        // The inventory is checked first: a bad one is named before any request to the input.
+        let found = crate::inventory::read(stores, inventory, input, &|key| filters.keep(key)).await?;
+        stores.store(input)?.check_root().await?;
+        return Ok(Listing { objects: found.objects, listed: found.listed, source: Source::Inventory(found.stats) });
+    }
     let store = stores.store(input)?;
     store.check_root().await?;
     let Some(list) = options.input_list.as_deref() else {
@@ -445,7 +493,7 @@ pub async fn list_input(stores: &StoreRegistry, input: &Location, options: &Plan
     let keys = list_file_keys(&text, input, list)?;
     let listed = keys.len();
     let objects = heads(store.as_ref(), keys.into_iter().filter(|k| filters.keep(k)).collect(), list).await?;
-    Ok(Listing { objects: Items::from(objects), listed })
+    Ok(Listing { objects: Items::from(objects), listed, source: Source::InputList })
 }
 
 /// The keys of an `--input-list` file. A line is a key relative to `--input`, or a URI under it;
@@ -561,6 +609,7 @@ pub async fn plan_with(
     plan.listed = listing.listed;
     plan.left_out_unmodified = left_out_unmodified;
     plan.left_out_done = left_out_done;
+    plan.source = listing.source;
     Ok(plan)
 }
 
