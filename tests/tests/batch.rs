@@ -1025,8 +1025,9 @@ async fn bad_max_concurrency_is_refused_before_anything_is_written_or_sent() {
     register_short(&env, moto, "wc");
     create_bucket(&moto.s3().await, "batch-lanes-bad").await;
     put(moto, "batch-lanes-bad", "in/records.txt", &b"x\n".repeat(10_001)).await;
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["--max-concurrency", "0"], "1 or more"),
+        (&["--max-concurrency", "2", "--depends-on", "0a1b2c3d:N_TO_N"], "cannot pair child by child"),
         (&["--max-concurrency", "2", "--sequential"], "--sequential"),
         (&["--max-concurrency", "2", "--depends-on", "SEQUENTIAL"], "already depends SEQUENTIAL"),
         (

@@ -58,7 +58,8 @@ pub async fn estimate(client: &Client, args: crate::cli::EstimateArgs) -> batchf
     let (chunks, sample) = match args.command.split_first() {
         Some((program, rest)) if args.sample => {
             let local = batchfan::LocalOptions::new(program, rest.to_vec());
-            let sample = client.sample(&input, &options, &local).await?;
+            // Ctrl-C, SIGTERM and SIGHUP stop the sampled child through its drain path.
+            let sample = client.sample(&input, &options, &local, crate::interrupted()).await?;
             (sample.chunk_count, Some(sample))
         }
         _ => (client.plan(&input, &options).await?.chunks.len() as u64, None),

@@ -19,13 +19,14 @@ pub fn plan_json(plan: &Plan) -> serde_json::Value {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let items = plan.chunk_items(i);
+            // Keys read in place: a chunk of millions of items is not copied to show two.
+            let key = |at: usize| (c.count > 0).then(|| plan.items.key(at));
             json!({
                 "index": i,
                 "items": c.count,
                 "bytes": c.bytes,
-                "first_key": items.first().map(|it| it.key.as_str()),
-                "last_key": items.last().map(|it| it.key.as_str()),
+                "first_key": key(c.first),
+                "last_key": key(c.first + c.count.saturating_sub(1)),
             })
         })
         .collect();
@@ -240,9 +241,7 @@ pub fn status_text(status: &RunStatus) -> String {
                 out += &format!("warning: {disagreement}\n");
             }
             for a in arrays {
-                // A lane of `--max-concurrency` is named `NAME-lane-N` (`NAME-rR-lane-N` redriven).
-                let lane = a.job_name.rsplit_once("-lane-").and_then(|(_, n)| n.parse::<u32>().ok());
-                let kind = match (a.redrive, lane) {
+                let kind = match (a.redrive, a.lane) {
                     (0, None) => "array".to_string(),
                     (0, Some(n)) => format!("lane {n}"),
                     (r, None) => format!("redrive {r}"),

@@ -263,14 +263,17 @@ impl Client {
     /// Plans `input` and runs one chunk (the one of median input bytes) as a process of
     /// `local.program` on this machine, into a scratch output removed afterwards: how long a
     /// chunk takes, for a cost estimate (`batchfan estimate --sample`). Not kept in the run
-    /// notes; the child's log stays where `local.log_dir` says.
+    /// notes; the child's log stays where `local.log_dir` says. `cancel` completing (the
+    /// caller's Ctrl-C: the library installs no signal handler) stops the child through its
+    /// drain path ([`crate::Error::Interrupted`]) and removes the scratch output.
     pub async fn sample(
         &self,
         input: &Location,
         options: &PlanOptions,
         local: &LocalOptions,
+        cancel: impl Future<Output = ()>,
     ) -> Result<crate::run::Sample> {
-        crate::run::sample(&self.inner, input, options, local).await
+        crate::run::sample(&self.inner, input, options, local, cancel).await
     }
 
     /// Finds a run by its id (from this client's run notes), its record's URI, its manifest's

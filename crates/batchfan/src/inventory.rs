@@ -298,6 +298,10 @@ async fn locate(stores: &StoreRegistry, uri: &str) -> Result<(Location, String)>
     }
     let folder = Location::parse(uri).map_err(|e| Error::option(FIELD, uri, e.to_string()))?.absolute()?;
     let store = stores.store(&folder)?;
+    // A delivery folder itself (CONFIG/TIMESTAMP/), complete.
+    if store.head("manifest.json").await?.is_some() && store.head("manifest.checksum").await?.is_some() {
+        return Ok((folder, "manifest.json".to_string()));
+    }
     let none_complete = || {
         Error::option(
             FIELD,
@@ -435,17 +439,15 @@ fn data_root(dir: &Location, manifest: &Manifest, uri: &str) -> Result<Location>
 }
 
 /// A data file's key in [`data_root`]'s store: as the manifest writes it for S3; for a local
-/// copy, below the configuration folder (its `SOURCE/CONFIG/` dropped).
+/// copy, below the configuration folder: from its last `data/` on (AWS writes
+/// `[PREFIX/]SOURCE/CONFIG/data/FILE`, the destination's prefix optional).
 fn data_key(dir: &Location, key: &str) -> String {
     match dir {
         Location::S3 { .. } => key.to_string(),
-        Location::Local { .. } => {
-            let mut parts = key.splitn(3, '/');
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some(_), Some(_), Some(rest)) => rest.to_string(),
-                _ => key.to_string(),
-            }
-        }
+        Location::Local { .. } => match key.rsplit_once("/data/") {
+            Some((_, file)) => format!("data/{file}"),
+            None => key.to_string(),
+        },
     }
 }
 
@@ -541,7 +543,10 @@ fn csv_error(e: csv_async::Error, uri: &str, line: u64) -> Error {
 /// One CSV record's values: the key URL-decoded, the rest as written.
 fn csv_row(record: &csv_async::ByteRecord, columns: &Columns) -> std::result::Result<Row, String> {
     let text = |i: usize| -> std::result::Result<&str, String> {
-        let field = record.get(i).unwrap_or_default();
+        // A short row is malformed, not a row of empty fields (an empty key would pass for a
+        // folder marker).
+        let field =
+            record.get(i).ok_or_else(|| format!("has {} columns; the schema has column {}", record.len(), i + 1))?;
         std::str::from_utf8(field).map_err(|_| format!("column {} is not UTF-8", i + 1))
     };
     let opt = |i: Option<usize>| -> std::result::Result<Option<&str>, String> {
@@ -656,7 +661,10 @@ async fn read_parquet(
         let mut values = Row::default();
         for (i, (_, field)) in row.get_column_iter().enumerate() {
             match i {
-                i if i == columns.key => values.key = text(field).unwrap_or_default(),
+                i if i == columns.key => {
+                    values.key = text(field)
+                        .ok_or_else(|| Error::option(FIELD, uri, format!("row {line}: its key is null or not text")))?;
+                }
                 i if i == columns.size => values.size = number(field),
                 i if i == columns.etag => values.etag = text(field),
                 i if Some(i) == columns.last_modified => values.last_modified_ms = number(field),
@@ -789,6 +797,11 @@ mod tests {
             (6, 1, 1, 1, 1)
         );
         assert_eq!(st.created_ms, Some(1_764_460_800_000));
+        // A row shorter than the schema is an error naming it, not a row of empty fields that
+        // would pass for a folder marker at the bucket's root.
+        let short = deliver(&s, "2026-11-30T01-00Z", "CSV", SCHEMA, "\"src\"\n").await;
+        let err = super::read(&s.stores, &short, &input("s3://src/"), &|_| true).await.unwrap_err();
+        assert!(err.is_bad_input() && err.to_string().contains("has 1 columns"), "{err}");
         // The filter sees keys relative to the input.
         let read = super::read(&s.stores, &uri, &input("s3://src/in/"), &|k| k.starts_with("été")).await.unwrap();
         assert_eq!(read.objects.len(), 1);
@@ -811,7 +824,8 @@ mod tests {
             "destinationBucket": "arn:aws:s3:::elsewhere",
             "fileFormat": "CSV",
             "fileSchema": SCHEMA,
-            "files": [{"key": "src/cfg/data/part.csv.gz", "size": data.len(), "MD5checksum": md5_hex(&data)}],
+            // A destination with a prefix (`inv/`) writes it before SOURCE/CONFIG/.
+            "files": [{"key": "inv/src/cfg/data/part.csv.gz", "size": data.len(), "MD5checksum": md5_hex(&data)}],
         })
         .to_string();
         std::fs::write(config.join("2026-11-30T00-00Z/manifest.json"), &manifest).unwrap();
@@ -823,6 +837,10 @@ mod tests {
             [("x y.txt", 4)]
         );
         assert!(read.stats.manifest.ends_with("cfg/2026-11-30T00-00Z/manifest.json"), "{:?}", read.stats);
+        // The delivery folder itself names the same inventory.
+        let delivery = config.join("2026-11-30T00-00Z").display().to_string();
+        let again = super::read(&s.stores, &delivery, &input("s3://src/in/"), &|_| true).await.unwrap();
+        assert_eq!(again.objects, read.objects);
     }
 
     #[tokio::test]

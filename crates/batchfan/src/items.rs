@@ -122,20 +122,6 @@ impl Items {
         }
     }
 
-    /// Adds item `i` of `other` as it is.
-    fn push_from(&mut self, other: &Items, i: usize) {
-        let index = self.len();
-        self.keys.push_str(other.key(i));
-        self.ends.push(self.keys.len() as u64);
-        self.sizes.push(other.sizes[i]);
-        self.mtimes.push(other.mtimes[i]);
-        self.md5.push(other.md5[i]);
-        self.etag_shape.push(other.etag_shape[i]);
-        if let Some(rare) = other.rare.get(&i) {
-            self.rare.insert(index, rare.clone());
-        }
-    }
-
     /// Key of item `i` (panics past the end, as slices do).
     pub fn key(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
@@ -208,34 +194,73 @@ impl Items {
         (0..self.len()).map(|i| self.get(i))
     }
 
-    /// The items `keep` keeps (asked with the store and an index), in order.
+    /// The items `keep` keeps (asked with the store and an index), in order. Nothing is
+    /// copied or allocated when every item is kept.
     pub fn filter(self, mut keep: impl FnMut(&Items, usize) -> bool) -> Items {
-        let kept: Vec<usize> = (0..self.len()).filter(|&i| keep(&self, i)).collect();
-        if kept.len() == self.len() {
-            return self;
-        }
-        self.select(&kept)
+        let Some(first_out) = (0..self.len()).find(|&i| !keep(&self, i)) else { return self };
+        let kept: Vec<usize> = (0..first_out).chain((first_out + 1..self.len()).filter(|&i| keep(&self, i))).collect();
+        self.permute(&kept, |i| i)
     }
 
-    /// The items at `indices`, in that order.
-    fn select(&self, indices: &[usize]) -> Items {
-        let mut out = Items::with_capacity(indices.len());
-        for &i in indices {
-            out.push_from(self, i);
+    /// The items at `order` (indices given through `at`), in that order, built one column at a
+    /// time and each old column dropped once copied: at ten million objects the peak is the
+    /// old store plus the new keys, not two stores.
+    fn permute<I: Copy>(self, order: &[I], at: impl Fn(I) -> usize) -> Items {
+        let Items { keys, ends, sizes, md5, etag_shape, mtimes, mut rare } = self;
+        let key_bytes: usize = order
+            .iter()
+            .map(|&o| {
+                let i = at(o);
+                let start = if i == 0 { 0 } else { ends[i - 1] };
+                (ends[i] - start) as usize
+            })
+            .sum();
+        let mut new_keys = String::with_capacity(key_bytes);
+        let mut new_ends = Vec::with_capacity(order.len());
+        for &o in order {
+            let i = at(o);
+            let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+            new_keys.push_str(&keys[start..ends[i] as usize]);
+            new_ends.push(new_keys.len() as u64);
         }
-        out
+        drop((keys, ends));
+        fn column<T: Copy, I: Copy>(old: Vec<T>, order: &[I], at: &impl Fn(I) -> usize) -> Vec<T> {
+            order.iter().map(|&o| old[at(o)]).collect()
+        }
+        let sizes = column(sizes, order, &at);
+        let md5 = column(md5, order, &at);
+        let etag_shape = column(etag_shape, order, &at);
+        let mtimes = column(mtimes, order, &at);
+        let mut new_rare = BTreeMap::new();
+        if !rare.is_empty() {
+            for (new, &o) in order.iter().enumerate() {
+                if let Some(r) = rare.get(&at(o)) {
+                    // An index taken twice keeps its entry for each.
+                    new_rare.insert(new, r.clone());
+                }
+            }
+            rare.clear();
+        }
+        Items { keys: new_keys, ends: new_ends, sizes, md5, etag_shape, mtimes, rare: new_rare }
     }
 
-    /// Sorted by key, one item per key (the first pushed of equal keys). Listings arrive
-    /// sorted: then nothing is moved.
+    /// Sorted by key, one item per key (the first pushed of equal keys). Listings of ranges
+    /// listed at once arrive out of order; a sorted listing is not moved.
     pub fn sorted_unique(self) -> Items {
         if (1..self.len()).all(|i| self.key(i - 1) < self.key(i)) {
             return self;
         }
+        // 4-byte indices where they fit: 40 MB, not 80, at ten million.
+        if let Ok(n) = u32::try_from(self.len()) {
+            let mut order: Vec<u32> = (0..n).collect();
+            order.sort_unstable_by(|&a, &b| self.key(a as usize).cmp(self.key(b as usize)).then(a.cmp(&b)));
+            order.dedup_by(|a, b| self.key(*a as usize) == self.key(*b as usize));
+            return self.permute(&order, |i| i as usize);
+        }
         let mut order: Vec<usize> = (0..self.len()).collect();
-        order.sort_by(|&a, &b| self.key(a).cmp(self.key(b)));
+        order.sort_unstable_by(|&a, &b| self.key(a).cmp(self.key(b)).then(a.cmp(&b)));
         order.dedup_by(|a, b| self.key(*a) == self.key(*b));
-        self.select(&order)
+        self.permute(&order, |i| i)
     }
 
     /// Gives back what the columns hold beyond their length.
@@ -341,7 +366,11 @@ mod tests {
             let objects: Vec<ObjectMeta> = keys
                 .iter()
                 .enumerate()
-                .map(|(i, k)| meta(k, (i % 2 == 0).then_some("\"0123456789abcdef0123456789abcdef\""), Some(i as u64), None))
+                .map(|(i, k)| {
+                    // MD5-shaped, odd (the side table) and absent ETags, and some encodings.
+                    let etag = ["\"0123456789abcdef0123456789abcdef\"", "W/\"odd\"", ""][i % 3];
+                    meta(k, Some(etag).filter(|e| !e.is_empty()), Some(i as u64), (i % 4 == 0).then_some("gzip"))
+                })
                 .collect();
             let items = Items::from(objects.clone());
             // What the planner did with a Vec: a stable sort, the first of equal keys kept.

@@ -150,6 +150,9 @@ pub struct ArrayStatus {
     pub counts: StatusCounts,
     /// Redrive generation (0: the original submission).
     pub redrive: u32,
+    /// The lane it is of a run capped with `--max-concurrency` (from 0), if it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lane: Option<u32>,
 }
 
 /// Messages in a queue, as SQS approximates them.

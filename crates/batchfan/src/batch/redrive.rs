@@ -26,8 +26,9 @@ pub(crate) async fn redrive(
 ) -> Result<Vec<(SubmitJobRequest, Vec<u64>)>> {
     let generation = record.arrays.iter().map(|a| a.redrive).max().unwrap_or(0) + 1;
     let mut all = Vec::new();
-    if let Some(k) = record.options.max_concurrency {
-        // A capped run is redriven under the same cap: the chunks dealt over min(K, n) lanes.
+    if let Some(k) = record.options.max_concurrency.filter(|&k| (k as usize) < chunks.len()) {
+        // A capped run is redriven under the same cap: the chunks dealt over K lanes (a cap of
+        // at least the chunks to redrive cannot bind: one array then).
         let mut template = record.template.clone();
         template.depends_on.clear();
         let lanes = lane_requests(

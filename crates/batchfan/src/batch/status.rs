@@ -114,6 +114,13 @@ pub(crate) async fn observe(
             status: status.as_str().to_string(),
             counts,
             redrive: array.redrive,
+            // Lanes are named `NAME-lane-N` (`NAME-rR-lane-N` redriven); only a capped run has
+            // them, whatever a user's --name says.
+            lane: record
+                .options
+                .max_concurrency
+                .and_then(|_| array.job_name.rsplit_once("-lane-"))
+                .and_then(|(_, n)| n.parse().ok()),
         });
     }
     let complete = arrays.iter().all(|a| a.counts.is_complete());

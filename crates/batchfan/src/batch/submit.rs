@@ -213,6 +213,18 @@ fn check_max_concurrency(options: &SubmitOptions, k: u32, chunk_count: u64) -> R
             "not with --max-concurrency: each lane already depends SEQUENTIAL; drop --depends-on SEQUENTIAL",
         ));
     }
+    // A lane's child i is chunk `lane + K*i`: paired child by child with another array it
+    // would wait for the wrong chunk.
+    if let Some(d) = options.depends_on.iter().find(|d| {
+        d.rsplit_once(':')
+            .is_some_and(|(_, kind)| kind.eq_ignore_ascii_case("N_TO_N") || kind.eq_ignore_ascii_case(SEQUENTIAL))
+    }) {
+        return Err(Error::option(
+            "--depends-on",
+            d,
+            "not with --max-concurrency: a lane's children are every K-th chunk, so they cannot pair child by child with another array; depend on the whole job (JOB without :TYPE)",
+        ));
+    }
     if options.depends_on.len() >= limits::MAX_DEPENDS_ON {
         return Err(Error::option(
             "--depends-on",
@@ -296,6 +308,9 @@ pub fn plan_submit(
     let template = options.template(run_id)?;
     if let Some(k) = options.max_concurrency {
         check_max_concurrency(options, k, chunk_count)?;
+    }
+    // A cap of at least the chunk count cannot bind: the run is as without it.
+    if let Some(k) = options.max_concurrency.filter(|&k| u64::from(k) < chunk_count) {
         let chunks: Vec<u64> = (0..chunk_count).collect();
         let planned = lane_requests(
             &template,
@@ -551,15 +566,23 @@ mod tests {
     }
 
     #[test]
-    fn a_lane_of_one_chunk_is_a_plain_job_and_k_beyond_the_chunks_is_one_lane_each() {
-        let capped = SubmitOptions { max_concurrency: Some(50), ..options() };
-        let plan = plan_submit(&capped, "bf-x", "s3://bkt/o/m.jsonl", "s3://bkt/o/", 3).unwrap();
-        assert_eq!(plan.requests.len(), 3, "K > chunks: one lane per chunk");
-        for (k, request) in plan.requests.iter().enumerate() {
-            assert!(request.array_properties.is_none(), "one chunk: a plain job");
-            assert!(request.depends_on.is_empty(), "SEQUENTIAL is for array jobs only");
-            assert_eq!(plan.lanes[k].dependency, None);
-            assert_eq!(plan.views[k].1, View::indices("s3://bkt/o/m.jsonl", vec![k as u64]));
+    fn a_lane_of_one_chunk_is_a_plain_job_and_k_beyond_the_chunks_is_no_cap() {
+        let capped = SubmitOptions { max_concurrency: Some(3), ..options() };
+        let plan = plan_submit(&capped, "bf-x", "s3://bkt/o/m.jsonl", "s3://bkt/o/", 5).unwrap();
+        // Lanes [0, 3], [1, 4], [2]: the last is one chunk, a plain job without SEQUENTIAL.
+        assert!(plan.requests[2].array_properties.is_none(), "one chunk: a plain job");
+        assert!(plan.requests[2].depends_on.is_empty(), "SEQUENTIAL is for array jobs only");
+        assert_eq!(plan.lanes[2].dependency, None);
+        assert_eq!(plan.views[2].1, View::indices("s3://bkt/o/m.jsonl", vec![2]));
+        // K of at least the chunk count cannot bind: one array, as without the cap (not one
+        // plain job per chunk).
+        for k in [3, 50] {
+            let capped = SubmitOptions { max_concurrency: Some(k), ..options() };
+            let plan = plan_submit(&capped, "bf-x", "s3://bkt/o/m.jsonl", "s3://bkt/o/", 3).unwrap();
+            assert_eq!(plan.requests.len(), 1, "K = {k}");
+            assert!(plan.lanes.is_empty() && plan.views.is_empty());
+            assert_eq!(plan.requests[0].array_properties.map(|a| a.size), Some(3));
+            assert!(plan.requests[0].depends_on.is_empty());
         }
         // K = 1 over every chunk in order reads the manifest itself: no view.
         let one = SubmitOptions { max_concurrency: Some(1), ..options() };

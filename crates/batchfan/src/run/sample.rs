@@ -74,12 +74,14 @@ impl Drop for Scratch {
 /// Plans `input` with `options` and runs the chunk of median input bytes as a process of
 /// `local.program`, its output going to a scratch folder that is removed afterwards (the
 /// child's log stays in `local.log_dir`). The sample is a run of its own, kept out of the
-/// client's run notes.
+/// client's run notes. `cancel` completing (the caller's Ctrl-C) stops the child through its
+/// drain path, and the scratch folder goes as on every other way out.
 pub(crate) async fn sample(
     ctx: &Arc<Context>,
     input: &Location,
     options: &PlanOptions,
     local: &LocalOptions,
+    cancel: impl std::future::Future<Output = ()>,
 ) -> Result<Sample> {
     options.validate()?;
     let program = local::resolve_program(&local.program.display().to_string())?;
@@ -118,7 +120,7 @@ pub(crate) async fn sample(
         chunks: Some(vec![chunk]),
     };
     let ignore = |_: &Event| {};
-    let ran = local::run_children(&header, &run.record.manifest, &children, &ignore, std::future::pending()).await;
+    let ran = local::run_children(&header, &run.record.manifest, &children, &ignore, cancel).await;
     let summary = finish_local(&quiet, &run.record, ran).await?;
     if let Some(failed) = summary.failed.first() {
         return Err(Error::option(
