@@ -76,14 +76,7 @@ impl S3Store {
     /// A listed object as batchfan sees it; `None` for folder markers made by consoles (not
     /// objects to process) and keys outside the root.
     fn listed(&self, object: &aws_sdk_s3::types::Object) -> Option<ObjectMeta> {
-        let rel = object.key()?.strip_prefix(&self.prefix)?;
-        (!rel.is_empty() && !rel.ends_with('/')).then(|| ObjectMeta {
-            key: rel.to_string(),
-            size: object.size().unwrap_or(0).max(0) as u64,
-            etag: object.e_tag().map(str::to_string),
-            mtime_ns: object.last_modified().and_then(unix_ns),
-            content_encoding: None,
-        })
+        listed(&self.prefix, object)
     }
 
     fn full(&self, key: &str) -> String {
@@ -246,6 +239,19 @@ impl Resume {
     }
 }
 
+/// A listed object as an [`ObjectMeta`] relative to `prefix`; `None` for folder markers and
+/// keys outside it.
+fn listed(prefix: &str, object: &aws_sdk_s3::types::Object) -> Option<ObjectMeta> {
+    let rel = object.key()?.strip_prefix(prefix)?;
+    (!rel.is_empty() && !rel.ends_with('/')).then(|| ObjectMeta {
+        key: rel.to_string(),
+        size: object.size().unwrap_or(0).max(0) as u64,
+        etag: object.e_tag().map(str::to_string),
+        mtime_ns: object.last_modified().and_then(unix_ns),
+        content_encoding: None,
+    })
+}
+
 #[async_trait]
 impl Store for S3Store {
     fn location(&self) -> &Location {
@@ -293,18 +299,38 @@ impl Store for S3Store {
         if let Some(keys) = request.max_keys {
             send = send.max_keys(i32::try_from(keys).unwrap_or(i32::MAX));
         }
-        let page = send.send().await.map_err(|e| self.error("ListObjectsV2", &request.prefix, e))?;
-        let relative = |k: &str| k.strip_prefix(self.prefix.as_str()).map(str::to_string);
-        Ok(Some(ListPage {
-            objects: page.contents().iter().filter_map(|object| self.listed(object)).collect(),
-            common_prefixes: page.common_prefixes().iter().filter_map(|p| relative(p.prefix()?)).collect(),
-            last_key: page.contents().last().and_then(|o| relative(o.key()?)),
-            next: if page.is_truncated() == Some(true) {
-                page.next_continuation_token().map(str::to_string)
-            } else {
-                None
-            },
-        }))
+        let prefix = self.prefix.clone();
+        let work = async move {
+            let page = send.send().await?;
+            let relative = |k: &str| k.strip_prefix(prefix.as_str()).map(str::to_string);
+            Ok(ListPage {
+                objects: page.contents().iter().filter_map(|object| listed(&prefix, object)).collect(),
+                common_prefixes: page.common_prefixes().iter().filter_map(|p| relative(p.prefix()?)).collect(),
+                last_key: page.contents().last().and_then(|o| relative(o.key()?)),
+                next: if page.is_truncated() == Some(true) {
+                    page.next_continuation_token().map(str::to_string)
+                } else {
+                    None
+                },
+            })
+        };
+        // A page of 1,000 keys costs about 3.5 ms of CPU to parse (10 million keys: 35 s on one
+        // core, measured with `batchfan plan` on the simulated S3). Ranges listed at once are
+        // polled by one task; on a runtime with worker threads each page is a task of its own,
+        // so pages parse on every core.
+        let page = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                runtime.spawn(work).await.map_err(|e| Error::Storage {
+                    op: "ListObjectsV2",
+                    uri: self.location.join_display(&request.prefix),
+                    message: format!("the listing task stopped: {e}"),
+                    transient: false,
+                    source: Some(Box::new(e)),
+                })?
+            }
+            _ => work.await,
+        };
+        page.map(Some).map_err(|e| self.error("ListObjectsV2", &request.prefix, e))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
