@@ -9,8 +9,9 @@ mod support;
 use support::{peak_rss_mib, reset_peak};
 
 use batchfan::contract::Item;
+use batchfan::items::Items;
 use batchfan::manifest::{self, ManifestReader};
-use batchfan::plan::{PlanOptions, plan_objects};
+use batchfan::plan::{PlanOptions, plan_items};
 use batchfan::uri::Location;
 
 const OBJECTS: usize = 1_000_000;
@@ -46,7 +47,8 @@ async fn main() {
         println!("|{}|{}|{}|{}|------|", "-".repeat(54), "-".repeat(10), "-".repeat(10), "-".repeat(11));
         row("baseline", 0.0, 0.0, peak_rss_mib(), "");
     }
-    let objects = support::listing(OBJECTS);
+    // As listing gives it: compact columns (`Items`), not a Vec of `ObjectMeta`.
+    let objects = Items::from(support::listing(OBJECTS));
     if !variant {
         row("in-memory listing", 0.0, 0.0, peak_rss_mib(), "the plan's input");
     }
@@ -61,7 +63,7 @@ async fn main() {
             let uri = dir.join("manifest.jsonl").display().to_string();
             let output = Location::parse("s3://bench-bucket/out/").expect("location");
             let (wall, cpu) = (Instant::now(), cpu_seconds());
-            let plan = plan_objects(&input, objects, &PlanOptions { children: Some(10_000), ..Default::default() })
+            let plan = plan_items(&input, objects, &PlanOptions { children: Some(10_000), ..Default::default() })
                 .expect("plan");
             manifest::write_plan(client.stores(), &uri, &plan, "bf-bench", &output).await.expect("write");
             let size = std::fs::metadata(&uri).map_or(0, |m| m.len());
@@ -80,7 +82,7 @@ async fn main() {
         }
         let (name, options) = &variants()[variant.parse::<usize>().expect("variant")];
         let (wall, cpu) = (Instant::now(), cpu_seconds());
-        let plan = plan_objects(&input, objects, options).expect("plan");
+        let plan = plan_items(&input, objects, options).expect("plan");
         let note = format!("{} items, {} chunks; peak includes the listing", plan.items.len(), plan.chunks.len());
         row(name, wall.elapsed().as_secs_f64(), cpu_seconds() - cpu, peak_rss_mib(), &note);
         return;
@@ -97,7 +99,7 @@ async fn main() {
     reset_peak();
     let (wall, cpu) = (Instant::now(), cpu_seconds());
     let plan =
-        plan_objects(&input, objects, &PlanOptions { children: Some(10_000), ..Default::default() }).expect("plan");
+        plan_items(&input, objects, &PlanOptions { children: Some(10_000), ..Default::default() }).expect("plan");
     let plan_cpu = cpu_seconds() - cpu;
     let output = Location::parse("s3://bench-bucket/out/").expect("location");
     let (wall_e, cpu_e) = (Instant::now(), cpu_seconds());

@@ -288,8 +288,10 @@ impl Items {
 impl From<Vec<ObjectMeta>> for Items {
     fn from(objects: Vec<ObjectMeta>) -> Items {
         let mut items = Items::with_capacity(objects.len());
-        for object in &objects {
-            items.push(object, None);
+        // Each object's key and ETag are freed as it is taken: the Vec's strings and the store
+        // are not both whole in memory.
+        for object in objects {
+            items.push(&object, None);
         }
         items
     }
