@@ -31,19 +31,9 @@ pub fn encode_key(key: &str) -> String {
 }
 
 pub fn iso(ms: i64) -> String {
-    // Days to a civil date (Howard Hinnant's algorithm), enough for the test's times.
-    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    // The library's civil-date formatter (`2026-11-30 10:52:49`), in the inventory's spelling.
+    let second = batchfan::logs::utc_timestamp(ms.max(0) as u64).replace(' ', "T");
+    format!("{second}.{:03}Z", ms.rem_euclid(1000))
 }
 
 /// A CSV data file as AWS writes it: gzip, every field quoted, keys URL-encoded, columns in
