@@ -109,6 +109,25 @@ pub fn list<'a>(store: &'a dyn Store, prefix: &str, concurrency: usize) -> Objec
     list_counted(store, prefix, ListOptions::new(concurrency), Arc::default())
 }
 
+/// [`list`] a page at a time: each page's objects are in key order and lie in one key range,
+/// and the ranges of different pages never overlap, so sorting the pages by their first key
+/// sorts the listing (what the planner does instead of sorting every key). A store without
+/// paged listings gives its objects in pages of up to 1,000, in its own order.
+pub fn list_pages<'a>(
+    store: &'a dyn Store,
+    prefix: &str,
+    concurrency: usize,
+) -> futures_util::stream::BoxStream<'a, Result<Vec<ObjectMeta>>> {
+    if concurrency <= 1 {
+        return Box::pin(store.list(prefix).chunks(1_000).map(|page| page.into_iter().collect()));
+    }
+    let state = start(store, prefix, ListOptions::new(concurrency), Arc::default());
+    Box::pin(futures_util::stream::unfold(state, |mut state| async move {
+        let page = state.next_page().await?;
+        Some((page, state))
+    }))
+}
+
 /// [`list`] with pages of a chosen size, counting requests and ranges into `stats`.
 pub fn list_counted<'a>(
     store: &'a dyn Store,
@@ -120,6 +139,15 @@ pub fn list_counted<'a>(
         stats.ranges.fetch_add(1, Ordering::Relaxed);
         return store.list(prefix);
     }
+    let state = start(store, prefix, options, stats);
+    Box::pin(futures_util::stream::unfold(state, |mut state| async move {
+        let item = state.next().await?;
+        Some((item, state))
+    }))
+}
+
+/// The state of a listing of ranges at once, its first (delimited) request in flight.
+fn start<'a>(store: &'a dyn Store, prefix: &str, options: ListOptions, stats: Arc<ListStats>) -> State<'a> {
     stats.requests.fetch_add(1, Ordering::Relaxed);
     let state = State {
         store,
@@ -139,13 +167,35 @@ pub fn list_counted<'a>(
         let page = store.list_page(&first).await;
         (None, page)
     }));
-    Box::pin(futures_util::stream::unfold(state, |mut state| async move {
-        let item = state.next().await?;
-        Some((item, state))
-    }))
+    state
 }
 
 impl<'a> State<'a> {
+    /// The objects of the next page (of one range, in key order), or a page of up to 1,000 of
+    /// a store without paged listings.
+    async fn next_page(&mut self) -> Option<Result<Vec<ObjectMeta>>> {
+        if self.whole.is_none()
+            && self.ready.is_empty()
+            && let Some(first) = self.next().await
+        {
+            // `next` took one object of a new page; the rest of that page is `ready`.
+            return Some(first.map(|object| std::iter::once(object).chain(self.ready.drain(..)).collect()));
+        }
+        if !self.ready.is_empty() {
+            return Some(Ok(self.ready.drain(..).collect()));
+        }
+        let whole = self.whole.as_mut()?;
+        let mut page = Vec::new();
+        while page.len() < 1_000 {
+            match whole.next().await {
+                Some(Ok(object)) => page.push(object),
+                Some(Err(e)) => return Some(Err(e)),
+                None => break,
+            }
+        }
+        (!page.is_empty()).then_some(Ok(page))
+    }
+
     async fn next(&mut self) -> Option<Result<ObjectMeta>> {
         loop {
             if self.done {

@@ -465,16 +465,23 @@ pub async fn list_input(stores: &StoreRegistry, input: &Location, options: &Plan
     store.check_root().await?;
     let Some(list) = options.input_list.as_deref() else {
         let mut listing = Listing::default();
+        // Each page is in key order and pages of ranges listed at once never overlap: putting
+        // the pages in order sorts the listing without sorting its keys.
+        let mut pages = Vec::new();
         for prefix in filters.list_prefixes() {
-            let mut objects = crate::listing::list(store.as_ref(), &prefix, options.list_concurrency);
-            while let Some(object) = objects.next().await {
-                let object = object?;
-                listing.listed += 1;
-                if filters.keep(&object.key) {
-                    listing.objects.push(&object, None);
+            let mut listed = crate::listing::list_pages(store.as_ref(), &prefix, options.list_concurrency);
+            while let Some(page) = listed.next().await {
+                let start = listing.objects.len();
+                for object in page? {
+                    listing.listed += 1;
+                    if filters.keep(&object.key) {
+                        listing.objects.push(&object, None);
+                    }
                 }
+                pages.push(start..listing.objects.len());
             }
         }
+        listing.objects = listing.objects.in_block_order(&pages);
         return Ok(listing);
     };
     let (list_dir, list_name) = Location::parse_file(list)?;
