@@ -29,6 +29,22 @@ fn batchfan(moto: &Moto, home: &std::path::Path) -> Command {
     cmd
 }
 
+/// `batchfan submit` of `s3://BUCKET/in/` to `s3://BUCKET/out/` on `queue` with `definition`,
+/// plus `extra` (the moto credentials in the definitions are test values: allowed past the lint).
+fn submit(
+    moto: &Moto,
+    home: &std::path::Path,
+    queue: &str,
+    definition: &str,
+    bucket: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    run(batchfan(moto, home)
+        .args(["submit", "--allow", "plaintext-secret", "--job-queue", queue, "--job-definition", definition])
+        .args(["--input", &format!("s3://{bucket}/in/"), "--output", &format!("s3://{bucket}/out/")])
+        .args(extra))
+}
+
 /// A moto server whose Batch runs containers (host networking lets them reach moto on
 /// 127.0.0.1), a queue, and the wordcount job definition on the image.
 fn docker_batch(home: &std::path::Path) -> Moto {
@@ -47,29 +63,16 @@ async fn the_worker_image_runs_a_wordcount_array_on_moto_batch_in_docker_mode() 
     }
     let home = tempfile::tempdir().unwrap();
     let moto = docker_batch(home.path());
-    let batchfan = || batchfan(&moto, home.path());
     let s3 = moto.s3().await;
     let data = dataset_in_bucket(&s3, "image-data", "in/", 21).await;
-    let out = run(batchfan().args([
-        "submit",
-        "--allow",
-        "plaintext-secret",
-        "--job-queue",
+    let out = submit(
+        &moto,
+        home.path(),
         "q-docker",
-        "--job-definition",
         "wordcount-image",
-        "--input",
-        "s3://image-data/in/",
-        "--output",
-        "s3://image-data/out/",
-        "--children",
-        "3",
-        "--split-bytes",
-        "4KiB",
-        "--wait",
-        "--interval",
-        "0.5",
-    ]));
+        "image-data",
+        &["--children", "3", "--split-bytes", "4KiB", "--wait", "--interval", "0.5"],
+    );
     assert_eq!(out.status.code(), Some(0), "every child container succeeded");
     let objects = download_prefix(&s3, "image-data", "out/").await;
     let parts = part_bodies(&objects, "out/");
@@ -91,23 +94,14 @@ async fn a_child_whose_input_changed_fails_with_exit_3_and_redrive_reruns_only_i
     // Jobs move one status every 2 s until the input is edited, so no container reads it first.
     let slow = r#"{"model_name": "batch::job", "transition": {"progression": "time", "seconds": 2}}"#;
     moto.moto_api("/moto-api/state-manager/set-transition", slow);
-    let out = run(batchfan().args([
-        "submit",
-        "--allow",
-        "plaintext-secret",
-        "--job-queue",
+    let out = submit(
+        &moto,
+        home.path(),
         "q-docker",
-        "--job-definition",
         "wordcount-image",
-        "--input",
-        "s3://image-redrive/in/",
-        "--output",
-        "s3://image-redrive/out/",
-        "--max-items-per-chunk",
-        "4",
-        "--format",
-        "json",
-    ]));
+        "image-redrive",
+        &["--max-items-per-chunk", "4", "--format", "json"],
+    );
     assert_eq!(out.status.code(), Some(0));
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let run_id = record["run_id"].as_str().unwrap().to_string();
@@ -173,25 +167,14 @@ async fn a_capped_run_reports_its_never_ran_chunks_and_redrive_reruns_exactly_th
     let s3 = moto.s3().await;
     let data = dataset_in_bucket(&s3, "image-lanes", "in/", 23).await;
     // 4 chunks over 3 lanes: [0, 3] (an array of 2, SEQUENTIAL), [1] and [2] (plain jobs).
-    let out = run(batchfan().args([
-        "submit",
-        "--allow",
-        "plaintext-secret",
-        "--job-queue",
+    let out = submit(
+        &moto,
+        home.path(),
         "q-docker",
-        "--job-definition",
         "wordcount-image",
-        "--input",
-        "s3://image-lanes/in/",
-        "--output",
-        "s3://image-lanes/out/",
-        "--children",
-        "4",
-        "--max-concurrency",
-        "3",
-        "--format",
-        "json",
-    ]));
+        "image-lanes",
+        &["--children", "4", "--max-concurrency", "3", "--format", "json"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(record["chunk_count"], 4);
@@ -496,24 +479,14 @@ async fn an_exec_job_on_the_bring_your_own_base_image_runs_python_and_jq_as_batc
     register_on(&moto, home.path(), "python-jq", PYTHON_TAG, &job, "byo");
     let s3 = moto.s3().await;
     let data = dataset_in_bucket(&s3, "image-byo", "in/", 24).await;
-    let out = run(batchfan(&moto, home.path()).args([
-        "submit",
-        "--allow",
-        "plaintext-secret",
-        "--job-queue",
+    let out = submit(
+        &moto,
+        home.path(),
         "q-byo",
-        "--job-definition",
         "python-jq",
-        "--input",
-        "s3://image-byo/in/",
-        "--output",
-        "s3://image-byo/out/",
-        "--children",
-        "2",
-        "--wait",
-        "--interval",
-        "0.5",
-    ]));
+        "image-byo",
+        &["--children", "2", "--wait", "--interval", "0.5"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let objects = download_prefix(&s3, "image-byo", "out/").await;
     let inputs = files(data.path());
@@ -549,23 +522,8 @@ async fn cancel_of_a_long_running_array_leaves_none_of_its_containers_running() 
     register_on(&moto, home.path(), "sleeper", PYTHON_TAG, &job, &case);
     let s3 = moto.s3().await;
     let _data = dataset_in_bucket(&s3, "image-cancel", "in/", 25).await;
-    let out = run(batchfan(&moto, home.path()).args([
-        "submit",
-        "--allow",
-        "plaintext-secret",
-        "--job-queue",
-        "q-cancel",
-        "--job-definition",
-        "sleeper",
-        "--input",
-        "s3://image-cancel/in/",
-        "--output",
-        "s3://image-cancel/out/",
-        "--children",
-        "2",
-        "--format",
-        "json",
-    ]));
+    let out =
+        submit(&moto, home.path(), "q-cancel", "sleeper", "image-cancel", &["--children", "2", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let run_id = record["run_id"].as_str().unwrap().to_string();
@@ -577,20 +535,7 @@ async fn cancel_of_a_long_running_array_leaves_none_of_its_containers_running() 
     // Issue 22, item 9: while its children run, the run holds its output: a second submit
     // (even with --overwrite) is refused naming it, and sends nothing.
     let jobs_before = list_jobs(&moto, "q-cancel").await;
-    let second = run(batchfan(&moto, home.path()).args([
-        "submit",
-        "--allow",
-        "plaintext-secret",
-        "--job-queue",
-        "q-cancel",
-        "--job-definition",
-        "sleeper",
-        "--input",
-        "s3://image-cancel/in/",
-        "--output",
-        "s3://image-cancel/out/",
-        "--overwrite",
-    ]));
+    let second = submit(&moto, home.path(), "q-cancel", "sleeper", "image-cancel", &["--overwrite"]);
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("in use by run") && stderr.contains(&run_id), "{stderr}");
