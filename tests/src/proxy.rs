@@ -136,6 +136,8 @@ pub struct S3Faults {
     pub error_percent: u64,
     /// Percent of GetObject responses cut at half their body.
     pub cut_percent: u64,
+    /// Percent of ListObjectsV2 responses cut at half their body.
+    pub cut_listings_percent: u64,
     /// Inject only into GETs of input objects (keys outside `_batchfan/`), so planning and
     /// manifests go through and the children meet the faults.
     pub data_gets_only: bool,
@@ -229,7 +231,9 @@ fn handle_s3(
     let header_end = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |i| i + 4);
     let body_len = response.len() - header_end;
     let ok = response.starts_with(b"HTTP/1.1 20") || response.starts_with(b"HTTP/1.0 20");
-    if cuttable && ok && body_len >= 2 && cut_roll < faults.cut_percent {
+    let listing = request.starts_with(b"GET ") && query.contains("list-type");
+    let cut = (cuttable && cut_roll < faults.cut_percent) || (listing && cut_roll < faults.cut_listings_percent);
+    if cut && ok && body_len >= 2 {
         stats.cuts.fetch_add(1, Ordering::SeqCst);
         conn.write_all(&response[..header_end + body_len / 2])?;
         conn.flush()?;

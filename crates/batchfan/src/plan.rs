@@ -500,7 +500,7 @@ pub async fn list_input(stores: &StoreRegistry, input: &Location, options: &Plan
     let keys = list_file_keys(&text, input, list)?;
     let listed = keys.len();
     let objects = heads(store.as_ref(), keys.into_iter().filter(|k| filters.keep(k)).collect(), list).await?;
-    Ok(Listing { objects: Items::from(objects), listed, source: Source::InputList })
+    Ok(Listing { objects, listed, source: Source::InputList })
 }
 
 /// The keys of an `--input-list` file. A line is a key relative to `--input`, or a URI under it;
@@ -536,30 +536,40 @@ pub fn list_file_keys(text: &str, input: &Location, list: &str) -> Result<Vec<St
     Ok(keys)
 }
 
-/// Looks every key up (HEAD, a few at a time); every missing key is named in one error.
-async fn heads(store: &dyn Store, keys: Vec<String>, list: &str) -> Result<Vec<ObjectMeta>> {
-    let found: Vec<(String, Option<ObjectMeta>)> = futures_util::stream::iter(keys)
+/// Looks every key up (HEAD, a few at a time); every missing key is named in one error. Answers
+/// go into the compact item store as they arrive (in the list's order), so a long list is not
+/// held as `ObjectMeta`s too.
+async fn heads(store: &dyn Store, keys: Vec<String>, list: &str) -> Result<Items> {
+    const SHOWN: usize = 20;
+    let mut found = Items::with_capacity(keys.len());
+    let (mut missing, mut names) = (0usize, Vec::new());
+    let mut answers = futures_util::stream::iter(keys)
         .map(|key| async move { store.head(&key).await.map(|meta| (key, meta)) })
-        .buffered(LIST_FILE_CONCURRENCY)
-        .try_collect()
-        .await?;
-    let missing: Vec<&str> = found.iter().filter(|(_, m)| m.is_none()).map(|(k, _)| k.as_str()).collect();
-    if !missing.is_empty() {
-        const SHOWN: usize = 20;
-        let more = missing.len().saturating_sub(SHOWN);
-        let names: Vec<String> = missing.iter().take(SHOWN).map(|k| store.location().join_display(k)).collect();
+        .buffered(LIST_FILE_CONCURRENCY);
+    while let Some((key, meta)) = answers.try_next().await? {
+        match meta {
+            Some(meta) => found.push(&meta, None),
+            None => {
+                missing += 1;
+                if names.len() < SHOWN {
+                    names.push(store.location().join_display(&key));
+                }
+            }
+        }
+    }
+    if missing > 0 {
+        let more = missing - names.len();
         return Err(Error::option(
             "--input-list",
             list,
             format!(
-                "{} of its keys do not exist: {}{}; fix or remove those lines",
-                missing.len(),
+                "{missing} of its keys do not exist: {}{}; fix or remove those lines",
                 names.join(", "),
                 if more > 0 { format!(" and {more} more") } else { String::new() }
             ),
         ));
     }
-    Ok(found.into_iter().filter_map(|(_, meta)| meta).collect())
+    Ok(found)
 }
 
 /// Lists and plans in one call: options are checked before anything is listed. Objects of

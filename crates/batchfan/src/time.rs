@@ -3,6 +3,12 @@
 
 /// Milliseconds since the Unix epoch of `text`; `None` when it is not a time.
 pub fn parse_time(text: &str) -> Option<u64> {
+    parse_time_ns(text).map(|ns| ns / 1_000_000)
+}
+
+/// Nanoseconds since the Unix epoch of `text` (fractions past nanoseconds are cut); `None` when
+/// it is not a time.
+pub fn parse_time_ns(text: &str) -> Option<u64> {
     let text = text.trim();
     let (date, rest) = match text.find(['T', 't', ' ']) {
         Some(at) => (&text[..at], Some(&text[at + 1..])),
@@ -12,13 +18,19 @@ pub fn parse_time(text: &str) -> Option<u64> {
     let year: i64 = parts.next()?.parse().ok()?;
     let month: u32 = parts.next()?.parse().ok()?;
     let day: u32 = parts.next()?.parse().ok()?;
-    if parts.next().is_some() || !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+    // RFC 3339 years have four digits (and larger ones would overflow the arithmetic below).
+    if parts.next().is_some()
+        || !(0..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+    {
         return None;
     }
-    let mut ms = days_from_civil(year, month, day).checked_mul(86_400_000)?;
+    let mut ns = days_from_civil(year, month, day).checked_mul(86_400_000_000_000)?;
     if let Some(rest) = rest {
         // The offset: Z, +HH:MM or -HH:MM after the clock time.
-        let (clock, offset_ms) = match rest.find(['Z', 'z', '+', '-']) {
+        let (clock, offset_ns) = match rest.find(['Z', 'z', '+', '-']) {
             Some(at) => {
                 let (clock, zone) = rest.split_at(at);
                 (clock, offset(zone)?)
@@ -30,7 +42,7 @@ pub fn parse_time(text: &str) -> Option<u64> {
         let minute: i64 = fields.next()?.parse().ok()?;
         let (second, fraction) = match fields.next() {
             Some(s) => match s.split_once('.') {
-                Some((whole, frac)) => (whole.parse::<i64>().ok()?, fraction_ms(frac)?),
+                Some((whole, frac)) => (whole.parse::<i64>().ok()?, fraction_ns(frac)?),
                 None => (s.parse::<i64>().ok()?, 0),
             },
             None => (0, 0),
@@ -38,9 +50,9 @@ pub fn parse_time(text: &str) -> Option<u64> {
         if fields.next().is_some() || hour > 23 || minute > 59 || second > 60 {
             return None;
         }
-        ms += ((hour * 60 + minute) * 60 + second) * 1000 + fraction - offset_ms;
+        ns += ((hour * 60 + minute) * 60 + second) * 1_000_000_000 + fraction - offset_ns;
     }
-    u64::try_from(ms).ok()
+    u64::try_from(ns).ok()
 }
 
 fn offset(zone: &str) -> Option<i64> {
@@ -50,15 +62,19 @@ fn offset(zone: &str) -> Option<i64> {
     let sign = if zone.starts_with('-') { -1 } else { 1 };
     let (h, m) = zone[1..].split_once(':').unwrap_or((&zone[1..], "0"));
     let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
-    (h <= 23 && m <= 59).then_some(sign * (h * 60 + m) * 60_000)
+    (h <= 23 && m <= 59).then_some(sign * (h * 60 + m) * 60_000_000_000)
 }
 
-fn fraction_ms(digits: &str) -> Option<i64> {
+/// Nanoseconds of a fraction's digits (`789` is 789,000,000; digits past the ninth are cut).
+fn fraction_ns(digits: &str) -> Option<i64> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let padded = format!("{digits:0<3}");
-    padded[..3].parse().ok()
+    let mut ns = 0;
+    for place in 0..9 {
+        ns = ns * 10 + digits.as_bytes().get(place).map_or(0, |d| i64::from(d - b'0'));
+    }
+    Some(ns)
 }
 
 fn days_in_month(year: i64, month: u32) -> u32 {
@@ -83,7 +99,7 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_time;
+    use super::{parse_time, parse_time_ns};
 
     #[test]
     fn rfc3339_and_dates() {
@@ -93,7 +109,19 @@ mod tests {
         assert_eq!(parse_time("2026-11-30T13:00:00+01:00"), parse_time("2026-11-30T12:00:00Z"));
         assert_eq!(parse_time("2026-11-30T12:00:00.25Z"), parse_time("2026-11-30T12:00:00Z").map(|t| t + 250));
         assert_eq!(parse_time("2024-02-29"), Some(1_709_164_800_000));
-        for bad in ["", "bf-20261130-000000-abcdef", "2026-13-01", "2025-02-29", "2026-11-30T25:00Z", "yesterday"] {
+        let noon_ns = parse_time_ns("2026-11-30T12:00:00Z").expect("a time");
+        assert_eq!(parse_time_ns("2026-11-30T12:00:00.123456789Z"), Some(noon_ns + 123_456_789));
+        assert_eq!(parse_time_ns("2026-11-30T12:00:00.1234567891Z"), Some(noon_ns + 123_456_789), "past ns: cut");
+        assert_eq!(parse_time("2026-11-30T12:00:00.9999Z"), parse_time("2026-11-30T12:00:00.999Z"));
+        for bad in [
+            "",
+            "99999999999999-01-01",
+            "bf-20261130-000000-abcdef",
+            "2026-13-01",
+            "2025-02-29",
+            "2026-11-30T25:00Z",
+            "yesterday",
+        ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
     }

@@ -4,6 +4,7 @@
 //! Keys are relative to the store's root location and use `/` as separator on every backend,
 //! so the same plan comes out of an S3 prefix and a local folder holding the same files.
 
+mod list_xml;
 mod local;
 mod memory;
 mod prefix;
