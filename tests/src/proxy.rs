@@ -241,3 +241,26 @@ fn handle_s3(
     }
     conn.write_all(&response)
 }
+
+/// A server answering every request `200 OK` with `body` (XML): an S3-compatible server with a
+/// fault of its own. Returns its endpoint, `http://127.0.0.1:PORT`.
+pub fn start_fixed_answer(body: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind fixed-answer server");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                while read_request(&mut conn).is_ok() {
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if conn.write_all(response.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    endpoint
+}

@@ -9,7 +9,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use batchfan::listing::{ListOptions, ListStats, list_counted};
 use batchfan::store::{ObjectMeta, S3Store, Store};
-use batchfan_tests::proxy::{S3Faults, start_s3_fault_proxy};
+use batchfan_tests::proxy::{S3Faults, start_fixed_answer, start_s3_fault_proxy};
 use batchfan_tests::{command, create_bucket, moto, run};
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -184,6 +184,25 @@ async fn the_fast_listing_reader_finds_what_the_sdk_decodes() {
     assert_eq!(many, decoded, "ranges at once through cuts");
     let cuts = proxy.stats.cuts.load(std::sync::atomic::Ordering::SeqCst);
     assert!(cuts >= 3, "too few listings cut to mean anything: {cuts}");
+}
+
+// A server that says a listing goes on but repeats the token (or gives none) would make one
+// stream list the same page forever, or stop short without a word; both are errors naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_listing_without_a_new_token_is_an_error() {
+    let same = "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>t1</NextContinuationToken>\
+                <Contents><Key>a</Key><Size>1</Size></Contents></ListBucketResult>";
+    let none = "<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a</Key><Size>1</Size></Contents></ListBucketResult>";
+    let s3 = moto().s3().await;
+    for (body, says) in [(same, "the same continuation token"), (none, "no continuation token")] {
+        let config = s3.config().to_builder().endpoint_url(start_fixed_answer(body)).build();
+        let store = S3Store::new(aws_sdk_s3::Client::from_conf(config), "broken", "");
+        let listed = tokio::time::timeout(std::time::Duration::from_secs(60), store.list("").try_collect::<Vec<_>>())
+            .await
+            .expect("the listing ends");
+        let message = listed.expect_err("a listing that cannot go on is an error").to_string();
+        assert!(message.contains(says) && message.contains("ListObjectsV2"), "{message}");
+    }
 }
 
 // The plan of a parallel listing is the plan of one stream: same items, same order, same chunks

@@ -3,12 +3,17 @@
 
 /// Milliseconds since the Unix epoch of `text`; `None` when it is not a time.
 pub fn parse_time(text: &str) -> Option<u64> {
-    parse_time_ns(text).map(|ns| ns / 1_000_000)
+    u64::try_from(parse(text)? / 1_000_000).ok()
 }
 
 /// Nanoseconds since the Unix epoch of `text` (fractions past nanoseconds are cut); `None` when
-/// it is not a time.
+/// it is not a time or is past what 64 bits of nanoseconds hold (the year 2554).
 pub fn parse_time_ns(text: &str) -> Option<u64> {
+    u64::try_from(parse(text)?).ok()
+}
+
+/// Nanoseconds since the Unix epoch (128 bits: years 0 to 9999 at any offset fit).
+fn parse(text: &str) -> Option<i128> {
     let text = text.trim();
     let (date, rest) = match text.find(['T', 't', ' ']) {
         Some(at) => (&text[..at], Some(&text[at + 1..])),
@@ -27,7 +32,7 @@ pub fn parse_time_ns(text: &str) -> Option<u64> {
     {
         return None;
     }
-    let mut ns = days_from_civil(year, month, day).checked_mul(86_400_000_000_000)?;
+    let mut ns = i128::from(days_from_civil(year, month, day)) * 86_400_000_000_000;
     if let Some(rest) = rest {
         // The offset: Z, +HH:MM or -HH:MM after the clock time.
         let (clock, offset_ns) = match rest.find(['Z', 'z', '+', '-']) {
@@ -50,9 +55,9 @@ pub fn parse_time_ns(text: &str) -> Option<u64> {
         if fields.next().is_some() || hour > 23 || minute > 59 || second > 60 {
             return None;
         }
-        ns += ((hour * 60 + minute) * 60 + second) * 1_000_000_000 + fraction - offset_ns;
+        ns += i128::from(((hour * 60 + minute) * 60 + second) * 1_000_000_000 + fraction - offset_ns);
     }
-    u64::try_from(ns).ok()
+    Some(ns)
 }
 
 fn offset(zone: &str) -> Option<i64> {
@@ -102,6 +107,15 @@ mod tests {
     use super::{parse_time, parse_time_ns};
 
     #[test]
+    fn times_past_what_nanoseconds_hold() {
+        assert_eq!(parse_time("2300-01-01"), Some(10_413_792_000_000));
+        assert_eq!(parse_time_ns("2300-01-01"), Some(10_413_792_000_000_000_000));
+        assert_eq!(parse_time_ns("2600-01-01"), None, "past 64 bits of nanoseconds");
+        assert_eq!(parse_time("9999-12-31T23:59:59-23:59"), Some(253_402_387_139_000));
+        assert_eq!(parse_time_ns("2262-04-11T23:59:59Z"), Some(9_223_372_799_000_000_000));
+    }
+
+    #[test]
     fn rfc3339_and_dates() {
         assert_eq!(parse_time("1970-01-01"), Some(0));
         assert_eq!(parse_time("2026-11-30"), Some(1_795_996_800_000));
@@ -116,6 +130,7 @@ mod tests {
         for bad in [
             "",
             "99999999999999-01-01",
+            "1969-12-31T23:59:59Z",
             "bf-20261130-000000-abcdef",
             "2026-13-01",
             "2025-02-29",

@@ -94,6 +94,7 @@ pub(super) fn parse(xml: &[u8], prefix: &str) -> Option<ListPage> {
     // The greatest key is the last object's, or a folder marker after it.
     let mut last_marker: Option<String> = None;
     let mut field = Field::None;
+    let mut seen_root = false;
     let mut text = String::new();
     let mut at = 0;
     while let Some(open) = memchr::memchr(b'<', &xml.as_bytes()[at..]).map(|i| at + i) {
@@ -101,6 +102,9 @@ pub(super) fn parse(xml: &[u8], prefix: &str) -> Option<ListPage> {
             unescape_into(&xml[at..open], &mut text)?;
         }
         let rest = &xml[open + 1..];
+        if field != Field::None && (rest.starts_with('?') || rest.starts_with('!')) {
+            return None; // a field's text in pieces: the SDK takes only the first
+        }
         if let Some(decl) = rest.strip_prefix('?') {
             at = open + 2 + decl.find("?>")? + 2;
             continue;
@@ -130,7 +134,7 @@ pub(super) fn parse(xml: &[u8], prefix: &str) -> Option<ListPage> {
                         page.common_prefixes.push(rel.to_string());
                     }
                 }
-                (1, Field::IsTruncated) => truncated = text.trim_ascii() == "true",
+                (1, Field::IsTruncated) => truncated = text.trim_ascii().parse().ok()?,
                 (1, Field::NextToken) => token = Some(std::mem::take(&mut text)),
                 _ => return None,
             }
@@ -151,16 +155,19 @@ pub(super) fn parse(xml: &[u8], prefix: &str) -> Option<ListPage> {
             }
             continue;
         }
+        // An odd quote: a `>` inside an attribute's value cut the tag short.
+        if memchr::memchr2(b'"', b'\'', tag.as_bytes()).is_some()
+            && (tag.matches('"').count() % 2 == 1 || tag.matches('\'').count() % 2 == 1)
+        {
+            return None;
+        }
         let empty = tag.ends_with('/');
         let name = tag.trim_end_matches('/');
         let name = name.split_once(|c: char| c.is_ascii_whitespace()).map_or(name, |(n, _)| n);
-        if empty {
-            if stack.len() == 1 && matches!(name, "Contents" | "EncodingType") {
-                return None;
-            }
-            continue;
+        if name.contains(':') || (stack.is_empty() && seen_root) {
+            return None; // prefixed names, or a second document
         }
-        field = match (stack.as_slice(), name) {
+        let opened = match (stack.as_slice(), name) {
             ([], "ListBucketResult") => Field::None,
             ([], _) => return None,
             ([_], "EncodingType") => return None, // url-encoded keys: the SDK's to read
@@ -173,6 +180,18 @@ pub(super) fn parse(xml: &[u8], prefix: &str) -> Option<ListPage> {
             ([_, "CommonPrefixes"], "Prefix") => Field::Prefix,
             _ => Field::None,
         };
+        if empty {
+            // An empty field, object or root: rare enough to leave to the SDK.
+            if opened != Field::None
+                || stack.is_empty()
+                || (stack.len() == 1 && matches!(name, "Contents" | "CommonPrefixes"))
+            {
+                return None;
+            }
+            continue;
+        }
+        seen_root = true;
+        field = opened;
         text.clear();
         stack.push(name);
     }
@@ -180,7 +199,8 @@ pub(super) fn parse(xml: &[u8], prefix: &str) -> Option<ListPage> {
         return None;
     }
     if truncated {
-        page.next = Some(token?);
+        // No token (or an empty one) on a truncated page: the SDK path names the error.
+        page.next = Some(token.filter(|t| !t.is_empty())?);
     }
     page.last_key = last_marker.or_else(|| page.objects.last().map(|o| o.key.clone()));
     Some(page)
@@ -298,6 +318,14 @@ mod tests {
             "<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
             "<ListBucketResult><Contents><Key>k</Key><Size>many</Size></Contents></ListBucketResult>",
             "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
+            "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken></NextContinuationToken></ListBucketResult>",
+            "<ListBucketResult><IsTruncated>TRUE</IsTruncated></ListBucketResult>",
+            "<ListBucketResult><Contents><Key a=\">\">k</Key></Contents></ListBucketResult>",
+            "<ListBucketResult><Contents><Key>a<!--x-->b</Key></Contents></ListBucketResult>",
+            "<ListBucketResult xmlns:s3=\"x\"><s3:Contents><s3:Key>k</s3:Key></s3:Contents></ListBucketResult>",
+            "<ListBucketResult></ListBucketResult><ListBucketResult></ListBucketResult>",
+            "<ListBucketResult><Contents><Key>k</Key><ETag/></Contents></ListBucketResult>",
+            "<ListBucketResult/>",
             "<Error><Code>NoSuchBucket</Code></Error>",
             "not xml",
         ] {

@@ -314,11 +314,9 @@ impl Store for S3Store {
                 objects: page.contents().iter().filter_map(|object| listed(&prefix, object)).collect(),
                 common_prefixes: page.common_prefixes().iter().filter_map(|p| relative(p.prefix()?)).collect(),
                 last_key: page.contents().last().and_then(|o| relative(o.key()?)),
-                next: if page.is_truncated() == Some(true) {
-                    page.next_continuation_token().map(str::to_string)
-                } else {
-                    None
-                },
+                // A truncated page without a token: an empty one, refused below.
+                next: (page.is_truncated() == Some(true))
+                    .then(|| page.next_continuation_token().unwrap_or_default().to_string()),
             })
         };
         // Reading a page of 1,000 keys costs CPU (3.5 ms through the SDK's XML decoder, before
@@ -336,7 +334,23 @@ impl Store for S3Store {
             }
             _ => work.await,
         };
-        page.map(Some).map_err(|e| self.error("ListObjectsV2", &request.prefix, e))
+        let page = page.map_err(|e| self.error("ListObjectsV2", &request.prefix, e))?;
+        // Paging on without a new token would list the same page again, or stop short silently.
+        if let Some(next) = &page.next
+            && (next.is_empty() || request.token.as_ref() == Some(next))
+        {
+            return Err(Error::Storage {
+                op: "ListObjectsV2",
+                uri: self.location.join_display(&request.prefix),
+                message: format!(
+                    "the server said the listing goes on but gave {} continuation token; the listing would be cut short or never end (a fault of the S3-compatible server)",
+                    if next.is_empty() { "no" } else { "the same" }
+                ),
+                transient: false,
+                source: None,
+            });
+        }
+        Ok(Some(page))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
