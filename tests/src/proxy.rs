@@ -138,6 +138,9 @@ pub struct S3Faults {
     pub cut_percent: u64,
     /// Percent of ListObjectsV2 responses cut at half their body.
     pub cut_listings_percent: u64,
+    /// ListObjectsV2 requests lose their `start-after` (a server that ignores it, as S3
+    /// directory buckets do).
+    pub drop_start_after: bool,
     /// Inject only into GETs of input objects (keys outside `_batchfan/`), so planning and
     /// manifests go through and the children meet the faults.
     pub data_gets_only: bool,
@@ -227,6 +230,11 @@ fn handle_s3(
         );
         return conn.write_all(response.as_bytes());
     }
+    let request = if faults.drop_start_after && query.contains("list-type") {
+        drop_query_param(&request, "start-after")
+    } else {
+        request
+    };
     let response = forward(upstream, &request)?;
     let header_end = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |i| i + 4);
     let body_len = response.len() - header_end;
@@ -263,4 +271,23 @@ pub fn start_fixed_answer(body: &'static str) -> String {
         }
     });
     endpoint
+}
+
+/// `request` with the query parameter `name` taken out of its request line.
+fn drop_query_param(request: &[u8], name: &str) -> Vec<u8> {
+    let line_end = request.windows(2).position(|w| w == b"\r\n").unwrap_or(request.len());
+    let line = String::from_utf8_lossy(&request[..line_end]).into_owned();
+    let mut parts = line.splitn(3, ' ');
+    let (method, target, version) =
+        (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let target = match target.split_once('?') {
+        Some((path, query)) => {
+            let kept: Vec<&str> = query.split('&').filter(|p| p.split('=').next() != Some(name)).collect();
+            format!("{path}?{}", kept.join("&"))
+        }
+        None => target.to_string(),
+    };
+    let mut out = format!("{method} {target} {version}").into_bytes();
+    out.extend_from_slice(&request[line_end..]);
+    out
 }

@@ -101,10 +101,18 @@ impl DoneItems {
                 .try_collect()
                 .await?;
             let manifest = ManifestReader::open(stores, &record.manifest).await?;
-            for marker in markers {
+            // Each committed chunk's items are a ranged read of the manifest: several at once
+            // (10,000 chunks at 30 ms a read: 5 minutes one after another, 10 s 32 at a time).
+            let mut chunks = futures_util::stream::iter(markers)
+                .map(|marker| {
+                    let manifest = &manifest;
+                    async move { manifest.chunk(marker.index).await.map(|items| (marker, items)) }
+                })
+                .buffered(MARKER_READS);
+            while let Some((marker, items)) = chunks.try_next().await? {
                 let skipped: Vec<(&str, Option<[u64; 2]>)> =
                     marker.skipped.iter().map(|s| (s.key.as_str(), s.range)).collect();
-                for item in manifest.chunk(marker.index).await? {
+                for item in items {
                     if !skipped.contains(&(item.key.as_str(), item.range)) {
                         done.add(item);
                     }

@@ -220,7 +220,12 @@ impl<'a> State<'a> {
                 Ok(None) => self.whole = Some(self.store.list(&self.prefix)),
                 Ok(Some(page)) => match range {
                     None => self.start(page.common_prefixes),
-                    Some(range) => self.take(range, page),
+                    Some(range) => {
+                        if let Err(e) = self.take(range, page) {
+                            self.done = true;
+                            return Some(Err(e));
+                        }
+                    }
                 },
             }
         }
@@ -252,12 +257,27 @@ impl<'a> State<'a> {
     }
 
     /// Keeps the page's keys inside the range, then continues the range (cut first when requests
-    /// are free) unless it is done.
-    fn take(&mut self, mut range: Range, page: ListPage) {
+    /// are free) unless it is done. A first page holding keys at or before the range's start
+    /// means the server ignores `StartAfter`: ranges would overlap, so that is an error.
+    fn take(&mut self, mut range: Range, page: ListPage) -> Result<()> {
+        if let (None, Some(after), Some(first)) = (&range.token, &range.after, page.objects.first())
+            && first.key.as_str() <= after.as_str()
+        {
+            return Err(crate::error::Error::Storage {
+                op: "ListObjectsV2",
+                uri: self.store.location().join_display(&self.prefix),
+                message: format!(
+                    "asked for keys after `{after}`, the server returned `{}`: it does not honour StartAfter, so key ranges cannot be listed at once; list with --list-concurrency 1",
+                    first.key
+                ),
+                transient: false,
+                source: None,
+            });
+        }
         let past_end = |key: &str| range.upto.as_deref().is_some_and(|upto| key > upto);
         self.ready.extend(page.objects.into_iter().filter(|o| !past_end(&o.key)));
         let ended = page.last_key.as_deref().is_some_and(past_end);
-        let Some(token) = page.next.filter(|_| !ended) else { return };
+        let Some(token) = page.next.filter(|_| !ended) else { return Ok(()) };
         let busy = self.queued.len() + self.in_flight.len() + 1;
         if busy < self.concurrency
             && let Some(last) = page.last_key.as_deref()
@@ -276,6 +296,7 @@ impl<'a> State<'a> {
         }
         range.token = Some(token);
         self.queued.push_front(range);
+        Ok(())
     }
 }
 

@@ -286,6 +286,11 @@ impl Store for S3Store {
     }
 
     async fn list_page(&self, request: &PageRequest) -> Result<Option<ListPage>> {
+        // S3 directory buckets (`name--azid--x-s3`) ignore StartAfter and list out of key order:
+        // no ranges there, one stream (`list`) instead.
+        if self.bucket.ends_with("--x-s3") && (request.start_after.is_some() || request.delimiter.is_some()) {
+            return Ok(None);
+        }
         let mut send = self.sdk().await.list_objects_v2().bucket(&self.bucket).prefix(self.full(&request.prefix));
         if let Some(after) = &request.start_after {
             send = send.start_after(self.full(after));
