@@ -605,7 +605,9 @@ pub fn decode_key(encoded: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Reads one Parquet data file: whole into memory (checked against the manifest), then its rows.
+/// Reads one Parquet data file: streamed into a temporary file (its size and MD5 checked
+/// against the manifest as it comes), then its rows, a row group at a time: a data file is never
+/// held in memory whole (AWS writes them up to hundreds of MB).
 #[cfg(feature = "inventory-parquet")]
 async fn read_parquet(
     store: &dyn Store,
@@ -618,12 +620,30 @@ async fn read_parquet(
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::record::Field;
 
-    let bytes = read_all(store, key, None, None).await.map_err(missing_file(uri))?;
-    check_file(file, uri, bytes.len() as u64, &md5_hex(&bytes))?;
+    use tokio::io::AsyncWriteExt;
+
+    let path = std::env::temp_dir().join(format!(
+        "batchfan-inventory-{}-{:016x}.parquet",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    let _cleanup = crate::manifest::TempFiles(vec![path.clone()]);
+    let mut staged = tokio::fs::File::create(&path).await.map_err(|e| Error::io("creating", &path, e))?;
+    let mut body = store.get(key, None, None).await.map_err(missing_file(uri))?;
+    let (mut size, mut md5) = (0u64, Md5::new());
+    while let Some(bytes) = body.try_next().await? {
+        size += bytes.len() as u64;
+        md5.update(&bytes);
+        staged.write_all(&bytes).await.map_err(|e| Error::io("writing", &path, e))?;
+    }
+    staged.flush().await.map_err(|e| Error::io("writing", &path, e))?;
+    drop(staged);
+    check_file(file, uri, size, &hex(&md5.finalize()))?;
     let bad = |e: parquet::errors::ParquetError| {
         Error::option(FIELD, uri, format!("a Parquet data file as S3 Inventory writes it: {e}"))
     };
-    let reader = SerializedFileReader::new(bytes).map_err(bad)?;
+    let staged = std::fs::File::open(&path).map_err(|e| Error::io("reading", &path, e))?;
+    let reader = SerializedFileReader::new(staged).map_err(bad)?;
     let names: Vec<String> = reader
         .metadata()
         .file_metadata()

@@ -92,7 +92,8 @@ fn encode_body(plan: &Plan, run_id: &str, output: &Location, fenced: bool, body:
 }
 
 /// Temporary files removed when dropped.
-struct TempFiles(Vec<PathBuf>);
+/// Temporary files removed when dropped (on every path out, errors included).
+pub(crate) struct TempFiles(pub(crate) Vec<PathBuf>);
 
 impl Drop for TempFiles {
     fn drop(&mut self) {
