@@ -1,12 +1,11 @@
 //! Incremental runs: what earlier runs in an output already committed (`--skip-done OUTPUT`),
 //! so a daily re-plan of the same prefix processes only new or changed objects.
 
-use std::collections::HashMap;
-
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::contract::{self, Item, META_DIR, Marker, RUN_RECORD_NAME};
 use crate::error::{Error, Result};
+use crate::items::Items;
 use crate::manifest::ManifestReader;
 use crate::plan::{Plan, PlanOptions};
 use crate::registry::StoreRegistry;
@@ -34,19 +33,15 @@ pub async fn plan(stores: &StoreRegistry, input: &Location, options: &PlanOption
 /// Markers read at once.
 const MARKER_READS: usize = 32;
 
-/// Objects earlier runs committed, by key: the version they had and the byte ranges of them
-/// that were committed (whole objects as one range).
+/// Objects earlier runs committed: every committed item (object, or byte range of one) in the
+/// compact item store, in the order the runs were read, then sorted by key keeping that order
+/// among equal keys (the newest sighting of a key last): the key's bytes plus 44 an object, where
+/// the map of strings it replaced took the key plus about 200 (key, version text and ranges on
+/// the heap, and the table's slots).
 #[derive(Debug, Default)]
 pub struct DoneItems {
-    objects: HashMap<String, Done>,
+    items: Items,
     runs: usize,
-}
-
-#[derive(Debug, Default)]
-struct Done {
-    version: String,
-    size: u64,
-    ranges: Vec<[u64; 2]>,
 }
 
 impl DoneItems {
@@ -120,41 +115,52 @@ impl DoneItems {
             }
             done.runs += 1;
         }
+        done.items = done.items.sorted_stable();
         Ok(done)
     }
 
-    /// Adds what `other` knows (outputs read one after the other).
+    /// Adds what `other` knows after what this knows (outputs read one after the other).
     fn merge(&mut self, other: DoneItems) {
         self.runs += other.runs;
-        for (key, done) in other.objects {
-            match self.objects.get_mut(&key) {
-                Some(mine) if mine.version == done.version => mine.ranges.extend(done.ranges),
-                _ => {
-                    self.objects.insert(key, done);
-                }
-            }
+        if self.items.is_empty() {
+            self.items = other.items;
+            return;
         }
+        let mut items = std::mem::take(&mut self.items);
+        for i in 0..other.items.len() {
+            items.push(&other.items.meta(i), other.items.range(i));
+        }
+        self.items = items.sorted_stable();
     }
 
     fn add(&mut self, item: Item) {
-        let version = version_of(&item.key, item.size, item.etag.clone(), item.mtime_ns);
-        let range = item.range.unwrap_or([0, item.size]);
-        let entry = self.objects.entry(item.key).or_default();
-        if entry.version != version {
-            // Another version of the object: only the newest sighting's ranges count.
-            *entry = Done { version, size: item.size, ranges: Vec::new() };
-        }
-        entry.ranges.push(range);
+        let meta = ObjectMeta {
+            key: item.key,
+            size: item.size,
+            etag: item.etag,
+            mtime_ns: item.mtime_ns,
+            content_encoding: None,
+        };
+        self.items.push(&meta, item.range);
     }
 
     /// Whether `object`, as listed now, was committed whole (every byte range) at this version.
+    /// Only the newest sighting of the object counts: the last of its items, with the items
+    /// before it of the same version.
     pub fn contains(&self, object: &ObjectMeta) -> bool {
-        let Some(done) = self.objects.get(&object.key) else { return false };
+        let seen = self.items.equal_range(&object.key);
+        let Some(newest) = seen.clone().last() else { return false };
+        let version =
+            |i: usize| version_of(&object.key, self.items.size(i), self.items.etag(i), self.items.mtime_ns(i));
         let now = version_of(&object.key, object.size, object.etag.clone(), object.mtime_ns);
-        if done.version != now || done.size != object.size {
+        if version(newest) != now || self.items.size(newest) != object.size {
             return false;
         }
-        let mut ranges = done.ranges.clone();
+        let mut ranges: Vec<[u64; 2]> = seen
+            .rev()
+            .take_while(|&i| self.items.size(i) == object.size && version(i) == now)
+            .map(|i| self.items.range(i).unwrap_or([0, object.size]))
+            .collect();
         ranges.sort_unstable();
         let mut covered = 0;
         for [start, end] in ranges {
@@ -182,4 +188,65 @@ fn unreadable(what: &str, kind: &str, e: &serde_json::Error) -> Error {
 
 fn version_of(key: &str, size: u64, etag: Option<String>, mtime_ns: Option<u64>) -> String {
     ObjectMeta { key: key.to_string(), size, etag, mtime_ns, content_encoding: None }.version_text()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(key: &str, etag: &str, range: Option<[u64; 2]>) -> Item {
+        Item {
+            key: key.into(),
+            size: 100,
+            etag: Some(format!("\"{etag}\"")),
+            mtime_ns: None,
+            content_encoding: None,
+            range,
+        }
+    }
+
+    fn listed(key: &str, etag: &str) -> ObjectMeta {
+        ObjectMeta {
+            key: key.into(),
+            size: 100,
+            etag: Some(format!("\"{etag}\"")),
+            mtime_ns: None,
+            content_encoding: None,
+        }
+    }
+
+    fn done(runs: &[&[Item]]) -> DoneItems {
+        let mut all = DoneItems::default();
+        for run in runs {
+            let mut one = DoneItems::default();
+            for item in run.iter().cloned() {
+                one.add(item);
+            }
+            one.items = one.items.sorted_stable();
+            all.merge(one);
+        }
+        all
+    }
+
+    #[test]
+    fn only_whole_objects_of_the_newest_version_are_done() {
+        let (v1, v2) = ("0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210");
+        let d = done(&[
+            &[item("whole", v1, None), item("split", v1, Some([0, 60])), item("split", v1, Some([60, 100]))],
+            &[item("half", v1, Some([0, 50])), item("changed", v1, None), item("z", v1, None)],
+            &[item("changed", v2, Some([0, 10])), item("back", v2, None)],
+            &[item("back", v1, Some([0, 100]))],
+        ]);
+        assert!(d.contains(&listed("whole", v1)));
+        assert!(!d.contains(&listed("whole", v2)), "another version");
+        assert!(d.contains(&listed("split", v1)), "every range committed");
+        assert!(!d.contains(&listed("half", v1)), "half of it");
+        assert!(!d.contains(&listed("changed", v1)), "the newest sighting is v2");
+        assert!(!d.contains(&listed("changed", v2)), "v2 only in part");
+        assert!(d.contains(&listed("back", v1)), "the newest sighting is v1 again, whole");
+        assert!(!d.contains(&listed("back", v2)));
+        assert!(!d.contains(&listed("never", v1)));
+        assert!(d.contains(&listed("z", v1)));
+        assert!(!d.contains(&ObjectMeta { size: 99, ..listed("z", v1) }), "another size");
+    }
 }

@@ -290,6 +290,40 @@ impl Items {
         self.permute(&order, |i| i)
     }
 
+    /// Sorted by key; items of equal keys keep the order they were pushed in.
+    pub fn sorted_stable(self) -> Items {
+        if (1..self.len()).all(|i| self.key(i - 1) <= self.key(i)) {
+            return self;
+        }
+        if let Ok(n) = u32::try_from(self.len()) {
+            let mut order: Vec<u32> = (0..n).collect();
+            order.sort_by(|&a, &b| self.key(a as usize).cmp(self.key(b as usize)));
+            return self.permute(&order, |i| i as usize);
+        }
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.sort_by(|&a, &b| self.key(a).cmp(self.key(b)));
+        self.permute(&order, |i| i)
+    }
+
+    /// The items of key `key` (a range of indices, empty when there are none) in a store
+    /// sorted by key.
+    pub fn equal_range(&self, key: &str) -> std::ops::Range<usize> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.key(mid) < key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut end = lo;
+        while end < self.len() && self.key(end) == key {
+            end += 1;
+        }
+        lo..end
+    }
+
     /// Gives back what the columns hold beyond their length.
     pub fn shrink_to_fit(&mut self) {
         self.keys.shrink_to_fit();
