@@ -402,6 +402,8 @@ async fn failures_make_wait_exit_1_with_a_table_and_redrive_submits_exactly_the_
         serde_json::from_slice(&stored[&format!("out/_batchfan/runs/{run_id}/report.json")]).unwrap();
     assert_eq!((report["failed"].as_u64(), report["chunks"].as_array().map(Vec::len)), (Some(5), Some(5)));
     assert!(report["chunks"].as_array().unwrap().iter().all(|c| c["status"] == "FAILED" && c["reason"].is_string()));
+    let page = format!("out/_batchfan/runs/{run_id}/report.html");
+    assert!(stored.contains_key(&page), "the report's page beside it");
     // `status` exits 0 whatever the run did; with --exit-status a failed run exits 1 (issue 10).
     assert_eq!(run(env.batchfan(&failing).args(["status", &run_id])).status.code(), Some(0));
     assert_eq!(run(env.batchfan(&failing).args(["status", &run_id, "--exit-status"])).status.code(), Some(1));
@@ -414,6 +416,11 @@ async fn failures_make_wait_exit_1_with_a_table_and_redrive_submits_exactly_the_
     assert_eq!(out.status.code(), Some(0));
     let redriven = json(&out);
     assert_eq!(redriven["chunks"], serde_json::json!([0, 1, 2, 3, 4]));
+    // While the redriven chunks run, neither the report nor its page of the run's first end is
+    // left to be read as the run's state.
+    let stored = download_prefix(&failing.s3().await, "batch-fail", &format!("out/_batchfan/runs/{run_id}/")).await;
+    let report = format!("out/_batchfan/runs/{run_id}/report.json");
+    assert!(!stored.contains_key(&report) && !stored.contains_key(&page), "{:?}", stored.keys());
     let arrays = redriven["arrays"].as_array().unwrap();
     assert_eq!(arrays.len(), 2);
     assert_eq!(arrays[1]["indices"], serde_json::json!([0, 1, 2, 3, 4]));

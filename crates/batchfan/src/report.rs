@@ -24,6 +24,12 @@ pub fn report_key(run_id: &str) -> String {
     format!("{META_DIR}/runs/{run_id}/report.json")
 }
 
+/// The key of the report's page (`report.html`, written by builds with the `html` feature)
+/// beside [`report_key`].
+pub fn report_html_key(run_id: &str) -> String {
+    format!("{META_DIR}/runs/{run_id}/report.html")
+}
+
 /// What became of a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

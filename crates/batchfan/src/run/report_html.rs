@@ -17,7 +17,6 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use plotters::prelude::*;
 
 use super::RunRecord;
-use crate::contract::META_DIR;
 use crate::error::{Error, Result};
 use crate::registry::StoreRegistry;
 use crate::report::{ChunkReport, ChunkStatus, RunReport};
@@ -50,7 +49,7 @@ const BAR: RGBColor = RGBColor(31, 119, 180);
 
 /// The report's HTML key under the output location, beside `report.json`.
 pub fn html_key(run_id: &str) -> String {
-    format!("{META_DIR}/runs/{run_id}/report.html")
+    crate::report::report_html_key(run_id)
 }
 
 /// What the page shows besides the run record and the report: the input keys of the chunks it

@@ -427,10 +427,12 @@ pub(crate) async fn redrive(
     if !options.dry_run {
         // The run holds its output again (refused while another run holds it, or while the
         // process of a local run still runs); its report is written again when it is next seen
-        // finished, and the markers not trusted go so their chunks' workers do not skip them.
+        // finished (its page goes too: it would show the run as it ended before), and the
+        // markers not trusted go so their chunks' workers do not skip them.
         claim::take(store.as_ref(), &record.run_id).await?;
         let reopened = async {
             store.delete(&report::report_key(&record.run_id)).await?;
+            store.delete(&report::report_html_key(&record.run_id)).await?;
             let markers: Vec<String> = chunks.iter().map(|&i| crate::contract::marker_key(&record.run_id, i)).collect();
             store.delete_many(&markers).await
         }
