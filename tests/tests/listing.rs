@@ -291,24 +291,27 @@ async fn plans_are_the_same_whatever_the_list_concurrency() {
     let s3 = moto.s3().await;
     create_bucket(&s3, "listing-plan").await;
     put_all(&s3, "listing-plan", (0..1_100).map(|i| format!("in/{:03}/{i:05}.txt", i % 17)).collect()).await;
-    let plan = |concurrency: &str| {
-        let out = run(command("batchfan", Some(moto)).args([
-            "plan",
-            "--format",
-            "json",
-            "--input",
-            "s3://listing-plan/in/",
-            "--max-items-per-chunk",
-            "100",
-            "--list-concurrency",
-            concurrency,
-        ]));
+    let plan_with = |concurrency: &str, extra: &[&str]| {
+        let out = run(command("batchfan", Some(moto))
+            .args([
+                "plan",
+                "--format",
+                "json",
+                "--input",
+                "s3://listing-plan/in/",
+                "--max-items-per-chunk",
+                "100",
+                "--list-concurrency",
+                concurrency,
+            ])
+            .args(extra));
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    let plan = |concurrency: &str| plan_with(concurrency, &[]);
     let (code, one, _) = plan("1");
     assert_eq!(code, Some(0));
     let one: serde_json::Value = serde_json::from_str(&one).unwrap();
@@ -317,6 +320,18 @@ async fn plans_are_the_same_whatever_the_list_concurrency() {
         let (code, many, _) = plan(concurrency);
         assert_eq!(code, Some(0));
         assert_eq!(serde_json::from_str::<serde_json::Value>(&many).unwrap(), one, "--list-concurrency {concurrency}");
+    }
+    // Several --include prefixes are listed at once: the same plan as one after another.
+    let includes = ["--include", "003/**", "--include", "011/*.txt", "--include", "016/0*", "--include", "005/0000*"];
+    let (code, one, _) = plan_with("1", &includes);
+    assert_eq!(code, Some(0));
+    let one: serde_json::Value = serde_json::from_str(&one).unwrap();
+    assert_eq!(one["objects"], 65 + 65 + 64 + 1, "{one}");
+    for concurrency in ["2", "3", "64"] {
+        let (code, many, _) = plan_with(concurrency, &includes);
+        assert_eq!(code, Some(0));
+        let many: serde_json::Value = serde_json::from_str(&many).unwrap();
+        assert_eq!(many, one, "--include prefixes at --list-concurrency {concurrency}");
     }
     let (code, _, stderr) = plan("0");
     assert_eq!(code, Some(2));
