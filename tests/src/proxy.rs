@@ -250,20 +250,24 @@ fn handle_s3(
     conn.write_all(&response)
 }
 
-/// A server answering every request `200 OK` with `body` (XML): an S3-compatible server with a
-/// fault of its own. Returns its endpoint, `http://127.0.0.1:PORT`.
+/// A server answering every request `200 OK` with `body` (XML, or JSON): an S3-compatible
+/// server with a fault of its own, or a container's metadata endpoint. HTTP/1.0 requests get
+/// the connection closed after the answer. Returns its endpoint, `http://127.0.0.1:PORT`.
 pub fn start_fixed_answer(body: &'static str) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind fixed-answer server");
     let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
     std::thread::spawn(move || {
         for mut conn in listener.incoming().flatten() {
             std::thread::spawn(move || {
-                while read_request(&mut conn).is_ok() {
+                while let Ok((_, request)) = read_request(&mut conn) {
+                    let type_ = if body.starts_with('{') { "application/json" } else { "application/xml" };
                     let response = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}",
+                        "HTTP/1.1 200 OK\r\nContent-Type: {type_}\r\nContent-Length: {}\r\n\r\n{body}",
                         body.len()
                     );
-                    if conn.write_all(response.as_bytes()).is_err() {
+                    let one_shot =
+                        request.split(|&b| b == b'\r').next().is_some_and(|line| line.ends_with(b"HTTP/1.0"));
+                    if conn.write_all(response.as_bytes()).is_err() || one_shot {
                         break;
                     }
                 }

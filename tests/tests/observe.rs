@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use batchfan_tests::proxy::start_fixed_answer;
 use batchfan_tests::{Moto, bin, command, dataset_in_bucket, moto, run, write_dataset};
 
 fn json(out: &std::process::Output) -> serde_json::Value {
@@ -257,6 +258,55 @@ async fn queue_run_logs_come_from_the_files_and_cloudwatch_streams_the_markers_n
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.trim(), "[00001/1] ERROR input changed: re-plan");
     assert!(String::from_utf8_lossy(&out.stderr).contains("[00002/1] log stream `wordcount/default/gone`"));
+}
+
+// A worker in a container on AWS (Batch, ECS, Fargate) names its CloudWatch Logs stream in its
+// markers, from the container's metadata endpoint (`ECS_CONTAINER_METADATA_URI_V4`, here a
+// local server answering as the ECS agent does): `batchfan logs` of a queue run reads it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_on_aws_names_its_log_stream_in_its_markers() {
+    let moto = moto();
+    let home = tempfile::tempdir().unwrap();
+    let cli = || {
+        let mut cmd = command("batchfan", Some(moto));
+        cmd.env("BATCHFAN_HOME", home.path());
+        cmd
+    };
+    dataset_in_bucket(&moto.s3().await, "observe-meta", "in/", 12).await;
+    let (queue, _) = moto.queue("observe-meta", 30, Some(3)).await;
+    let out = run(cli().args(["enqueue", "--queue-url", &queue, "--format", "json", "--children", "1"]).args([
+        "--input",
+        "s3://observe-meta/in/",
+        "--output",
+        "s3://observe-meta/out/",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+    let run_id = json(&out)["run_id"].as_str().unwrap().to_string();
+    let metadata = start_fixed_answer(
+        r#"{"DockerId":"cd18","Name":"default","LogDriver":"awslogs","LogOptions":{"awslogs-create-group":"true","awslogs-group":"/aws/batch/job","awslogs-region":"us-east-1","awslogs-stream":"wordcount/default/meta-task"}}"#,
+    );
+    let out = run(command("batchfan-worker", Some(moto))
+        .env("BATCHFAN_QUEUE_URL", &queue)
+        .env("BATCHFAN_QUEUE_IDLE_EXIT", "1")
+        .env("ECS_CONTAINER_METADATA_URI_V4", format!("{metadata}/v4/cd18"))
+        .env_remove("BATCHFAN_LOG_FILE")
+        .arg("wordcount"));
+    assert_eq!(out.status.code(), Some(0));
+    let key = format!("out/_batchfan/runs/{run_id}/done/00000.json");
+    let s3 = moto.s3().await;
+    let body = s3.get_object().bucket("observe-meta").key(&key).send().await.unwrap().body.collect().await.unwrap();
+    let marker: serde_json::Value = serde_json::from_slice(&body.into_bytes()).unwrap();
+    assert_eq!(
+        marker["log"],
+        serde_json::json!({"kind": "cloudwatch", "group": "/aws/batch/job", "stream": "wordcount/default/meta-task"}),
+        "{marker}"
+    );
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    put_log_events(moto, "/aws/batch/job", "wordcount/default/meta-task", &[(now - 1000, "committed in the task")])
+        .await;
+    let out = run(cli().args(["logs", &run_id, "--chunk", "0"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[00000/1] committed in the task");
 }
 
 #[test]

@@ -50,6 +50,7 @@ mod output;
 pub mod queue;
 mod runtime;
 mod stop;
+pub mod task_log;
 mod usage;
 
 pub use batchfan::Client;

@@ -157,7 +157,9 @@ pub async fn run<H: MessageHandler>(handler: H) -> ExitCode {
 
 /// [`crate::run`] in queue mode: messages are chunks of manifests.
 pub(crate) async fn serve_chunks<H: Handler>(handler: H, stop: std::io::Result<StopSignal>) -> ExitCode {
-    serve_from_env(Arc::new(Chunks { handler, manifests: Mutex::new(HashMap::new()) }), stop).await
+    // Every chunk this worker commits was logged to the same place: found once.
+    let log = crate::task_log::discover().await;
+    serve_from_env(Arc::new(Chunks { handler, manifests: Mutex::new(HashMap::new()), log }), stop).await
 }
 
 async fn serve_from_env<H: QueueHandler>(handler: Arc<H>, stop: std::io::Result<StopSignal>) -> ExitCode {
@@ -219,6 +221,8 @@ impl<H: MessageHandler> QueueHandler for H {
 struct Chunks<H> {
     handler: H,
     manifests: Mutex<HashMap<String, ManifestReader>>,
+    /// Where this worker's log goes (named in its markers).
+    log: Option<batchfan::contract::LogLocation>,
 }
 
 impl<H: Handler> Chunks<H> {
@@ -255,6 +259,7 @@ impl<H: Handler> Chunks<H> {
             message_id: Some(message.id().to_string()),
             started_unix_ms: batchfan::contract::now_ms(),
             usage_base: Some(crate::usage::now()),
+            log: self.log.clone(),
         };
         match run_chunk(client, &manifest, &job, &self.handler, &message.stop).await {
             Ok(_) => Ok(()),

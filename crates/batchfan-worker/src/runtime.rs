@@ -253,7 +253,8 @@ pub async fn run<H: Handler>(handler: H) -> ExitCode {
         let stop = stop.map_err(|e| WorkerError::Config(format!("cannot install the SIGTERM handler: {e}")))?;
         let client = Client::from_env().await;
         let manifest = client.open_manifest(&config.manifest).await.map_err(config_error)?;
-        run_chunk(&client, &manifest, &Job::from(&config), &handler, &stop).await
+        let job = Job { log: crate::task_log::discover().await, ..Job::from(&config) };
+        run_chunk(&client, &manifest, &job, &handler, &stop).await
     }
     .instrument(span.clone())
     .await;
@@ -276,7 +277,8 @@ pub(crate) fn exit_code<T>(span: &Span, result: Result<T, WorkerError>) -> ExitC
 /// its output exactly once. Installs no signal handler: that is [`run`]'s (the caller's) choice.
 pub async fn run_with<H: Handler>(config: Config, client: &Client, handler: H) -> Result<Outcome, WorkerError> {
     let manifest = client.open_manifest(&config.manifest).await.map_err(config_error)?;
-    run_chunk(client, &manifest, &Job::from(&config), &handler, &StopSignal::never()).await
+    let job = Job { log: crate::task_log::discover().await, ..Job::from(&config) };
+    run_chunk(client, &manifest, &job, &handler, &StopSignal::never()).await
 }
 
 /// One child's identity and settings, from the environment (array mode) or a queue message.
@@ -297,6 +299,8 @@ pub(crate) struct Job {
     /// Usage before the attempt, in queue mode (a worker serves many); `None`: count from the
     /// process start (an array child serves one chunk).
     pub(crate) usage_base: Option<crate::usage::Usage>,
+    /// Where the attempt's log goes ([`crate::task_log`]), named in its marker.
+    pub(crate) log: Option<contract::LogLocation>,
 }
 
 impl From<&Config> for Job {
@@ -312,6 +316,7 @@ impl From<&Config> for Job {
             message_id: None,
             started_unix_ms: crate::usage::process_started_ms(),
             usage_base: None,
+            log: None,
         }
     }
 }
@@ -539,10 +544,7 @@ async fn commit(
         cpu_system_ms: Some(usage.system_ms),
         peak_rss_bytes: Some(usage.peak_rss_bytes).filter(|&b| b > 0),
         message_id: job.message_id.clone(),
-        log: std::env::var(contract::env::LOG_FILE)
-            .ok()
-            .filter(|p| !p.is_empty())
-            .map(|path| contract::LogLocation::File { path }),
+        log: job.log.clone(),
         worker_version: Some(crate::VERSION.to_string()),
     };
     let body = serde_json::to_vec_pretty(&marker).map_err(|e| WorkerError::Config(e.to_string()))?;
