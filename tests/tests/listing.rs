@@ -321,7 +321,7 @@ async fn plans_are_the_same_whatever_the_list_concurrency() {
         assert_eq!(code, Some(0));
         assert_eq!(serde_json::from_str::<serde_json::Value>(&many).unwrap(), one, "--list-concurrency {concurrency}");
     }
-    // Several --include prefixes are listed at once: the same plan as one after another.
+    // Several --include prefixes, each listed in ranges at once: the same plan as one stream.
     let includes = ["--include", "003/**", "--include", "011/*.txt", "--include", "016/0*", "--include", "005/0000*"];
     let (code, one, _) = plan_with("1", &includes);
     assert_eq!(code, Some(0));

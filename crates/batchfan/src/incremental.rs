@@ -114,8 +114,10 @@ impl DoneItems {
                 }
             }
             done.runs += 1;
+            // What an older run saw of an object a newer one saw again is dropped as runs are
+            // read: the store grows with the objects, not with the runs.
+            done.settle();
         }
-        done.items = done.items.sorted_stable();
         Ok(done)
     }
 
@@ -126,11 +128,33 @@ impl DoneItems {
             self.items = other.items;
             return;
         }
-        let mut items = std::mem::take(&mut self.items);
         for i in 0..other.items.len() {
-            items.push(&other.items.meta(i), other.items.range(i));
+            self.items.push(&other.items.meta(i), other.items.range(i));
         }
-        self.items = items.sorted_stable();
+        self.settle();
+    }
+
+    /// Sorts by key (keeping the order items were seen in among equal keys) and keeps of each
+    /// key only its newest sighting: the last item, with the items before it of its version.
+    fn settle(&mut self) {
+        let items = std::mem::take(&mut self.items).sorted_stable();
+        let mut keep = vec![false; items.len()];
+        let mut end = items.len();
+        while let Some(last) = end.checked_sub(1) {
+            let (size, etag, mtime) = (items.size(last), items.etag(last), items.mtime_ns(last));
+            let mut first = last;
+            while first > 0 && items.key(first - 1) == items.key(last) {
+                first -= 1;
+            }
+            for i in (first..=last).rev() {
+                if !same_version(&items, i, size, etag.as_deref(), mtime) {
+                    break;
+                }
+                keep[i] = true;
+            }
+            end = first;
+        }
+        self.items = items.filter(|_, i| keep[i]);
     }
 
     fn add(&mut self, item: Item) {
@@ -148,19 +172,13 @@ impl DoneItems {
     /// Only the newest sighting of the object counts: the last of its items, with the items
     /// before it of the same version.
     pub fn contains(&self, object: &ObjectMeta) -> bool {
+        // Settled: a key's items are its newest sighting, all of one version.
         let seen = self.items.equal_range(&object.key);
         let Some(newest) = seen.clone().last() else { return false };
-        let version =
-            |i: usize| version_of(&object.key, self.items.size(i), self.items.etag(i), self.items.mtime_ns(i));
-        let now = version_of(&object.key, object.size, object.etag.clone(), object.mtime_ns);
-        if version(newest) != now || self.items.size(newest) != object.size {
+        if !same_version(&self.items, newest, object.size, object.etag.as_deref(), object.mtime_ns) {
             return false;
         }
-        let mut ranges: Vec<[u64; 2]> = seen
-            .rev()
-            .take_while(|&i| self.items.size(i) == object.size && version(i) == now)
-            .map(|i| self.items.range(i).unwrap_or([0, object.size]))
-            .collect();
+        let mut ranges: Vec<[u64; 2]> = seen.map(|i| self.items.range(i).unwrap_or([0, object.size])).collect();
         ranges.sort_unstable();
         let mut covered = 0;
         for [start, end] in ranges {
@@ -186,8 +204,16 @@ fn unreadable(what: &str, kind: &str, e: &serde_json::Error) -> Error {
     )
 }
 
-fn version_of(key: &str, size: u64, etag: Option<String>, mtime_ns: Option<u64>) -> String {
-    ObjectMeta { key: key.to_string(), size, etag, mtime_ns, content_encoding: None }.version_text()
+/// Whether item `i` is the version of an object of `size`, `etag` and `mtime_ns`, as
+/// [`ObjectMeta::version_text`] tells versions apart (the ETag, else the modification time), and
+/// of the same size.
+fn same_version(items: &Items, i: usize, size: u64, etag: Option<&str>, mtime_ns: Option<u64>) -> bool {
+    items.size(i) == size
+        && match (items.etag(i), etag) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => items.mtime_ns(i) == mtime_ns,
+            _ => false,
+        }
 }
 
 #[cfg(test)]
@@ -222,7 +248,7 @@ mod tests {
             for item in run.iter().cloned() {
                 one.add(item);
             }
-            one.items = one.items.sorted_stable();
+            one.settle();
             all.merge(one);
         }
         all
@@ -237,6 +263,8 @@ mod tests {
             &[item("changed", v2, Some([0, 10])), item("back", v2, None)],
             &[item("back", v1, Some([0, 100]))],
         ]);
+        // whole, split (2), half, changed (v2's range only), z, back (v1 whole only).
+        assert_eq!(d.items.len(), 7, "older sightings dropped");
         assert!(d.contains(&listed("whole", v1)));
         assert!(!d.contains(&listed("whole", v2)), "another version");
         assert!(d.contains(&listed("split", v1)), "every range committed");

@@ -627,8 +627,13 @@ async fn read_parquet(
         std::process::id(),
         fastrand::u64(..)
     ));
-    let _cleanup = crate::manifest::TempFiles(vec![path.clone()]);
-    let mut staged = tokio::fs::File::create(&path).await.map_err(|e| Error::io("creating", &path, e))?;
+    let _cleanup = crate::store::TempFiles(vec![path.clone()]);
+    let mut staged = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .await
+        .map_err(|e| Error::io("creating", &path, e))?;
     let mut body = store.get(key, None, None).await.map_err(missing_file(uri))?;
     let (mut size, mut md5) = (0u64, Md5::new());
     while let Some(bytes) = body.try_next().await? {

@@ -14,7 +14,7 @@
 //! 40 bytes plus the key, plus 40 for an S3 ETag or 30 for local mtime, plus 20 for a range.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -91,18 +91,6 @@ fn encode_body(plan: &Plan, run_id: &str, output: &Location, fenced: bool, body:
     Ok(head)
 }
 
-/// Temporary files removed when dropped.
-/// Temporary files removed when dropped (on every path out, errors included).
-pub(crate) struct TempFiles(pub(crate) Vec<PathBuf>);
-
-impl Drop for TempFiles {
-    fn drop(&mut self) {
-        for path in &self.0 {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
 /// Writes `plan` as a manifest to `uri` without holding the encoded manifest in memory: the
 /// items are staged in a temporary file, then the header and items go up in one atomic write
 /// (a multipart upload on S3 for large manifests).
@@ -135,7 +123,7 @@ pub(crate) async fn write_plan_as(
     }
     let stem = std::env::temp_dir().join(format!("batchfan-manifest-{run_id}-{}", std::process::id()));
     let (body_path, full_path) = (stem.with_extension("body"), stem.with_extension("jsonl"));
-    let _cleanup = TempFiles(vec![body_path.clone(), full_path.clone()]);
+    let _cleanup = crate::store::TempFiles(vec![body_path.clone(), full_path.clone()]);
     fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
         move |e| Error::io(op, path, e)
     }

@@ -467,27 +467,23 @@ pub async fn list_input(stores: &StoreRegistry, input: &Location, options: &Plan
         let mut listing = Listing::default();
         // Each page is in key order and pages of ranges listed at once never overlap: putting
         // the pages in order sorts the listing without sorting its keys.
-        // The prefixes of `--include` globs never hold one another: they are listed at once,
-        // sharing the concurrency (each at least one stream, at most `concurrency` at a time).
+        // The prefixes of `--include` globs one after another, each with every range it can use
+        // (a static share of the concurrency would leave a huge prefix beside small ones with a
+        // few streams to the end).
         let mut pages = Vec::new();
-        let prefixes = filters.list_prefixes();
-        let concurrency = options.list_concurrency.max(1);
-        let each = (concurrency / prefixes.len().max(1)).max(1);
-        let store = store.as_ref();
-        let mut listed = futures_util::stream::iter(prefixes)
-            .map(|prefix| crate::listing::list_pages(store, &prefix, each))
-            .flatten_unordered(Some((concurrency / each).max(1)));
-        while let Some(page) = listed.next().await {
-            let start = listing.objects.len();
-            for object in page? {
-                listing.listed += 1;
-                if filters.keep(&object.key) {
-                    listing.objects.push(&object, None);
+        for prefix in filters.list_prefixes() {
+            let mut listed = crate::listing::list_pages(store.as_ref(), &prefix, options.list_concurrency);
+            while let Some(page) = listed.next().await {
+                let start = listing.objects.len();
+                for object in page? {
+                    listing.listed += 1;
+                    if filters.keep(&object.key) {
+                        listing.objects.push(&object, None);
+                    }
                 }
+                pages.push(start..listing.objects.len());
             }
-            pages.push(start..listing.objects.len());
         }
-        drop(listed);
         listing.objects = listing.objects.in_block_order(&pages);
         return Ok(listing);
     };

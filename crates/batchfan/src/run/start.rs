@@ -431,10 +431,9 @@ pub(crate) async fn redrive(
         // markers not trusted go so their chunks' workers do not skip them.
         claim::take(store.as_ref(), &record.run_id).await?;
         let reopened = async {
-            store.delete(&report::report_key(&record.run_id)).await?;
-            store.delete(&report::report_html_key(&record.run_id)).await?;
-            let markers: Vec<String> = chunks.iter().map(|&i| crate::contract::marker_key(&record.run_id, i)).collect();
-            store.delete_many(&markers).await
+            let report = [report::report_key(&record.run_id), report::report_html_key(&record.run_id)];
+            let markers = chunks.iter().map(|&i| crate::contract::marker_key(&record.run_id, i));
+            store.delete_many(&report.into_iter().chain(markers).collect::<Vec<_>>()).await
         }
         .await;
         if let Err(e) = reopened {

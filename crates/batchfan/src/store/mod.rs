@@ -28,6 +28,17 @@ pub use self::s3::S3Store;
 use crate::error::{Error, Result};
 use crate::uri::Location;
 
+/// Temporary files removed when dropped (on every path out, errors included).
+pub(crate) struct TempFiles(pub(crate) Vec<std::path::PathBuf>);
+
+impl Drop for TempFiles {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// A stream of bytes read from a store.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
 
