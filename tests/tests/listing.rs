@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use batchfan::listing::{ListOptions, ListStats, list_counted};
+use batchfan::listing::{ListOptions, ListStats, list_counted, list_pages_of};
 use batchfan::store::{ObjectMeta, S3Store, Store};
 use batchfan_tests::proxy::{S3Faults, start_fixed_answer, start_s3_fault_proxy};
 use batchfan_tests::{command, create_bucket, moto, run};
@@ -99,6 +99,30 @@ async fn ranges_listed_at_once_give_exactly_the_keys_of_one_stream() {
             }
         }
     }
+    // Several prefixes listed together (as the literal prefixes of --include globs): their
+    // ranges share the concurrency, and the pages hold exactly the keys of each prefix's stream.
+    let prefixes: Vec<String> = ["flat/", "hive/date=2026-11-0", "mixed/huge/", "odd/a"].map(String::from).to_vec();
+    let mut expected = Vec::new();
+    for prefix in &prefixes {
+        expected.extend(listed(&store, prefix, ListOptions::new(1)).await.0);
+    }
+    expected.sort();
+    for concurrency in [1, 2, 8, 64] {
+        let stats = Arc::new(ListStats::default());
+        let options = ListOptions::new(concurrency).page_keys(7);
+        let pages: Vec<Vec<ObjectMeta>> =
+            list_pages_of(&store, &prefixes, options, stats.clone()).try_collect().await.unwrap();
+        for page in &pages {
+            assert!(page.windows(2).all(|w| w[0].key < w[1].key), "a page in key order");
+        }
+        let mut keys: Vec<String> = pages.into_iter().flatten().map(|o| o.key).collect();
+        keys.sort();
+        assert_eq!(keys, expected, "{concurrency} at once over {} ranges", stats.ranges());
+        if concurrency > 4 {
+            assert!(stats.ranges() > prefixes.len() as u64, "ranges were cut: {}", stats.ranges());
+        }
+    }
+
     // A prefix that is not a folder boundary, and the store's root.
     for prefix in ["mixed/hu", "odd/a", ""] {
         let (one, _) = listed(&store, prefix, ListOptions::new(1)).await;

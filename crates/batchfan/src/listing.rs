@@ -77,24 +77,33 @@ impl ListStats {
     }
 }
 
-/// Keys of `(after, upto]`, continuing from `token`.
+/// Keys of `(after, upto]` under `prefix`, continuing from `token`.
 #[derive(Debug, Clone)]
 struct Range {
+    prefix: Arc<str>,
     after: Option<String>,
     upto: Option<String>,
     token: Option<String>,
 }
 
-/// A request in flight: the range it lists (`None` for the first, delimited request).
-type Pending<'a> = BoxFuture<'a, (Option<Range>, Result<Option<ListPage>>)>;
+/// What a request in flight asks: a prefix's first, delimited page (its common prefixes are
+/// the first cuts), or a page of a range.
+enum Ask {
+    First(Arc<str>),
+    Range(Range),
+}
+
+/// A request in flight and its answer.
+type Pending<'a> = BoxFuture<'a, (Ask, Result<Option<ListPage>>)>;
 
 struct State<'a> {
     store: &'a dyn Store,
-    prefix: String,
+    /// The prefixes listed (they never hold one another).
+    prefixes: Vec<String>,
     concurrency: usize,
     page_keys: Option<u32>,
     stats: Arc<ListStats>,
-    queued: VecDeque<Range>,
+    queued: VecDeque<Ask>,
     in_flight: FuturesUnordered<Pending<'a>>,
     ready: VecDeque<ObjectMeta>,
     /// The store lists no pages: its own listing instead.
@@ -118,10 +127,26 @@ pub fn list_pages<'a>(
     prefix: &str,
     concurrency: usize,
 ) -> futures_util::stream::BoxStream<'a, Result<Vec<ObjectMeta>>> {
-    if concurrency <= 1 {
-        return Box::pin(store.list(prefix).chunks(1_000).map(|page| page.into_iter().collect()));
+    list_pages_of(store, &[prefix.to_string()], ListOptions::new(concurrency), Arc::default())
+}
+
+/// [`list_pages`] of every object under any of `prefixes` (none of them holding another, as the
+/// literal prefixes of `--include` globs): their ranges share one `concurrency`, so a big prefix
+/// beside small ones gets the requests they no longer need. With `concurrency` 1 the prefixes
+/// are listed one stream after another. Requests and ranges are counted into `stats`.
+pub fn list_pages_of<'a>(
+    store: &'a dyn Store,
+    prefixes: &[String],
+    options: ListOptions,
+    stats: Arc<ListStats>,
+) -> futures_util::stream::BoxStream<'a, Result<Vec<ObjectMeta>>> {
+    if options.concurrency <= 1 {
+        stats.ranges.fetch_add(prefixes.len() as u64, Ordering::Relaxed);
+        let prefixes = prefixes.to_vec();
+        let objects = futures_util::stream::iter(prefixes).flat_map(move |p| store.list(&p));
+        return Box::pin(objects.chunks(1_000).map(|page| page.into_iter().collect()));
     }
-    let state = start(store, prefix, ListOptions::new(concurrency), Arc::default());
+    let state = start(store, prefixes, options, stats);
     Box::pin(futures_util::stream::unfold(state, |mut state| async move {
         let page = state.next_page().await?;
         Some((page, state))
@@ -139,35 +164,29 @@ pub fn list_counted<'a>(
         stats.ranges.fetch_add(1, Ordering::Relaxed);
         return store.list(prefix);
     }
-    let state = start(store, prefix, options, stats);
+    let state = start(store, &[prefix.to_string()], options, stats);
     Box::pin(futures_util::stream::unfold(state, |mut state| async move {
         let item = state.next().await?;
         Some((item, state))
     }))
 }
 
-/// The state of a listing of ranges at once, its first (delimited) request in flight.
-fn start<'a>(store: &'a dyn Store, prefix: &str, options: ListOptions, stats: Arc<ListStats>) -> State<'a> {
-    stats.requests.fetch_add(1, Ordering::Relaxed);
-    let state = State {
+/// The state of a listing of ranges at once, each prefix's first (delimited) request queued.
+fn start<'a>(store: &'a dyn Store, prefixes: &[String], options: ListOptions, stats: Arc<ListStats>) -> State<'a> {
+    State {
         store,
-        prefix: prefix.to_string(),
+        prefixes: prefixes.to_vec(),
         concurrency: options.concurrency.min(MAX_CONCURRENCY),
         page_keys: options.page_keys,
         stats,
-        queued: VecDeque::new(),
+        // The first request of a prefix asks for its common prefixes: the natural cuts where
+        // the data has them.
+        queued: prefixes.iter().map(|p| Ask::First(Arc::from(p.as_str()))).collect(),
         in_flight: FuturesUnordered::new(),
         ready: VecDeque::new(),
         whole: None,
         done: false,
-    };
-    // The first request asks for the common prefixes: the natural cuts where the data has them.
-    let first = PageRequest::new(prefix).delimiter('/').max_keys(options.page_keys);
-    state.in_flight.push(Box::pin(async move {
-        let page = store.list_page(&first).await;
-        (None, page)
-    }));
-    state
+    }
 }
 
 impl<'a> State<'a> {
@@ -208,19 +227,27 @@ impl<'a> State<'a> {
                 return Some(Ok(object));
             }
             while self.in_flight.len() < self.concurrency {
-                let Some(range) = self.queued.pop_front() else { break };
-                self.in_flight.push(self.request(range));
+                let Some(ask) = self.queued.pop_front() else { break };
+                self.in_flight.push(self.request(ask));
             }
-            let (range, page) = self.in_flight.next().await?;
+            let (ask, page) = self.in_flight.next().await?;
             match page {
                 Err(e) => {
                     self.done = true;
                     return Some(Err(e));
                 }
-                Ok(None) => self.whole = Some(self.store.list(&self.prefix)),
-                Ok(Some(page)) => match range {
-                    None => self.start(page.common_prefixes),
-                    Some(range) => {
+                // A store without paged listings answers every first request so, before any
+                // range is listed: its own listing of each prefix instead.
+                Ok(None) => {
+                    if self.whole.is_none() {
+                        let (store, prefixes) = (self.store, self.prefixes.clone());
+                        self.whole =
+                            Some(Box::pin(futures_util::stream::iter(prefixes).flat_map(move |p| store.list(&p))));
+                    }
+                }
+                Ok(Some(page)) => match ask {
+                    Ask::First(prefix) => self.start(prefix, page.common_prefixes),
+                    Ask::Range(range) => {
                         if let Err(e) = self.take(range, page) {
                             self.done = true;
                             return Some(Err(e));
@@ -231,29 +258,34 @@ impl<'a> State<'a> {
         }
     }
 
-    fn request(&self, range: Range) -> Pending<'a> {
+    fn request(&self, ask: Ask) -> Pending<'a> {
         let store = self.store;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let request = PageRequest::new(&self.prefix)
-            .start_after(range.after.clone())
-            .token(range.token.clone())
-            .max_keys(self.page_keys);
+        let request = match &ask {
+            Ask::First(prefix) => PageRequest::new(prefix).delimiter('/'),
+            Ask::Range(range) => {
+                PageRequest::new(&range.prefix).start_after(range.after.clone()).token(range.token.clone())
+            }
+        }
+        .max_keys(self.page_keys);
         Box::pin(async move {
             let page = store.list_page(&request).await;
-            (Some(range), page)
+            (ask, page)
         })
     }
 
-    /// Ranges between the cuts: `(None, c1], (c1, c2], ..., (cn, None]`. The keys under a common
-    /// prefix sort after it and before the next one, so each lands in the range the prefix opens.
-    fn start(&mut self, cuts: Vec<String>) {
+    /// Ranges of `prefix` between the cuts: `(None, c1], (c1, c2], ..., (cn, None]`. The keys
+    /// under a common prefix sort after it and before the next one, so each lands in the range
+    /// the prefix opens.
+    fn start(&mut self, prefix: Arc<str>, cuts: Vec<String>) {
         self.stats.ranges.fetch_add(cuts.len() as u64 + 1, Ordering::Relaxed);
         let mut after = None;
         for cut in cuts {
-            self.queued.push_back(Range { after: after.take(), upto: Some(cut.clone()), token: None });
+            let range = Range { prefix: prefix.clone(), after: after.take(), upto: Some(cut.clone()), token: None };
+            self.queued.push_back(Ask::Range(range));
             after = Some(cut);
         }
-        self.queued.push_back(Range { after, upto: None, token: None });
+        self.queued.push_back(Ask::Range(Range { prefix, after, upto: None, token: None }));
     }
 
     /// Keeps the page's keys inside the range, then continues the range (cut first when requests
@@ -265,7 +297,7 @@ impl<'a> State<'a> {
         {
             return Err(crate::error::Error::Storage {
                 op: "ListObjectsV2",
-                uri: self.store.location().join_display(&self.prefix),
+                uri: self.store.location().join_display(&range.prefix),
                 message: format!(
                     "asked for keys after `{after}`, the server returned `{}`: it does not honour StartAfter, so key ranges cannot be listed at once; list with --list-concurrency 1",
                     first.key
@@ -282,20 +314,27 @@ impl<'a> State<'a> {
         if busy < self.concurrency
             && let Some(last) = page.last_key.as_deref()
         {
-            let cuts = cuts_after(last, range.upto.as_deref(), &self.prefix);
+            let cuts = cuts_after(last, range.upto.as_deref(), &range.prefix);
             self.stats.ranges.fetch_add(cuts.len() as u64, Ordering::Relaxed);
             if let Some(first) = cuts.first() {
                 let old_upto = range.upto.replace(first.clone());
                 let mut after = first.clone();
                 for cut in cuts.into_iter().skip(1) {
-                    self.queued.push_back(Range { after: Some(after), upto: Some(cut.clone()), token: None });
+                    let part = Range {
+                        prefix: range.prefix.clone(),
+                        after: Some(after),
+                        upto: Some(cut.clone()),
+                        token: None,
+                    };
+                    self.queued.push_back(Ask::Range(part));
                     after = cut;
                 }
-                self.queued.push_back(Range { after: Some(after), upto: old_upto, token: None });
+                let rest = Range { prefix: range.prefix.clone(), after: Some(after), upto: old_upto, token: None };
+                self.queued.push_back(Ask::Range(rest));
             }
         }
         range.token = Some(token);
-        self.queued.push_front(range);
+        self.queued.push_front(Ask::Range(range));
         Ok(())
     }
 }

@@ -467,23 +467,23 @@ pub async fn list_input(stores: &StoreRegistry, input: &Location, options: &Plan
         let mut listing = Listing::default();
         // Each page is in key order and pages of ranges listed at once never overlap: putting
         // the pages in order sorts the listing without sorting its keys.
-        // The prefixes of `--include` globs one after another, each with every range it can use
-        // (a static share of the concurrency would leave a huge prefix beside small ones with a
-        // few streams to the end).
+        // The prefixes of `--include` globs are listed together, their ranges sharing the
+        // concurrency.
         let mut pages = Vec::new();
-        for prefix in filters.list_prefixes() {
-            let mut listed = crate::listing::list_pages(store.as_ref(), &prefix, options.list_concurrency);
-            while let Some(page) = listed.next().await {
-                let start = listing.objects.len();
-                for object in page? {
-                    listing.listed += 1;
-                    if filters.keep(&object.key) {
-                        listing.objects.push(&object, None);
-                    }
+        let list = crate::listing::ListOptions::new(options.list_concurrency);
+        let mut listed =
+            crate::listing::list_pages_of(store.as_ref(), &filters.list_prefixes(), list, Default::default());
+        while let Some(page) = listed.next().await {
+            let start = listing.objects.len();
+            for object in page? {
+                listing.listed += 1;
+                if filters.keep(&object.key) {
+                    listing.objects.push(&object, None);
                 }
-                pages.push(start..listing.objects.len());
             }
+            pages.push(start..listing.objects.len());
         }
+        drop(listed);
         listing.objects = listing.objects.in_block_order(&pages);
         return Ok(listing);
     };
