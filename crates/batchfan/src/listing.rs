@@ -133,20 +133,22 @@ pub fn list_pages<'a>(
 /// [`list_pages`] of every object under any of `prefixes` (none of them holding another, as the
 /// literal prefixes of `--include` globs): their ranges share one `concurrency`, so a big prefix
 /// beside small ones gets the requests they no longer need. With `concurrency` 1 the prefixes
-/// are listed one stream after another. Requests and ranges are counted into `stats`.
+/// are listed one stream after another, in key order (a page may then span two of them: it is
+/// still in key order). Requests and ranges are counted into `stats`.
 pub fn list_pages_of<'a>(
     store: &'a dyn Store,
     prefixes: &[String],
     options: ListOptions,
     stats: Arc<ListStats>,
 ) -> futures_util::stream::BoxStream<'a, Result<Vec<ObjectMeta>>> {
+    let mut prefixes = prefixes.to_vec();
+    prefixes.sort();
     if options.concurrency <= 1 {
         stats.ranges.fetch_add(prefixes.len() as u64, Ordering::Relaxed);
-        let prefixes = prefixes.to_vec();
         let objects = futures_util::stream::iter(prefixes).flat_map(move |p| store.list(&p));
         return Box::pin(objects.chunks(1_000).map(|page| page.into_iter().collect()));
     }
-    let state = start(store, prefixes, options, stats);
+    let state = start(store, &prefixes, options, stats);
     Box::pin(futures_util::stream::unfold(state, |mut state| async move {
         let page = state.next_page().await?;
         Some((page, state))
