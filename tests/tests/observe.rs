@@ -19,6 +19,33 @@ fn batchfan(home: &Path) -> Command {
     cmd
 }
 
+/// `batchfan` with moto's environment and its own notes folder.
+fn batchfan_on(moto: &Moto, home: &Path) -> Command {
+    let mut cmd = command("batchfan", Some(moto));
+    cmd.env("BATCHFAN_HOME", home);
+    cmd
+}
+
+/// A queue run over a dataset (`seed`) put under `bucket/in/`, enqueued as `children` chunks to
+/// a new queue `queue_name` with its output under `bucket/out/`: the queue's URL and the run id.
+async fn enqueued(
+    moto: &Moto,
+    home: &Path,
+    bucket: &str,
+    queue_name: &str,
+    seed: u64,
+    children: &str,
+) -> (String, String) {
+    dataset_in_bucket(&moto.s3().await, bucket, "in/", seed).await;
+    let (queue, _) = moto.queue(queue_name, 30, Some(3)).await;
+    let (input, output) = (format!("s3://{bucket}/in/"), format!("s3://{bucket}/out/"));
+    let out = run(batchfan_on(moto, home)
+        .args(["enqueue", "--queue-url", &queue, "--format", "json", "--children", children])
+        .args(["--input", &input, "--output", &output]));
+    assert_eq!(out.status.code(), Some(0));
+    (queue, json(&out)["run_id"].as_str().unwrap().to_string())
+}
+
 /// A local run of `fault_worker` over 3 chunks whose chunk 1 fails both attempts; its run id.
 fn failing_local_run(home: &Path, input: &Path, output: &Path) -> String {
     let fault = bin("fault_worker").display().to_string();
@@ -192,21 +219,8 @@ async fn put_log_events(moto: &Moto, group: &str, stream: &str, messages: &[(i64
 async fn queue_run_logs_come_from_the_files_and_cloudwatch_streams_the_markers_name() {
     let moto = moto();
     let home = tempfile::tempdir().unwrap();
-    let cli = || {
-        let mut cmd = command("batchfan", Some(moto));
-        cmd.env("BATCHFAN_HOME", home.path());
-        cmd
-    };
-    dataset_in_bucket(&moto.s3().await, "observe-q", "in/", 44).await;
-    let (queue, _) = moto.queue("observe-work", 30, Some(3)).await;
-    let out = run(cli().args(["enqueue", "--queue-url", &queue, "--format", "json", "--children", "3"]).args([
-        "--input",
-        "s3://observe-q/in/",
-        "--output",
-        "s3://observe-q/out/",
-    ]));
-    assert_eq!(out.status.code(), Some(0));
-    let run_id = json(&out)["run_id"].as_str().unwrap().to_string();
+    let cli = || batchfan_on(moto, home.path());
+    let (queue, run_id) = enqueued(moto, home.path(), "observe-q", "observe-work", 44, "3").await;
     let logs_dir = home.path().join("pool");
     let out = run(cli()
         .env("BATCHFAN_QUEUE_IDLE_EXIT", "2")
@@ -267,21 +281,8 @@ async fn queue_run_logs_come_from_the_files_and_cloudwatch_streams_the_markers_n
 async fn a_worker_on_aws_names_its_log_stream_in_its_markers() {
     let moto = moto();
     let home = tempfile::tempdir().unwrap();
-    let cli = || {
-        let mut cmd = command("batchfan", Some(moto));
-        cmd.env("BATCHFAN_HOME", home.path());
-        cmd
-    };
-    dataset_in_bucket(&moto.s3().await, "observe-meta", "in/", 12).await;
-    let (queue, _) = moto.queue("observe-meta", 30, Some(3)).await;
-    let out = run(cli().args(["enqueue", "--queue-url", &queue, "--format", "json", "--children", "1"]).args([
-        "--input",
-        "s3://observe-meta/in/",
-        "--output",
-        "s3://observe-meta/out/",
-    ]));
-    assert_eq!(out.status.code(), Some(0));
-    let run_id = json(&out)["run_id"].as_str().unwrap().to_string();
+    let cli = || batchfan_on(moto, home.path());
+    let (queue, run_id) = enqueued(moto, home.path(), "observe-meta", "observe-meta", 12, "1").await;
     let metadata = start_fixed_answer(
         r#"{"DockerId":"cd18","Name":"default","LogDriver":"awslogs","LogOptions":{"awslogs-create-group":"true","awslogs-group":"/aws/batch/job","awslogs-region":"us-east-1","awslogs-stream":"wordcount/default/meta-task"}}"#,
     );
